@@ -1,0 +1,257 @@
+//! Writing scalar values back into a file's syntax.
+//!
+//! When decrypting, a value is rendered in the style its encrypted slot was written in
+//! (plain, quoted, block), so a file keeps its look. Where the natural rendering would not
+//! reproduce the user's original bytes, the encryptor stores the original text in the
+//! (encrypted) layout record instead; see `tresor-sops`.
+
+use crate::scalar::{go_format_float, resolve_plain, Value};
+use crate::tree::ScalarStyle;
+
+/// Context of the slot a value is rendered into.
+#[derive(Clone, Copy, Debug)]
+pub struct SlotCtx<'a> {
+    pub style: ScalarStyle,
+    pub in_flow: bool,
+    /// Column for the content lines of a block scalar.
+    pub block_indent: usize,
+    pub newline: &'a str,
+    /// A plain slot may become a block scalar only when nothing follows it on its line.
+    pub can_become_block: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rendered {
+    Inline(String),
+    /// A block scalar: the header indicator (`|-`, `>`, …) and the body lines.
+    Block { header: String, body: String },
+}
+
+/// Render a decrypted value for a YAML slot.
+pub fn yaml_value(value: &Value, ctx: &SlotCtx) -> Rendered {
+    let s = match value {
+        Value::Null => return Rendered::Inline("null".into()),
+        Value::Bool(b) => return Rendered::Inline(b.to_string()),
+        Value::Int(i) => return Rendered::Inline(i.to_string()),
+        Value::Float(f) => return Rendered::Inline(yaml_float(*f)),
+        Value::Time(t) => return Rendered::Inline(t.clone()),
+        Value::Bytes(b) => return Rendered::Inline(double_quoted(&String::from_utf8_lossy(b))),
+        Value::Str(s) => s,
+    };
+    let block = |folded: bool| -> Option<Rendered> {
+        let (header, body) = block_scalar(s, ctx.block_indent, ctx.newline, folded)?;
+        Some(Rendered::Block { header, body })
+    };
+    match ctx.style {
+        ScalarStyle::Literal => block(false).unwrap_or_else(|| Rendered::Inline(double_quoted(s))),
+        ScalarStyle::Folded => block(true).unwrap_or_else(|| Rendered::Inline(double_quoted(s))),
+        ScalarStyle::SingleQuoted if single_quotable(s) => Rendered::Inline(single_quoted(s)),
+        ScalarStyle::SingleQuoted => Rendered::Inline(double_quoted(s)),
+        ScalarStyle::DoubleQuoted if !ctx.in_flow => Rendered::Inline(double_quoted(s)),
+        _ => {
+            if plain_safe(s, ctx.in_flow) {
+                Rendered::Inline(s.clone())
+            } else if s.contains('\n') && !ctx.in_flow && ctx.can_become_block && s.trim_end_matches('\n').len() + 1 >= s.len() {
+                block(false).unwrap_or_else(|| Rendered::Inline(double_quoted(s)))
+            } else {
+                Rendered::Inline(double_quoted(s))
+            }
+        }
+    }
+}
+
+/// A float in YAML syntax that re-resolves as a float.
+pub fn yaml_float(f: f64) -> String {
+    if f.is_nan() {
+        return ".nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { ".inf".into() } else { "-.inf".into() };
+    }
+    let s = go_format_float(f);
+    if s.contains('.') { s } else { format!("{s}.0") }
+}
+
+/// Render a decrypted value as a JSON token.
+pub fn json_value(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) if f.is_finite() => go_format_float(*f),
+        Value::Float(f) => json_string(&go_format_float(*f)),
+        Value::Str(s) | Value::Time(s) => json_string(s),
+        Value::Bytes(b) => json_string(&String::from_utf8_lossy(b)),
+    }
+}
+
+/// A JSON string literal with the minimal escaping serde_json uses.
+pub fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Can `s` be written as a plain scalar that reads back as the same string?
+pub fn plain_safe(s: &str, in_flow: bool) -> bool {
+    let Some(first) = s.chars().next() else { return false };
+    if s.starts_with(' ') || s.ends_with(' ') || s.ends_with(':') {
+        return false;
+    }
+    if "[]{},#&*!|>'\"%@`".contains(first) {
+        return false;
+    }
+    if "-?:".contains(first) {
+        match s.chars().nth(1) {
+            None | Some(' ') => return false,
+            _ => {}
+        }
+    }
+    if s.starts_with("---") || s.starts_with("...") || s.contains(": ") || s.contains(" #") {
+        return false;
+    }
+    if s.chars().any(|c| c.is_control() || c == '\u{feff}' || c == '\u{2028}' || c == '\u{2029}') {
+        return false;
+    }
+    if in_flow && s.contains([',', '[', ']', '{', '}']) {
+        return false;
+    }
+    matches!(resolve_plain(s), Ok(Value::Str(ref r)) if r == s)
+}
+
+fn single_quotable(s: &str) -> bool {
+    !s.is_empty() && !s.chars().any(|c| (c.is_control() && c != '\t') || c == '\u{feff}')
+}
+
+pub fn single_quoted(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A YAML double-quoted scalar.
+pub fn double_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\0' => out.push_str("\\0"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{b}' => out.push_str("\\v"),
+            '\u{c}' => out.push_str("\\f"),
+            '\u{1b}' => out.push_str("\\e"),
+            '\u{85}' => out.push_str("\\N"),
+            '\u{a0}' => out.push_str("\\_"),
+            '\u{2028}' => out.push_str("\\L"),
+            '\u{2029}' => out.push_str("\\P"),
+            '\u{feff}' => out.push_str("\\uFEFF"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A block scalar for `s`, or `None` when `s` cannot be written as one without an
+/// indentation indicator or loss (leading spaces, whitespace-only lines, control chars).
+fn block_scalar(s: &str, indent: usize, newline: &str, folded: bool) -> Option<(String, String)> {
+    if s.is_empty() || s.starts_with(' ') || s.starts_with('\t') {
+        return None;
+    }
+    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') || s.contains('\u{feff}') {
+        return None;
+    }
+    let content = s.trim_end_matches('\n');
+    if content.is_empty() {
+        return None;
+    }
+    let trailing = s.len() - content.len();
+    let chomp = match trailing {
+        0 => "-",
+        1 => "",
+        _ => "+",
+    };
+    if content.split('\n').any(|l| !l.is_empty() && l.trim().is_empty()) {
+        return None;
+    }
+    // Folding would join lines with spaces; only single-line content keeps `>` exact.
+    let folded = folded && !content.contains('\n');
+    let header = format!("{}{}", if folded { '>' } else { '|' }, chomp);
+    let pad = " ".repeat(indent);
+    let mut body = String::with_capacity(content.len() + 16);
+    for (i, line) in content.split('\n').enumerate() {
+        if i > 0 {
+            body.push_str(newline);
+        }
+        if !line.is_empty() {
+            body.push_str(&pad);
+            body.push_str(line);
+        }
+    }
+    Some((header, body))
+}
+
+/// How an `ENC[...]` string is written into a slot that had the given style, so the
+/// file keeps its look and the decryptor knows which style to restore.
+pub fn encrypted_slot(enc: &str, style: ScalarStyle, in_flow: bool, indent: usize) -> Rendered {
+    match style {
+        ScalarStyle::Literal => Rendered::Block { header: "|-".into(), body: format!("{}{enc}", " ".repeat(indent)) },
+        ScalarStyle::Folded => Rendered::Block { header: ">-".into(), body: format!("{}{enc}", " ".repeat(indent)) },
+        ScalarStyle::SingleQuoted => Rendered::Inline(format!("'{enc}'")),
+        // `ENC[...]` holds `,[]`, which must be quoted inside flow collections.
+        ScalarStyle::Plain if !in_flow => Rendered::Inline(enc.to_string()),
+        _ => Rendered::Inline(format!("\"{enc}\"")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(style: ScalarStyle) -> SlotCtx<'static> {
+        SlotCtx { style, in_flow: false, block_indent: 4, newline: "\n", can_become_block: true }
+    }
+
+    #[test]
+    fn plain_strings_stay_plain_unless_they_would_change_type() {
+        assert_eq!(yaml_value(&Value::Str("hello world".into()), &ctx(ScalarStyle::Plain)), Rendered::Inline("hello world".into()));
+        assert_eq!(yaml_value(&Value::Str("123".into()), &ctx(ScalarStyle::Plain)), Rendered::Inline("\"123\"".into()));
+        assert_eq!(yaml_value(&Value::Str("true".into()), &ctx(ScalarStyle::Plain)), Rendered::Inline("\"true\"".into()));
+        assert_eq!(yaml_value(&Value::Str("a: b".into()), &ctx(ScalarStyle::Plain)), Rendered::Inline("\"a: b\"".into()));
+        assert_eq!(yaml_value(&Value::Str("it's".into()), &ctx(ScalarStyle::SingleQuoted)), Rendered::Inline("'it''s'".into()));
+    }
+
+    #[test]
+    fn multiline_becomes_literal_block() {
+        let r = yaml_value(&Value::Str("one\ntwo\n".into()), &ctx(ScalarStyle::Plain));
+        assert_eq!(r, Rendered::Block { header: "|".into(), body: "    one\n    two".into() });
+        let r = yaml_value(&Value::Str("one\n\ntwo".into()), &ctx(ScalarStyle::Literal));
+        assert_eq!(r, Rendered::Block { header: "|-".into(), body: "    one\n\n    two".into() });
+    }
+
+    #[test]
+    fn floats_keep_their_type() {
+        assert_eq!(yaml_float(2.0), "2.0");
+        assert_eq!(yaml_float(0.75), "0.75");
+        assert_eq!(json_value(&Value::Float(2.0)), "2");
+    }
+}

@@ -1,0 +1,397 @@
+//! Scalar values and how sops types and serialises them.
+//!
+//! sops decides a leaf's `type:` from the parsed value (go-yaml v3 resolution for YAML,
+//! Go `encoding/json` for JSON) and encrypts a canonical text form of it. That canonical
+//! form is also what the MAC hashes, so it must match Go's formatting exactly.
+
+use crate::tree::{Scalar, ScalarStyle};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    /// An RFC 3339 timestamp in Go's `time.MarshalText` form.
+    Time(String),
+    /// Raw bytes (`type:bytes`; sops never writes these, but reads them).
+    Bytes(Vec<u8>),
+}
+
+/// Why a scalar cannot be given a sops type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TypeError {
+    /// An integer that does not fit in a signed 64-bit int (sops: "unknown type: uint64").
+    IntOutOfRange,
+    /// A tag we cannot carry through encryption.
+    UnsupportedTag(String),
+}
+
+impl Value {
+    /// The `type:` name sops uses in `ENC[...]` for this value.
+    pub fn sops_type(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Str(_) => "str",
+            Value::Time(_) => "time",
+            Value::Bytes(_) => "bytes",
+        }
+    }
+
+    /// The bytes sops encrypts and hashes into the MAC for this value.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        match self {
+            Value::Null => Vec::new(),
+            Value::Bool(true) => b"True".to_vec(),
+            Value::Bool(false) => b"False".to_vec(),
+            Value::Int(i) => i.to_string().into_bytes(),
+            Value::Float(f) => go_format_float(*f).into_bytes(),
+            Value::Str(s) | Value::Time(s) => s.clone().into_bytes(),
+            Value::Bytes(b) => b.clone(),
+        }
+    }
+
+    /// Parse the decrypted bytes of a `type:` back into a value, as sops does.
+    pub fn from_sops(type_name: &str, bytes: Vec<u8>) -> Option<Value> {
+        let text = || String::from_utf8(bytes.clone()).ok();
+        Some(match type_name {
+            "str" => Value::Str(String::from_utf8(bytes).ok()?),
+            "int" => Value::Int(text()?.parse().ok()?),
+            "float" => Value::Float(parse_go_float(&text()?)?),
+            "bool" => Value::Bool(parse_go_bool(&text()?)?),
+            "time" => Value::Time(text()?),
+            "bytes" => match String::from_utf8(bytes) {
+                Ok(s) => Value::Str(s),
+                Err(e) => Value::Bytes(e.into_bytes()),
+            },
+            _ => return None,
+        })
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+}
+
+/// Go's `strconv.FormatFloat(f, 'f', -1, 64)`: shortest round-trip digits, never an exponent.
+/// Rust's `Display` for f64 has the same contract; only the special values differ.
+pub fn go_format_float(f: f64) -> String {
+    if f.is_nan() {
+        "NaN".into()
+    } else if f.is_infinite() {
+        if f > 0.0 { "+Inf".into() } else { "-Inf".into() }
+    } else {
+        format!("{f}")
+    }
+}
+
+fn parse_go_float(s: &str) -> Option<f64> {
+    match s {
+        "+Inf" | "Inf" | "inf" | "+inf" => Some(f64::INFINITY),
+        "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
+        "NaN" | "nan" => Some(f64::NAN),
+        _ => s.parse().ok(),
+    }
+}
+
+/// Go's `strconv.ParseBool`.
+fn parse_go_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// Type a scalar as sops would after parsing it.
+pub fn resolve(scalar: &Scalar) -> Result<Value, TypeError> {
+    match scalar.style {
+        ScalarStyle::JsonString => return Ok(Value::Str(scalar.text.clone())),
+        ScalarStyle::JsonBare => return Ok(resolve_json_bare(&scalar.text)),
+        _ => {}
+    }
+    if let Some(tag) = &scalar.tag {
+        return match tag.as_str() {
+            "!!str" | "tag:yaml.org,2002:str" => Ok(Value::Str(scalar.text.clone())),
+            "!!null" | "tag:yaml.org,2002:null" => Ok(Value::Null),
+            other => Err(TypeError::UnsupportedTag(other.to_string())),
+        };
+    }
+    if scalar.style != ScalarStyle::Plain {
+        return Ok(Value::Str(scalar.text.clone()));
+    }
+    resolve_plain(&scalar.text)
+}
+
+fn resolve_json_bare(text: &str) -> Value {
+    match text {
+        "null" => Value::Null,
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        n => {
+            // sops ≥3.13.2 keeps JSON integers as ints; 3.11 reads every number as float64.
+            // Integers are written as `type:int`, which both versions decrypt.
+            if !n.contains(['.', 'e', 'E']) {
+                if let Ok(i) = n.parse::<i64>() {
+                    return Value::Int(i);
+                }
+            }
+            Value::Float(n.parse().unwrap_or(f64::NAN))
+        }
+    }
+}
+
+/// go-yaml v3's resolution of a plain scalar (YAML 1.2 core schema plus timestamps,
+/// underscores in numbers and `0o`/`0b`/leading-zero octal integers).
+pub fn resolve_plain(text: &str) -> Result<Value, TypeError> {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Ok(Value::Null),
+        "true" | "True" | "TRUE" => return Ok(Value::Bool(true)),
+        "false" | "False" | "FALSE" => return Ok(Value::Bool(false)),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Ok(Value::Float(f64::INFINITY))
+        }
+        "-.inf" | "-.Inf" | "-.INF" => return Ok(Value::Float(f64::NEG_INFINITY)),
+        ".nan" | ".NaN" | ".NAN" => return Ok(Value::Float(f64::NAN)),
+        _ => {}
+    }
+    let first = text.as_bytes()[0];
+    if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
+        return Ok(Value::Str(text.to_string()));
+    }
+    if let Some(v) = resolve_int(text)? {
+        return Ok(Value::Int(v));
+    }
+    if is_yaml_float(text) {
+        let cleaned: String = text.chars().filter(|&c| c != '_').collect();
+        if let Ok(f) = cleaned.parse::<f64>() {
+            return Ok(Value::Float(f));
+        }
+    }
+    if let Some(t) = resolve_timestamp(text) {
+        return Ok(Value::Time(t));
+    }
+    Ok(Value::Str(text.to_string()))
+}
+
+fn resolve_int(text: &str) -> Result<Option<i64>, TypeError> {
+    let plain: String = text.chars().filter(|&c| c != '_').collect();
+    let (neg, body) = match plain.as_bytes().first() {
+        Some(b'-') => (true, &plain[1..]),
+        Some(b'+') => (false, &plain[1..]),
+        _ => (false, &plain[..]),
+    };
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let (radix, digits) = if let Some(d) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+        (16, d)
+    } else if let Some(d) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
+        (8, d)
+    } else if let Some(d) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
+        (2, d)
+    } else if body.len() > 1 && body.starts_with('0') {
+        (8, &body[1..])
+    } else {
+        (10, body)
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return Ok(None);
+    }
+    match u128::from_str_radix(digits, radix) {
+        Ok(mag) => {
+            let v = if neg { -(mag as i128) } else { mag as i128 };
+            if v < i64::MIN as i128 {
+                Ok(None) // go-yaml falls back to float for huge negatives
+            } else if v > i64::MAX as i128 {
+                // go-yaml decodes this as uint64 (or float beyond), which sops refuses.
+                if v <= u64::MAX as i128 {
+                    Err(TypeError::IntOutOfRange)
+                } else {
+                    Ok(None)
+                }
+            } else {
+                Ok(Some(v as i64))
+            }
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// YAML 1.2 float syntax: `[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`.
+fn is_yaml_float(text: &str) -> bool {
+    let b: Vec<u8> = text.bytes().filter(|&c| c != b'_').collect();
+    let mut i = 0;
+    if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
+        i += 1;
+    }
+    let int_start = i;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    let int_digits = i - int_start;
+    let mut frac_digits = 0;
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        let s = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        frac_digits = i - s;
+    }
+    if int_digits == 0 && frac_digits == 0 {
+        return false;
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
+            i += 1;
+        }
+        let s = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == s {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// YAML timestamps as go-yaml v3 accepts them, rendered as Go's `time.MarshalText`.
+fn resolve_timestamp(text: &str) -> Option<String> {
+    use time::{Date, Month, PrimitiveDateTime, Time, UtcOffset};
+    let b = text.as_bytes();
+    // Date part: YYYY-M-D (1 or 2 digit month/day, as Go's layout "2006-1-2").
+    let mut parts = text.splitn(2, |c| c == 'T' || c == 't' || c == ' ');
+    let date_s = parts.next()?;
+    let rest = parts.next();
+    let mut dp = date_s.split('-');
+    let (y, m, d) = (dp.next()?, dp.next()?, dp.next()?);
+    if dp.next().is_some() || y.len() != 4 || m.is_empty() || m.len() > 2 || d.is_empty() || d.len() > 2 {
+        return None;
+    }
+    if !b[..4].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let year: i32 = y.parse().ok()?;
+    let month: u8 = m.parse().ok()?;
+    let day: u8 = d.parse().ok()?;
+    let date = Date::from_calendar_date(year, Month::try_from(month).ok()?, day).ok()?;
+    let (tm, offset) = match rest {
+        None => (Time::MIDNIGHT, UtcOffset::UTC),
+        Some(r) => {
+            let r = r.trim_start_matches(' ');
+            // Split off the zone: Z, or ±hh:mm / ±hh at the end.
+            let (clock, zone) = if let Some(c) = r.strip_suffix('Z').or_else(|| r.strip_suffix('z')) {
+                (c.trim_end(), Some(UtcOffset::UTC))
+            } else if let Some(idx) = r.rfind(['+', '-']) {
+                let z = &r[idx..];
+                let sign = if z.starts_with('-') { -1 } else { 1 };
+                let zz = &z[1..];
+                let (hh, mm) = match zz.split_once(':') {
+                    Some((h, m)) => (h, m),
+                    None => (zz, "0"),
+                };
+                let hh: i8 = hh.parse().ok()?;
+                let mm: i8 = mm.parse().ok()?;
+                (r[..idx].trim_end(), Some(UtcOffset::from_hms(sign * hh, sign * mm, 0).ok()?))
+            } else {
+                (r, None)
+            };
+            let mut cp = clock.split(':');
+            let (h, mi, s) = (cp.next()?, cp.next()?, cp.next()?);
+            if cp.next().is_some() || h.is_empty() || h.len() > 2 || mi.len() != 2 {
+                return None;
+            }
+            let (sec, frac) = match s.split_once('.') {
+                Some((s, f)) => (s, f),
+                None => (s, ""),
+            };
+            if sec.len() != 2 || frac.len() > 9 || !frac.chars().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            let nanos: u32 = if frac.is_empty() {
+                0
+            } else {
+                format!("{frac:0<9}").parse().ok()?
+            };
+            let t = Time::from_hms_nano(h.parse().ok()?, mi.parse().ok()?, sec.parse().ok()?, nanos).ok()?;
+            (t, zone.unwrap_or(UtcOffset::UTC))
+        }
+    };
+    let dt = PrimitiveDateTime::new(date, tm).assume_offset(offset);
+    Some(format_rfc3339_go(dt))
+}
+
+/// Go's RFC3339Nano-style `MarshalText`: fractional seconds only when non-zero, trailing
+/// zeros trimmed, `Z` for UTC.
+pub fn format_rfc3339_go(dt: time::OffsetDateTime) -> String {
+    let mut s = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        dt.year(),
+        dt.month() as u8,
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second()
+    );
+    let nanos = dt.nanosecond();
+    if nanos != 0 {
+        let frac = format!("{nanos:09}");
+        s.push('.');
+        s.push_str(frac.trim_end_matches('0'));
+    }
+    let off = dt.offset();
+    if off.is_utc() {
+        s.push('Z');
+    } else {
+        let total = off.whole_seconds();
+        let sign = if total < 0 { '-' } else { '+' };
+        let a = total.abs();
+        s.push_str(&format!("{sign}{:02}:{:02}", a / 3600, (a % 3600) / 60));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(s: &str) -> Value {
+        resolve_plain(s).unwrap()
+    }
+
+    #[test]
+    fn resolves_like_go_yaml_v3() {
+        assert_eq!(plain("yes"), Value::Str("yes".into()));
+        assert_eq!(plain("on"), Value::Str("on".into()));
+        assert_eq!(plain("True"), Value::Bool(true));
+        assert_eq!(plain("0x1F"), Value::Int(31));
+        assert_eq!(plain("017"), Value::Int(15));
+        assert_eq!(plain("0o17"), Value::Int(15));
+        assert_eq!(plain("-42"), Value::Int(-42));
+        assert_eq!(plain("1_000"), Value::Int(1000));
+        assert_eq!(plain("0.75"), Value::Float(0.75));
+        assert_eq!(plain("1e3"), Value::Float(1000.0));
+        assert_eq!(plain("~"), Value::Null);
+        assert_eq!(plain("1.2.3"), Value::Str("1.2.3".into()));
+        assert_eq!(plain("2024-01-01"), Value::Time("2024-01-01T00:00:00Z".into()));
+        assert_eq!(plain("2024-01-01T10:00:00.500+02:00"), Value::Time("2024-01-01T10:00:00.5+02:00".into()));
+        assert_eq!(resolve_plain("9223372036854775808"), Err(TypeError::IntOutOfRange));
+        assert_eq!(plain("9223372036854775807"), Value::Int(i64::MAX));
+    }
+
+    #[test]
+    fn canonical_forms_match_go() {
+        assert_eq!(Value::Float(2.0).canonical_bytes(), b"2");
+        assert_eq!(Value::Float(1.5e-7).canonical_bytes(), b"0.00000015");
+        assert_eq!(Value::Float(f64::INFINITY).canonical_bytes(), b"+Inf");
+        assert_eq!(Value::Float(12345678901234567890.0).canonical_bytes(), b"12345678901234567000");
+        assert_eq!(Value::Bool(false).canonical_bytes(), b"False");
+    }
+}

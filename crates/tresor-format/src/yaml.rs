@@ -1,0 +1,515 @@
+//! YAML → [`Document`]s, from granit-parser's span-carrying event stream.
+//!
+//! We never re-emit YAML from a tree: the tree only records where each value and comment
+//! sits, so callers splice replacements into the original bytes.
+
+use std::ops::Range;
+
+use granit_parser::{Event, Parser, Placement, ScalarStyle as GStyle, Span, StructureStyle};
+
+use crate::error::{position_of, FormatError, Position};
+use crate::scalar;
+use crate::tree::*;
+use crate::{MAX_DEPTH, Value};
+
+enum Frame {
+    Map {
+        map: Map,
+        pending_key: Option<PendingKey>,
+        anchor: usize,
+        deferred: Vec<Comment>,
+    },
+    Seq {
+        seq: Seq,
+        anchor: usize,
+        deferred: Vec<Comment>,
+    },
+}
+
+struct PendingKey {
+    key: String,
+    is_string: bool,
+    span: Range<usize>,
+    pos: Position,
+}
+
+impl Frame {
+    fn flow(&self) -> bool {
+        match self {
+            Frame::Map { map, .. } => map.flow,
+            Frame::Seq { seq, .. } => seq.flow,
+        }
+    }
+    fn indent(&self) -> usize {
+        match self {
+            Frame::Map { map, .. } => map.indent,
+            Frame::Seq { seq, .. } => seq.indent,
+        }
+    }
+    fn deferred(&mut self) -> &mut Vec<Comment> {
+        match self {
+            Frame::Map { deferred, .. } | Frame::Seq { deferred, .. } => deferred,
+        }
+    }
+    /// Add a comment as the next item of this collection.
+    fn push_comment(&mut self, c: Comment) {
+        match self {
+            Frame::Map { map, .. } => map.items.push(MapItem::Comment(c)),
+            Frame::Seq { seq, .. } => seq.items.push(SeqItem::Comment(c)),
+        }
+    }
+    /// Add a same-line comment before the item it trails: sops (≤3.12) stores inline
+    /// comments ahead of their key, and its comment regexes rely on that order.
+    fn push_inline_comment(&mut self, c: Comment) {
+        match self {
+            Frame::Map { map, pending_key, .. } => {
+                let last_entry = map.items.iter().rposition(|i| matches!(i, MapItem::Entry(_)));
+                match (pending_key.is_some(), last_entry) {
+                    (false, Some(idx)) => map.items.insert(idx, MapItem::Comment(c)),
+                    _ => map.items.push(MapItem::Comment(c)),
+                }
+            }
+            Frame::Seq { seq, .. } => {
+                match seq.items.iter().rposition(|i| matches!(i, SeqItem::Value(_))) {
+                    Some(idx) => seq.items.insert(idx, SeqItem::Comment(c)),
+                    None => seq.items.push(SeqItem::Comment(c)),
+                }
+            }
+        }
+    }
+}
+
+struct Builder<'a> {
+    src: &'a str,
+    stack: Vec<Frame>,
+    docs: Vec<Document>,
+    anchors: Vec<Option<Node>>,
+    root: Option<Node>,
+    /// Comments seen before the current document's root collection opened.
+    pre_root: Vec<Comment>,
+    /// Comments seen after a root completed and before the next document started.
+    post_root: Vec<Comment>,
+    /// Byte offset just past the last structural token, to find block scalar headers.
+    last_end: usize,
+    root_end: usize,
+}
+
+pub fn parse(src: &str) -> Result<Vec<Document>, FormatError> {
+    let mut b = Builder {
+        src,
+        stack: Vec::new(),
+        docs: Vec::new(),
+        anchors: Vec::new(),
+        root: None,
+        pre_root: Vec::new(),
+        post_root: Vec::new(),
+        last_end: 0,
+        root_end: 0,
+    };
+    for ev in Parser::new_from_str(src) {
+        let (ev, span) = ev.map_err(|e| {
+            let m = e.marker();
+            FormatError::Yaml {
+                pos: Position { line: m.line(), col: m.col() + 1 },
+                msg: e.info().to_string(),
+            }
+        })?;
+        b.event(ev, span)?;
+    }
+    if !b.post_root.is_empty() {
+        let rest = std::mem::take(&mut b.post_root);
+        if let Some(doc) = b.docs.last_mut() {
+            append_comments(&mut doc.root, rest);
+        }
+    }
+    Ok(b.docs)
+}
+
+fn append_comments(node: &mut Node, comments: Vec<Comment>) {
+    match node {
+        Node::Map(m) => m.items.extend(comments.into_iter().map(MapItem::Comment)),
+        Node::Seq(s) => s.items.extend(comments.into_iter().map(SeqItem::Comment)),
+        _ => {}
+    }
+}
+
+fn byte_range(span: &Span) -> Range<usize> {
+    // String input always carries byte offsets.
+    span.byte_range().unwrap_or(0..0)
+}
+
+impl<'a> Builder<'a> {
+    fn pos(&self, span: &Span) -> Position {
+        Position { line: span.start.line(), col: span.start.col() + 1 }
+    }
+
+    fn in_flow(&self) -> bool {
+        self.stack.last().is_some_and(Frame::flow)
+    }
+
+    fn event(&mut self, ev: Event<'a>, span: Span) -> Result<(), FormatError> {
+        let range = byte_range(&span);
+        match ev {
+            Event::StreamStart | Event::StreamEnd | Event::Anchor(..) => {}
+            Event::DocumentStart(..) => {
+                if !self.post_root.is_empty() {
+                    // Comments between documents belong to the document they precede.
+                    let mut c = std::mem::take(&mut self.post_root);
+                    c.append(&mut self.pre_root);
+                    self.pre_root = c;
+                }
+                self.last_end = range.end;
+            }
+            Event::DocumentEnd => {
+                let root = self.root.take().unwrap_or_else(|| {
+                    Node::Scalar(Scalar {
+                        text: String::new(),
+                        style: ScalarStyle::Plain,
+                        tag: None,
+                        span: range.start..range.start,
+                        header: None,
+                        indent: 0,
+                        in_flow: false,
+                        pos: self.pos(&span),
+                    })
+                });
+                let mut root = root;
+                if !self.pre_root.is_empty() {
+                    let c = std::mem::take(&mut self.pre_root);
+                    append_comments(&mut root, c);
+                }
+                let append_at = match &root {
+                    Node::Map(m) if !m.flow => self.root_end,
+                    other => node_end(other),
+                };
+                self.docs.push(Document {
+                    root,
+                    anchors: std::mem::take(&mut self.anchors),
+                    append_at,
+                });
+                self.last_end = range.end;
+            }
+            Event::Comment(text, placement) => self.comment(text.into_owned(), placement, range, &span),
+            Event::Alias(id) => {
+                let name = self.src[range.clone()].trim_start_matches('*').to_string();
+                let node = Node::Alias(Alias { anchor: id, name, span: range.clone(), pos: self.pos(&span) });
+                self.last_end = range.end;
+                self.attach(node, 0)?;
+            }
+            Event::UnresolvedAlias(name) => {
+                return Err(FormatError::Yaml { pos: self.pos(&span), msg: format!("unknown anchor '{name}'") })
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                let tag = tag.map(|t| {
+                    let s = t.to_string();
+                    s.replace("tag:yaml.org,2002:", "!!")
+                });
+                self.scalar(text.into_owned(), style, anchor, tag, range, &span)?;
+            }
+            Event::MappingStart(style, anchor, _tag) => {
+                self.check_depth(&span)?;
+                let flow = style == StructureStyle::Flow;
+                let map = Map {
+                    items: std::mem::take(&mut self.pre_root_if_root()),
+                    flow,
+                    indent: span.start.col(),
+                    pos: self.pos(&span),
+                    span: range.start..range.end,
+                };
+                self.last_end = range.end;
+                self.stack.push(Frame::Map { map, pending_key: None, anchor, deferred: Vec::new() });
+            }
+            Event::SequenceStart(style, anchor, _tag) => {
+                self.check_depth(&span)?;
+                let flow = style == StructureStyle::Flow;
+                let items = self
+                    .pre_root_if_root()
+                    .into_iter()
+                    .map(|c| match c {
+                        MapItem::Comment(c) => SeqItem::Comment(c),
+                        MapItem::Entry(_) => unreachable!(),
+                    })
+                    .collect();
+                let seq = Seq { items, flow, indent: span.start.col(), pos: self.pos(&span), span: range.clone() };
+                self.last_end = range.end;
+                self.stack.push(Frame::Seq { seq, anchor, deferred: Vec::new() });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                let frame = self.stack.pop().expect("balanced events");
+                let (mut node, anchor, deferred) = match frame {
+                    Frame::Map { mut map, pending_key, anchor, deferred } => {
+                        if pending_key.is_some() {
+                            return Err(FormatError::Yaml { pos: self.pos(&span), msg: "mapping key without value".into() });
+                        }
+                        map.span.end = if map.flow { range.end } else { map.items_end().max(map.span.end) };
+                        (Node::Map(map), anchor, deferred)
+                    }
+                    Frame::Seq { mut seq, anchor, deferred } => {
+                        seq.span.end = if seq.flow { range.end } else { seq.items_end().max(seq.span.end) };
+                        (Node::Seq(seq), anchor, deferred)
+                    }
+                };
+                append_comments(&mut node, deferred);
+                if self.stack.is_empty() {
+                    self.root_end = range.start;
+                }
+                self.last_end = range.end;
+                self.attach(node, anchor)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Comments that precede the root collection become its first items.
+    fn pre_root_if_root(&mut self) -> Vec<MapItem> {
+        if self.stack.is_empty() && self.root.is_none() {
+            std::mem::take(&mut self.pre_root).into_iter().map(MapItem::Comment).collect()
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn check_depth(&self, span: &Span) -> Result<(), FormatError> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(FormatError::TooDeep { pos: self.pos(span), max: MAX_DEPTH });
+        }
+        Ok(())
+    }
+
+    fn comment(&mut self, text: String, placement: Placement, range: Range<usize>, span: &Span) {
+        let c = Comment { text, span: range, pos: self.pos(span) };
+        if self.stack.is_empty() {
+            if self.root.is_some() {
+                self.post_root.push(c);
+            } else {
+                self.pre_root.push(c);
+            }
+            return;
+        }
+        if placement == Placement::Right {
+            self.stack.last_mut().unwrap().push_inline_comment(c);
+            return;
+        }
+        // An own-line comment belongs to the innermost block collection whose items are not
+        // indented deeper than the comment (sops places comments by the node they precede).
+        let col = span.start.col();
+        let top = self.stack.len() - 1;
+        let mut target = 0;
+        for i in (0..=top).rev() {
+            let f = &self.stack[i];
+            if f.flow() || f.indent() <= col {
+                target = i;
+                break;
+            }
+        }
+        if target == top {
+            self.stack[top].push_comment(c);
+        } else {
+            self.stack[target].deferred().push(c);
+        }
+    }
+
+    fn scalar(
+        &mut self,
+        text: String,
+        style: GStyle,
+        anchor: usize,
+        tag: Option<String>,
+        range: Range<usize>,
+        span: &Span,
+    ) -> Result<(), FormatError> {
+        let pos = self.pos(span);
+        // A scalar where a key is expected is a key.
+        if let Some(Frame::Map { pending_key, .. }) = self.stack.last() {
+            if pending_key.is_none() {
+                let is_string = style != GStyle::Plain
+                    || tag.as_deref() == Some("!!str")
+                    || matches!(scalar::resolve_plain(&text), Ok(Value::Str(_)));
+                self.last_end = range.end;
+                if let Some(Frame::Map { pending_key, .. }) = self.stack.last_mut() {
+                    *pending_key = Some(PendingKey { key: text, is_string, span: range, pos });
+                }
+                return Ok(());
+            }
+        }
+        let in_flow = self.in_flow();
+        let owner_indent = self.stack.last().map(Frame::indent).unwrap_or(0);
+        let (style, span_r, header, indent) = match style {
+            GStyle::Plain => (ScalarStyle::Plain, range.clone(), None, owner_indent),
+            GStyle::SingleQuoted => (ScalarStyle::SingleQuoted, range.clone(), None, owner_indent),
+            GStyle::DoubleQuoted => (ScalarStyle::DoubleQuoted, range.clone(), None, owner_indent),
+            GStyle::Literal | GStyle::Folded => {
+                let (header, body) = self.block_ranges(&range, pos)?;
+                let st = if style == GStyle::Literal { ScalarStyle::Literal } else { ScalarStyle::Folded };
+                (st, body, Some(header), span.indent.unwrap_or(owner_indent + 2))
+            }
+        };
+        self.last_end = range.end;
+        let node = Node::Scalar(Scalar { text, style, tag, span: span_r, header, indent, in_flow, pos });
+        self.attach(node, anchor)
+    }
+
+    /// Locate a block scalar's header indicator and its body lines.
+    fn block_ranges(&self, range: &Range<usize>, pos: Position) -> Result<(Range<usize>, Range<usize>), FormatError> {
+        let b = self.src.as_bytes();
+        let mut i = self.last_end;
+        // Skip separators and node properties (tag, anchor) up to the indicator.
+        while i < range.start {
+            match b[i] {
+                b'|' | b'>' => break,
+                b'!' | b'&' => {
+                    while i < b.len() && !b[i].is_ascii_whitespace() {
+                        i += 1;
+                    }
+                }
+                _ => i += 1,
+            }
+        }
+        if i >= b.len() || !(b[i] == b'|' || b[i] == b'>') {
+            return Err(FormatError::Unsupported { pos, msg: "cannot locate block scalar header".into() });
+        }
+        let h_start = i;
+        i += 1;
+        while i < b.len() && (b[i] == b'+' || b[i] == b'-' || b[i].is_ascii_digit()) {
+            i += 1;
+        }
+        let header = h_start..i;
+        let body_start = match self.src[i..].find('\n') {
+            Some(off) => i + off + 1,
+            None => b.len(),
+        };
+        let end = range.end.max(body_start).min(b.len());
+        let mut last = end;
+        while last > body_start && b[last - 1].is_ascii_whitespace() {
+            last -= 1;
+        }
+        let body_end = if last == body_start {
+            body_start
+        } else {
+            let mut e = last;
+            while e < b.len() && b[e] != b'\n' && b[e] != b'\r' {
+                e += 1;
+            }
+            e
+        };
+        Ok((header, body_start..body_end))
+    }
+
+    fn attach(&mut self, node: Node, anchor: usize) -> Result<(), FormatError> {
+        if anchor > 0 {
+            if self.anchors.len() <= anchor {
+                self.anchors.resize(anchor + 1, None);
+            }
+            self.anchors[anchor] = Some(node.clone());
+        }
+        let Some(top) = self.stack.last_mut() else {
+            self.root = Some(node);
+            return Ok(());
+        };
+        match top {
+            Frame::Map { map, pending_key, deferred, .. } => {
+                let Some(k) = pending_key.take() else {
+                    let pos = node.pos();
+                    return Err(FormatError::Unsupported {
+                        pos,
+                        msg: "complex mapping keys (a collection used as a key) are not supported".into(),
+                    });
+                };
+                map.items.push(MapItem::Entry(Entry {
+                    key: k.key,
+                    key_is_string: k.is_string,
+                    key_span: k.span,
+                    key_pos: k.pos,
+                    value: node,
+                }));
+                map.items.extend(deferred.drain(..).map(MapItem::Comment));
+            }
+            Frame::Seq { seq, deferred, .. } => {
+                seq.items.push(SeqItem::Value(node));
+                seq.items.extend(deferred.drain(..).map(SeqItem::Comment));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// End offset of a node's text.
+pub fn node_end(node: &Node) -> usize {
+    match node {
+        Node::Map(m) => m.span.end,
+        Node::Seq(s) => s.span.end,
+        Node::Scalar(s) => s.span.end.max(s.header.as_ref().map(|h| h.end).unwrap_or(0)),
+        Node::Alias(a) => a.span.end,
+    }
+}
+
+impl Map {
+    fn items_end(&self) -> usize {
+        self.items
+            .iter()
+            .map(|i| match i {
+                MapItem::Entry(e) => node_end(&e.value).max(e.key_span.end),
+                MapItem::Comment(c) => c.span.end,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+impl Seq {
+    fn items_end(&self) -> usize {
+        self.items
+            .iter()
+            .map(|i| match i {
+                SeqItem::Value(v) => node_end(v),
+                SeqItem::Comment(c) => c.span.end,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// Line/column of a byte offset, for error messages about YAML input.
+pub fn position(src: &str, offset: usize) -> Position {
+    position_of(src, offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_scalar_ranges_cover_header_and_body() {
+        let src = "a: |  # note\n  one\n  two\n\nb: >-\n  x\n";
+        let docs = parse(src).unwrap();
+        let m = docs[0].root.as_map().unwrap();
+        let a = m.get("a").unwrap().as_scalar().unwrap();
+        assert_eq!(&src[a.header.clone().unwrap()], "|");
+        assert_eq!(&src[a.span.clone()], "  one\n  two");
+        let b = m.get("b").unwrap().as_scalar().unwrap();
+        assert_eq!(&src[b.header.clone().unwrap()], ">-");
+        assert_eq!(&src[b.span.clone()], "  x");
+        // The header comment is an item of the root map.
+        assert!(m.items.iter().any(|i| matches!(i, MapItem::Comment(c) if c.text == " note")));
+    }
+
+    #[test]
+    fn comments_go_to_the_collection_at_their_indentation() {
+        let src = "app:\n  a: 1\n  # inner\n# outer\nb: 2\n";
+        let docs = parse(src).unwrap();
+        let root = docs[0].root.as_map().unwrap();
+        let app = root.get("app").unwrap().as_map().unwrap();
+        assert!(app.items.iter().any(|i| matches!(i, MapItem::Comment(c) if c.text == " inner")));
+        assert!(root.items.iter().any(|i| matches!(i, MapItem::Comment(c) if c.text == " outer")));
+    }
+
+    #[test]
+    fn append_point_is_before_document_end_marker() {
+        let src = "a: 1\n...\n---\nb: 2";
+        let docs = parse(src).unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(&src[docs[0].append_at..docs[0].append_at + 3], "...");
+        assert_eq!(docs[1].append_at, src.len());
+    }
+}
