@@ -1,1 +1,13 @@
-//! placeholder
+//! Key services that wrap and unwrap a file's data key.
+//!
+//! A file's key groups list master keys; with one group any key unwraps the whole data
+//! key, with several each group holds a Shamir share and `shamir_threshold` groups are
+//! needed. This crate turns key *specs* (an age recipient, a transit key URI) into
+//! metadata entries and back into a [`DataKey`].
+
+pub mod age_key;
+pub mod error;
+pub mod groups;
+
+pub use error::KeyError;
+pub use groups::{data_key, wrap_groups, KeySpec};

@@ -1,0 +1,279 @@
+//! The subcommands.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use tresor_format::Format;
+use tresor_keys::{data_key, wrap_groups};
+use tresor_sops::convert;
+use tresor_sops::{DataKey, DecryptOptions, EncryptOptions, EncryptedFile, Metadata};
+
+use crate::args::*;
+use crate::exit::fail;
+use crate::fileio::{self, Sink};
+use crate::keys;
+
+pub fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Encrypt(a) => encrypt(a),
+        Command::Decrypt(a) => decrypt(a),
+        Command::Edit(a) => edit(a),
+        Command::Keygen(a) => keygen(a),
+        Command::Filestatus(a) => filestatus(a),
+    }
+}
+
+fn input_path(io: &IoArgs) -> Option<&Path> {
+    io.file.as_deref().filter(|p| p.as_os_str() != "-")
+}
+
+/// The format from `--input-type`, else the file name (or `--filename-override`).
+fn input_format(explicit: Option<&str>, path: Option<&Path>, override_name: Option<&Path>) -> Result<Format> {
+    if let Some(t) = explicit {
+        return Format::parse_name(t).ok_or_else(|| fail(1, format!("unsupported type '{t}': use yaml or json")));
+    }
+    let name = override_name.or(path).map(|p| p.to_string_lossy().into_owned());
+    match name {
+        Some(n) => Ok(Format::from_path(&n).unwrap_or(Format::Yaml)),
+        None => Err(fail(1, "reading standard input: pass --input-type yaml|json or --filename-override NAME")),
+    }
+}
+
+fn output_format(io: &IoArgs, input: Format) -> Result<Format> {
+    match &io.output_type {
+        Some(t) => Format::parse_name(t).ok_or_else(|| fail(1, format!("unsupported type '{t}': use yaml or json"))),
+        None => Ok(input),
+    }
+}
+
+fn sink(io: &IoArgs) -> Result<Sink> {
+    if io.in_place {
+        let p = input_path(io).ok_or_else(|| fail(8, "--in-place needs a file, not standard input"))?;
+        Ok(Sink::File(p.to_path_buf()))
+    } else if let Some(o) = &io.output {
+        Ok(Sink::File(o.clone()))
+    } else {
+        Ok(Sink::Stdout)
+    }
+}
+
+fn display(path: Option<&Path>) -> String {
+    path.map(|p| p.display().to_string()).unwrap_or_else(|| "standard input".into())
+}
+
+fn encrypt(a: EncryptArgs) -> Result<i32> {
+    let path = input_path(&a.io);
+    let format = input_format(a.io.input_type.as_deref(), path, a.io.filename_override.as_deref())?;
+    let out_format = output_format(&a.io, format)?;
+    if out_format != format {
+        return Err(fail(8, "encrypt keeps the input format; convert the plaintext first"));
+    }
+    let src = fileio::read_input(path)?;
+    let groups = keys::key_groups(&a.keys)?;
+    let key = DataKey::generate();
+    let meta = new_metadata(&a.keys, &groups, &key)?;
+    let out = tresor_sops::encrypt(&src, format, &key, meta, &EncryptOptions::default())
+        .with_context(|| format!("encrypting {}", display(path)))?;
+    sink(&a.io)?.write(&out, 0o644)?;
+    Ok(0)
+}
+
+fn new_metadata(k: &KeyArgs, groups: &[Vec<tresor_keys::KeySpec>], key: &DataKey) -> Result<Metadata> {
+    let threshold = k.shamir_threshold.unwrap_or(0);
+    Ok(Metadata {
+        key_groups: wrap_groups(groups, threshold, key)?,
+        shamir_threshold: if groups.len() > 1 { if threshold == 0 { groups.len() } else { threshold } } else { 0 },
+        rule: keys::rule(k)?.unwrap_or_default(),
+        mac_only_encrypted: k.mac_only_encrypted,
+        ..Metadata::default()
+    })
+}
+
+struct Opened {
+    src: String,
+    format: Format,
+}
+
+fn open_encrypted(path: Option<&Path>, input_type: Option<&str>, override_name: Option<&Path>) -> Result<Opened> {
+    let format = input_format(input_type, path, override_name)?;
+    let src = fileio::read_input(path)?;
+    Ok(Opened { src, format })
+}
+
+fn decrypt_text(o: &Opened, ignore_mac: bool, what: &str) -> Result<(tresor_sops::Decrypted, Metadata, DataKey)> {
+    let file = EncryptedFile::parse(&o.src, o.format).with_context(|| format!("reading {what}"))?;
+    let key = data_key(&file.metadata).with_context(|| format!("decrypting {what}"))?;
+    let d = file.decrypt(&key, DecryptOptions { ignore_mac }).with_context(|| format!("decrypting {what}"))?;
+    for w in &d.warnings {
+        eprintln!("tresor: warning: {what}: {w}");
+    }
+    Ok((d, file.metadata, key))
+}
+
+fn decrypt(a: DecryptArgs) -> Result<i32> {
+    let path = input_path(&a.io);
+    let o = open_encrypted(path, a.io.input_type.as_deref(), a.io.filename_override.as_deref())?;
+    let out_format = output_format(&a.io, o.format)?;
+    let (d, _, _) = decrypt_text(&o, a.ignore_mac, &display(path))?;
+    let text = if let Some(expr) = &a.extract {
+        let segs = convert::parse_path(expr)?;
+        let data = document_data(&d.text, o.format)?;
+        let v = convert::extract(&data, &segs).ok_or_else(|| fail(1, format!("component {expr} not found")))?;
+        match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Object(_) | serde_json::Value::Array(_) => render_data(v, out_format),
+            other => other.to_string(),
+        }
+    } else if out_format != o.format {
+        render_data(&document_data(&d.text, o.format)?, out_format)
+    } else {
+        d.text
+    };
+    // Plaintext written to a file is the user's explicit choice; keep it private.
+    sink(&a.io)?.write(&text, 0o600)?;
+    Ok(0)
+}
+
+fn document_data(text: &str, format: Format) -> Result<serde_json::Value> {
+    let docs = tresor_format::parse(text, format)?;
+    let first = docs.first().ok_or(tresor_sops::SopsError::NoDocument)?;
+    Ok(convert::document_data(first)?)
+}
+
+fn render_data(v: &serde_json::Value, f: Format) -> String {
+    match f {
+        Format::Json => convert::to_json(v),
+        Format::Yaml => convert::to_yaml(v),
+    }
+}
+
+fn filestatus(a: FilestatusArgs) -> Result<i32> {
+    let o = open_encrypted(Some(&a.file), a.input_type.as_deref(), None)?;
+    let encrypted = match EncryptedFile::parse(&o.src, o.format) {
+        Ok(f) => !f.metadata.mac.is_empty(),
+        Err(tresor_sops::SopsError::MetadataNotFound) => false,
+        Err(e) => return Err(e.into()),
+    };
+    println!("{{\"encrypted\":{encrypted}}}");
+    Ok(0)
+}
+
+fn keygen(a: KeygenArgs) -> Result<i32> {
+    let path = match a.output {
+        Some(p) => p,
+        None => keys::default_identity_path().context("cannot find a home directory; pass --output")?,
+    };
+    let public = keys::write_new_identity(&path)?;
+    eprintln!("tresor: wrote a new age identity to {}", path.display());
+    println!("{public}");
+    Ok(0)
+}
+
+fn editor_command() -> String {
+    for var in ["SOPS_EDITOR", "EDITOR"] {
+        if let Ok(e) = std::env::var(var) {
+            if !e.trim().is_empty() {
+                return e;
+            }
+        }
+    }
+    for cand in ["vim", "nano", "vi"] {
+        if std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cand).is_file())) {
+            return cand.to_string();
+        }
+    }
+    String::new()
+}
+
+fn run_editor(file: &Path) -> Result<()> {
+    let cmd = editor_command();
+    if cmd.is_empty() {
+        return Err(fail(201, "no editor found: set $EDITOR"));
+    }
+    // The editor line may carry arguments ("code --wait"); run it through the shell with
+    // the path as a positional parameter so the path is never re-parsed.
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{cmd} \"$1\""))
+        .arg("tresor-editor")
+        .arg(file)
+        .status()
+        .with_context(|| format!("starting editor '{cmd}'"))?;
+    if !status.success() {
+        return Err(fail(201, format!("editor '{cmd}' exited with {status}; the file was not changed")));
+    }
+    Ok(())
+}
+
+const NEW_FILE_TEMPLATE_YAML: &str = "# Write your secrets here; values are encrypted when you save and quit.\nexample_key: example_value\n";
+const NEW_FILE_TEMPLATE_JSON: &str = "{\n\t\"example_key\": \"example_value\"\n}\n";
+
+fn edit(a: EditArgs) -> Result<i32> {
+    let format = input_format(a.input_type.as_deref(), Some(&a.file), None)?;
+    let exists = a.file.exists();
+    let (plaintext, meta, key, stash) = if exists {
+        let o = open_encrypted(Some(&a.file), a.input_type.as_deref(), None)?;
+        let (d, meta, key) = decrypt_text(&o, a.ignore_mac, &a.file.display().to_string())?;
+        (d.text, meta, key, d.stash)
+    } else {
+        let groups = keys::key_groups(&a.keys)?;
+        let key = DataKey::generate();
+        let meta = new_metadata(&a.keys, &groups, &key)?;
+        let t = if format == Format::Json { NEW_FILE_TEMPLATE_JSON } else { NEW_FILE_TEMPLATE_YAML };
+        (t.to_string(), meta, key, Default::default())
+    };
+    let plaintext = zeroize::Zeroizing::new(plaintext);
+    let dir = fileio::private_tempdir()?;
+    let name = a.file.file_name().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("secret.yaml"));
+    let tmp = dir.path().join(name);
+    write_private(&tmp, &plaintext)?;
+    let result = loop {
+        run_editor(&tmp)?;
+        let edited = zeroize::Zeroizing::new(std::fs::read_to_string(&tmp).context("reading the edited file")?);
+        if exists && *edited == *plaintext {
+            break Err(fail(200, "file has not changed; nothing written"));
+        }
+        let mut fresh = meta.clone();
+        fresh.layout = None;
+        match tresor_sops::encrypt(&edited, format, &key, fresh, &EncryptOptions { stash: Some(&stash) }) {
+            Ok(out) => break Ok(out),
+            Err(e) if std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
+                eprintln!("tresor: error: {e}\nPress Enter to return to the editor, or Ctrl-C to abort (nothing is written).");
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+            }
+            Err(e) => break Err(anyhow::Error::new(e).context("the edited file is invalid; nothing written")),
+        }
+    };
+    shred(&tmp);
+    drop(dir);
+    let out = result?;
+    fileio::write_atomic(&a.file, out.as_bytes(), 0o644)?;
+    Ok(0)
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// Overwrite a plaintext temp file before it is removed (best effort; tmpfs frees RAM).
+fn shred(path: &Path) {
+    if let Ok(meta) = std::fs::metadata(path) {
+        if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(path) {
+            use std::io::Write;
+            let _ = f.write_all(&vec![0u8; meta.len() as usize]);
+            let _ = f.sync_all();
+        }
+    }
+    let _ = std::fs::remove_file(path);
+}

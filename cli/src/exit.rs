@@ -1,0 +1,81 @@
+//! Mapping errors to sops-compatible exit codes and one-line messages with a hint.
+
+use tresor_keys::KeyError;
+use tresor_sops::SopsError;
+
+/// An error that carries its own exit code (e.g. edit without changes: 200).
+#[derive(Debug)]
+pub struct Exit {
+    pub code: i32,
+    pub msg: String,
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+pub fn fail(code: i32, msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Exit { code, msg: msg.into() })
+}
+
+fn hint(err: &anyhow::Error) -> Option<&'static str> {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<SopsError>() {
+            return match e {
+                SopsError::MacMismatch { .. } | SopsError::MacUndecryptable => {
+                    Some("hint: change values with `tresor edit` or `tresor set`, not by hand; --ignore-mac decrypts anyway")
+                }
+                SopsError::CannotDecrypt { .. } => {
+                    Some("hint: a value was edited by hand, moved to another key, or the file was tampered with")
+                }
+                SopsError::MetadataNotFound => Some("hint: encrypt it first with `tresor encrypt -i FILE`"),
+                SopsError::AlreadyEncrypted => Some("hint: use `tresor edit` or `tresor set` to change an encrypted file"),
+                _ => None,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<KeyError>() {
+            return match e {
+                KeyError::Unwrap(_) | KeyError::NoIdentity(_) => Some(
+                    "hint: set SOPS_AGE_KEY_FILE (or SOPS_AGE_KEY) to an identity matching one of the file's recipients",
+                ),
+                _ => None,
+            };
+        }
+    }
+    None
+}
+
+/// The exit code for an error, preferring the innermost typed cause.
+pub fn code(err: &anyhow::Error) -> i32 {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<Exit>() {
+            return e.code;
+        }
+        if let Some(e) = cause.downcast_ref::<SopsError>() {
+            return e.exit_code();
+        }
+        if let Some(e) = cause.downcast_ref::<KeyError>() {
+            return e.exit_code();
+        }
+        if let Some(e) = cause.downcast_ref::<tresor_format::FormatError>() {
+            return SopsError::Format(match e {
+                tresor_format::FormatError::Empty => tresor_format::FormatError::Empty,
+                _ => tresor_format::FormatError::Unsupported { pos: Default::default(), msg: String::new() },
+            })
+            .exit_code();
+        }
+    }
+    1
+}
+
+pub fn report(err: &anyhow::Error) -> i32 {
+    eprintln!("tresor: error: {err:#}");
+    if let Some(h) = hint(err) {
+        eprintln!("{h}");
+    }
+    code(err)
+}

@@ -1,0 +1,118 @@
+//! Reading inputs and writing outputs safely: in-place writes go to a temporary file
+//! beside the target, are fsynced, keep the file's mode, and replace it atomically.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// Input larger than this is refused: sops files are configuration, and the limit keeps
+/// a mistaken `tresor encrypt /dev/zero` from exhausting memory.
+pub const MAX_INPUT: u64 = 1 << 30;
+
+pub fn read_input(path: Option<&Path>) -> Result<String> {
+    let mut buf = Vec::new();
+    match path {
+        None => {
+            std::io::stdin().lock().take(MAX_INPUT + 1).read_to_end(&mut buf).context("reading standard input")?;
+        }
+        Some(p) => {
+            let f = fs::File::open(p).map_err(|e| {
+                let code = if e.kind() == std::io::ErrorKind::NotFound { 100 } else { 2 };
+                crate::exit::fail(code, format!("cannot open {}: {e}", p.display()))
+            })?;
+            f.take(MAX_INPUT + 1).read_to_end(&mut buf).with_context(|| format!("reading {}", p.display()))?;
+        }
+    }
+    if buf.len() as u64 > MAX_INPUT {
+        return Err(crate::exit::fail(2, format!("input is larger than {} MiB", MAX_INPUT >> 20)));
+    }
+    String::from_utf8(buf).map_err(|e| {
+        crate::exit::fail(2, format!("input is not valid UTF-8 (byte {}); YAML and JSON files must be UTF-8", e.utf8_error().valid_up_to()))
+    })
+}
+
+/// Write `data` to `path` atomically, keeping the mode of an existing file (or using
+/// `new_mode` for a new one).
+pub fn write_atomic(path: &Path, data: &[u8], new_mode: u32) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mode = fs::metadata(path).map(|m| permissions_mode(&m)).unwrap_or(new_mode);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tresor-")
+        .tempfile_in(&dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    set_mode(tmp.as_file(), mode)?;
+    tmp.write_all(data).with_context(|| format!("writing {}", path.display()))?;
+    tmp.as_file().sync_all().with_context(|| format!("syncing {}", path.display()))?;
+    tmp.persist(path).map_err(|e| e.error).with_context(|| format!("replacing {}", path.display()))?;
+    if let Ok(d) = fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn permissions_mode(m: &fs::Metadata) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    m.permissions().mode() & 0o7777
+}
+
+#[cfg(not(unix))]
+fn permissions_mode(_: &fs::Metadata) -> u32 {
+    0o644
+}
+
+#[cfg(unix)]
+pub fn set_mode(f: &fs::File, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    f.set_permissions(fs::Permissions::from_mode(mode)).context("setting file mode")
+}
+
+#[cfg(not(unix))]
+pub fn set_mode(_: &fs::File, _: u32) -> Result<()> {
+    Ok(())
+}
+
+/// Where the plaintext goes: stdout, a file (`--output`), or the input itself (`-i`).
+pub enum Sink {
+    Stdout,
+    File(PathBuf),
+}
+
+impl Sink {
+    pub fn write(&self, data: &str, new_mode: u32) -> Result<()> {
+        match self {
+            Sink::Stdout => {
+                let mut out = std::io::stdout().lock();
+                match out.write_all(data.as_bytes()).and_then(|_| out.flush()) {
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                    r => r.context("writing standard output"),
+                }
+            }
+            Sink::File(p) => write_atomic(p, data.as_bytes(), new_mode),
+        }
+    }
+}
+
+/// A private directory for plaintext that must exist on disk briefly (`edit`): on tmpfs
+/// (`/dev/shm`) when available so it never reaches a disk, mode 0700, removed on drop.
+pub fn private_tempdir() -> Result<tempfile::TempDir> {
+    let shm = Path::new("/dev/shm");
+    let builder = {
+        let mut b = tempfile::Builder::new();
+        b.prefix("tresor-edit-");
+        b
+    };
+    let dir = if shm.is_dir() { builder.tempdir_in(shm).or_else(|_| builder.tempdir()) } else { builder.tempdir() }
+        .context("creating a private temporary directory")?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(dir)
+}

@@ -1,0 +1,190 @@
+//! age: X25519 and SSH recipients, and identity discovery the way sops does it.
+
+use std::io::{BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use age::armor::{ArmoredReader, ArmoredWriter, Format};
+use age::secrecy::ExposeSecret;
+use zeroize::Zeroizing;
+
+use crate::error::KeyError;
+
+/// Parse a recipient: `age1…` (X25519) or an SSH public key line.
+pub fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send>, KeyError> {
+    let s = s.trim();
+    if s.starts_with("age1") {
+        s.parse::<age::x25519::Recipient>()
+            .map(|r| Box::new(r) as Box<dyn age::Recipient + Send>)
+            .map_err(|_| KeyError::BadRecipient(s.into()))
+    } else if s.starts_with("ssh-") {
+        s.parse::<age::ssh::Recipient>()
+            .map(|r| Box::new(r) as Box<dyn age::Recipient + Send>)
+            .map_err(|_| KeyError::BadRecipient(s.into()))
+    } else {
+        Err(KeyError::BadRecipient(s.into()))
+    }
+}
+
+/// Wrap `payload` (a data key or Shamir share) for one recipient, ASCII-armored as sops
+/// stores it.
+pub fn wrap(recipient: &str, payload: &[u8]) -> Result<String, KeyError> {
+    let r = parse_recipient(recipient)?;
+    let err = |e: String| KeyError::Wrap { key: recipient.into(), reason: e };
+    let enc = age::Encryptor::with_recipients(std::iter::once(r.as_ref() as &dyn age::Recipient)).map_err(|e| err(e.to_string()))?;
+    let mut out = Vec::new();
+    let armor = ArmoredWriter::wrap_output(&mut out, Format::AsciiArmor).map_err(|e| err(e.to_string()))?;
+    let mut w = enc.wrap_output(armor).map_err(|e| err(e.to_string()))?;
+    w.write_all(payload).map_err(|e| err(e.to_string()))?;
+    w.finish().and_then(|a| a.finish()).map_err(|e| err(e.to_string()))?;
+    let mut s = String::from_utf8(out).map_err(|e| err(e.to_string()))?;
+    if !s.ends_with('\n') {
+        s.push('\n');
+    }
+    Ok(s)
+}
+
+/// Identities found on this machine, with where we looked (for error messages).
+pub struct Identities {
+    pub ids: Vec<Box<dyn age::Identity>>,
+    pub searched: Vec<String>,
+}
+
+/// The default key file: `$XDG_CONFIG_HOME/sops/age/keys.txt` or `~/.config/sops/age/keys.txt`
+/// (sops' `UserConfigDir` on Linux).
+pub fn default_key_file() -> Option<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|x| !x.is_empty()) {
+        return Some(PathBuf::from(x).join("sops/age/keys.txt"));
+    }
+    if cfg!(target_os = "macos") {
+        return home().map(|h| h.join("Library/Application Support/sops/age/keys.txt"));
+    }
+    home().map(|h| h.join(".config/sops/age/keys.txt"))
+}
+
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
+}
+
+fn parse_identity_text(text: &str, source: &str) -> Result<Vec<Box<dyn age::Identity>>, KeyError> {
+    let file = age::IdentityFile::from_buffer(BufReader::new(text.as_bytes()))
+        .map_err(|e| KeyError::BadIdentity { source_name: source.into(), reason: e.to_string() })?;
+    file.into_identities().map_err(|e| KeyError::BadIdentity { source_name: source.into(), reason: e.to_string() })
+}
+
+fn ssh_identity(path: &Path) -> Result<Option<Box<dyn age::Identity>>, KeyError> {
+    let Ok(bytes) = std::fs::read(path) else { return Ok(None) };
+    let name = path.display().to_string();
+    let id = age::ssh::Identity::from_buffer(BufReader::new(&bytes[..]), Some(name.clone()))
+        .map_err(|e| KeyError::BadIdentity { source_name: name.clone(), reason: e.to_string() })?;
+    match id {
+        age::ssh::Identity::Unencrypted(_) => Ok(Some(Box::new(id))),
+        // Passphrase-protected or unsupported keys: skip rather than prompt mid-run.
+        _ => Ok(None),
+    }
+}
+
+/// Load identities from every source sops uses, in sops' order: SSH keys,
+/// `SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY_CMD`, the default key file.
+pub fn load_identities() -> Result<Identities, KeyError> {
+    let mut ids: Vec<Box<dyn age::Identity>> = Vec::new();
+    let mut searched = Vec::new();
+    if let Some(p) = std::env::var_os("SOPS_AGE_SSH_PRIVATE_KEY_FILE") {
+        let p = PathBuf::from(p);
+        searched.push(format!("SOPS_AGE_SSH_PRIVATE_KEY_FILE ({})", p.display()));
+        if let Some(id) = ssh_identity(&p)? {
+            ids.push(id);
+        }
+    }
+    if let Some(h) = home() {
+        for name in [".ssh/id_ed25519", ".ssh/id_rsa"] {
+            let p = h.join(name);
+            if p.exists() {
+                searched.push(p.display().to_string());
+                if let Ok(Some(id)) = ssh_identity(&p) {
+                    ids.push(id);
+                }
+            }
+        }
+    }
+    if let Ok(k) = std::env::var("SOPS_AGE_KEY") {
+        searched.push("SOPS_AGE_KEY".into());
+        let k = Zeroizing::new(k);
+        ids.extend(parse_identity_text(&k, "SOPS_AGE_KEY")?);
+    }
+    if let Some(f) = std::env::var_os("SOPS_AGE_KEY_FILE") {
+        let p = PathBuf::from(f);
+        searched.push(format!("SOPS_AGE_KEY_FILE ({})", p.display()));
+        let text = Zeroizing::new(std::fs::read_to_string(&p).map_err(|e| KeyError::BadIdentity {
+            source_name: p.display().to_string(),
+            reason: e.to_string(),
+        })?);
+        ids.extend(parse_identity_text(&text, &p.display().to_string())?);
+    }
+    if let Ok(cmd) = std::env::var("SOPS_AGE_KEY_CMD") {
+        searched.push("SOPS_AGE_KEY_CMD".into());
+        let text = run_key_cmd(&cmd)?;
+        ids.extend(parse_identity_text(&text, "SOPS_AGE_KEY_CMD")?);
+    }
+    if let Some(p) = default_key_file() {
+        searched.push(p.display().to_string());
+        if let Ok(text) = std::fs::read_to_string(&p) {
+            let text = Zeroizing::new(text);
+            ids.extend(parse_identity_text(&text, &p.display().to_string())?);
+        }
+    }
+    Ok(Identities { ids, searched })
+}
+
+fn run_key_cmd(cmd: &str) -> Result<Zeroizing<String>, KeyError> {
+    let err = |reason: String| KeyError::BadIdentity { source_name: "SOPS_AGE_KEY_CMD".into(), reason };
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| err(e.to_string()))?;
+    if !out.status.success() {
+        return Err(err(format!("command exited with {}", out.status)));
+    }
+    String::from_utf8(out.stdout).map(Zeroizing::new).map_err(|_| err("output is not UTF-8".into()))
+}
+
+/// Unwrap an armored age `enc` with any of the identities.
+pub fn unwrap(enc: &str, ids: &Identities) -> Result<Zeroizing<Vec<u8>>, String> {
+    if ids.ids.is_empty() {
+        return Err(format!("no age identity found (looked in: {})", ids.searched.join(", ")));
+    }
+    let reader = ArmoredReader::new(enc.as_bytes());
+    let dec = age::Decryptor::new(reader).map_err(|e| e.to_string())?;
+    let mut r = dec
+        .decrypt(ids.ids.iter().map(|i| i.as_ref() as &dyn age::Identity))
+        .map_err(|e| match e {
+            age::DecryptError::NoMatchingKeys => "none of the age identities matches this recipient".to_string(),
+            other => other.to_string(),
+        })?;
+    let mut out = Zeroizing::new(Vec::new());
+    r.read_to_end(&mut out).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// A new X25519 identity: (file text in age-keygen's format, public recipient).
+pub fn generate() -> (Zeroizing<String>, String) {
+    let id = age::x25519::Identity::generate();
+    let public = id.to_public().to_string();
+    let created = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let text = Zeroizing::new(format!(
+        "# created: {created}\n# public key: {public}\n{}\n",
+        id.to_string().expose_secret()
+    ));
+    (text, public)
+}
+
+/// The recipients (public keys) of the X25519 identities in an identity file's text.
+pub fn recipients_in(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.trim().parse::<age::x25519::Identity>().ok())
+        .map(|id| id.to_public().to_string())
+        .collect()
+}

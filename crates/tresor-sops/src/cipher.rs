@@ -1,0 +1,173 @@
+//! Per-value encryption: AES-256-GCM with sops' 32-byte IVs and the `ENC[...]` envelope.
+
+use aes_gcm::aead::consts::{U12, U32};
+use aes_gcm::aead::generic_array::GenericArray;
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aes::Aes256;
+use aes_gcm::AesGcm;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+type Gcm32 = AesGcm<Aes256, U32>;
+type Gcm12 = AesGcm<Aes256, U12>;
+
+/// The per-file 256-bit data key. Wiped from memory when dropped.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct DataKey([u8; 32]);
+
+impl DataKey {
+    pub fn generate() -> DataKey {
+        let mut k = [0u8; 32];
+        getrandom::getrandom(&mut k).expect("OS random number generator");
+        DataKey(k)
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<DataKey> {
+        let arr: [u8; 32] = bytes.try_into().ok()?;
+        Some(DataKey(arr))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataKey(<redacted>)")
+    }
+}
+
+/// A parsed `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncValue<'a> {
+    pub data: &'a str,
+    pub iv: &'a str,
+    pub tag: &'a str,
+    pub type_name: &'a str,
+}
+
+pub fn is_enc(s: &str) -> bool {
+    s.starts_with("ENC[AES256_GCM,data:")
+}
+
+/// Parse the envelope like sops' regex does: anchored at the start, each field greedy
+/// up to the last separator, junk after the final `]` tolerated.
+pub fn parse_enc(s: &str) -> Option<EncValue<'_>> {
+    let rest = s.strip_prefix("ENC[AES256_GCM,data:")?;
+    let close = rest.rfind(']')?;
+    let inner = &rest[..close];
+    let (before_type, type_name) = inner.rsplit_once(",type:")?;
+    let (before_tag, tag) = before_type.rsplit_once(",tag:")?;
+    let (data, iv) = before_tag.rsplit_once(",iv:")?;
+    Some(EncValue { data, iv, tag, type_name })
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CipherError {
+    #[error("not a sops encrypted value (expected ENC[AES256_GCM,...])")]
+    NotEncrypted,
+    #[error("malformed base64 in encrypted value")]
+    BadBase64,
+    #[error("unsupported IV length {0} (sops uses 32 bytes)")]
+    BadIv(usize),
+    #[error("authentication failed: wrong data key, the value was tampered with, or it was moved to another key path")]
+    Auth,
+    #[error("unknown value type '{0}'")]
+    UnknownType(String),
+}
+
+/// A cipher bound to one data key; build once per file (the key schedule is not free).
+pub struct Cipher {
+    gcm32: Gcm32,
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl Cipher {
+    pub fn new(key: &DataKey) -> Cipher {
+        Cipher { gcm32: Gcm32::new(GenericArray::from_slice(key.as_bytes())), key: Zeroizing::new(*key.as_bytes()) }
+    }
+
+    /// Encrypt `plaintext` for the path `aad`. `iv` reuses a previous IV so unchanged
+    /// values keep their ciphertext (small Git diffs); otherwise a fresh random IV is drawn.
+    pub fn encrypt(&self, plaintext: &[u8], aad: &[u8], type_name: &str, iv: Option<[u8; 32]>) -> String {
+        let iv = iv.unwrap_or_else(|| {
+            let mut iv = [0u8; 32];
+            getrandom::getrandom(&mut iv).expect("OS random number generator");
+            iv
+        });
+        let ct = self
+            .gcm32
+            .encrypt(GenericArray::from_slice(&iv), Payload { msg: plaintext, aad })
+            .expect("AES-GCM encryption cannot fail for in-memory buffers");
+        let (data, tag) = ct.split_at(ct.len() - 16);
+        let mut out = String::with_capacity(64 + data.len() * 4 / 3 + 60);
+        out.push_str("ENC[AES256_GCM,data:");
+        B64.encode_string(data, &mut out);
+        out.push_str(",iv:");
+        B64.encode_string(iv, &mut out);
+        out.push_str(",tag:");
+        B64.encode_string(tag, &mut out);
+        out.push_str(",type:");
+        out.push_str(type_name);
+        out.push(']');
+        out
+    }
+
+    /// Decrypt an `ENC[...]` string; returns the plaintext bytes, its type and the IV.
+    pub fn decrypt<'a>(&self, enc: &'a str, aad: &[u8]) -> Result<(Zeroizing<Vec<u8>>, &'a str, Vec<u8>), CipherError> {
+        let v = parse_enc(enc).ok_or(CipherError::NotEncrypted)?;
+        let data = B64.decode(v.data).map_err(|_| CipherError::BadBase64)?;
+        let iv = B64.decode(v.iv).map_err(|_| CipherError::BadBase64)?;
+        let tag = B64.decode(v.tag).map_err(|_| CipherError::BadBase64)?;
+        if tag.len() != 16 {
+            return Err(CipherError::Auth);
+        }
+        let mut msg = data;
+        msg.extend_from_slice(&tag);
+        let payload = Payload { msg: &msg, aad };
+        let pt = match iv.len() {
+            32 => self.gcm32.decrypt(GenericArray::from_slice(&iv), payload),
+            12 => Gcm12::new(GenericArray::from_slice(&self.key[..])).decrypt(GenericArray::from_slice(&iv), payload),
+            n => return Err(CipherError::BadIv(n)),
+        }
+        .map_err(|_| CipherError::Auth)?;
+        Ok((Zeroizing::new(pt), v.type_name, iv))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_aad_binding() {
+        let k = DataKey::generate();
+        let c = Cipher::new(&k);
+        let e = c.encrypt(b"hunter2", b"db:password:", "str", None);
+        let (pt, ty, iv) = c.decrypt(&e, b"db:password:").unwrap();
+        assert_eq!(&pt[..], b"hunter2");
+        assert_eq!(ty, "str");
+        assert_eq!(iv.len(), 32);
+        assert_eq!(c.decrypt(&e, b"db:other:").unwrap_err(), CipherError::Auth);
+        let other = Cipher::new(&DataKey::generate());
+        assert_eq!(other.decrypt(&e, b"db:password:").unwrap_err(), CipherError::Auth);
+    }
+
+    #[test]
+    fn same_iv_gives_same_ciphertext() {
+        let c = Cipher::new(&DataKey::generate());
+        let iv = [7u8; 32];
+        assert_eq!(c.encrypt(b"x", b"a:", "str", Some(iv)), c.encrypt(b"x", b"a:", "str", Some(iv)));
+    }
+
+    #[test]
+    fn matches_openssl_vector() {
+        // From the reference: 32-byte-IV encryption checked against OpenSSL is not
+        // reproducible without its IV, so check the envelope parser on a sops value instead.
+        let v = parse_enc("ENC[AES256_GCM,data:sw==,iv:js84OwWI7IEF5dgZZJCJrKpwIEl1SAgkbJtTzDo0DoE=,tag:WxuJoSJrI4qw0Y2OFldweA==,type:int]").unwrap();
+        assert_eq!(v.data, "sw==");
+        assert_eq!(v.type_name, "int");
+    }
+}

@@ -1,0 +1,57 @@
+use tresor_format::{FormatError, Position};
+
+/// Errors of the SOPS layer. Each maps to the exit code sops uses for the same failure,
+/// so scripts written against sops keep working.
+#[derive(Debug, thiserror::Error)]
+pub enum SopsError {
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    #[error("the file has no sops metadata: it is not encrypted (or not by a SOPS tool)")]
+    MetadataNotFound,
+    #[error("invalid sops metadata: {0}")]
+    InvalidMetadata(String),
+    #[error("the file is already encrypted (it has a top-level `sops` key)")]
+    AlreadyEncrypted,
+    #[error("document {doc}: the top level must be a mapping")]
+    NotAMapping { doc: usize },
+    #[error("the input has no document to encrypt")]
+    NoDocument,
+    #[error("{pos}: {msg}")]
+    CannotEncrypt { pos: Position, msg: String },
+    #[error("{pos}: cannot decrypt the value at '{path}': {reason}")]
+    CannotDecrypt { pos: Position, path: String, reason: String },
+    // The digests are not shown: they are hashes of the secrets.
+    #[error("MAC mismatch: the file was modified outside a SOPS tool or is corrupted")]
+    MacMismatch { stored: String, computed: String },
+    #[error("cannot decrypt the MAC: the file's metadata (lastmodified or mac) was tampered with, or the data key is wrong")]
+    MacUndecryptable,
+    #[error("the file has no MAC")]
+    MacNotFound,
+    #[error("{0}")]
+    Shamir(String),
+    #[error("invalid encryption rule: {0}")]
+    InvalidRule(String),
+    #[error("path {0} not found in the document")]
+    PathNotFound(String),
+    #[error("invalid path expression '{0}': expected e.g. '[\"data\"][\"password\"]' or '[\"list\"][0]'")]
+    BadPath(String),
+}
+
+impl SopsError {
+    /// The sops exit code for this error (see docs/exit-codes.md).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            SopsError::Format(FormatError::Empty) | SopsError::NoDocument => 92,
+            SopsError::Format(_) | SopsError::NotAMapping { .. } => 2,
+            SopsError::MetadataNotFound | SopsError::InvalidMetadata(_) | SopsError::PathNotFound(_) => 1,
+            SopsError::AlreadyEncrypted => 203,
+            SopsError::CannotEncrypt { .. } => 23,
+            SopsError::CannotDecrypt { .. } => 25,
+            SopsError::MacMismatch { .. } | SopsError::MacUndecryptable => 51,
+            SopsError::MacNotFound => 52,
+            SopsError::Shamir(_) => 128,
+            SopsError::InvalidRule(_) => 5,
+            SopsError::BadPath(_) => 91,
+        }
+    }
+}

@@ -1,0 +1,545 @@
+//! Encrypting and decrypting whole files, splicing only the values.
+
+use std::collections::{HashMap, HashSet};
+
+use sha2::{Digest, Sha256};
+use tresor_format::render::{self, Rendered, SlotCtx};
+use tresor_format::scalar::{self, TypeError};
+use tresor_format::tree::{Alias, Comment, Document, MapItem, Node, Scalar, ScalarStyle};
+use tresor_format::{Format, Value};
+use zeroize::Zeroizing;
+
+use crate::cipher::{is_enc, Cipher, DataKey};
+use crate::error::SopsError;
+use crate::layout::Layout;
+use crate::mac::MacHasher;
+use crate::metadata::{self, Metadata, FORMAT_VERSION};
+use crate::splice::{self, Edit};
+use crate::walk::{self, display_path, At, Visitor};
+
+/// IVs of the values seen while decrypting, so re-encrypting an unchanged value gives the
+/// same ciphertext. Keyed by a hash of (path, plaintext): no plaintext is kept.
+#[derive(Default, Clone)]
+pub struct IvStash(HashMap<[u8; 32], [u8; 32]>);
+
+impl IvStash {
+    fn id(aad: &str, plaintext: &[u8]) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(aad.as_bytes());
+        h.update([0u8]);
+        h.update(plaintext);
+        h.finalize().into()
+    }
+    fn get(&self, aad: &str, plaintext: &[u8]) -> Option<[u8; 32]> {
+        self.0.get(&Self::id(aad, plaintext)).copied()
+    }
+    fn put(&mut self, aad: &str, plaintext: &[u8], iv: &[u8]) {
+        if let Ok(iv) = <[u8; 32]>::try_from(iv) {
+            self.0.insert(Self::id(aad, plaintext), iv);
+        }
+    }
+}
+
+/// The line ending a file uses (we write new lines the same way).
+pub fn newline_of(src: &str) -> &'static str {
+    match src.find('\n') {
+        Some(i) if i > 0 && src.as_bytes()[i - 1] == b'\r' => "\r\n",
+        _ => "\n",
+    }
+}
+
+fn check_documents(docs: &[Document]) -> Result<(), SopsError> {
+    if docs.is_empty() {
+        return Err(SopsError::NoDocument);
+    }
+    for (i, d) in docs.iter().enumerate() {
+        match &d.root {
+            Node::Map(_) => {}
+            Node::Scalar(s) if s.text.is_empty() && s.style == ScalarStyle::Plain => {
+                if docs.len() == 1 {
+                    return Err(SopsError::NoDocument);
+                }
+                return Err(SopsError::NotAMapping { doc: i + 1 });
+            }
+            _ => return Err(SopsError::NotAMapping { doc: i + 1 }),
+        }
+    }
+    Ok(())
+}
+
+fn rest_of_line_blank(src: &str, from: usize) -> bool {
+    src[from..].bytes().take_while(|&b| b != b'\n').all(|b| b == b' ' || b == b'\t' || b == b'\r')
+}
+
+/// Render a value the way the decryptor will for a slot written in `style`.
+fn natural_render(src: &str, s: &Scalar, style: ScalarStyle, value: &Value, nl: &str, format: Format) -> Rendered {
+    if format == Format::Json {
+        return Rendered::Inline(render::json_value(value));
+    }
+    let block_indent = if s.header.is_some() { s.indent } else { s.indent + 2 };
+    let ctx = SlotCtx {
+        style,
+        in_flow: s.in_flow,
+        block_indent,
+        newline: nl,
+        can_become_block: rest_of_line_blank(src, s.span.end),
+    };
+    render::yaml_value(value, &ctx)
+}
+
+/// The edits that put `r` into scalar `s`'s place.
+fn slot_edits(src: &str, s: &Scalar, r: Rendered, nl: &str, edits: &mut Vec<Edit>) {
+    match (r, &s.header) {
+        (Rendered::Block { header, body }, Some(h)) => {
+            edits.push(Edit { range: h.clone(), text: header });
+            edits.push(Edit { range: s.span.clone(), text: body });
+        }
+        (Rendered::Block { header, body }, None) => {
+            edits.push(Edit { range: s.span.clone(), text: format!("{header}{nl}{body}") });
+        }
+        (Rendered::Inline(text), Some(h)) => {
+            // A block slot receiving an inline value: drop the body lines entirely.
+            edits.push(Edit { range: h.clone(), text });
+            let mut start = s.span.start;
+            if start > 0 && src.as_bytes()[start - 1] == b'\n' {
+                start -= 1;
+                if start > 0 && src.as_bytes()[start - 1] == b'\r' {
+                    start -= 1;
+                }
+            }
+            edits.push(Edit { range: start..s.span.end, text: String::new() });
+        }
+        (Rendered::Inline(text), None) => edits.push(Edit { range: s.span.clone(), text }),
+    }
+}
+
+fn original_slot_text(src: &str, s: &Scalar) -> (Option<String>, String) {
+    (s.header.as_ref().map(|h| src[h.clone()].to_string()), src[s.span.clone()].to_string())
+}
+
+fn rendered_parts(r: &Rendered) -> (Option<&str>, &str) {
+    match r {
+        Rendered::Inline(t) => (None, t),
+        Rendered::Block { header, body } => (Some(header), body),
+    }
+}
+
+/// Options for [`encrypt`].
+#[derive(Default)]
+pub struct EncryptOptions<'a> {
+    /// IVs to reuse for unchanged values (edit/set keep diffs small).
+    pub stash: Option<&'a IvStash>,
+}
+
+struct EncryptVisitor<'a> {
+    src: &'a str,
+    format: Format,
+    nl: &'a str,
+    cipher: &'a Cipher,
+    stash: Option<&'a IvStash>,
+    mac: MacHasher,
+    edits: Vec<Edit>,
+    layout: Layout,
+    /// Start offsets of scalars that were encrypted (to spot aliases pointing at them).
+    encrypted: HashSet<usize>,
+}
+
+fn type_err(s: &Scalar, at: &At, e: TypeError) -> SopsError {
+    let msg = match e {
+        TypeError::IntOutOfRange => format!(
+            "the integer at {} does not fit in a signed 64-bit integer; sops cannot encrypt it (quote it to make it a string)",
+            display_path(at.path)
+        ),
+        TypeError::UnsupportedTag(t) => format!(
+            "the value at {} has the tag {t}; sops drops tags on encryption, so tresor refuses (remove the tag or exclude the key from encryption)",
+            display_path(at.path)
+        ),
+    };
+    SopsError::CannotEncrypt { pos: s.pos, msg }
+}
+
+impl Visitor for EncryptVisitor<'_> {
+    fn value(&mut self, s: &Scalar, at: &At) -> Result<(), SopsError> {
+        let value = match scalar::resolve(s) {
+            Ok(v) => v,
+            // Unencrypted values with tags stay as they are (sops reads them its own way).
+            Err(_) if !at.encrypt => Value::Str(s.text.clone()),
+            Err(e) => return Err(type_err(s, at, e)),
+        };
+        if at.in_alias {
+            let would_encrypt = at.encrypt && !value.is_null() && value != Value::Str(String::new());
+            if would_encrypt || self.encrypted.contains(&s.span.start) {
+                return Err(SopsError::CannotEncrypt {
+                    pos: s.pos,
+                    msg: format!(
+                        "an alias at {} refers to a value that is encrypted; sops expands aliases, so the anchor cannot be kept. \
+                         Replace the alias with a copy of the value, or keep the anchored values unencrypted",
+                        display_path(at.path)
+                    ),
+                });
+            }
+            self.mac.leaf(&mac_bytes(s, &value), false);
+            return Ok(());
+        }
+        if value.is_null() {
+            return Ok(());
+        }
+        if !at.encrypt || value == Value::Str(String::new()) {
+            self.mac.leaf(&mac_bytes(s, &value), false);
+            return Ok(());
+        }
+        let plaintext = Zeroizing::new(value.canonical_bytes());
+        let iv = self.stash.and_then(|st| st.get(at.aad, &plaintext));
+        let enc = self.cipher.encrypt(&plaintext, at.aad.as_bytes(), value.sops_type(), iv);
+        self.mac.leaf(&plaintext, true);
+        self.encrypted.insert(s.span.start);
+        let slot = if self.format == Format::Json {
+            Rendered::Inline(format!("\"{enc}\""))
+        } else {
+            render::encrypted_slot(&enc, s.style, s.in_flow, s.indent)
+        };
+        // What will the decryptor write back? If that is not what the user wrote,
+        // remember the original spelling in the encrypted layout record.
+        let slot_style = match (&slot, s.style) {
+            (_, ScalarStyle::JsonString | ScalarStyle::JsonBare) => ScalarStyle::JsonString,
+            (Rendered::Block { .. }, st) => st,
+            (Rendered::Inline(t), _) if t.starts_with('\'') => ScalarStyle::SingleQuoted,
+            (Rendered::Inline(t), _) if t.starts_with('"') => ScalarStyle::DoubleQuoted,
+            _ => ScalarStyle::Plain,
+        };
+        let natural = natural_render(self.src, s, slot_style, &value, self.nl, self.format);
+        let original = original_slot_text(self.src, s);
+        if rendered_parts(&natural) != (original.0.as_deref(), original.1.as_str()) {
+            let tag = crate::cipher::parse_enc(&enc).map(|v| v.tag.to_string()).unwrap_or_default();
+            self.layout.insert(tag, original);
+        }
+        slot_edits(self.src, s, slot, self.nl, &mut self.edits);
+        Ok(())
+    }
+
+    fn comment(&mut self, c: &Comment, at: &At) -> Result<(), SopsError> {
+        if at.in_alias || !at.encrypt {
+            return Ok(());
+        }
+        let iv = self.stash.and_then(|st| st.get(at.aad, c.text.as_bytes()));
+        let enc = self.cipher.encrypt(c.text.as_bytes(), at.aad.as_bytes(), "comment", iv);
+        self.edits.push(Edit { range: c.span.clone(), text: format!("#{enc}") });
+        Ok(())
+    }
+}
+
+/// The bytes a leaf contributes to the MAC. Unencrypted JSON numbers go through float64,
+/// as sops 3.11 (and Flux's sops library) read them.
+fn mac_bytes(s: &Scalar, value: &Value) -> Vec<u8> {
+    match (s.style, value) {
+        (ScalarStyle::JsonBare, Value::Int(i)) => Value::Float(*i as f64).canonical_bytes(),
+        _ => value.canonical_bytes(),
+    }
+}
+
+/// Current time as sops writes `lastmodified`: UTC, whole seconds, `Z`.
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    scalar::format_rfc3339_go(now)
+}
+
+/// Re-render a stored `lastmodified` as Go's `time.RFC3339` does before using it as AAD.
+pub fn normalize_lastmodified(s: &str) -> String {
+    match time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
+        Ok(t) => scalar::format_rfc3339_go(t.replace_nanosecond(0).unwrap_or(t)),
+        Err(_) => s.to_string(),
+    }
+}
+
+/// Encrypt a plaintext file. `meta` supplies the wrapped keys, rule and options; this
+/// fills in `lastmodified`, `mac`, `version` and the layout record.
+pub fn encrypt(src: &str, format: Format, key: &DataKey, mut meta: Metadata, opts: &EncryptOptions) -> Result<String, SopsError> {
+    let docs = tresor_format::parse(src, format)?;
+    check_documents(&docs)?;
+    for d in &docs {
+        if metadata::find_in(&d.root).is_some() {
+            return Err(SopsError::AlreadyEncrypted);
+        }
+        if let Node::Map(m) = &d.root {
+            if m.flow && format == Format::Yaml {
+                return Err(SopsError::CannotEncrypt {
+                    pos: m.pos,
+                    msg: "a YAML document whose top level is a flow mapping ({...}) is not supported; use block style or a .json file".into(),
+                });
+            }
+        }
+    }
+    let nl = newline_of(src);
+    let cipher = Cipher::new(key);
+    let mut v = EncryptVisitor {
+        src,
+        format,
+        nl,
+        cipher: &cipher,
+        stash: opts.stash,
+        mac: MacHasher::new(meta.mac_only_encrypted),
+        edits: Vec::new(),
+        layout: Layout::default(),
+        encrypted: HashSet::new(),
+    };
+    for d in &docs {
+        v.encrypted.clear();
+        walk::walk(d, &meta.rule, &mut v)?;
+    }
+    let mac = v.mac.finish();
+    meta.lastmodified = now_rfc3339();
+    meta.mac = cipher.encrypt(mac.as_bytes(), meta.lastmodified.as_bytes(), "str", None);
+    meta.version = FORMAT_VERSION.to_string();
+    meta.layout = v.layout.seal(&cipher);
+    let mut edits = v.edits;
+    for d in &docs {
+        edits.push(metadata_insertion(src, format, d, &meta, nl));
+    }
+    Ok(splice::apply(src, edits))
+}
+
+fn metadata_insertion(src: &str, format: Format, d: &Document, meta: &Metadata, nl: &str) -> Edit {
+    match format {
+        Format::Yaml => {
+            let block = meta.to_yaml(nl);
+            let at = d.append_at;
+            let text = if at > 0 && src.as_bytes()[at - 1] == b'\n' { format!("{block}{nl}") } else { format!("{nl}{block}") };
+            Edit { range: at..at, text }
+        }
+        Format::Json => {
+            let map = d.root.as_map().expect("checked");
+            let unit = json_indent_unit(src, map);
+            let last_end = map.entries().last().map(|e| tresor_format::yaml::node_end(&e.value));
+            let json = meta.to_json(&unit, 1, nl);
+            match (last_end, unit.is_empty()) {
+                (Some(end), true) => Edit { range: end..end, text: format!(",\"sops\":{json}") },
+                (Some(end), false) => Edit { range: end..end, text: format!(",{nl}{unit}\"sops\": {json}") },
+                (None, true) => Edit { range: map.span.start + 1..map.span.start + 1, text: format!("\"sops\":{json}") },
+                (None, false) => Edit {
+                    range: map.span.start + 1..map.span.start + 1,
+                    text: format!("{nl}{unit}\"sops\": {json}{nl}"),
+                },
+            }
+        }
+    }
+}
+
+/// The indentation unit of a JSON object: what precedes its first key on its line.
+fn json_indent_unit(src: &str, map: &tresor_format::Map) -> String {
+    let Some(first) = map.entries().next() else {
+        return if src.contains('\n') { "\t".into() } else { String::new() };
+    };
+    let before = &src[map.span.start + 1..first.key_span.start];
+    match before.rfind('\n') {
+        Some(i) => before[i + 1..].to_string(),
+        None => String::new(),
+    }
+}
+
+// ---------------------------------------------------------------- decryption
+
+/// An encrypted file, parsed, with its metadata read but nothing decrypted yet.
+pub struct EncryptedFile<'a> {
+    src: &'a str,
+    format: Format,
+    docs: Vec<Document>,
+    pub metadata: Metadata,
+}
+
+#[derive(Default, Clone, Copy)]
+pub struct DecryptOptions {
+    pub ignore_mac: bool,
+}
+
+pub struct Decrypted {
+    pub text: String,
+    pub stash: IvStash,
+    pub warnings: Vec<String>,
+}
+
+impl<'a> EncryptedFile<'a> {
+    pub fn parse(src: &'a str, format: Format) -> Result<EncryptedFile<'a>, SopsError> {
+        let docs = tresor_format::parse(src, format)?;
+        let first = docs.first().ok_or(SopsError::MetadataNotFound)?;
+        let node = metadata::find_in(&first.root).ok_or(SopsError::MetadataNotFound)?;
+        let metadata = Metadata::from_node(node)?;
+        Ok(EncryptedFile { src, format, docs, metadata })
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    pub fn decrypt(&self, key: &DataKey, opts: DecryptOptions) -> Result<Decrypted, SopsError> {
+        let cipher = Cipher::new(key);
+        let layout = match &self.metadata.layout {
+            Some(l) => Layout::open(l, &cipher),
+            None => Layout::default(),
+        };
+        let mut v = DecryptVisitor {
+            src: self.src,
+            format: self.format,
+            nl: newline_of(self.src),
+            cipher: &cipher,
+            layout: &layout,
+            mac: MacHasher::new(self.metadata.mac_only_encrypted),
+            edits: Vec::new(),
+            stash: IvStash::default(),
+            warnings: Vec::new(),
+        };
+        for d in &self.docs {
+            walk::walk(d, &self.metadata.rule, &mut v)?;
+        }
+        let computed = v.mac.finish();
+        if !opts.ignore_mac {
+            if self.metadata.mac.is_empty() {
+                return Err(SopsError::MacNotFound);
+            }
+            let aad = normalize_lastmodified(&self.metadata.lastmodified);
+            let stored = match cipher.decrypt(&self.metadata.mac, aad.as_bytes()) {
+                Ok((pt, _, _)) => String::from_utf8_lossy(&pt).into_owned(),
+                Err(_) => return Err(SopsError::MacUndecryptable),
+            };
+            if stored != computed {
+                return Err(SopsError::MacMismatch { stored, computed });
+            }
+        }
+        let mut edits = v.edits;
+        for d in &self.docs {
+            if let Some(e) = metadata_removal(self.src, self.format, d) {
+                edits.push(e);
+            }
+        }
+        Ok(Decrypted { text: splice::apply(self.src, edits), stash: v.stash, warnings: v.warnings })
+    }
+}
+
+/// The range holding a document's `sops` entry, chosen so that removing it undoes
+/// [`metadata_insertion`] exactly.
+fn metadata_removal(src: &str, format: Format, d: &Document) -> Option<Edit> {
+    let map = d.root.as_map()?;
+    let idx = map.items.iter().position(|i| matches!(i, MapItem::Entry(e) if e.key == "sops"))?;
+    let MapItem::Entry(entry) = &map.items[idx] else { return None };
+    let value_end = tresor_format::yaml::node_end(&entry.value);
+    let b = src.as_bytes();
+    match format {
+        Format::Yaml => {
+            let line_start = src[..entry.key_span.start].rfind('\n').map(|i| i + 1).unwrap_or(0);
+            let mut end = value_end;
+            while end < b.len() && b[end] != b'\n' && b[end] != b'\r' {
+                end += 1;
+            }
+            if line_start > 0 {
+                let mut start = line_start - 1;
+                if start > 0 && b[start - 1] == b'\r' {
+                    start -= 1;
+                }
+                Some(Edit { range: start..end, text: String::new() })
+            } else {
+                let mut e = end;
+                if e < b.len() && b[e] == b'\r' {
+                    e += 1;
+                }
+                if e < b.len() && b[e] == b'\n' {
+                    e += 1;
+                }
+                Some(Edit { range: 0..e, text: String::new() })
+            }
+        }
+        Format::Json => {
+            let entries: Vec<_> = map.entries().collect();
+            let pos = entries.iter().position(|e| e.key == "sops")?;
+            if pos > 0 {
+                let prev_end = tresor_format::yaml::node_end(&entries[pos - 1].value);
+                Some(Edit { range: prev_end..value_end, text: String::new() })
+            } else if let Some(next) = entries.get(1) {
+                Some(Edit { range: entry.key_span.start..next.key_span.start, text: String::new() })
+            } else {
+                Some(Edit { range: map.span.start + 1..map.span.end - 1, text: String::new() })
+            }
+        }
+    }
+}
+
+struct DecryptVisitor<'a> {
+    src: &'a str,
+    format: Format,
+    nl: &'a str,
+    cipher: &'a Cipher,
+    layout: &'a Layout,
+    mac: MacHasher,
+    edits: Vec<Edit>,
+    stash: IvStash,
+    warnings: Vec<String>,
+}
+
+impl Visitor for DecryptVisitor<'_> {
+    fn value(&mut self, s: &Scalar, at: &At) -> Result<(), SopsError> {
+        let plain_value = || scalar::resolve(s).unwrap_or_else(|_| Value::Str(s.text.clone()));
+        let looks_encrypted = matches!(s.style, ScalarStyle::Plain | ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted | ScalarStyle::Literal | ScalarStyle::Folded | ScalarStyle::JsonString)
+            && is_enc(&s.text);
+        if !at.encrypt || at.in_alias {
+            if at.in_alias && looks_encrypted {
+                return Err(SopsError::CannotDecrypt {
+                    pos: s.pos,
+                    path: display_path(at.path),
+                    reason: "an alias refers to an encrypted value; sops would decrypt it under a different path".into(),
+                });
+            }
+            let v = plain_value();
+            if !v.is_null() {
+                self.mac.leaf(&mac_bytes(s, &v), false);
+            }
+            return Ok(());
+        }
+        let v = plain_value();
+        if v.is_null() || v == Value::Str(String::new()) {
+            return Ok(());
+        }
+        if !looks_encrypted {
+            return Err(SopsError::CannotDecrypt {
+                pos: s.pos,
+                path: display_path(at.path),
+                reason: "the value is not encrypted although the file's rules say it should be (added by hand?)".into(),
+            });
+        }
+        let (pt, type_name, iv) = self.cipher.decrypt(&s.text, at.aad.as_bytes()).map_err(|e| SopsError::CannotDecrypt {
+            pos: s.pos,
+            path: display_path(at.path),
+            reason: e.to_string(),
+        })?;
+        self.stash.put(at.aad, &pt, &iv);
+        let value = Value::from_sops(type_name, pt.to_vec()).ok_or_else(|| SopsError::CannotDecrypt {
+            pos: s.pos,
+            path: display_path(at.path),
+            reason: format!("the decrypted bytes are not a valid '{type_name}'"),
+        })?;
+        self.mac.leaf(&value.canonical_bytes(), true);
+        let tag = crate::cipher::parse_enc(&s.text).map(|e| e.tag).unwrap_or("");
+        let rendered = match self.layout.get(tag) {
+            Some((Some(h), body)) if s.header.is_some() => Rendered::Block { header: h.clone(), body: body.clone() },
+            Some((None, text)) => Rendered::Inline(text.clone()),
+            _ => natural_render(self.src, s, s.style, &value, self.nl, self.format),
+        };
+        slot_edits(self.src, s, rendered, self.nl, &mut self.edits);
+        Ok(())
+    }
+
+    fn comment(&mut self, c: &Comment, at: &At) -> Result<(), SopsError> {
+        if at.in_alias || !is_enc(&c.text) {
+            return Ok(());
+        }
+        match self.cipher.decrypt(&c.text, at.aad.as_bytes()) {
+            Ok((pt, _, iv)) => {
+                self.stash.put(at.aad, &pt, &iv);
+                self.edits.push(Edit { range: c.span.clone(), text: format!("#{}", String::from_utf8_lossy(&pt)) });
+            }
+            Err(_) => self.warnings.push(format!("{}: could not decrypt a comment; kept as is", c.pos)),
+        }
+        Ok(())
+    }
+
+    fn alias(&mut self, _a: &Alias, _at: &At) -> Result<(), SopsError> {
+        Ok(())
+    }
+}

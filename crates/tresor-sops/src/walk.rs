@@ -1,0 +1,172 @@
+//! One walk over a document in sops' order, deciding for every leaf and comment whether
+//! it is encrypted and under which AAD path. Encryption, decryption and the MAC all use
+//! it, so they cannot disagree about order or paths.
+
+use tresor_format::tree::{Alias, Comment, Document, MapItem, Node, Scalar, SeqItem};
+use tresor_format::{Position, MAX_ALIAS_EXPANSION};
+
+use crate::error::SopsError;
+use crate::rules::Rule;
+
+/// A step in a value's path, for messages and `--extract`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+pub fn display_path(path: &[Seg]) -> String {
+    let mut s = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => s.push_str(&format!("[{}]", serde_json::to_string(k).unwrap_or_default())),
+            Seg::Index(i) => s.push_str(&format!("[{i}]")),
+        }
+    }
+    s
+}
+
+/// Where the walker is when it calls the visitor.
+pub struct At<'a> {
+    /// sops' AAD: map keys joined by `:` with a trailing `:` (list indices left out).
+    pub aad: &'a str,
+    pub encrypt: bool,
+    pub path: &'a [Seg],
+    /// Inside an alias expansion: the bytes belong to the anchor, not to this place.
+    pub in_alias: bool,
+}
+
+pub trait Visitor {
+    fn value(&mut self, s: &Scalar, at: &At) -> Result<(), SopsError>;
+    fn comment(&mut self, c: &Comment, at: &At) -> Result<(), SopsError>;
+    /// Called before an alias' target is walked (with `in_alias` set).
+    fn alias(&mut self, _a: &Alias, _at: &At) -> Result<(), SopsError> {
+        Ok(())
+    }
+}
+
+struct Walker<'a, V> {
+    doc: &'a Document,
+    rule: &'a Rule,
+    v: &'a mut V,
+    aad: String,
+    path: Vec<Seg>,
+    expanded: usize,
+}
+
+/// Walk a document's root mapping, skipping the top-level `sops` entry.
+pub fn walk<V: Visitor>(doc: &Document, rule: &Rule, v: &mut V) -> Result<(), SopsError> {
+    let mut w = Walker { doc, rule, v, aad: String::new(), path: Vec::new(), expanded: 0 };
+    w.node(&doc.root, false, false, false, true)
+}
+
+impl<V: Visitor> Walker<'_, V> {
+    fn comment_matches(&self, c: &Comment) -> bool {
+        self.rule.comment_regex().is_some_and(|r| r.is_match(&c.text))
+    }
+
+    fn node(&mut self, node: &Node, key_matched: bool, marked: bool, in_alias: bool, top: bool) -> Result<(), SopsError> {
+        if in_alias {
+            self.expanded += 1;
+            if self.expanded > MAX_ALIAS_EXPANSION {
+                return Err(SopsError::CannotEncrypt {
+                    pos: node.pos(),
+                    msg: "aliases expand to more than a million nodes; refusing (billion laughs?)".into(),
+                });
+            }
+        }
+        match node {
+            Node::Scalar(s) => {
+                let enc = self.rule.encrypts(key_matched, marked);
+                let at = At { aad: &self.aad, encrypt: enc, path: &self.path, in_alias };
+                self.v.value(s, &at)
+            }
+            Node::Alias(a) => {
+                let enc = self.rule.encrypts(key_matched, marked);
+                self.v.alias(a, &At { aad: &self.aad, encrypt: enc, path: &self.path, in_alias })?;
+                let target = self.doc.anchors.get(a.anchor).and_then(|n| n.as_ref()).ok_or_else(|| {
+                    SopsError::Format(tresor_format::FormatError::Yaml { pos: a.pos, msg: format!("unknown anchor '{}'", a.name) })
+                })?;
+                self.node(target, key_matched, marked, true, false)
+            }
+            Node::Map(m) => {
+                let mut pending = false;
+                for item in &m.items {
+                    match item {
+                        MapItem::Comment(c) => self.comment(c, key_matched, marked, &mut pending, in_alias)?,
+                        MapItem::Entry(e) => {
+                            if top && e.key == "sops" {
+                                continue;
+                            }
+                            if !e.key_is_string {
+                                return Err(SopsError::CannotEncrypt {
+                                    pos: e.key_pos,
+                                    msg: format!("key '{}' is not a string; sops only supports string keys (quote it)", e.key),
+                                });
+                            }
+                            let km = key_matched || self.rule.key_matches(&e.key);
+                            let mk = marked || pending;
+                            pending = false;
+                            let len = self.aad.len();
+                            self.aad.push_str(&e.key);
+                            self.aad.push(':');
+                            self.path.push(Seg::Key(e.key.clone()));
+                            let r = self.node(&e.value, km, mk, in_alias, false);
+                            self.path.pop();
+                            self.aad.truncate(len);
+                            r?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Node::Seq(s) => {
+                let mut pending = false;
+                let mut index = 0;
+                for item in &s.items {
+                    match item {
+                        SeqItem::Comment(c) => self.comment(c, key_matched, marked, &mut pending, in_alias)?,
+                        SeqItem::Value(v) => {
+                            let mk = marked || pending;
+                            pending = false;
+                            self.path.push(Seg::Index(index));
+                            let r = self.node(v, key_matched, mk, in_alias, false);
+                            self.path.pop();
+                            index += 1;
+                            r?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn comment(&mut self, c: &Comment, key_matched: bool, marked: bool, pending: &mut bool, in_alias: bool) -> Result<(), SopsError> {
+        // sops joins the (empty) path and appends ':', so top-level comments use ":".
+        let root_aad = self.aad.is_empty();
+        if root_aad {
+            self.aad.push(':');
+        }
+        let r = self.comment_inner(c, key_matched, marked, pending, in_alias);
+        if root_aad {
+            self.aad.clear();
+        }
+        r
+    }
+
+    fn comment_inner(&mut self, c: &Comment, key_matched: bool, marked: bool, pending: &mut bool, in_alias: bool) -> Result<(), SopsError> {
+        if self.comment_matches(c) {
+            // A marker comment stays readable so the rule still finds it next time.
+            *pending = true;
+            return self.v.comment(c, &At { aad: &self.aad, encrypt: false, path: &self.path, in_alias });
+        }
+        let enc = self.rule.encrypts(key_matched, marked);
+        self.v.comment(c, &At { aad: &self.aad, encrypt: enc, path: &self.path, in_alias })
+    }
+}
+
+/// Position helper for errors raised outside the walk.
+pub fn pos_of(node: &Node) -> Position {
+    node.pos()
+}
