@@ -82,7 +82,15 @@ fn new_metadata(k: &KeyArgs, groups: &[Vec<tresor_keys::KeySpec>], key: &DataKey
     let threshold = k.shamir_threshold.unwrap_or(0);
     Ok(Metadata {
         key_groups: wrap_groups(groups, threshold, key)?,
-        shamir_threshold: if groups.len() > 1 { if threshold == 0 { groups.len() } else { threshold } } else { 0 },
+        shamir_threshold: if groups.len() > 1 {
+            if threshold == 0 {
+                groups.len()
+            } else {
+                threshold
+            }
+        } else {
+            0
+        },
         rule: keys::rule(k)?.unwrap_or_default(),
         mac_only_encrypted: k.mac_only_encrypted,
         ..Metadata::default()
@@ -205,7 +213,8 @@ fn run_editor(file: &Path) -> Result<()> {
     Ok(())
 }
 
-const NEW_FILE_TEMPLATE_YAML: &str = "# Write your secrets here; values are encrypted when you save and quit.\nexample_key: example_value\n";
+const NEW_FILE_TEMPLATE_YAML: &str =
+    "# Write your secrets here; values are encrypted when you save and quit.\nexample_key: example_value\n";
 const NEW_FILE_TEMPLATE_JSON: &str = "{\n\t\"example_key\": \"example_value\"\n}\n";
 
 fn edit(a: EditArgs) -> Result<i32> {
@@ -238,7 +247,9 @@ fn edit(a: EditArgs) -> Result<i32> {
         match tresor_sops::encrypt(&edited, format, &key, fresh, &EncryptOptions { stash: Some(&stash) }) {
             Ok(out) => break Ok(out),
             Err(e) if std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
-                eprintln!("tresor: error: {e}\nPress Enter to return to the editor, or Ctrl-C to abort (nothing is written).");
+                eprintln!(
+                    "tresor: error: {e}\nPress Enter to return to the editor, or Ctrl-C to abort (nothing is written)."
+                );
                 let mut line = String::new();
                 std::io::stdin().read_line(&mut line)?;
             }

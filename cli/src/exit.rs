@@ -26,14 +26,16 @@ fn hint(err: &anyhow::Error) -> Option<&'static str> {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<SopsError>() {
             return match e {
-                SopsError::MacMismatch { .. } | SopsError::MacUndecryptable => {
-                    Some("hint: change values with `tresor edit` or `tresor set`, not by hand; --ignore-mac decrypts anyway")
-                }
+                SopsError::MacMismatch { .. } | SopsError::MacUndecryptable => Some(
+                    "hint: change values with `tresor edit` or `tresor set`, not by hand; --ignore-mac decrypts anyway",
+                ),
                 SopsError::CannotDecrypt { .. } => {
                     Some("hint: a value was edited by hand, moved to another key, or the file was tampered with")
                 }
                 SopsError::MetadataNotFound => Some("hint: encrypt it first with `tresor encrypt -i FILE`"),
-                SopsError::AlreadyEncrypted => Some("hint: use `tresor edit` or `tresor set` to change an encrypted file"),
+                SopsError::AlreadyEncrypted => {
+                    Some("hint: use `tresor edit` or `tresor set` to change an encrypted file")
+                }
                 _ => None,
             };
         }

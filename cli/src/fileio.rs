@@ -29,7 +29,13 @@ pub fn read_input(path: Option<&Path>) -> Result<String> {
         return Err(crate::exit::fail(2, format!("input is larger than {} MiB", MAX_INPUT >> 20)));
     }
     String::from_utf8(buf).map_err(|e| {
-        crate::exit::fail(2, format!("input is not valid UTF-8 (byte {}); YAML and JSON files must be UTF-8", e.utf8_error().valid_up_to()))
+        crate::exit::fail(
+            2,
+            format!(
+                "input is not valid UTF-8 (byte {}); YAML and JSON files must be UTF-8",
+                e.utf8_error().valid_up_to()
+            ),
+        )
     })
 }
 

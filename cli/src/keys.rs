@@ -15,7 +15,8 @@ pub fn default_identity_path() -> Option<PathBuf> {
 
 /// Key groups for a new file: `--age`, else the local default identity (created on first use).
 pub fn key_groups(args: &KeyArgs) -> Result<Vec<Vec<KeySpec>>> {
-    let age: Vec<KeySpec> = args.age.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).map(|s| KeySpec::Age(s.to_string())).collect();
+    let age: Vec<KeySpec> =
+        args.age.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).map(|s| KeySpec::Age(s.to_string())).collect();
     if !age.is_empty() {
         return Ok(vec![age]);
     }

@@ -24,7 +24,10 @@ pub struct SlotCtx<'a> {
 pub enum Rendered {
     Inline(String),
     /// A block scalar: the header indicator (`|-`, `>`, …) and the body lines.
-    Block { header: String, body: String },
+    Block {
+        header: String,
+        body: String,
+    },
 }
 
 /// Render a decrypted value for a YAML slot.
@@ -51,7 +54,11 @@ pub fn yaml_value(value: &Value, ctx: &SlotCtx) -> Rendered {
         _ => {
             if plain_safe(s, ctx.in_flow) {
                 Rendered::Inline(s.clone())
-            } else if s.contains('\n') && !ctx.in_flow && ctx.can_become_block && s.trim_end_matches('\n').len() + 1 >= s.len() {
+            } else if s.contains('\n')
+                && !ctx.in_flow
+                && ctx.can_become_block
+                && s.trim_end_matches('\n').len() + 1 >= s.len()
+            {
                 block(false).unwrap_or_else(|| Rendered::Inline(double_quoted(s)))
             } else {
                 Rendered::Inline(double_quoted(s))
@@ -69,7 +76,11 @@ pub fn yaml_float(f: f64) -> String {
         return if f > 0.0 { ".inf".into() } else { "-.inf".into() };
     }
     let s = go_format_float(f);
-    if s.contains('.') { s } else { format!("{s}.0") }
+    if s.contains('.') {
+        s
+    } else {
+        format!("{s}.0")
+    }
 }
 
 /// Render a decrypted value as a JSON token.
@@ -108,7 +119,9 @@ pub fn json_string(s: &str) -> String {
 
 /// Can `s` be written as a plain scalar that reads back as the same string?
 pub fn plain_safe(s: &str, in_flow: bool) -> bool {
-    let Some(first) = s.chars().next() else { return false };
+    let Some(first) = s.chars().next() else {
+        return false;
+    };
     if s.starts_with(' ') || s.ends_with(' ') || s.ends_with(':') {
         return false;
     }
@@ -233,11 +246,23 @@ mod tests {
 
     #[test]
     fn plain_strings_stay_plain_unless_they_would_change_type() {
-        assert_eq!(yaml_value(&Value::Str("hello world".into()), &ctx(ScalarStyle::Plain)), Rendered::Inline("hello world".into()));
+        assert_eq!(
+            yaml_value(&Value::Str("hello world".into()), &ctx(ScalarStyle::Plain)),
+            Rendered::Inline("hello world".into())
+        );
         assert_eq!(yaml_value(&Value::Str("123".into()), &ctx(ScalarStyle::Plain)), Rendered::Inline("\"123\"".into()));
-        assert_eq!(yaml_value(&Value::Str("true".into()), &ctx(ScalarStyle::Plain)), Rendered::Inline("\"true\"".into()));
-        assert_eq!(yaml_value(&Value::Str("a: b".into()), &ctx(ScalarStyle::Plain)), Rendered::Inline("\"a: b\"".into()));
-        assert_eq!(yaml_value(&Value::Str("it's".into()), &ctx(ScalarStyle::SingleQuoted)), Rendered::Inline("'it''s'".into()));
+        assert_eq!(
+            yaml_value(&Value::Str("true".into()), &ctx(ScalarStyle::Plain)),
+            Rendered::Inline("\"true\"".into())
+        );
+        assert_eq!(
+            yaml_value(&Value::Str("a: b".into()), &ctx(ScalarStyle::Plain)),
+            Rendered::Inline("\"a: b\"".into())
+        );
+        assert_eq!(
+            yaml_value(&Value::Str("it's".into()), &ctx(ScalarStyle::SingleQuoted)),
+            Rendered::Inline("'it''s'".into())
+        );
     }
 
     #[test]

@@ -83,7 +83,11 @@ pub fn go_format_float(f: f64) -> String {
     if f.is_nan() {
         "NaN".into()
     } else if f.is_infinite() {
-        if f > 0.0 { "+Inf".into() } else { "-Inf".into() }
+        if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
     } else {
         format!("{f}")
     }
@@ -152,9 +156,7 @@ pub fn resolve_plain(text: &str) -> Result<Value, TypeError> {
         "" | "~" | "null" | "Null" | "NULL" => return Ok(Value::Null),
         "true" | "True" | "TRUE" => return Ok(Value::Bool(true)),
         "false" | "False" | "FALSE" => return Ok(Value::Bool(false)),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
-            return Ok(Value::Float(f64::INFINITY))
-        }
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Ok(Value::Float(f64::INFINITY)),
         "-.inf" | "-.Inf" | "-.INF" => return Ok(Value::Float(f64::NEG_INFINITY)),
         ".nan" | ".NaN" | ".NAN" => return Ok(Value::Float(f64::NAN)),
         _ => {}
@@ -262,70 +264,58 @@ fn is_yaml_float(text: &str) -> bool {
     i == b.len()
 }
 
-/// YAML timestamps as go-yaml v3 accepts them, rendered as Go's `time.MarshalText`.
+/// YAML timestamps exactly as go-yaml v3 accepts them (its four Go layouts:
+/// `2006-1-2T15:4:5.999999999Z07:00`, the same with `t`, `2006-1-2 15:4:5.999999999`
+/// without a zone, and `2006-1-2`), rendered as Go's `time.MarshalText`.
 fn resolve_timestamp(text: &str) -> Option<String> {
     use time::{Date, Month, PrimitiveDateTime, Time, UtcOffset};
-    let b = text.as_bytes();
-    // Date part: YYYY-M-D (1 or 2 digit month/day, as Go's layout "2006-1-2").
-    let mut parts = text.splitn(2, |c| c == 'T' || c == 't' || c == ' ');
-    let date_s = parts.next()?;
-    let rest = parts.next();
+    fn num(s: &str, min: usize, max: usize) -> Option<u32> {
+        (s.len() >= min && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
+    }
+    let (date_s, rest, zoned) = match text.find(['T', 't', ' ']) {
+        Some(i) => (&text[..i], Some(&text[i + 1..]), text.as_bytes()[i] != b' '),
+        None => (text, None, false),
+    };
     let mut dp = date_s.split('-');
     let (y, m, d) = (dp.next()?, dp.next()?, dp.next()?);
-    if dp.next().is_some() || y.len() != 4 || m.is_empty() || m.len() > 2 || d.is_empty() || d.len() > 2 {
+    if dp.next().is_some() {
         return None;
     }
-    if !b[..4].iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let year: i32 = y.parse().ok()?;
-    let month: u8 = m.parse().ok()?;
-    let day: u8 = d.parse().ok()?;
-    let date = Date::from_calendar_date(year, Month::try_from(month).ok()?, day).ok()?;
-    let (tm, offset) = match rest {
-        None => (Time::MIDNIGHT, UtcOffset::UTC),
-        Some(r) => {
-            let r = r.trim_start_matches(' ');
-            // Split off the zone: Z, or ±hh:mm / ±hh at the end.
-            let (clock, zone) = if let Some(c) = r.strip_suffix('Z').or_else(|| r.strip_suffix('z')) {
-                (c.trim_end(), Some(UtcOffset::UTC))
-            } else if let Some(idx) = r.rfind(['+', '-']) {
-                let z = &r[idx..];
-                let sign = if z.starts_with('-') { -1 } else { 1 };
-                let zz = &z[1..];
-                let (hh, mm) = match zz.split_once(':') {
-                    Some((h, m)) => (h, m),
-                    None => (zz, "0"),
-                };
-                let hh: i8 = hh.parse().ok()?;
-                let mm: i8 = mm.parse().ok()?;
-                (r[..idx].trim_end(), Some(UtcOffset::from_hms(sign * hh, sign * mm, 0).ok()?))
-            } else {
-                (r, None)
-            };
-            let mut cp = clock.split(':');
-            let (h, mi, s) = (cp.next()?, cp.next()?, cp.next()?);
-            if cp.next().is_some() || h.is_empty() || h.len() > 2 || mi.len() != 2 {
-                return None;
-            }
-            let (sec, frac) = match s.split_once('.') {
-                Some((s, f)) => (s, f),
-                None => (s, ""),
-            };
-            if sec.len() != 2 || frac.len() > 9 || !frac.chars().all(|c| c.is_ascii_digit()) {
-                return None;
-            }
-            let nanos: u32 = if frac.is_empty() {
-                0
-            } else {
-                format!("{frac:0<9}").parse().ok()?
-            };
-            let t = Time::from_hms_nano(h.parse().ok()?, mi.parse().ok()?, sec.parse().ok()?, nanos).ok()?;
-            (t, zone.unwrap_or(UtcOffset::UTC))
-        }
+    let date =
+        Date::from_calendar_date(num(y, 4, 4)? as i32, Month::try_from(num(m, 1, 2)? as u8).ok()?, num(d, 1, 2)? as u8)
+            .ok()?;
+    let Some(rest) = rest else {
+        return Some(format_rfc3339_go(PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_utc()));
     };
-    let dt = PrimitiveDateTime::new(date, tm).assume_offset(offset);
-    Some(format_rfc3339_go(dt))
+    let (clock, offset) = if zoned {
+        if let Some(c) = rest.strip_suffix('Z') {
+            (c, UtcOffset::UTC)
+        } else {
+            let idx = rest.rfind(['+', '-'])?;
+            let z = &rest[idx + 1..];
+            let (hh, mm) = z.split_once(':')?;
+            let sign: i8 = if rest.as_bytes()[idx] == b'-' { -1 } else { 1 };
+            let off = UtcOffset::from_hms(sign * num(hh, 2, 2)? as i8, sign * num(mm, 2, 2)? as i8, 0).ok()?;
+            (&rest[..idx], off)
+        }
+    } else {
+        (rest, UtcOffset::UTC)
+    };
+    let mut cp = clock.split(':');
+    let (h, mi, sec_frac) = (cp.next()?, cp.next()?, cp.next()?);
+    if cp.next().is_some() {
+        return None;
+    }
+    let (sec, frac) = match sec_frac.split_once('.') {
+        Some((s, f)) => (s, Some(f)),
+        None => (sec_frac, None),
+    };
+    let nanos = match frac {
+        Some(f) => num(f, 1, 9)? * 10u32.pow(9 - f.len() as u32),
+        None => 0,
+    };
+    let t = Time::from_hms_nano(num(h, 1, 2)? as u8, num(mi, 1, 2)? as u8, num(sec, 1, 2)? as u8, nanos).ok()?;
+    Some(format_rfc3339_go(PrimitiveDateTime::new(date, t).assume_offset(offset)))
 }
 
 /// Go's RFC3339Nano-style `MarshalText`: fractional seconds only when non-zero, trailing
@@ -382,6 +372,9 @@ mod tests {
         assert_eq!(plain("1.2.3"), Value::Str("1.2.3".into()));
         assert_eq!(plain("2024-01-01"), Value::Time("2024-01-01T00:00:00Z".into()));
         assert_eq!(plain("2024-01-01T10:00:00.500+02:00"), Value::Time("2024-01-01T10:00:00.5+02:00".into()));
+        assert_eq!(plain("2024-01-01 10:00:00"), Value::Time("2024-01-01T10:00:00Z".into()));
+        // go-yaml has no layout for a space-separated time with a zone: it stays a string.
+        assert_eq!(plain("2024-06-30 23:59:59.5 +02:00"), Value::Str("2024-06-30 23:59:59.5 +02:00".into()));
         assert_eq!(resolve_plain("9223372036854775808"), Err(TypeError::IntOutOfRange));
         assert_eq!(plain("9223372036854775807"), Value::Int(i64::MAX));
     }

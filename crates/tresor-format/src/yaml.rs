@@ -10,7 +10,7 @@ use granit_parser::{Event, Parser, Placement, ScalarStyle as GStyle, Span, Struc
 use crate::error::{position_of, FormatError, Position};
 use crate::scalar;
 use crate::tree::*;
-use crate::{MAX_DEPTH, Value};
+use crate::{Value, MAX_DEPTH};
 
 enum Frame {
     Map {
@@ -18,6 +18,9 @@ enum Frame {
         pending_key: Option<PendingKey>,
         anchor: usize,
         deferred: Vec<Comment>,
+        /// Comments between a key and its (not yet started) nested value, indented deeper
+        /// than the key: they belong to that value's collection.
+        for_value: Vec<Comment>,
     },
     Seq {
         seq: Seq,
@@ -69,12 +72,10 @@ impl Frame {
                     _ => map.items.push(MapItem::Comment(c)),
                 }
             }
-            Frame::Seq { seq, .. } => {
-                match seq.items.iter().rposition(|i| matches!(i, SeqItem::Value(_))) {
-                    Some(idx) => seq.items.insert(idx, SeqItem::Comment(c)),
-                    None => seq.items.push(SeqItem::Comment(c)),
-                }
-            }
+            Frame::Seq { seq, .. } => match seq.items.iter().rposition(|i| matches!(i, SeqItem::Value(_))) {
+                Some(idx) => seq.items.insert(idx, SeqItem::Comment(c)),
+                None => seq.items.push(SeqItem::Comment(c)),
+            },
         }
     }
 }
@@ -109,10 +110,11 @@ pub fn parse(src: &str) -> Result<Vec<Document>, FormatError> {
     for ev in Parser::new_from_str(src) {
         let (ev, span) = ev.map_err(|e| {
             let m = e.marker();
-            FormatError::Yaml {
-                pos: Position { line: m.line(), col: m.col() + 1 },
-                msg: e.info().to_string(),
+            let pos = Position { line: m.line(), col: m.col() + 1 };
+            if e.info().contains("recursion limit") {
+                return FormatError::TooDeep { pos, max: MAX_DEPTH };
             }
+            FormatError::Yaml { pos, msg: e.info().to_string() }
         })?;
         b.event(ev, span)?;
     }
@@ -182,11 +184,7 @@ impl<'a> Builder<'a> {
                     Node::Map(m) if !m.flow => self.root_end,
                     other => node_end(other),
                 };
-                self.docs.push(Document {
-                    root,
-                    anchors: std::mem::take(&mut self.anchors),
-                    append_at,
-                });
+                self.docs.push(Document { root, anchors: std::mem::take(&mut self.anchors), append_at });
                 self.last_end = range.end;
             }
             Event::Comment(text, placement) => self.comment(text.into_owned(), placement, range, &span),
@@ -209,15 +207,18 @@ impl<'a> Builder<'a> {
             Event::MappingStart(style, anchor, _tag) => {
                 self.check_depth(&span)?;
                 let flow = style == StructureStyle::Flow;
-                let map = Map {
-                    items: std::mem::take(&mut self.pre_root_if_root()),
-                    flow,
-                    indent: span.start.col(),
-                    pos: self.pos(&span),
-                    span: range.start..range.end,
-                };
+                let mut items = self.pre_root_if_root();
+                items.extend(self.take_for_value().into_iter().map(MapItem::Comment));
+                let map =
+                    Map { items, flow, indent: span.start.col(), pos: self.pos(&span), span: range.start..range.end };
                 self.last_end = range.end;
-                self.stack.push(Frame::Map { map, pending_key: None, anchor, deferred: Vec::new() });
+                self.stack.push(Frame::Map {
+                    map,
+                    pending_key: None,
+                    anchor,
+                    deferred: Vec::new(),
+                    for_value: Vec::new(),
+                });
             }
             Event::SequenceStart(style, anchor, _tag) => {
                 self.check_depth(&span)?;
@@ -230,6 +231,8 @@ impl<'a> Builder<'a> {
                         MapItem::Entry(_) => unreachable!(),
                     })
                     .collect();
+                let mut items: Vec<SeqItem> = items;
+                items.extend(self.take_for_value().into_iter().map(SeqItem::Comment));
                 let seq = Seq { items, flow, indent: span.start.col(), pos: self.pos(&span), span: range.clone() };
                 self.last_end = range.end;
                 self.stack.push(Frame::Seq { seq, anchor, deferred: Vec::new() });
@@ -237,9 +240,12 @@ impl<'a> Builder<'a> {
             Event::MappingEnd | Event::SequenceEnd => {
                 let frame = self.stack.pop().expect("balanced events");
                 let (mut node, anchor, deferred) = match frame {
-                    Frame::Map { mut map, pending_key, anchor, deferred } => {
+                    Frame::Map { mut map, pending_key, anchor, deferred, .. } => {
                         if pending_key.is_some() {
-                            return Err(FormatError::Yaml { pos: self.pos(&span), msg: "mapping key without value".into() });
+                            return Err(FormatError::Yaml {
+                                pos: self.pos(&span),
+                                msg: "mapping key without value".into(),
+                            });
                         }
                         map.span.end = if map.flow { range.end } else { map.items_end().max(map.span.end) };
                         (Node::Map(map), anchor, deferred)
@@ -259,6 +265,14 @@ impl<'a> Builder<'a> {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Comments waiting for the nested collection that is starting now.
+    fn take_for_value(&mut self) -> Vec<Comment> {
+        match self.stack.last_mut() {
+            Some(Frame::Map { for_value, .. }) => std::mem::take(for_value),
+            _ => Vec::new(),
+        }
     }
 
     /// Comments that precede the root collection become its first items.
@@ -295,6 +309,12 @@ impl<'a> Builder<'a> {
         // indented deeper than the comment (sops places comments by the node they precede).
         let col = span.start.col();
         let top = self.stack.len() - 1;
+        if let Frame::Map { map, pending_key: Some(_), for_value, .. } = &mut self.stack[top] {
+            if !map.flow && col > map.indent {
+                for_value.push(c);
+                return;
+            }
+        }
         let mut target = 0;
         for i in (0..=top).rev() {
             let f = &self.stack[i];
@@ -408,7 +428,9 @@ impl<'a> Builder<'a> {
             return Ok(());
         };
         match top {
-            Frame::Map { map, pending_key, deferred, .. } => {
+            Frame::Map { map, pending_key, deferred, for_value, .. } => {
+                // Comments between a key and a scalar value stay in this map, before the entry.
+                map.items.extend(for_value.drain(..).map(MapItem::Comment));
                 let Some(k) = pending_key.take() else {
                     let pos = node.pos();
                     return Err(FormatError::Unsupported {

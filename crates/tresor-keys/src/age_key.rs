@@ -30,7 +30,8 @@ pub fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send>, KeyErr
 pub fn wrap(recipient: &str, payload: &[u8]) -> Result<String, KeyError> {
     let r = parse_recipient(recipient)?;
     let err = |e: String| KeyError::Wrap { key: recipient.into(), reason: e };
-    let enc = age::Encryptor::with_recipients(std::iter::once(r.as_ref() as &dyn age::Recipient)).map_err(|e| err(e.to_string()))?;
+    let enc = age::Encryptor::with_recipients(std::iter::once(r.as_ref() as &dyn age::Recipient))
+        .map_err(|e| err(e.to_string()))?;
     let mut out = Vec::new();
     let armor = ArmoredWriter::wrap_output(&mut out, Format::AsciiArmor).map_err(|e| err(e.to_string()))?;
     let mut w = enc.wrap_output(armor).map_err(|e| err(e.to_string()))?;
@@ -72,7 +73,9 @@ fn parse_identity_text(text: &str, source: &str) -> Result<Vec<Box<dyn age::Iden
 }
 
 fn ssh_identity(path: &Path) -> Result<Option<Box<dyn age::Identity>>, KeyError> {
-    let Ok(bytes) = std::fs::read(path) else { return Ok(None) };
+    let Ok(bytes) = std::fs::read(path) else {
+        return Ok(None);
+    };
     let name = path.display().to_string();
     let id = age::ssh::Identity::from_buffer(BufReader::new(&bytes[..]), Some(name.clone()))
         .map_err(|e| KeyError::BadIdentity { source_name: name.clone(), reason: e.to_string() })?;
@@ -114,10 +117,10 @@ pub fn load_identities() -> Result<Identities, KeyError> {
     if let Some(f) = std::env::var_os("SOPS_AGE_KEY_FILE") {
         let p = PathBuf::from(f);
         searched.push(format!("SOPS_AGE_KEY_FILE ({})", p.display()));
-        let text = Zeroizing::new(std::fs::read_to_string(&p).map_err(|e| KeyError::BadIdentity {
-            source_name: p.display().to_string(),
-            reason: e.to_string(),
-        })?);
+        let text = Zeroizing::new(
+            std::fs::read_to_string(&p)
+                .map_err(|e| KeyError::BadIdentity { source_name: p.display().to_string(), reason: e.to_string() })?,
+        );
         ids.extend(parse_identity_text(&text, &p.display().to_string())?);
     }
     if let Ok(cmd) = std::env::var("SOPS_AGE_KEY_CMD") {
@@ -156,12 +159,10 @@ pub fn unwrap(enc: &str, ids: &Identities) -> Result<Zeroizing<Vec<u8>>, String>
     }
     let reader = ArmoredReader::new(enc.as_bytes());
     let dec = age::Decryptor::new(reader).map_err(|e| e.to_string())?;
-    let mut r = dec
-        .decrypt(ids.ids.iter().map(|i| i.as_ref() as &dyn age::Identity))
-        .map_err(|e| match e {
-            age::DecryptError::NoMatchingKeys => "none of the age identities matches this recipient".to_string(),
-            other => other.to_string(),
-        })?;
+    let mut r = dec.decrypt(ids.ids.iter().map(|i| i.as_ref() as &dyn age::Identity)).map_err(|e| match e {
+        age::DecryptError::NoMatchingKeys => "none of the age identities matches this recipient".to_string(),
+        other => other.to_string(),
+    })?;
     let mut out = Zeroizing::new(Vec::new());
     r.read_to_end(&mut out).map_err(|e| e.to_string())?;
     Ok(out)
@@ -171,13 +172,10 @@ pub fn unwrap(enc: &str, ids: &Identities) -> Result<Zeroizing<Vec<u8>>, String>
 pub fn generate() -> (Zeroizing<String>, String) {
     let id = age::x25519::Identity::generate();
     let public = id.to_public().to_string();
-    let created = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    let text = Zeroizing::new(format!(
-        "# created: {created}\n# public key: {public}\n{}\n",
-        id.to_string().expose_secret()
-    ));
+    let created =
+        time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let text =
+        Zeroizing::new(format!("# created: {created}\n# public key: {public}\n{}\n", id.to_string().expose_secret()));
     (text, public)
 }
 

@@ -10,7 +10,9 @@ pub enum KeyError {
     Wrap { key: String, reason: String },
     #[error("could not retrieve the data key:\n{0}")]
     Unwrap(String),
-    #[error("no keys to encrypt to: pass --age RECIPIENT, set SOPS_AGE_RECIPIENTS, or add a creation rule to .sops.yaml")]
+    #[error(
+        "no keys to encrypt to: pass --age RECIPIENT, set SOPS_AGE_RECIPIENTS, or add a creation rule to .sops.yaml"
+    )]
     NoKeys,
     #[error("shamir threshold {threshold} is invalid for {groups} key groups (it must be between 2 and the number of groups)")]
     BadThreshold { threshold: usize, groups: usize },

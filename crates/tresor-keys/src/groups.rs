@@ -31,8 +31,8 @@ pub fn wrap_groups(groups: &[Vec<KeySpec>], threshold: usize, key: &DataKey) -> 
         return Ok(vec![KeyGroup { keys }]);
     }
     let t = if threshold == 0 { groups.len() } else { threshold };
-    let shares =
-        shamir::split(key.as_bytes(), groups.len(), t).map_err(|_| KeyError::BadThreshold { threshold: t, groups: groups.len() })?;
+    let shares = shamir::split(key.as_bytes(), groups.len(), t)
+        .map_err(|_| KeyError::BadThreshold { threshold: t, groups: groups.len() })?;
     groups
         .iter()
         .zip(shares.iter())
@@ -46,7 +46,11 @@ pub fn data_key(meta: &Metadata) -> Result<DataKey, KeyError> {
     let mut failures = Vec::new();
     let mut payloads: Vec<Zeroizing<Vec<u8>>> = Vec::new();
     let needed = if meta.key_groups.len() > 1 {
-        if meta.shamir_threshold == 0 { meta.key_groups.len() } else { meta.shamir_threshold }
+        if meta.shamir_threshold == 0 {
+            meta.key_groups.len()
+        } else {
+            meta.shamir_threshold
+        }
     } else {
         1
     };
@@ -87,5 +91,6 @@ pub fn data_key(meta: &Metadata) -> Result<DataKey, KeyError> {
     } else {
         payloads.swap_remove(0)
     };
-    DataKey::from_bytes(&bytes).ok_or_else(|| KeyError::Unwrap(format!("  the unwrapped data key has {} bytes, not 32", bytes.len())))
+    DataKey::from_bytes(&bytes)
+        .ok_or_else(|| KeyError::Unwrap(format!("  the unwrapped data key has {} bytes, not 32", bytes.len())))
 }

@@ -78,6 +78,13 @@ pub enum CipherError {
     UnknownType(String),
 }
 
+/// A decrypted value: plaintext (wiped on drop), its `type:` and the IV it used.
+pub struct Plain<'a> {
+    pub bytes: Zeroizing<Vec<u8>>,
+    pub type_name: &'a str,
+    pub iv: Vec<u8>,
+}
+
 /// A cipher bound to one data key; build once per file (the key schedule is not free).
 pub struct Cipher {
     gcm32: Gcm32,
@@ -116,7 +123,7 @@ impl Cipher {
     }
 
     /// Decrypt an `ENC[...]` string; returns the plaintext bytes, its type and the IV.
-    pub fn decrypt<'a>(&self, enc: &'a str, aad: &[u8]) -> Result<(Zeroizing<Vec<u8>>, &'a str, Vec<u8>), CipherError> {
+    pub fn decrypt<'a>(&self, enc: &'a str, aad: &[u8]) -> Result<Plain<'a>, CipherError> {
         let v = parse_enc(enc).ok_or(CipherError::NotEncrypted)?;
         let data = B64.decode(v.data).map_err(|_| CipherError::BadBase64)?;
         let iv = B64.decode(v.iv).map_err(|_| CipherError::BadBase64)?;
@@ -133,7 +140,7 @@ impl Cipher {
             n => return Err(CipherError::BadIv(n)),
         }
         .map_err(|_| CipherError::Auth)?;
-        Ok((Zeroizing::new(pt), v.type_name, iv))
+        Ok(Plain { bytes: Zeroizing::new(pt), type_name: v.type_name, iv })
     }
 }
 
@@ -146,13 +153,13 @@ mod tests {
         let k = DataKey::generate();
         let c = Cipher::new(&k);
         let e = c.encrypt(b"hunter2", b"db:password:", "str", None);
-        let (pt, ty, iv) = c.decrypt(&e, b"db:password:").unwrap();
-        assert_eq!(&pt[..], b"hunter2");
-        assert_eq!(ty, "str");
-        assert_eq!(iv.len(), 32);
-        assert_eq!(c.decrypt(&e, b"db:other:").unwrap_err(), CipherError::Auth);
+        let p = c.decrypt(&e, b"db:password:").unwrap();
+        assert_eq!(&p.bytes[..], b"hunter2");
+        assert_eq!(p.type_name, "str");
+        assert_eq!(p.iv.len(), 32);
+        assert_eq!(c.decrypt(&e, b"db:other:").err(), Some(CipherError::Auth));
         let other = Cipher::new(&DataKey::generate());
-        assert_eq!(other.decrypt(&e, b"db:password:").unwrap_err(), CipherError::Auth);
+        assert_eq!(other.decrypt(&e, b"db:password:").err(), Some(CipherError::Auth));
     }
 
     #[test]

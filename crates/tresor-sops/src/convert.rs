@@ -115,7 +115,7 @@ fn yaml_node(v: &J, indent: usize, out: &mut String, top: bool) {
     match v {
         J::Object(m) if !m.is_empty() => {
             for (i, (k, val)) in m.iter().enumerate() {
-                if !(top && i == 0) || !out.is_empty() {
+                if !(top && i == 0 && out.is_empty()) {
                     if !out.is_empty() && !out.ends_with('\n') {
                         out.push('\n');
                     }
@@ -169,9 +169,18 @@ fn yaml_value(val: &J, indent: usize, out: &mut String) {
             out.push('\n');
             yaml_node(val, indent + 4, out, false);
         }
-        J::String(s) if s.contains('\n') && !s.starts_with(' ') && s.lines().all(|l| l.is_empty() || l.trim() == l || !l.trim().is_empty()) && !s.chars().any(|c| c.is_control() && c != '\n') => {
+        J::String(s)
+            if s.contains('\n')
+                && !s.starts_with(' ')
+                && s.lines().all(|l| l.is_empty() || l.trim() == l || !l.trim().is_empty())
+                && !s.chars().any(|c| c.is_control() && c != '\n') =>
+        {
             let content = s.trim_end_matches('\n');
-            let chomp = match s.len() - content.len() { 0 => "-", 1 => "", _ => "+" };
+            let chomp = match s.len() - content.len() {
+                0 => "-",
+                1 => "",
+                _ => "+",
+            };
             out.push_str(&format!(" |{chomp}"));
             for line in content.split('\n') {
                 out.push('\n');

@@ -23,7 +23,9 @@ pub enum SopsError {
     // The digests are not shown: they are hashes of the secrets.
     #[error("MAC mismatch: the file was modified outside a SOPS tool or is corrupted")]
     MacMismatch { stored: String, computed: String },
-    #[error("cannot decrypt the MAC: the file's metadata (lastmodified or mac) was tampered with, or the data key is wrong")]
+    #[error(
+        "cannot decrypt the MAC: the file's metadata (lastmodified or mac) was tampered with, or the data key is wrong"
+    )]
     MacUndecryptable,
     #[error("the file has no MAC")]
     MacNotFound,

@@ -253,7 +253,13 @@ pub fn normalize_lastmodified(s: &str) -> String {
 
 /// Encrypt a plaintext file. `meta` supplies the wrapped keys, rule and options; this
 /// fills in `lastmodified`, `mac`, `version` and the layout record.
-pub fn encrypt(src: &str, format: Format, key: &DataKey, mut meta: Metadata, opts: &EncryptOptions) -> Result<String, SopsError> {
+pub fn encrypt(
+    src: &str,
+    format: Format,
+    key: &DataKey,
+    mut meta: Metadata,
+    opts: &EncryptOptions,
+) -> Result<String, SopsError> {
     let docs = tresor_format::parse(src, format)?;
     check_documents(&docs)?;
     for d in &docs {
@@ -303,7 +309,8 @@ fn metadata_insertion(src: &str, format: Format, d: &Document, meta: &Metadata, 
         Format::Yaml => {
             let block = meta.to_yaml(nl);
             let at = d.append_at;
-            let text = if at > 0 && src.as_bytes()[at - 1] == b'\n' { format!("{block}{nl}") } else { format!("{nl}{block}") };
+            let text =
+                if at > 0 && src.as_bytes()[at - 1] == b'\n' { format!("{block}{nl}") } else { format!("{nl}{block}") };
             Edit { range: at..at, text }
         }
         Format::Json => {
@@ -314,7 +321,9 @@ fn metadata_insertion(src: &str, format: Format, d: &Document, meta: &Metadata, 
             match (last_end, unit.is_empty()) {
                 (Some(end), true) => Edit { range: end..end, text: format!(",\"sops\":{json}") },
                 (Some(end), false) => Edit { range: end..end, text: format!(",{nl}{unit}\"sops\": {json}") },
-                (None, true) => Edit { range: map.span.start + 1..map.span.start + 1, text: format!("\"sops\":{json}") },
+                (None, true) => {
+                    Edit { range: map.span.start + 1..map.span.start + 1, text: format!("\"sops\":{json}") }
+                }
                 (None, false) => Edit {
                     range: map.span.start + 1..map.span.start + 1,
                     text: format!("{nl}{unit}\"sops\": {json}{nl}"),
@@ -397,7 +406,7 @@ impl<'a> EncryptedFile<'a> {
             }
             let aad = normalize_lastmodified(&self.metadata.lastmodified);
             let stored = match cipher.decrypt(&self.metadata.mac, aad.as_bytes()) {
-                Ok((pt, _, _)) => String::from_utf8_lossy(&pt).into_owned(),
+                Ok(p) => String::from_utf8_lossy(&p.bytes).into_owned(),
                 Err(_) => return Err(SopsError::MacUndecryptable),
             };
             if stored != computed {
@@ -419,7 +428,9 @@ impl<'a> EncryptedFile<'a> {
 fn metadata_removal(src: &str, format: Format, d: &Document) -> Option<Edit> {
     let map = d.root.as_map()?;
     let idx = map.items.iter().position(|i| matches!(i, MapItem::Entry(e) if e.key == "sops"))?;
-    let MapItem::Entry(entry) = &map.items[idx] else { return None };
+    let MapItem::Entry(entry) = &map.items[idx] else {
+        return None;
+    };
     let value_end = tresor_format::yaml::node_end(&entry.value);
     let b = src.as_bytes();
     match format {
@@ -476,14 +487,22 @@ struct DecryptVisitor<'a> {
 impl Visitor for DecryptVisitor<'_> {
     fn value(&mut self, s: &Scalar, at: &At) -> Result<(), SopsError> {
         let plain_value = || scalar::resolve(s).unwrap_or_else(|_| Value::Str(s.text.clone()));
-        let looks_encrypted = matches!(s.style, ScalarStyle::Plain | ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted | ScalarStyle::Literal | ScalarStyle::Folded | ScalarStyle::JsonString)
-            && is_enc(&s.text);
+        let looks_encrypted = matches!(
+            s.style,
+            ScalarStyle::Plain
+                | ScalarStyle::SingleQuoted
+                | ScalarStyle::DoubleQuoted
+                | ScalarStyle::Literal
+                | ScalarStyle::Folded
+                | ScalarStyle::JsonString
+        ) && is_enc(&s.text);
         if !at.encrypt || at.in_alias {
             if at.in_alias && looks_encrypted {
                 return Err(SopsError::CannotDecrypt {
                     pos: s.pos,
                     path: display_path(at.path),
-                    reason: "an alias refers to an encrypted value; sops would decrypt it under a different path".into(),
+                    reason: "an alias refers to an encrypted value; sops would decrypt it under a different path"
+                        .into(),
                 });
             }
             let v = plain_value();
@@ -503,12 +522,13 @@ impl Visitor for DecryptVisitor<'_> {
                 reason: "the value is not encrypted although the file's rules say it should be (added by hand?)".into(),
             });
         }
-        let (pt, type_name, iv) = self.cipher.decrypt(&s.text, at.aad.as_bytes()).map_err(|e| SopsError::CannotDecrypt {
+        let plain = self.cipher.decrypt(&s.text, at.aad.as_bytes()).map_err(|e| SopsError::CannotDecrypt {
             pos: s.pos,
             path: display_path(at.path),
             reason: e.to_string(),
         })?;
-        self.stash.put(at.aad, &pt, &iv);
+        let (pt, type_name) = (&plain.bytes, plain.type_name);
+        self.stash.put(at.aad, pt, &plain.iv);
         let value = Value::from_sops(type_name, pt.to_vec()).ok_or_else(|| SopsError::CannotDecrypt {
             pos: s.pos,
             path: display_path(at.path),
@@ -530,9 +550,10 @@ impl Visitor for DecryptVisitor<'_> {
             return Ok(());
         }
         match self.cipher.decrypt(&c.text, at.aad.as_bytes()) {
-            Ok((pt, _, iv)) => {
-                self.stash.put(at.aad, &pt, &iv);
-                self.edits.push(Edit { range: c.span.clone(), text: format!("#{}", String::from_utf8_lossy(&pt)) });
+            Ok(p) => {
+                let pt = &p.bytes;
+                self.stash.put(at.aad, pt, &p.iv);
+                self.edits.push(Edit { range: c.span.clone(), text: format!("#{}", String::from_utf8_lossy(pt)) });
             }
             Err(_) => self.warnings.push(format!("{}: could not decrypt a comment; kept as is", c.pos)),
         }

@@ -41,7 +41,7 @@ impl Layout {
         cipher
             .decrypt(enc, AAD)
             .ok()
-            .and_then(|(pt, _, _)| serde_json::from_slice(&pt).ok())
+            .and_then(|p| serde_json::from_slice(&p.bytes).ok())
             .map(Layout)
             .unwrap_or_default()
     }

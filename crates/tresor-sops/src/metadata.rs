@@ -34,11 +34,29 @@ pub struct KeyGroup {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum MasterKey {
-    Age { recipient: String, enc: String },
-    HcVault { vault_address: String, engine_path: String, key_name: String, created_at: String, enc: String },
-    Okms { endpoint: String, okms_id: String, key_id: String, created_at: String, enc: String },
+    Age {
+        recipient: String,
+        enc: String,
+    },
+    HcVault {
+        vault_address: String,
+        engine_path: String,
+        key_name: String,
+        created_at: String,
+        enc: String,
+    },
+    Okms {
+        endpoint: String,
+        okms_id: String,
+        key_id: String,
+        created_at: String,
+        enc: String,
+    },
     /// A key type we cannot use (AWS/GCP/Azure KMS, PGP, HuaweiCloud): kept for reporting.
-    Foreign { kind: String, fields: Vec<(String, String)> },
+    Foreign {
+        kind: String,
+        fields: Vec<(String, String)>,
+    },
 }
 
 impl MasterKey {
@@ -58,7 +76,9 @@ impl MasterKey {
             MasterKey::HcVault { vault_address, engine_path, key_name, .. } => {
                 format!("{vault_address}/v1/{engine_path}/keys/{key_name}")
             }
-            MasterKey::Okms { endpoint, okms_id, key_id, .. } => format!("{endpoint}/api/{okms_id}/v1/servicekey/{key_id}"),
+            MasterKey::Okms { endpoint, okms_id, key_id, .. } => {
+                format!("{endpoint}/api/{okms_id}/v1/servicekey/{key_id}")
+            }
             MasterKey::Foreign { fields, .. } => fields
                 .iter()
                 .find(|(k, _)| matches!(k.as_str(), "arn" | "resource_id" | "vault_url" | "fp" | "key_id"))
@@ -70,7 +90,9 @@ impl MasterKey {
     pub fn created_at(&self) -> Option<&str> {
         match self {
             MasterKey::HcVault { created_at, .. } | MasterKey::Okms { created_at, .. } => Some(created_at),
-            MasterKey::Foreign { fields, .. } => fields.iter().find(|(k, _)| k == "created_at").map(|(_, v)| v.as_str()),
+            MasterKey::Foreign { fields, .. } => {
+                fields.iter().find(|(k, _)| k == "created_at").map(|(_, v)| v.as_str())
+            }
             MasterKey::Age { .. } => None,
         }
     }
@@ -140,10 +162,7 @@ fn read_group(map: &Map) -> Result<KeyGroup, SopsError> {
     for kind in FOREIGN_KINDS {
         for item in list_items(map.get(kind)) {
             if let Some(m) = item.as_map() {
-                let fields = m
-                    .entries()
-                    .filter_map(|e| scalar_text(&e.value).map(|v| (e.key.clone(), v)))
-                    .collect();
+                let fields = m.entries().filter_map(|e| scalar_text(&e.value).map(|v| (e.key.clone(), v))).collect();
                 keys.push(MasterKey::Foreign { kind: kind.to_string(), fields });
             }
         }
@@ -350,7 +369,11 @@ enum Meta {
 }
 
 fn yaml_str(s: &str) -> String {
-    if plain_safe(s, false) { s.to_string() } else { double_quoted(s) }
+    if plain_safe(s, false) {
+        s.to_string()
+    } else {
+        double_quoted(s)
+    }
 }
 
 /// Emit `entries` as a block mapping whose keys sit at column `indent`. The first key

@@ -55,7 +55,8 @@ pub fn split(secret: &[u8], parts: usize, threshold: usize) -> Result<Vec<Zeroiz
     if threshold < 2 || threshold > parts || parts > 255 {
         return Err(ShamirError::BadThreshold);
     }
-    let mut shares: Vec<Zeroizing<Vec<u8>>> = (0..parts).map(|_| Zeroizing::new(Vec::with_capacity(secret.len() + 1))).collect();
+    let mut shares: Vec<Zeroizing<Vec<u8>>> =
+        (0..parts).map(|_| Zeroizing::new(Vec::with_capacity(secret.len() + 1))).collect();
     let mut coeffs = Zeroizing::new(vec![0u8; threshold - 1]);
     for &byte in secret {
         getrandom::getrandom(&mut coeffs).expect("OS random number generator");

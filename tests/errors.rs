@@ -1,0 +1,162 @@
+//! Bad input gets a clear message and sops' exit code, and never loses the input.
+
+mod common;
+use common::*;
+
+fn encrypted(sb: &Sandbox, src: &str, name: &str) -> std::path::PathBuf {
+    let p = sb.write(&format!("plain-{name}"), src);
+    let enc = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&p).ok();
+    sb.write(name, &enc)
+}
+
+#[test]
+fn tampered_value_fails_with_25_and_names_the_path() {
+    let sb = Sandbox::new();
+    let f = encrypted(&sb, "db:\n  password: hunter2\n", "t.yaml");
+    let text = std::fs::read_to_string(&f).unwrap();
+    let start = text.find("data:").unwrap() + 5;
+    let mut bytes = text.into_bytes();
+    bytes[start] = if bytes[start] == b'A' { b'B' } else { b'A' };
+    std::fs::write(&f, &bytes).unwrap();
+    let err = sb.tresor().arg("decrypt").arg(&f).fails_with(25);
+    assert!(err.contains("[\"db\"][\"password\"]"), "{err}");
+    assert!(err.contains("line 2"), "{err}");
+}
+
+#[test]
+fn moved_value_fails_because_the_path_is_authenticated() {
+    let sb = Sandbox::new();
+    let f = encrypted(&sb, "a: one\nb: two\n", "m.yaml");
+    let text = std::fs::read_to_string(&f).unwrap();
+    let swapped = text.replacen("a: ENC", "x: ENC", 1);
+    std::fs::write(&f, swapped).unwrap();
+    sb.tresor().arg("decrypt").arg(&f).fails_with(25);
+}
+
+#[test]
+fn tampered_clear_value_or_metadata_fails_mac_with_51() {
+    let sb = Sandbox::new();
+    let f = encrypted(&sb, "a: one\nb_unencrypted: visible\n", "mac.yaml");
+    let text = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, text.replace("visible", "changed")).unwrap();
+    let err = sb.tresor().arg("decrypt").arg(&f).fails_with(51);
+    assert!(err.contains("MAC mismatch"), "{err}");
+    // --ignore-mac still decrypts.
+    let out = sb.tresor().args(["decrypt", "--ignore-mac"]).arg(&f).ok();
+    assert!(out.contains("b_unencrypted: changed"));
+    // Changing lastmodified breaks the MAC's AAD.
+    let g = encrypted(&sb, "a: one\n", "lm.yaml");
+    let t = std::fs::read_to_string(&g).unwrap();
+    let lm = t.find("lastmodified: \"").unwrap() + 15;
+    let mut b = t.into_bytes();
+    b[lm + 1] = if b[lm + 1] == b'1' { b'2' } else { b'1' };
+    std::fs::write(&g, b).unwrap();
+    sb.tresor().arg("decrypt").arg(&g).fails_with(51);
+}
+
+#[test]
+fn wrong_or_missing_key_fails_with_128_and_lists_what_was_tried() {
+    let sb = Sandbox::new();
+    let f = encrypted(&sb, "a: one\n", "k.yaml");
+    let err =
+        sb.tresor().arg("decrypt").arg(&f).env("SOPS_AGE_KEY_FILE", testdata("keys/age-test2.txt")).fails_with(128);
+    assert!(err.contains(&recipient()), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    let err = sb.tresor().arg("decrypt").arg(&f).env_remove("SOPS_AGE_KEY_FILE").fails_with(128);
+    assert!(err.contains("no age identity found"), "{err}");
+}
+
+#[test]
+fn plaintext_input_to_decrypt_fails_with_1() {
+    let sb = Sandbox::new();
+    let f = sb.write("p.yaml", "a: 1\n");
+    let err = sb.tresor().arg("decrypt").arg(&f).fails_with(1);
+    assert!(err.contains("not encrypted"), "{err}");
+}
+
+#[test]
+fn malformed_yaml_reports_line_and_column_and_leaves_file_untouched() {
+    let sb = Sandbox::new();
+    let src = "a: 1\nb: [unclosed\nc: 3\n";
+    let f = sb.write("bad.yaml", src);
+    let err = sb.tresor().args(["encrypt", "-i", "--age", &recipient()]).arg(&f).fails_with(2);
+    assert!(err.contains("line"), "{err}");
+    assert_eq!(sb.read("bad.yaml"), src);
+    let j = sb.write("bad.json", "{\n  \"a\": tru\n}");
+    let err = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&j).fails_with(2);
+    assert!(err.contains("line 2, column 8"), "{err}");
+}
+
+#[test]
+fn deep_nesting_is_refused_cleanly() {
+    let sb = Sandbox::new();
+    let deep = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
+    let f = sb.write("deep.json", &format!("{{\"a\": {deep}}}"));
+    let err = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&f).fails_with(2);
+    assert!(err.contains("nesting"), "{err}");
+    let mut y = String::new();
+    for i in 0..400 {
+        y.push_str(&" ".repeat(i));
+        y.push_str("k:\n");
+    }
+    let f = sb.write("deep.yaml", &y);
+    let err = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&f).fails_with(2);
+    assert!(err.contains("nesting"), "{err}");
+}
+
+#[test]
+fn already_encrypted_fails_with_203() {
+    let sb = Sandbox::new();
+    let f = encrypted(&sb, "a: one\n", "twice.yaml");
+    let before = std::fs::read_to_string(&f).unwrap();
+    sb.tresor().args(["encrypt", "-i", "--age", &recipient()]).arg(&f).fails_with(203);
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), before);
+}
+
+#[test]
+fn missing_file_fails_with_100_and_empty_file_with_92() {
+    let sb = Sandbox::new();
+    sb.tresor().args(["decrypt", "nope.yaml"]).fails_with(100);
+    let e = sb.write("empty.yaml", "");
+    sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&e).fails_with(92);
+}
+
+#[test]
+fn top_level_list_and_non_string_keys_are_refused() {
+    let sb = Sandbox::new();
+    let f = sb.write("list.yaml", "- a\n- b\n");
+    sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&f).fails_with(2);
+    let g = sb.write("intkey.yaml", "1: one\n");
+    let err = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&g).fails_with(23);
+    assert!(err.contains("not a string"), "{err}");
+}
+
+#[test]
+fn integers_beyond_int64_and_aliases_to_secrets_are_refused_with_guidance() {
+    let sb = Sandbox::new();
+    let f = sb.write("big.yaml", "n: 9223372036854775808\n");
+    let err = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&f).fails_with(23);
+    assert!(err.contains("64-bit"), "{err}");
+    let g = sb.write("alias.yaml", "a: &x secret\nb: *x\n");
+    let err = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&g).fails_with(23);
+    assert!(err.contains("alias"), "{err}");
+}
+
+#[test]
+fn in_place_decrypt_failure_keeps_the_encrypted_file() {
+    let sb = Sandbox::new();
+    let f = encrypted(&sb, "a: one\n", "keep.yaml");
+    let before = std::fs::read_to_string(&f).unwrap();
+    sb.tresor()
+        .args(["decrypt", "-i"])
+        .arg(&f)
+        .env("SOPS_AGE_KEY_FILE", testdata("keys/age-test2.txt"))
+        .fails_with(128);
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), before);
+    let leftovers: Vec<_> = std::fs::read_dir(sb.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tresor-"))
+        .collect();
+    assert!(leftovers.is_empty());
+}

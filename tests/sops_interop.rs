@@ -1,0 +1,111 @@
+//! The other direction: files written by the real sops decrypt with tresor, and sops'
+//! own edits (`set`, `edit`, `rotate`) on tresor's files keep working.
+
+mod common;
+use common::*;
+
+#[test]
+fn tresor_decrypts_what_sops_encrypts() {
+    let sb = Sandbox::new();
+    for path in corpus() {
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let enc = sb.sops().args(["encrypt", "--age", &recipient()]).arg(&path).ok();
+        let enc_path = sb.write(&name, &enc);
+        let ours = sb.tresor().arg("decrypt").arg(&enc_path).ok();
+        let theirs = sb.sops().arg("decrypt").arg(&enc_path).ok();
+        assert_same_docs(&data(&ours, &name), &data(&theirs, &name), &name);
+    }
+}
+
+#[test]
+fn sops_set_and_rotate_on_our_file_keep_it_readable() {
+    let sb = Sandbox::new();
+    let enc = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(testdata("roundtrip/k8s-secret.yaml")).ok();
+    let file = sb.write("secret.yaml", &enc);
+    sb.sops().args(["set"]).arg(&file).args(["[\"stringData\"][\"password\"]", "\"rotated-by-sops\""]).ok();
+    let dec = sb.tresor().arg("decrypt").arg(&file).ok();
+    assert!(dec.contains("password: rotated-by-sops"), "{dec}");
+    sb.sops().args(["rotate", "-i"]).arg(&file).ok();
+    let dec = sb.tresor().args(["decrypt", "--extract", "[\"stringData\"][\"password\"]"]).arg(&file).ok();
+    assert_eq!(dec, "rotated-by-sops");
+}
+
+#[test]
+fn sops_edit_on_our_file_works() {
+    let sb = Sandbox::new();
+    let enc = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(testdata("roundtrip/comments.yaml")).ok();
+    let file = sb.write("c.yaml", &enc);
+    let editor = sb.write("ed.sh", "#!/bin/sh\nsed -i 's/token: abc123/token: edited-by-sops/' \"$1\"\n");
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    sb.sops().arg("edit").arg(&file).env("EDITOR", &editor).ok();
+    let dec = sb.tresor().arg("decrypt").arg(&file).ok();
+    assert!(dec.contains("token: edited-by-sops"), "{dec}");
+    assert!(dec.contains("# comment above a key"), "{dec}");
+}
+
+#[test]
+fn json_interop_both_ways() {
+    let sb = Sandbox::new();
+    let src = testdata("roundtrip/tabs.json");
+    let ours = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&src).ok();
+    let f1 = sb.write("a.json", &ours);
+    let by_sops = sb.sops().arg("decrypt").arg(&f1).ok();
+    let original = std::fs::read_to_string(&src).unwrap();
+    assert_same_docs(&data(&original, "a.json"), &data(&by_sops, "a.json"), "tresor→sops");
+    let theirs = sb.sops().args(["encrypt", "--age", &recipient()]).arg(&src).ok();
+    let f2 = sb.write("b.json", &theirs);
+    let by_us = sb.tresor().arg("decrypt").arg(&f2).ok();
+    assert_same_docs(&data(&original, "b.json"), &data(&by_us, "b.json"), "sops→tresor");
+}
+
+#[test]
+fn mac_only_encrypted_and_regex_rules_interoperate() {
+    let sb = Sandbox::new();
+    let src = testdata("roundtrip/k8s-secret.yaml");
+    let enc = sb
+        .tresor()
+        .args(["encrypt", "--mac-only-encrypted", "--encrypted-regex", "^(data|stringData)$", "--age", &recipient()])
+        .arg(&src)
+        .ok();
+    assert!(enc.contains("name: db-credentials"), "metadata.name should stay readable");
+    assert!(enc.contains("encrypted_regex: ^(data|stringData)$"));
+    // With mac_only_encrypted, sops and tresor both accept a changed clear-text value.
+    let file = sb.write("s.yaml", &enc.replace("namespace: payments", "namespace: billing"));
+    sb.sops().arg("decrypt").arg(&file).ok();
+    let dec = sb.tresor().arg("decrypt").arg(&file).ok();
+    assert!(dec.contains("namespace: billing"));
+    // And the other way round.
+    let theirs = sb
+        .sops()
+        .args(["--mac-only-encrypted", "encrypt", "--encrypted-regex", "^(data|stringData)$", "--age", &recipient()])
+        .arg(&src)
+        .ok();
+    let f2 = sb.write("t.yaml", &theirs);
+    let dec2 = sb.tresor().arg("decrypt").arg(&f2).ok();
+    assert!(dec2.contains("c0rrect-h0rse-battery-staple"));
+}
+
+#[test]
+fn ssh_ed25519_recipient_interoperates() {
+    let sb = Sandbox::new();
+    let pubkey = std::fs::read_to_string(testdata("keys/ssh_ed25519.pub")).unwrap();
+    let src = testdata("roundtrip/suffix.yaml");
+    let enc = sb.tresor().args(["encrypt", "--age", pubkey.trim()]).arg(&src).ok();
+    let f = sb.write("ssh.yaml", &enc);
+    let ssh_env = ("SOPS_AGE_SSH_PRIVATE_KEY_FILE", testdata("keys/ssh_ed25519"));
+    let theirs = sb.sops().arg("decrypt").arg(&f).env(ssh_env.0, &ssh_env.1).env_remove("SOPS_AGE_KEY_FILE").ok();
+    assert!(theirs.contains("password: s3cr3t"));
+    let ours = sb.tresor().arg("decrypt").arg(&f).env(ssh_env.0, &ssh_env.1).env_remove("SOPS_AGE_KEY_FILE").ok();
+    assert_eq!(ours, std::fs::read_to_string(&src).unwrap());
+}
+
+#[test]
+fn multi_document_files_carry_metadata_in_every_document() {
+    let sb = Sandbox::new();
+    let src = testdata("roundtrip/multidoc.yaml");
+    let enc = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&src).ok();
+    assert_eq!(enc.matches("\nsops:").count(), 3);
+    let f = sb.write("m.yaml", &enc);
+    let theirs = sb.sops().arg("decrypt").arg(&f).ok();
+    assert_same_docs(&data(&std::fs::read_to_string(&src).unwrap(), "m.yaml"), &data(&theirs, "m.yaml"), "multidoc");
+}
