@@ -108,10 +108,10 @@ fn open_encrypted(path: Option<&Path>, input_type: Option<&str>, override_name: 
     Ok(Opened { src, format })
 }
 
-fn decrypt_text(o: &Opened, ignore_mac: bool, what: &str) -> Result<(tresor_sops::Decrypted, Metadata, DataKey)> {
+fn decrypt_text(o: &Opened, opts: DecryptOptions, what: &str) -> Result<(tresor_sops::Decrypted, Metadata, DataKey)> {
     let file = EncryptedFile::parse(&o.src, o.format).with_context(|| format!("reading {what}"))?;
     let key = data_key(&file.metadata).with_context(|| format!("decrypting {what}"))?;
-    let d = file.decrypt(&key, DecryptOptions { ignore_mac }).with_context(|| format!("decrypting {what}"))?;
+    let d = file.decrypt(&key, opts).with_context(|| format!("decrypting {what}"))?;
     for w in &d.warnings {
         eprintln!("tresor: warning: {what}: {w}");
     }
@@ -122,7 +122,7 @@ fn decrypt(a: DecryptArgs) -> Result<i32> {
     let path = input_path(&a.io);
     let o = open_encrypted(path, a.io.input_type.as_deref(), a.io.filename_override.as_deref())?;
     let out_format = output_format(&a.io, o.format)?;
-    let (d, _, _) = decrypt_text(&o, a.ignore_mac, &display(path))?;
+    let (d, _, _) = decrypt_text(&o, DecryptOptions { ignore_mac: a.ignore_mac, keep_ivs: false }, &display(path))?;
     let text = if let Some(expr) = &a.extract {
         let segs = convert::parse_path(expr)?;
         let data = document_data(&d.text, o.format)?;
@@ -222,7 +222,7 @@ fn edit(a: EditArgs) -> Result<i32> {
     let exists = a.file.exists();
     let (plaintext, meta, key, stash) = if exists {
         let o = open_encrypted(Some(&a.file), a.input_type.as_deref(), None)?;
-        let (d, meta, key) = decrypt_text(&o, a.ignore_mac, &a.file.display().to_string())?;
+        let (d, meta, key) = decrypt_text(&o, DecryptOptions { ignore_mac: a.ignore_mac, keep_ivs: true }, &a.file.display().to_string())?;
         (d.text, meta, key, d.stash)
     } else {
         let groups = keys::key_groups(&a.keys)?;

@@ -174,14 +174,21 @@ pub fn resolve_plain(text: &str) -> Result<Value, TypeError> {
             return Ok(Value::Float(f));
         }
     }
-    if let Some(t) = resolve_timestamp(text) {
-        return Ok(Value::Time(t));
+    if text.len() >= 8 && text.as_bytes()[4] == b'-' {
+        if let Some(t) = resolve_timestamp(text) {
+            return Ok(Value::Time(t));
+        }
     }
     Ok(Value::Str(text.to_string()))
 }
 
 fn resolve_int(text: &str) -> Result<Option<i64>, TypeError> {
-    let plain: String = text.chars().filter(|&c| c != '_').collect();
+    // Cheap rejection first: this runs for every plain scalar that starts with a digit.
+    if !text.bytes().all(|c| c.is_ascii_hexdigit() || matches!(c, b'x' | b'X' | b'o' | b'O' | b'_' | b'+' | b'-')) {
+        return Ok(None);
+    }
+    let plain: std::borrow::Cow<str> =
+        if text.contains('_') { text.chars().filter(|&c| c != '_').collect::<String>().into() } else { text.into() };
     let (neg, body) = match plain.as_bytes().first() {
         Some(b'-') => (true, &plain[1..]),
         Some(b'+') => (false, &plain[1..]),
@@ -226,6 +233,9 @@ fn resolve_int(text: &str) -> Result<Option<i64>, TypeError> {
 
 /// YAML 1.2 float syntax: `[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`.
 fn is_yaml_float(text: &str) -> bool {
+    if !text.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'_' | b'+' | b'-')) {
+        return false;
+    }
     let b: Vec<u8> = text.bytes().filter(|&c| c != b'_').collect();
     let mut i = 0;
     if i < b.len() && (b[i] == b'-' || b[i] == b'+') {

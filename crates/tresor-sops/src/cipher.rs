@@ -58,10 +58,23 @@ pub fn parse_enc(s: &str) -> Option<EncValue<'_>> {
     let rest = s.strip_prefix("ENC[AES256_GCM,data:")?;
     let close = rest.rfind(']')?;
     let inner = &rest[..close];
-    let (before_type, type_name) = inner.rsplit_once(",type:")?;
-    let (before_tag, tag) = before_type.rsplit_once(",tag:")?;
-    let (data, iv) = before_tag.rsplit_once(",iv:")?;
+    let (before_type, type_name) = rsplit_field(inner, ",type:")?;
+    let (before_tag, tag) = rsplit_field(before_type, ",tag:")?;
+    let (data, iv) = rsplit_field(before_tag, ",iv:")?;
     Some(EncValue { data, iv, tag, type_name })
+}
+
+/// `rsplit_once` for a separator starting with ','. Searching for the single byte first
+/// is much cheaper than a substring searcher, and this runs once per value.
+fn rsplit_field<'a>(s: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
+    let mut end = s.len();
+    while let Some(i) = s[..end].rfind(',') {
+        if s[i..].starts_with(sep) {
+            return Some((&s[..i], &s[i + sep.len()..]));
+        }
+        end = i;
+    }
+    None
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -358,6 +358,9 @@ pub struct EncryptedFile<'a> {
 #[derive(Default, Clone, Copy)]
 pub struct DecryptOptions {
     pub ignore_mac: bool,
+    /// Remember each value's IV so a later re-encryption keeps unchanged ciphertexts
+    /// (edit/set/rotate). Costs a hash per value, so plain decryption skips it.
+    pub keep_ivs: bool,
 }
 
 pub struct Decrypted {
@@ -394,6 +397,7 @@ impl<'a> EncryptedFile<'a> {
             mac: MacHasher::new(self.metadata.mac_only_encrypted),
             edits: Vec::new(),
             stash: IvStash::default(),
+            keep_ivs: opts.keep_ivs,
             warnings: Vec::new(),
         };
         for d in &self.docs {
@@ -481,6 +485,7 @@ struct DecryptVisitor<'a> {
     mac: MacHasher,
     edits: Vec<Edit>,
     stash: IvStash,
+    keep_ivs: bool,
     warnings: Vec<String>,
 }
 
@@ -528,7 +533,9 @@ impl Visitor for DecryptVisitor<'_> {
             reason: e.to_string(),
         })?;
         let (pt, type_name) = (&plain.bytes, plain.type_name);
-        self.stash.put(at.aad, pt, &plain.iv);
+        if self.keep_ivs {
+            self.stash.put(at.aad, pt, &plain.iv);
+        }
         let value = Value::from_sops(type_name, pt.to_vec()).ok_or_else(|| SopsError::CannotDecrypt {
             pos: s.pos,
             path: display_path(at.path),
@@ -552,7 +559,9 @@ impl Visitor for DecryptVisitor<'_> {
         match self.cipher.decrypt(&c.text, at.aad.as_bytes()) {
             Ok(p) => {
                 let pt = &p.bytes;
-                self.stash.put(at.aad, pt, &p.iv);
+                if self.keep_ivs {
+                    self.stash.put(at.aad, pt, &p.iv);
+                }
                 self.edits.push(Edit { range: c.span.clone(), text: format!("#{}", String::from_utf8_lossy(pt)) });
             }
             Err(_) => self.warnings.push(format!("{}: could not decrypt a comment; kept as is", c.pos)),
