@@ -36,6 +36,20 @@ pub enum Command {
     Keygen(KeygenArgs),
     /// Print {"encrypted":true|false} for a file
     Filestatus(FilestatusArgs),
+    /// Make a new data key and re-encrypt every value (after a key may have leaked)
+    Rotate(RotateArgs),
+    /// Re-wrap the data key for the keys the .sops.yaml rules now name (values untouched)
+    Updatekeys(UpdatekeysArgs),
+    /// Set one value, e.g. tresor set f.yaml '["db"]["password"]' '"s3cret"' (VALUE is JSON)
+    Set(SetArgs),
+    /// Remove one key or list item
+    Unset(UnsetArgs),
+    /// Run a command with the file's top-level values as environment variables
+    #[command(name = "exec-env")]
+    ExecEnv(ExecEnvArgs),
+    /// Run a command with the decrypted file available at a path ({} in the command)
+    #[command(name = "exec-file")]
+    ExecFile(ExecFileArgs),
 }
 
 #[derive(Args, Clone, Default)]
@@ -88,6 +102,15 @@ pub struct KeyArgs {
     /// Number of key groups needed to decrypt (with several key groups)
     #[arg(long = "shamir-secret-sharing-threshold", value_name = "N")]
     pub shamir_threshold: Option<usize>,
+    /// OpenBao/Vault transit keys: https://host:8200/v1/<engine>/keys/<name> (comma-separated)
+    #[arg(long = "hc-vault-transit", env = "SOPS_VAULT_URIS", value_delimiter = ',', value_name = "URI")]
+    pub hc_vault_transit: Vec<String>,
+    /// OVHcloud KMS keys: https://<region>.okms.ovh.net/api/<okmsId>/v1/servicekey/<keyId> (comma-separated)
+    #[arg(long = "okms", env = "TRESOR_OKMS_URIS", value_delimiter = ',', value_name = "URI")]
+    pub okms: Vec<String>,
+    /// Use this .sops.yaml instead of searching upward from the file's directory
+    #[arg(long = "config", env = "SOPS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -134,6 +157,119 @@ pub struct KeygenArgs {
 #[derive(Args)]
 pub struct FilestatusArgs {
     pub file: PathBuf,
+    #[arg(long = "input-type", value_name = "TYPE")]
+    pub input_type: Option<String>,
+}
+
+#[derive(Args)]
+pub struct RotateArgs {
+    /// Files to rotate (in place with -i or -r)
+    pub files: Vec<PathBuf>,
+    /// Write back to the file (default: print the rotated file)
+    #[arg(short = 'i', long = "in-place")]
+    pub in_place: bool,
+    /// Rotate every encrypted YAML/JSON file under this directory, in place
+    #[arg(short = 'r', long = "recursive", value_name = "DIR")]
+    pub recursive: Option<PathBuf>,
+    /// Add age recipients while rotating
+    #[arg(long = "add-age", value_delimiter = ',', value_name = "RECIPIENT")]
+    pub add_age: Vec<String>,
+    /// Remove age recipients while rotating
+    #[arg(long = "rm-age", value_delimiter = ',', value_name = "RECIPIENT")]
+    pub rm_age: Vec<String>,
+    /// Add transit keys while rotating
+    #[arg(long = "add-hc-vault-transit", value_delimiter = ',', value_name = "URI")]
+    pub add_vault: Vec<String>,
+    /// Remove transit keys while rotating
+    #[arg(long = "rm-hc-vault-transit", value_delimiter = ',', value_name = "URI")]
+    pub rm_vault: Vec<String>,
+    /// Add OVHcloud KMS keys while rotating
+    #[arg(long = "add-okms", value_delimiter = ',', value_name = "URI")]
+    pub add_okms: Vec<String>,
+    /// Remove OVHcloud KMS keys while rotating
+    #[arg(long = "rm-okms", value_delimiter = ',', value_name = "URI")]
+    pub rm_okms: Vec<String>,
+    #[arg(long = "input-type", value_name = "TYPE")]
+    pub input_type: Option<String>,
+}
+
+#[derive(Args)]
+pub struct UpdatekeysArgs {
+    /// Files to update
+    pub files: Vec<PathBuf>,
+    /// Update every encrypted YAML/JSON file under this directory
+    #[arg(short = 'r', long = "recursive", value_name = "DIR")]
+    pub recursive: Option<PathBuf>,
+    /// Do not ask for confirmation
+    #[arg(short = 'y', long = "yes")]
+    pub yes: bool,
+    /// Use this .sops.yaml instead of searching upward from each file
+    #[arg(long = "config", env = "SOPS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[arg(long = "input-type", value_name = "TYPE")]
+    pub input_type: Option<String>,
+}
+
+#[derive(Args)]
+pub struct SetArgs {
+    pub file: PathBuf,
+    /// Path in --extract syntax: '["a"]["b"]' or '["list"][0]'
+    pub path: String,
+    /// The new value as JSON ('"text"', 42, true, {"k": "v"}); omit with --value-stdin/--value-file
+    pub value: Option<String>,
+    /// Read the value (JSON) from standard input, so it never appears in argv
+    #[arg(long = "value-stdin", conflicts_with_all = ["value", "value_file"])]
+    pub value_stdin: bool,
+    /// Read the value (JSON) from a file
+    #[arg(long = "value-file", conflicts_with = "value")]
+    pub value_file: Option<PathBuf>,
+    /// Treat the value as a raw string instead of JSON
+    #[arg(long)]
+    pub raw: bool,
+    #[arg(long = "ignore-mac")]
+    pub ignore_mac: bool,
+    #[arg(long = "input-type", value_name = "TYPE")]
+    pub input_type: Option<String>,
+}
+
+#[derive(Args)]
+pub struct UnsetArgs {
+    pub file: PathBuf,
+    pub path: String,
+    /// Succeed when the path does not exist
+    #[arg(long)]
+    pub idempotent: bool,
+    #[arg(long = "ignore-mac")]
+    pub ignore_mac: bool,
+    #[arg(long = "input-type", value_name = "TYPE")]
+    pub input_type: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ExecEnvArgs {
+    pub file: PathBuf,
+    /// The command, run with `sh -c`
+    pub command: String,
+    /// Start from an empty environment (only the file's values)
+    #[arg(long)]
+    pub pristine: bool,
+    #[arg(long = "input-type", value_name = "TYPE")]
+    pub input_type: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ExecFileArgs {
+    pub file: PathBuf,
+    /// The command, run with `sh -c`; {} is replaced by the path of the plaintext
+    pub command: String,
+    /// Write a temporary file (0600, on tmpfs) instead of a FIFO, for programs that seek
+    #[arg(long = "no-fifo")]
+    pub no_fifo: bool,
+    /// File name for the plaintext (decides its extension)
+    #[arg(long)]
+    pub filename: Option<String>,
+    #[arg(long = "output-type", value_name = "TYPE")]
+    pub output_type: Option<String>,
     #[arg(long = "input-type", value_name = "TYPE")]
     pub input_type: Option<String>,
 }

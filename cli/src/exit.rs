@@ -41,8 +41,8 @@ fn hint(err: &anyhow::Error) -> Option<&'static str> {
         }
         if let Some(e) = cause.downcast_ref::<KeyError>() {
             return match e {
-                KeyError::Unwrap(_) | KeyError::NoIdentity(_) => Some(
-                    "hint: set SOPS_AGE_KEY_FILE (or SOPS_AGE_KEY) to an identity matching one of the file's recipients",
+                KeyError::Unwrap(_) => Some(
+                    "hint: set SOPS_AGE_KEY_FILE (or SOPS_AGE_KEY) to an identity matching one of the file's recipients, or VAULT_TOKEN / KMS_RESTAPI_* for remote keys",
                 ),
                 _ => None,
             };
@@ -62,6 +62,12 @@ pub fn code(err: &anyhow::Error) -> i32 {
         }
         if let Some(e) = cause.downcast_ref::<KeyError>() {
             return e.exit_code();
+        }
+        if let Some(e) = cause.downcast_ref::<tresor_config::ConfigError>() {
+            return e.exit_code();
+        }
+        if cause.downcast_ref::<tresor_kms::KmsError>().is_some() {
+            return 128;
         }
         if let Some(e) = cause.downcast_ref::<tresor_format::FormatError>() {
             return SopsError::Format(match e {

@@ -1,6 +1,6 @@
 //! Choosing the keys and rules a new file is encrypted with.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use tresor_keys::{age_key, KeySpec};
@@ -13,13 +13,58 @@ pub fn default_identity_path() -> Option<PathBuf> {
     std::env::var_os("SOPS_AGE_KEY_FILE").map(PathBuf::from).or_else(age_key::default_key_file)
 }
 
-/// Key groups for a new file: `--age`, else the local default identity (created on first use).
-pub fn key_groups(args: &KeyArgs) -> Result<Vec<Vec<KeySpec>>> {
-    let age: Vec<KeySpec> =
-        args.age.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).map(|s| KeySpec::Age(s.to_string())).collect();
-    if !age.is_empty() {
-        return Ok(vec![age]);
+/// What a new file is encrypted with.
+pub struct Plan {
+    pub groups: Vec<Vec<KeySpec>>,
+    pub threshold: usize,
+    pub rule: Rule,
+    pub mac_only_encrypted: bool,
+}
+
+/// Keys given on the command line, as one group.
+fn flag_keys(args: &KeyArgs) -> Result<Vec<KeySpec>> {
+    let mut keys = Vec::new();
+    for uri in args.hc_vault_transit.iter().filter(|s| !s.trim().is_empty()) {
+        keys.push(KeySpec::vault(uri)?);
     }
+    for uri in args.okms.iter().filter(|s| !s.trim().is_empty()) {
+        keys.push(KeySpec::okms(uri)?);
+    }
+    keys.extend(args.age.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).map(|s| KeySpec::Age(s.to_string())));
+    Ok(keys)
+}
+
+/// Keys and options for a new file: flags beat `.sops.yaml` (found from the file's
+/// directory upward), which beats the local default identity.
+pub fn plan_for(file: Option<&Path>, args: &KeyArgs) -> Result<Plan> {
+    let flags = flag_keys(args)?;
+    let flag_rule = rule(args)?;
+    let config = match file {
+        Some(f) => tresor_config::for_file(f, args.config.as_deref())?,
+        None => args.config.as_deref().map(tresor_config::load).transpose()?,
+    };
+    let matched = match (&config, file) {
+        (Some(cfg), Some(f)) => Some(cfg.rule_for(f)?),
+        (Some(cfg), None) => cfg.rules.iter().find(|r| r.path_regex.is_none()),
+        _ => None,
+    };
+    let (groups, threshold) = if !flags.is_empty() {
+        (vec![flags], args.shamir_threshold.unwrap_or(0))
+    } else if let Some(r) = matched.filter(|r| !r.key_groups.is_empty()) {
+        (r.key_groups.clone(), args.shamir_threshold.unwrap_or(r.shamir_threshold))
+    } else {
+        (default_groups()?, 0)
+    };
+    Ok(Plan {
+        groups,
+        threshold,
+        rule: flag_rule.or_else(|| matched.and_then(|r| r.rule.clone())).unwrap_or_default(),
+        mac_only_encrypted: args.mac_only_encrypted || matched.is_some_and(|r| r.mac_only_encrypted),
+    })
+}
+
+/// The local default identity's recipients (the identity is created on first use).
+fn default_groups() -> Result<Vec<Vec<KeySpec>>> {
     let path = default_identity_path().context("cannot find a home directory for the default age key; pass --age")?;
     let recipients = match std::fs::read_to_string(&path) {
         Ok(text) => age_key::recipients_in(&text),

@@ -1,21 +1,21 @@
+use tresor_kms::KmsError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("invalid age recipient '{0}': expected age1… or an ssh-ed25519/ssh-rsa public key")]
     BadRecipient(String),
     #[error("cannot read age identities from {source_name}: {reason}")]
     BadIdentity { source_name: String, reason: String },
-    #[error("no age identity found; looked in {0}")]
-    NoIdentity(String),
     #[error("could not wrap the data key for {key}: {reason}")]
     Wrap { key: String, reason: String },
     #[error("could not retrieve the data key:\n{0}")]
     Unwrap(String),
-    #[error(
-        "no keys to encrypt to: pass --age RECIPIENT, set SOPS_AGE_RECIPIENTS, or add a creation rule to .sops.yaml"
-    )]
+    #[error("no keys to encrypt to: pass --age RECIPIENT (or --hc-vault-transit URI, --okms URI), or add a creation rule to .sops.yaml")]
     NoKeys,
     #[error("shamir threshold {threshold} is invalid for {groups} key groups (it must be between 2 and the number of groups)")]
     BadThreshold { threshold: usize, groups: usize },
+    #[error(transparent)]
+    Kms(#[from] KmsError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -26,6 +26,7 @@ impl KeyError {
         match self {
             KeyError::NoKeys => 111,
             KeyError::BadRecipient(_) | KeyError::BadThreshold { .. } => 1,
+            KeyError::Kms(KmsError::BadUri { .. } | KmsError::Config(_)) => 1,
             _ => 128,
         }
     }

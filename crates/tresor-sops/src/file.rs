@@ -427,6 +427,21 @@ impl<'a> EncryptedFile<'a> {
     }
 }
 
+/// Replace the metadata of an encrypted file, leaving every value byte as it is
+/// (`updatekeys`: new key groups, same data key, values, MAC and `lastmodified`).
+pub fn replace_metadata(src: &str, format: Format, meta: &Metadata) -> Result<String, SopsError> {
+    let docs = tresor_format::parse(src, format)?;
+    let removals: Vec<Edit> = docs.iter().filter_map(|d| metadata_removal(src, format, d)).collect();
+    if removals.is_empty() {
+        return Err(SopsError::MetadataNotFound);
+    }
+    let stripped = splice::apply(src, removals);
+    let docs = tresor_format::parse(&stripped, format)?;
+    let nl = newline_of(&stripped);
+    let inserts = docs.iter().map(|d| metadata_insertion(&stripped, format, d, meta, nl)).collect();
+    Ok(splice::apply(&stripped, inserts))
+}
+
 /// The range holding a document's `sops` entry, chosen so that removing it undoes
 /// [`metadata_insertion`] exactly.
 fn metadata_removal(src: &str, format: Format, d: &Document) -> Option<Edit> {

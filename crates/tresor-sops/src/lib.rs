@@ -7,6 +7,7 @@
 
 pub mod cipher;
 pub mod convert;
+pub mod edit;
 pub mod error;
 pub mod file;
 pub mod layout;

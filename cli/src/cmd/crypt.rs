@@ -1,10 +1,10 @@
-//! The subcommands.
+//! encrypt, decrypt, edit, filestatus, keygen.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use tresor_format::Format;
-use tresor_keys::{data_key, wrap_groups};
+use tresor_keys::{data_key, sops_compatibility, wrap_groups};
 use tresor_sops::convert;
 use tresor_sops::{DataKey, DecryptOptions, EncryptOptions, EncryptedFile, Metadata};
 
@@ -13,22 +13,12 @@ use crate::exit::fail;
 use crate::fileio::{self, Sink};
 use crate::keys;
 
-pub fn run(cli: Cli) -> Result<i32> {
-    match cli.command {
-        Command::Encrypt(a) => encrypt(a),
-        Command::Decrypt(a) => decrypt(a),
-        Command::Edit(a) => edit(a),
-        Command::Keygen(a) => keygen(a),
-        Command::Filestatus(a) => filestatus(a),
-    }
-}
-
-fn input_path(io: &IoArgs) -> Option<&Path> {
+pub(crate) fn input_path(io: &IoArgs) -> Option<&Path> {
     io.file.as_deref().filter(|p| p.as_os_str() != "-")
 }
 
 /// The format from `--input-type`, else the file name (or `--filename-override`).
-fn input_format(explicit: Option<&str>, path: Option<&Path>, override_name: Option<&Path>) -> Result<Format> {
+pub(crate) fn input_format(explicit: Option<&str>, path: Option<&Path>, override_name: Option<&Path>) -> Result<Format> {
     if let Some(t) = explicit {
         return Format::parse_name(t).ok_or_else(|| fail(1, format!("unsupported type '{t}': use yaml or json")));
     }
@@ -57,11 +47,11 @@ fn sink(io: &IoArgs) -> Result<Sink> {
     }
 }
 
-fn display(path: Option<&Path>) -> String {
+pub(crate) fn display(path: Option<&Path>) -> String {
     path.map(|p| p.display().to_string()).unwrap_or_else(|| "standard input".into())
 }
 
-fn encrypt(a: EncryptArgs) -> Result<i32> {
+pub(crate) fn encrypt(a: EncryptArgs) -> Result<i32> {
     let path = input_path(&a.io);
     let format = input_format(a.io.input_type.as_deref(), path, a.io.filename_override.as_deref())?;
     let out_format = output_format(&a.io, format)?;
@@ -69,46 +59,42 @@ fn encrypt(a: EncryptArgs) -> Result<i32> {
         return Err(fail(8, "encrypt keeps the input format; convert the plaintext first"));
     }
     let src = fileio::read_input(path)?;
-    let groups = keys::key_groups(&a.keys)?;
+    let plan = keys::plan_for(path.or(a.io.filename_override.as_deref()), &a.keys)?;
     let key = DataKey::generate();
-    let meta = new_metadata(&a.keys, &groups, &key)?;
+    let meta = new_metadata(&plan, &key)?;
     let out = tresor_sops::encrypt(&src, format, &key, meta, &EncryptOptions::default())
         .with_context(|| format!("encrypting {}", display(path)))?;
     sink(&a.io)?.write(&out, 0o644)?;
     Ok(0)
 }
 
-fn new_metadata(k: &KeyArgs, groups: &[Vec<tresor_keys::KeySpec>], key: &DataKey) -> Result<Metadata> {
-    let threshold = k.shamir_threshold.unwrap_or(0);
+/// Metadata for a new file: the data key wrapped for the plan's groups.
+pub(crate) fn new_metadata(plan: &keys::Plan, key: &DataKey) -> Result<Metadata> {
+    if let Some(w) = sops_compatibility(&plan.groups, plan.threshold) {
+        eprintln!("tresor: warning: {w}");
+    }
+    let n = plan.groups.len();
     Ok(Metadata {
-        key_groups: wrap_groups(groups, threshold, key)?,
-        shamir_threshold: if groups.len() > 1 {
-            if threshold == 0 {
-                groups.len()
-            } else {
-                threshold
-            }
-        } else {
-            0
-        },
-        rule: keys::rule(k)?.unwrap_or_default(),
-        mac_only_encrypted: k.mac_only_encrypted,
+        key_groups: wrap_groups(&plan.groups, plan.threshold, key)?,
+        shamir_threshold: if n > 1 { if plan.threshold == 0 { n } else { plan.threshold } } else { 0 },
+        rule: plan.rule.clone(),
+        mac_only_encrypted: plan.mac_only_encrypted,
         ..Metadata::default()
     })
 }
 
-struct Opened {
-    src: String,
-    format: Format,
+pub(crate) struct Opened {
+    pub src: String,
+    pub format: Format,
 }
 
-fn open_encrypted(path: Option<&Path>, input_type: Option<&str>, override_name: Option<&Path>) -> Result<Opened> {
+pub(crate) fn open_encrypted(path: Option<&Path>, input_type: Option<&str>, override_name: Option<&Path>) -> Result<Opened> {
     let format = input_format(input_type, path, override_name)?;
     let src = fileio::read_input(path)?;
     Ok(Opened { src, format })
 }
 
-fn decrypt_text(o: &Opened, opts: DecryptOptions, what: &str) -> Result<(tresor_sops::Decrypted, Metadata, DataKey)> {
+pub(crate) fn decrypt_text(o: &Opened, opts: DecryptOptions, what: &str) -> Result<(tresor_sops::Decrypted, Metadata, DataKey)> {
     let file = EncryptedFile::parse(&o.src, o.format).with_context(|| format!("reading {what}"))?;
     let key = data_key(&file.metadata).with_context(|| format!("decrypting {what}"))?;
     let d = file.decrypt(&key, opts).with_context(|| format!("decrypting {what}"))?;
@@ -118,7 +104,7 @@ fn decrypt_text(o: &Opened, opts: DecryptOptions, what: &str) -> Result<(tresor_
     Ok((d, file.metadata, key))
 }
 
-fn decrypt(a: DecryptArgs) -> Result<i32> {
+pub(crate) fn decrypt(a: DecryptArgs) -> Result<i32> {
     let path = input_path(&a.io);
     let o = open_encrypted(path, a.io.input_type.as_deref(), a.io.filename_override.as_deref())?;
     let out_format = output_format(&a.io, o.format)?;
@@ -142,20 +128,20 @@ fn decrypt(a: DecryptArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn document_data(text: &str, format: Format) -> Result<serde_json::Value> {
+pub(crate) fn document_data(text: &str, format: Format) -> Result<serde_json::Value> {
     let docs = tresor_format::parse(text, format)?;
     let first = docs.first().ok_or(tresor_sops::SopsError::NoDocument)?;
     Ok(convert::document_data(first)?)
 }
 
-fn render_data(v: &serde_json::Value, f: Format) -> String {
+pub(crate) fn render_data(v: &serde_json::Value, f: Format) -> String {
     match f {
         Format::Json => convert::to_json(v),
         Format::Yaml => convert::to_yaml(v),
     }
 }
 
-fn filestatus(a: FilestatusArgs) -> Result<i32> {
+pub(crate) fn filestatus(a: FilestatusArgs) -> Result<i32> {
     let o = open_encrypted(Some(&a.file), a.input_type.as_deref(), None)?;
     let encrypted = match EncryptedFile::parse(&o.src, o.format) {
         Ok(f) => !f.metadata.mac.is_empty(),
@@ -166,7 +152,7 @@ fn filestatus(a: FilestatusArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn keygen(a: KeygenArgs) -> Result<i32> {
+pub(crate) fn keygen(a: KeygenArgs) -> Result<i32> {
     let path = match a.output {
         Some(p) => p,
         None => keys::default_identity_path().context("cannot find a home directory; pass --output")?,
@@ -217,7 +203,7 @@ const NEW_FILE_TEMPLATE_YAML: &str =
     "# Write your secrets here; values are encrypted when you save and quit.\nexample_key: example_value\n";
 const NEW_FILE_TEMPLATE_JSON: &str = "{\n\t\"example_key\": \"example_value\"\n}\n";
 
-fn edit(a: EditArgs) -> Result<i32> {
+pub(crate) fn edit(a: EditArgs) -> Result<i32> {
     let format = input_format(a.input_type.as_deref(), Some(&a.file), None)?;
     let exists = a.file.exists();
     let (plaintext, meta, key, stash) = if exists {
@@ -225,9 +211,9 @@ fn edit(a: EditArgs) -> Result<i32> {
         let (d, meta, key) = decrypt_text(&o, DecryptOptions { ignore_mac: a.ignore_mac, keep_ivs: true }, &a.file.display().to_string())?;
         (d.text, meta, key, d.stash)
     } else {
-        let groups = keys::key_groups(&a.keys)?;
+        let plan = keys::plan_for(Some(&a.file), &a.keys)?;
         let key = DataKey::generate();
-        let meta = new_metadata(&a.keys, &groups, &key)?;
+        let meta = new_metadata(&plan, &key)?;
         let t = if format == Format::Json { NEW_FILE_TEMPLATE_JSON } else { NEW_FILE_TEMPLATE_YAML };
         (t.to_string(), meta, key, Default::default())
     };
@@ -263,7 +249,7 @@ fn edit(a: EditArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn write_private(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -278,7 +264,7 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
 }
 
 /// Overwrite a plaintext temp file before it is removed (best effort; tmpfs frees RAM).
-fn shred(path: &Path) {
+pub(crate) fn shred(path: &Path) {
     if let Ok(meta) = std::fs::metadata(path) {
         if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(path) {
             use std::io::Write;

@@ -1,0 +1,95 @@
+//! exec-env / exec-file: hand secrets to a child process without writing them to disk.
+
+use std::process::Command;
+
+use anyhow::{Context, Result};
+use tresor_format::Format;
+use tresor_sops::DecryptOptions;
+
+use super::crypt::{decrypt_text, display, document_data, open_encrypted, render_data};
+use crate::args::{ExecEnvArgs, ExecFileArgs};
+use crate::exit::fail;
+
+fn exit_code_of(status: std::process::ExitStatus) -> i32 {
+    status.code().unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0))
+}
+
+pub(crate) fn exec_env(a: ExecEnvArgs) -> Result<i32> {
+    let o = open_encrypted(Some(&a.file), a.input_type.as_deref(), None)?;
+    let (d, _, _) = decrypt_text(&o, DecryptOptions::default(), &display(Some(&a.file)))?;
+    let data = document_data(&d.text, o.format)?;
+    let serde_json::Value::Object(map) = data else { return Err(fail(1, "the file's top level is not a mapping")) };
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(&a.command);
+    if a.pristine {
+        cmd.env_clear();
+    }
+    for (k, v) in &map {
+        let val = match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::Bool(_) | serde_json::Value::Number(_) => v.to_string(),
+            _ => return Err(fail(1, format!("cannot use complex value '{k}' as an environment variable; exec-env takes top-level scalars"))),
+        };
+        cmd.env(k, val);
+    }
+    let status = cmd.status().with_context(|| format!("running '{}'", a.command))?;
+    Ok(exit_code_of(status))
+}
+
+pub(crate) fn exec_file(a: ExecFileArgs) -> Result<i32> {
+    let o = open_encrypted(Some(&a.file), a.input_type.as_deref(), None)?;
+    let (d, _, _) = decrypt_text(&o, DecryptOptions::default(), &display(Some(&a.file)))?;
+    let out_format = match &a.output_type {
+        Some(t) => Format::parse_name(t).ok_or_else(|| fail(1, format!("unsupported type '{t}'")))?,
+        None => o.format,
+    };
+    let text = zeroize::Zeroizing::new(if out_format == o.format { d.text.clone() } else { render_data(&document_data(&d.text, o.format)?, out_format) });
+    let dir = crate::fileio::private_tempdir()?;
+    let name = a.filename.clone().unwrap_or_else(|| a.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "secret".into()));
+    let path = dir.path().join(&name);
+    let command = a.command.replace("{}", &shell_quote(&path.to_string_lossy()));
+    let status = if a.no_fifo {
+        super::crypt::write_private(&path, &text)?;
+        let st = Command::new("sh").arg("-c").arg(&command).status();
+        super::crypt::shred(&path);
+        st
+    } else {
+        make_fifo(&path)?;
+        // The writer blocks until the child opens the FIFO; a reader that never opens it
+        // leaves the writer parked, which ends with this process.
+        let p = path.clone();
+        let payload = text.clone();
+        let writer = std::thread::spawn(move || {
+            if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&p) {
+                use std::io::Write;
+                let _ = f.write_all(payload.as_bytes());
+            }
+        });
+        let st = Command::new("sh").arg("-c").arg(&command).status();
+        // Unblock the writer if the child never read the FIFO.
+        if !writer.is_finished() {
+            let _ = std::fs::File::open(&path);
+        }
+        let _ = writer.join();
+        st
+    };
+    let status = status.with_context(|| format!("running '{}'", a.command))?;
+    drop(dir);
+    Ok(exit_code_of(status))
+}
+
+fn make_fifo(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).context("path contains NUL")?;
+    // SAFETY: `c` is a valid NUL-terminated path; mkfifo does not retain it.
+    let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error()).context("creating a FIFO for the plaintext");
+    }
+    Ok(())
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}

@@ -1,0 +1,64 @@
+//! set / unset: change one value, keep every other ciphertext byte as it was.
+
+use std::io::Read;
+
+use anyhow::{Context, Result};
+use tresor_sops::{convert, edit, DecryptOptions, EncryptOptions};
+
+use super::crypt::{decrypt_text, display, open_encrypted};
+use crate::args::{SetArgs, UnsetArgs};
+use crate::exit::fail;
+use crate::fileio;
+
+fn reencrypt(
+    file: &std::path::Path,
+    o: &super::crypt::Opened,
+    new_plain: &str,
+    d: &tresor_sops::Decrypted,
+    mut meta: tresor_sops::Metadata,
+    key: &tresor_sops::DataKey,
+) -> Result<()> {
+    meta.layout = None;
+    let out = tresor_sops::encrypt(new_plain, o.format, key, meta, &EncryptOptions { stash: Some(&d.stash) })
+        .with_context(|| format!("re-encrypting {}", file.display()))?;
+    fileio::write_atomic(file, out.as_bytes(), 0o644)
+}
+
+pub(crate) fn set(a: SetArgs) -> Result<i32> {
+    let raw = match (&a.value, a.value_stdin, &a.value_file) {
+        (Some(v), _, _) => zeroize::Zeroizing::new(v.clone()),
+        (None, true, _) => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).context("reading the value from standard input")?;
+            zeroize::Zeroizing::new(s)
+        }
+        (None, false, Some(p)) => zeroize::Zeroizing::new(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?),
+        (None, false, None) => return Err(fail(1, "give a VALUE, --value-stdin or --value-file")),
+    };
+    let value: serde_json::Value = if a.raw {
+        serde_json::Value::String(raw.trim_end_matches('\n').to_string())
+    } else {
+        serde_json::from_str(&raw).map_err(|e| fail(1, format!("the value is not valid JSON ({e}); quote strings as '\"text\"' or use --raw")))?
+    };
+    let path = convert::parse_path(&a.path)?;
+    let o = open_encrypted(Some(&a.file), a.input_type.as_deref(), None)?;
+    let (d, meta, key) = decrypt_text(&o, DecryptOptions { ignore_mac: a.ignore_mac, keep_ivs: true }, &display(Some(&a.file)))?;
+    let d_text = zeroize::Zeroizing::new(d.text.clone());
+    let new_plain = zeroize::Zeroizing::new(edit::set(&d_text, o.format, &path, &value)?);
+    reencrypt(&a.file, &o, &new_plain, &d, meta, &key)?;
+    Ok(0)
+}
+
+pub(crate) fn unset(a: UnsetArgs) -> Result<i32> {
+    let path = convert::parse_path(&a.path)?;
+    let o = open_encrypted(Some(&a.file), a.input_type.as_deref(), None)?;
+    let (d, meta, key) = decrypt_text(&o, DecryptOptions { ignore_mac: a.ignore_mac, keep_ivs: true }, &display(Some(&a.file)))?;
+    let d_text = zeroize::Zeroizing::new(d.text.clone());
+    let new_plain = match edit::unset(&d_text, o.format, &path) {
+        Ok(t) => zeroize::Zeroizing::new(t),
+        Err(tresor_sops::SopsError::PathNotFound(_)) if a.idempotent => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    reencrypt(&a.file, &o, &new_plain, &d, meta, &key)?;
+    Ok(0)
+}

@@ -1,0 +1,285 @@
+//! rotate (new data key) and updatekeys (re-wrap for the current rules), for one file
+//! or a whole tree (`-r DIR`), with remote key calls batched per key.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use tresor_format::Format;
+use tresor_keys::groups::spec_of;
+use tresor_keys::{sops_compatibility, KeySpec, Keyring};
+use tresor_sops::metadata::{KeyGroup, MasterKey};
+use tresor_sops::{DataKey, DecryptOptions, EncryptOptions, EncryptedFile, Metadata};
+
+use super::crypt::input_format;
+use crate::args::{RotateArgs, UpdatekeysArgs};
+use crate::exit::fail;
+use crate::fileio;
+
+/// Encrypted YAML/JSON files under `dir` (hidden directories skipped), sorted.
+fn find_encrypted(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
+            let entry = entry?;
+            let p = entry.path();
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let ft = entry.file_type()?;
+            if ft.is_dir() {
+                stack.push(p);
+            } else if ft.is_file() && Format::from_path(&p.to_string_lossy()).is_some() {
+                let Ok(src) = std::fs::read_to_string(&p) else { continue };
+                if src.contains("sops") && EncryptedFile::parse(&src, Format::from_path(&p.to_string_lossy()).unwrap()).is_ok() {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn targets(files: &[PathBuf], recursive: &Option<PathBuf>) -> Result<Vec<PathBuf>> {
+    let mut all = files.to_vec();
+    if let Some(dir) = recursive {
+        all.extend(find_encrypted(dir)?);
+    }
+    if all.is_empty() {
+        return Err(fail(100, "no files given (pass FILE… or -r DIR)"));
+    }
+    Ok(all)
+}
+
+fn progress(len: usize, what: &str) -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::with_draw_target(Some(len as u64), indicatif::ProgressDrawTarget::stderr());
+    if !std::io::stderr().is_terminal() || len < 2 {
+        pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} {elapsed}").unwrap().progress_chars("=> "),
+    );
+    pb.set_message(what.to_string());
+    pb
+}
+
+/// The key specs of a file's groups (foreign keys cannot be re-wrapped and are dropped).
+fn current_specs(meta: &Metadata) -> Vec<Vec<KeySpec>> {
+    meta.key_groups.iter().map(|g| g.keys.iter().filter_map(spec_of).collect()).collect()
+}
+
+struct Outcome {
+    changed: usize,
+    unchanged: usize,
+    failed: Vec<(PathBuf, String)>,
+}
+
+impl Outcome {
+    fn report(&self, verb: &str) -> i32 {
+        for (p, e) in &self.failed {
+            eprintln!("tresor: error: {}: {e}", p.display());
+        }
+        eprintln!("tresor: {verb} {} file(s), {} unchanged, {} failed", self.changed, self.unchanged, self.failed.len());
+        if self.failed.is_empty() { 0 } else { 128 }
+    }
+}
+
+pub(crate) fn updatekeys(a: UpdatekeysArgs) -> Result<i32> {
+    let files = targets(&a.files, &a.recursive)?;
+    let pb = progress(files.len(), "updatekeys");
+    let mut outcome = Outcome { changed: 0, unchanged: 0, failed: Vec::new() };
+    // Pass 1: read every file and decide what it needs.
+    struct Job {
+        path: PathBuf,
+        src: String,
+        format: Format,
+        meta: Metadata,
+        groups: Vec<Vec<KeySpec>>,
+        threshold: usize,
+    }
+    let mut jobs = Vec::new();
+    for path in &files {
+        let prepared = (|| -> Result<Option<Job>> {
+            let format = input_format(a.input_type.as_deref(), Some(path), None)?;
+            let src = fileio::read_input(Some(path))?;
+            let meta = EncryptedFile::parse(&src, format)?.metadata;
+            let cfg = tresor_config::for_file(path, a.config.as_deref())?
+                .ok_or_else(|| fail(61, format!("no .sops.yaml found above {}", path.display())))?;
+            let rule = cfg.rule_for(path)?;
+            let groups = rule.key_groups.clone();
+            let threshold = if groups.len() > 1 { if rule.shamir_threshold == 0 { groups.len() } else { rule.shamir_threshold } } else { 0 };
+            let current = current_specs(&meta);
+            let same = current.len() == groups.len()
+                && current.iter().zip(&groups).all(|(c, g)| c.len() == g.len() && g.iter().all(|k| c.contains(k)))
+                && meta.key_groups.iter().all(|g| g.keys.iter().all(|k| spec_of(k).is_some()))
+                && (groups.len() < 2 || meta.shamir_threshold == threshold);
+            if same {
+                return Ok(None);
+            }
+            Ok(Some(Job { path: path.clone(), src, format, meta, groups, threshold }))
+        })();
+        match prepared {
+            Ok(Some(job)) => jobs.push(job),
+            Ok(None) => {
+                outcome.unchanged += 1;
+                pb.inc(1);
+            }
+            Err(e) => {
+                outcome.failed.push((path.clone(), format!("{e:#}")));
+                pb.inc(1);
+            }
+        }
+    }
+    if !jobs.is_empty() && !a.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(fail(1, format!("{} file(s) need new keys; pass --yes to update them non-interactively", jobs.len())));
+        }
+        for j in &jobs {
+            let old: Vec<String> = j.meta.all_keys().map(|k| format!("{} {}", k.kind(), k.id())).collect();
+            let new: Vec<String> = j.groups.iter().flatten().map(KeySpec::describe).collect();
+            eprintln!("{}:\n  - {}\n  + {}", j.path.display(), old.join("\n  - "), new.join("\n  + "));
+        }
+        eprint!("Update {} file(s)? [y/N] ", jobs.len());
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        if !matches!(line.trim(), "y" | "Y" | "yes") {
+            eprintln!("tresor: nothing changed");
+            return Ok(1);
+        }
+    }
+    // Pass 2: data keys, batched (local age first, then one transit call per key).
+    let keyring = Keyring::new();
+    let metas: Vec<&Metadata> = jobs.iter().map(|j| &j.meta).collect();
+    let keys = keyring.data_keys(&metas);
+    // Pass 3: wrap per distinct key plan, batched across files.
+    let mut by_plan: BTreeMap<String, Vec<(usize, DataKey)>> = BTreeMap::new();
+    for (i, k) in keys.into_iter().enumerate() {
+        match k {
+            Ok(k) => by_plan.entry(format!("{:?}/{}", jobs[i].groups, jobs[i].threshold)).or_default().push((i, k)),
+            Err(e) => {
+                outcome.failed.push((jobs[i].path.clone(), e.to_string()));
+                pb.inc(1);
+            }
+        }
+    }
+    for (_, members) in by_plan {
+        let first = &jobs[members[0].0];
+        if let Some(w) = sops_compatibility(&first.groups, first.threshold) {
+            eprintln!("tresor: warning: {w}");
+        }
+        let dks: Vec<&DataKey> = members.iter().map(|(_, k)| k).collect();
+        let wrapped = match keyring.wrap_many(&first.groups, first.threshold, &dks) {
+            Ok(w) => w,
+            Err(e) => {
+                for (i, _) in &members {
+                    outcome.failed.push((jobs[*i].path.clone(), e.to_string()));
+                    pb.inc(1);
+                }
+                continue;
+            }
+        };
+        for ((i, _), groups) in members.iter().zip(wrapped) {
+            let job = &jobs[*i];
+            let mut meta = job.meta.clone();
+            meta.key_groups = groups;
+            meta.shamir_threshold = job.threshold;
+            let result = tresor_sops::file::replace_metadata(&job.src, job.format, &meta)
+                .map_err(anyhow::Error::from)
+                .and_then(|out| fileio::write_atomic(&job.path, out.as_bytes(), 0o644));
+            match result {
+                Ok(()) => outcome.changed += 1,
+                Err(e) => outcome.failed.push((job.path.clone(), format!("{e:#}"))),
+            }
+            pb.inc(1);
+        }
+    }
+    pb.finish_and_clear();
+    Ok(outcome.report("updated"))
+}
+
+fn adjust(groups: &mut [Vec<KeySpec>], add: Vec<KeySpec>, remove: &[KeySpec]) -> Result<()> {
+    if (groups.len() > 1) && !add.is_empty() {
+        return Err(fail(1, "--add-* works on files with one key group; edit .sops.yaml and run updatekeys for key groups"));
+    }
+    for g in groups.iter_mut() {
+        g.retain(|k| !remove.contains(k));
+    }
+    if let Some(g) = groups.first_mut() {
+        for k in add {
+            if !g.contains(&k) {
+                g.push(k);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn specs(age: &[String], vault: &[String], okms: &[String]) -> Result<Vec<KeySpec>> {
+    let mut v: Vec<KeySpec> = age.iter().filter(|s| !s.trim().is_empty()).map(|s| KeySpec::Age(s.trim().to_string())).collect();
+    for u in vault {
+        v.push(KeySpec::vault(u)?);
+    }
+    for u in okms {
+        v.push(KeySpec::okms(u)?);
+    }
+    Ok(v)
+}
+
+pub(crate) fn rotate(a: RotateArgs) -> Result<i32> {
+    let files = targets(&a.files, &a.recursive)?;
+    let in_place = a.in_place || a.recursive.is_some() || files.len() > 1;
+    let add = specs(&a.add_age, &a.add_vault, &a.add_okms)?;
+    let remove = specs(&a.rm_age, &a.rm_vault, &a.rm_okms)?;
+    let keyring = Keyring::new();
+    let pb = progress(files.len(), "rotate");
+    let mut outcome = Outcome { changed: 0, unchanged: 0, failed: Vec::new() };
+    for path in &files {
+        let result = (|| -> Result<Option<String>> {
+            let format = input_format(a.input_type.as_deref(), Some(path), None)?;
+            let src = fileio::read_input(Some(path))?;
+            let file = EncryptedFile::parse(&src, format)?;
+            let old_key = keyring.data_key(&file.metadata)?;
+            let d = file.decrypt(&old_key, DecryptOptions { ignore_mac: false, keep_ivs: true })?;
+            let plain = zeroize::Zeroizing::new(d.text.clone());
+            let mut groups = current_specs(&file.metadata);
+            if file.metadata.key_groups.iter().any(|g| g.keys.iter().any(|k| matches!(k, MasterKey::Foreign { .. }))) {
+                eprintln!("tresor: warning: {}: keys of types tresor cannot use (KMS/PGP) are dropped by rotation", path.display());
+            }
+            adjust(&mut groups, add.clone(), &remove)?;
+            let threshold = file.metadata.shamir_threshold;
+            let new_key = DataKey::generate();
+            let key_groups: Vec<KeyGroup> = keyring.wrap_groups(&groups, threshold, &new_key)?;
+            let meta = Metadata { key_groups, layout: None, ..file.metadata.clone() };
+            // sops reuses the IVs on rotate; under a new key that is harmless, and it keeps
+            // the IV column of the diff stable.
+            let out = tresor_sops::encrypt(&plain, format, &new_key, meta, &EncryptOptions { stash: Some(&d.stash) })?;
+            if in_place {
+                fileio::write_atomic(path, out.as_bytes(), 0o644)?;
+                Ok(None)
+            } else {
+                Ok(Some(out))
+            }
+        })();
+        match result {
+            Ok(Some(out)) => {
+                crate::fileio::Sink::Stdout.write(&out, 0o644)?;
+                outcome.changed += 1;
+            }
+            Ok(None) => outcome.changed += 1,
+            Err(e) => outcome.failed.push((path.clone(), format!("{e:#}"))),
+        }
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    if !in_place {
+        if let Some((_, e)) = outcome.failed.first() {
+            return Err(fail(crate::exit::code(&anyhow::anyhow!("{e}")).max(128), e.clone()));
+        }
+        return Ok(0);
+    }
+    Ok(outcome.report("rotated"))
+}

@@ -1,0 +1,247 @@
+//! `.sops.yaml`: creation rules that choose keys and encryption options per file.
+//!
+//! Unlike sops, which searches from the current directory, we search from the *file's*
+//! directory upward, so `tresor encrypt other/dir/secret.yaml` uses `other/dir`'s rules
+//! (sops issue #242). `path_regex` is matched against the file's path relative to the
+//! directory holding the config, as in sops.
+
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+use tresor_format::tree::{Map, Node};
+use tresor_format::Format;
+use tresor_keys::KeySpec;
+use tresor_sops::Rule;
+
+pub const FILE_NAME: &str = ".sops.yaml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {why}")]
+    Read { path: String, why: String },
+    #[error("{path}: {why}")]
+    Invalid { path: String, why: String },
+    #[error("{path}: no creation rule matches {file}")]
+    NoMatch { path: String, file: String },
+}
+
+impl ConfigError {
+    /// sops' codes: 61 config not found / unreadable, 1 no matching rule.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ConfigError::Read { .. } => 61,
+            ConfigError::Invalid { .. } => 5,
+            ConfigError::NoMatch { .. } => 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CreationRule {
+    pub path_regex: Option<Regex>,
+    /// One inner list per key group.
+    pub key_groups: Vec<Vec<KeySpec>>,
+    pub shamir_threshold: usize,
+    pub rule: Option<Rule>,
+    pub mac_only_encrypted: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub rules: Vec<CreationRule>,
+}
+
+/// Find `.sops.yaml` starting at `dir` and walking up (at most 100 levels).
+pub fn find_from(dir: &Path) -> Option<PathBuf> {
+    let mut cur = Some(dir);
+    for _ in 0..100 {
+        let d = cur?;
+        let candidate = d.join(FILE_NAME);
+        if candidate.is_file() {
+            return Some(candidate);
+        }
+        cur = d.parent();
+    }
+    None
+}
+
+/// The config for a file: `explicit` (`--config`/`SOPS_CONFIG`) or the nearest
+/// `.sops.yaml` above the file.
+pub fn for_file(file: &Path, explicit: Option<&Path>) -> Result<Option<Config>, ConfigError> {
+    let path = match explicit {
+        Some(p) => Some(p.to_path_buf()),
+        None => {
+            let abs = absolute(file);
+            abs.parent().and_then(find_from)
+        }
+    };
+    path.map(|p| load(&p)).transpose()
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().map(|c| c.join(p)).unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: shown.clone(), why: e.to_string() })?;
+    parse(&text, &shown).map(|rules| Config { path: path.to_path_buf(), rules })
+}
+
+fn invalid(path: &str, why: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { path: path.into(), why: why.into() }
+}
+
+/// A string list given either as a comma-separated string or as a YAML list.
+fn strings(node: Option<&Node>) -> Vec<String> {
+    match node {
+        Some(Node::Scalar(s)) => s.text.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect(),
+        Some(Node::Seq(seq)) => seq
+            .values()
+            .filter_map(|v| v.as_scalar())
+            .flat_map(|s| s.text.split(',').map(|x| x.trim().to_string()).collect::<Vec<_>>())
+            .filter(|x| !x.is_empty())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn scalar<'a>(m: &'a Map, key: &str) -> Option<&'a str> {
+    m.get(key).and_then(|n| n.as_scalar()).map(|s| s.text.as_str()).filter(|s| !s.is_empty() && *s != "~" && *s != "null")
+}
+
+fn group_keys(m: &Map, path: &str) -> Result<Vec<KeySpec>, ConfigError> {
+    let mut keys = Vec::new();
+    for uri in strings(m.get("hc_vault_transit_uri")).into_iter().chain(strings(m.get("hc_vault"))) {
+        keys.push(KeySpec::vault(&uri).map_err(|e| invalid(path, e.to_string()))?);
+    }
+    for uri in strings(m.get("okms")) {
+        keys.push(KeySpec::okms(&uri).map_err(|e| invalid(path, e.to_string()))?);
+    }
+    for r in strings(m.get("age")) {
+        keys.push(KeySpec::Age(r));
+    }
+    for unsupported in ["pgp", "kms", "gcp_kms", "azure_keyvault", "hckms"] {
+        if m.get(unsupported).is_some_and(|n| !strings(Some(n)).is_empty() || matches!(n, Node::Seq(s) if s.values().next().is_some())) {
+            return Err(invalid(path, format!("key type '{unsupported}' is not supported by tresor (use age, hc_vault_transit_uri or okms)")));
+        }
+    }
+    Ok(keys)
+}
+
+pub fn parse(text: &str, path: &str) -> Result<Vec<CreationRule>, ConfigError> {
+    let docs = tresor_format::parse(text, Format::Yaml).map_err(|e| invalid(path, e.to_string()))?;
+    let root = docs.first().and_then(|d| d.root.as_map()).ok_or_else(|| invalid(path, "expected a mapping with creation_rules"))?;
+    let Some(Node::Seq(rules)) = root.get("creation_rules") else {
+        return Err(invalid(path, "no creation_rules list"));
+    };
+    let mut out = Vec::new();
+    for (i, r) in rules.values().enumerate() {
+        let m = r.as_map().ok_or_else(|| invalid(path, format!("creation rule {} is not a mapping", i + 1)))?;
+        let path_regex = scalar(m, "path_regex")
+            .map(|re| Regex::new(re).map_err(|e| invalid(path, format!("rule {}: path_regex: {e}", i + 1))))
+            .transpose()?;
+        let mut key_groups = Vec::new();
+        if let Some(Node::Seq(groups)) = m.get("key_groups") {
+            for g in groups.values() {
+                let gm = g.as_map().ok_or_else(|| invalid(path, "a key group must be a mapping"))?;
+                let mut keys = group_keys(gm, path)?;
+                // `merge:` concatenates sub-groups into this one.
+                if let Some(Node::Seq(merges)) = gm.get("merge") {
+                    for sub in merges.values().filter_map(|s| s.as_map()) {
+                        keys.extend(group_keys(sub, path)?);
+                    }
+                }
+                keys.dedup();
+                key_groups.push(keys);
+            }
+        } else {
+            let keys = group_keys(m, path)?;
+            if !keys.is_empty() {
+                key_groups.push(keys);
+            }
+        }
+        let mut rule = None;
+        for name in Rule::FIELD_NAMES {
+            if let Some(v) = scalar(m, name) {
+                if rule.is_some() {
+                    return Err(invalid(path, format!("rule {}: only one of the suffix/regex options may be set", i + 1)));
+                }
+                rule = Some(Rule::from_field(name, v).map_err(|e| invalid(path, e.to_string()))?);
+            }
+        }
+        let shamir_threshold = match scalar(m, "shamir_threshold") {
+            Some(t) => t.parse().map_err(|_| invalid(path, format!("rule {}: shamir_threshold must be a number", i + 1)))?,
+            None => 0,
+        };
+        let mac_only_encrypted = scalar(m, "mac_only_encrypted") == Some("true");
+        out.push(CreationRule { path_regex, key_groups, shamir_threshold, rule, mac_only_encrypted });
+    }
+    Ok(out)
+}
+
+impl Config {
+    /// The first rule matching `file` (relative to the config's directory, as sops does).
+    pub fn rule_for(&self, file: &Path) -> Result<&CreationRule, ConfigError> {
+        let dir = absolute(&self.path).parent().map(Path::to_path_buf).unwrap_or_default();
+        let abs = absolute(file);
+        let rel = abs.strip_prefix(&dir).map(Path::to_path_buf).unwrap_or(abs);
+        let rel_s = rel.to_string_lossy().replace('\\', "/");
+        self.rules
+            .iter()
+            .find(|r| r.path_regex.as_ref().is_none_or(|re| re.is_match(&rel_s)))
+            .ok_or_else(|| ConfigError::NoMatch { path: self.path.display().to_string(), file: rel_s })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CFG: &str = r#"
+creation_rules:
+  - path_regex: ^prod/.*\.yaml$
+    shamir_threshold: 2
+    key_groups:
+      - age: [age1aaa]
+      - age:
+          - age1bbb
+        hc_vault: [https://bao:8200/v1/transit/keys/prod]
+      - okms: https://eu-west-par.okms.ovh.net/api/dom/v1/servicekey/key
+    encrypted_regex: ^(data|stringData)$
+  - path_regex: \.json$
+    age: age1ccc, age1ddd
+    hc_vault_transit_uri: https://bao:8200/v1/transit/keys/dev
+    mac_only_encrypted: true
+  - age: age1default
+"#;
+
+    #[test]
+    fn first_matching_rule_wins_relative_to_config_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg_path = dir.path().join(".sops.yaml");
+        std::fs::write(&cfg_path, CFG).unwrap();
+        std::fs::create_dir_all(dir.path().join("prod/app")).unwrap();
+        let file = dir.path().join("prod/app/secret.yaml");
+        let cfg = for_file(&file, None).unwrap().unwrap();
+        let r = cfg.rule_for(&file).unwrap();
+        assert_eq!(r.key_groups.len(), 3);
+        assert_eq!(r.shamir_threshold, 2);
+        assert_eq!(r.key_groups[1].len(), 2);
+        assert!(matches!(r.rule, Some(Rule::EncryptedRegex(_))));
+        let j = cfg.rule_for(&dir.path().join("x.json")).unwrap();
+        assert_eq!(j.key_groups, vec![vec![
+            KeySpec::vault("https://bao:8200/v1/transit/keys/dev").unwrap(),
+            KeySpec::Age("age1ccc".into()),
+            KeySpec::Age("age1ddd".into())
+        ]]);
+        assert!(j.mac_only_encrypted);
+        let d = cfg.rule_for(&dir.path().join("other.yaml")).unwrap();
+        assert_eq!(d.key_groups, vec![vec![KeySpec::Age("age1default".into())]]);
+    }
+}

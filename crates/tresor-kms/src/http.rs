@@ -1,0 +1,152 @@
+//! A small blocking JSON-over-HTTPS client with the retry policy both services need.
+
+use std::time::Duration;
+
+use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
+
+use crate::error::KmsError;
+
+/// TLS and retry settings for one service.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// PEM file of CA certificates to trust instead of the built-in web roots.
+    pub ca_file: Option<String>,
+    /// PEM client certificate (chain) and private key, for mutual TLS.
+    pub client_cert: Option<(String, String)>,
+    pub timeout: Duration,
+    /// Retries after the first attempt, on connection errors, timeouts, 429 and 5xx.
+    pub retries: u32,
+    /// First backoff delay; doubles per retry.
+    pub backoff: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings { ca_file: None, client_cert: None, timeout: Duration::from_secs(30), retries: 3, backoff: Duration::from_millis(200) }
+    }
+}
+
+pub struct Client {
+    agent: ureq::Agent,
+    settings: Settings,
+}
+
+/// A response: status and body text.
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+}
+
+fn read_file(path: &str, what: &str) -> Result<Vec<u8>, KmsError> {
+    std::fs::read(path).map_err(|e| KmsError::Tls(format!("cannot read {what} {path}: {e}")))
+}
+
+impl Client {
+    pub fn new(settings: Settings) -> Result<Client, KmsError> {
+        let mut tls = TlsConfig::builder();
+        if let Some(ca) = &settings.ca_file {
+            let pem = read_file(ca, "CA file")?;
+            let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            if certs.is_empty() {
+                return Err(KmsError::Tls(format!("no certificate found in {ca}")));
+            }
+            tls = tls.root_certs(RootCerts::Specific(std::sync::Arc::new(certs)));
+        }
+        if let Some((cert, key)) = &settings.client_cert {
+            let cert_pem = read_file(cert, "client certificate")?;
+            let key_pem = zeroize::Zeroizing::new(read_file(key, "client key")?);
+            let chain: Vec<Certificate<'static>> = ureq::tls::parse_pem(&cert_pem)
+                .filter_map(|i| match i {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            if chain.is_empty() {
+                return Err(KmsError::Tls(format!("no certificate found in {cert}")));
+            }
+            let key = PrivateKey::from_pem(&key_pem).map_err(|e| KmsError::Tls(format!("client key {key}: {e}")))?;
+            tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
+        }
+        let agent = ureq::Agent::config_builder()
+            .tls_config(tls.build())
+            .http_status_as_error(false)
+            .timeout_global(Some(settings.timeout))
+            .timeout_connect(Some(settings.timeout.min(Duration::from_secs(10))))
+            .user_agent(concat!("tresor/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .new_agent();
+        Ok(Client { agent, settings })
+    }
+
+    /// POST (or PUT) JSON with retries. `headers` are extra request headers.
+    pub fn send_json(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &serde_json::Value,
+        is_sealed: impl Fn(&Reply) -> bool,
+    ) -> Result<Reply, KmsError> {
+        let mut attempt = 0u32;
+        let mut delay = self.settings.backoff;
+        loop {
+            attempt += 1;
+            let result = self.once(method, url, headers, body);
+            let retryable = match &result {
+                Ok(r) => (r.status == 429 || r.status >= 500) && !is_sealed(r),
+                Err(KmsError::Unreachable { .. } | KmsError::Timeout { .. }) => true,
+                Err(_) => false,
+            };
+            if !retryable || attempt > self.settings.retries {
+                return match result {
+                    Ok(r) if r.status >= 500 && !is_sealed(&r) => Err(KmsError::Server {
+                        service: "key service",
+                        status: r.status,
+                        attempts: attempt,
+                        why: first_line(&r.body),
+                    }),
+                    other => other,
+                };
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    fn once(&self, method: &str, url: &str, headers: &[(&str, &str)], body: &serde_json::Value) -> Result<Reply, KmsError> {
+        let mut req = match method {
+            "PUT" => self.agent.put(url),
+            _ => self.agent.post(url),
+        };
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        match req.send_json(body) {
+            Ok(mut resp) => {
+                let status = resp.status().as_u16();
+                let body = resp.body_mut().read_to_string().unwrap_or_default();
+                Ok(Reply { status, body })
+            }
+            Err(ureq::Error::Timeout(_)) => Err(KmsError::Timeout { url: url.into(), secs: self.settings.timeout.as_secs() }),
+            Err(ureq::Error::Io(e)) => Err(KmsError::Unreachable { url: url.into(), why: e.to_string() }),
+            Err(ureq::Error::HostNotFound) => Err(KmsError::Unreachable { url: url.into(), why: "host not found".into() }),
+            Err(ureq::Error::Rustls(e)) => Err(KmsError::Tls(format!("{url}: {e}"))),
+            Err(e) => Err(KmsError::Unreachable { url: url.into(), why: e.to_string() }),
+        }
+    }
+}
+
+/// A short, single-line excerpt of a response body for error messages.
+pub fn first_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or("").trim();
+    let mut out: String = line.chars().take(300).collect();
+    if line.chars().count() > 300 {
+        out.push('…');
+    }
+    out
+}

@@ -1,0 +1,14 @@
+//! Clients for the remote key services that wrap a SOPS data key.
+//!
+//! * [`vault`]: OpenBao / HashiCorp Vault transit (`hc_vault` in sops metadata).
+//! * [`okms`]: OVHcloud KMS service keys (`okms`, a tresor extension sops ignores).
+//!
+//! Both use the blocking [`http`] layer: timeouts, retries with exponential backoff on
+//! connection errors, 429 and 5xx, and TLS with custom CAs and client certificates.
+
+pub mod error;
+pub mod http;
+pub mod okms;
+pub mod vault;
+
+pub use error::KmsError;
