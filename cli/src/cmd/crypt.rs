@@ -116,7 +116,8 @@ pub(crate) fn decrypt(a: DecryptArgs) -> Result<i32> {
         match v {
             serde_json::Value::String(s) => s.clone(),
             serde_json::Value::Object(_) | serde_json::Value::Array(_) => render_data(v, out_format),
-            other => other.to_string(),
+            // Like sops: strings print raw, other scalars as a line in the output format.
+            other => format!("{}\n", render_data(other, out_format).trim_end()),
         }
     } else if out_format != o.format {
         render_data(&document_data(&d.text, o.format)?, out_format)

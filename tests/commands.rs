@@ -1,0 +1,119 @@
+//! set / unset / rotate / exec-env / exec-file and .sops.yaml discovery.
+
+mod common;
+use common::*;
+
+fn encrypted(sb: &Sandbox, name: &str, text: &str) -> std::path::PathBuf {
+    let p = sb.write(name, text);
+    sb.tresor().args(["encrypt", "-i", "--age", &recipient()]).arg(&p).ok();
+    p
+}
+
+#[test]
+fn set_changes_one_value_and_nothing_else() {
+    let sb = Sandbox::new();
+    let p = encrypted(&sb, "s.yaml", "db:\n  user: app   # the login\n  password: old\nother: keep\n");
+    let before = sb.read("s.yaml");
+    sb.tresor().arg("set").arg(&p).args(["[\"db\"][\"password\"]", "\"n3w\""]).ok();
+    let after = sb.read("s.yaml");
+    let changed: Vec<_> = before.lines().zip(after.lines()).filter(|(a, b)| a != b).map(|(a, _)| a.trim().split(':').next().unwrap().to_string()).collect();
+    assert!(changed.iter().all(|k| ["password", "mac", "lastmodified"].contains(&k.as_str())), "{changed:?}");
+    assert_eq!(sb.tresor().arg("decrypt").arg(&p).ok(), "db:\n  user: app   # the login\n  password: n3w\nother: keep\n");
+    // New keys are added; sops agrees.
+    sb.tresor().arg("set").arg(&p).args(["[\"db\"][\"port\"]", "5432"]).ok();
+    sb.tresor().arg("set").arg(&p).args(["[\"new\"]", "{\"a\": [1, 2]}"]).ok();
+    let dec = sb.tresor().arg("decrypt").arg(&p).ok();
+    assert!(dec.contains("  port: 5432\n"), "{dec}");
+    let theirs = sb.sops().args(["decrypt", "--extract", "[\"new\"][\"a\"][1]"]).arg(&p).ok();
+    let ours = sb.tresor().args(["decrypt", "--extract", "[\"new\"][\"a\"][1]"]).arg(&p).ok();
+    assert_eq!(theirs, "2\n");
+    assert_eq!(ours, theirs);
+    // --value-stdin keeps the secret out of argv.
+    let out = sb.tresor().arg("set").arg(&p).args(["[\"other\"]", "--value-stdin"]).stdin_text("\"from-stdin\"");
+    assert!(out.status.success());
+    assert!(sb.tresor().arg("decrypt").arg(&p).ok().contains("other: from-stdin"));
+}
+
+#[test]
+fn unset_removes_entries_and_list_items() {
+    let sb = Sandbox::new();
+    let p = encrypted(&sb, "u.yaml", "a: 1\nb:\n  c: 2\n  d: 3\nlist:\n  - x\n  - y\n");
+    sb.tresor().arg("unset").arg(&p).arg("[\"b\"][\"c\"]").ok();
+    sb.tresor().arg("unset").arg(&p).arg("[\"list\"][0]").ok();
+    assert_eq!(sb.tresor().arg("decrypt").arg(&p).ok(), "a: 1\nb:\n  d: 3\nlist:\n  - y\n");
+    sb.tresor().arg("unset").arg(&p).arg("[\"nope\"]").fails_with(1);
+    sb.tresor().args(["unset", "--idempotent"]).arg(&p).arg("[\"nope\"]").ok();
+    sb.sops().arg("decrypt").arg(&p).ok();
+}
+
+#[test]
+fn set_on_json_files() {
+    let sb = Sandbox::new();
+    let p = encrypted(&sb, "j.json", "{\n  \"a\": \"x\",\n  \"b\": {\"c\": 1}\n}\n");
+    sb.tresor().arg("set").arg(&p).args(["[\"b\"][\"d\"]", "true"]).ok();
+    sb.tresor().arg("unset").arg(&p).arg("[\"a\"]").ok();
+    let dec = sb.tresor().arg("decrypt").arg(&p).ok();
+    let v: serde_json::Value = serde_json::from_str(&dec).unwrap();
+    assert_eq!(v, serde_json::json!({"b": {"c": 1, "d": true}}));
+    sb.sops().arg("decrypt").arg(&p).ok();
+}
+
+#[test]
+fn rotate_changes_the_data_key_and_keeps_values() {
+    let sb = Sandbox::new();
+    let p = encrypted(&sb, "r.yaml", "k: v\nn: 2\n");
+    let before = sb.read("r.yaml");
+    let r2 = recipient_of(&testdata("keys/age-test2.txt"));
+    sb.tresor().args(["rotate", "-i", "--add-age", &r2]).arg(&p).ok();
+    let after = sb.read("r.yaml");
+    assert_ne!(before.lines().next(), after.lines().next(), "ciphertext should change under a new data key");
+    for k in ["keys/age-test.txt", "keys/age-test2.txt"] {
+        let mut s = sb.sops();
+        s.arg("decrypt").arg(&p).env("SOPS_AGE_KEY_FILE", testdata(k));
+        assert_same_docs(&data(&s.ok(), "r.yaml"), &data("k: v\nn: 2\n", "r.yaml"), "rotated");
+    }
+    sb.tresor().args(["rotate", "-i", "--rm-age", &r2]).arg(&p).ok();
+    sb.tresor().arg("decrypt").arg(&p).env("SOPS_AGE_KEY_FILE", testdata("keys/age-test2.txt")).fails_with(128);
+}
+
+#[test]
+fn exec_env_and_exec_file_pass_secrets_without_disk() {
+    let sb = Sandbox::new();
+    let p = encrypted(&sb, "e.yaml", "API_TOKEN: s3cret\nPORT: 8080\n");
+    let out = sb.tresor().arg("exec-env").arg(&p).arg("printf '%s:%s' \"$API_TOKEN\" \"$PORT\"").ok();
+    assert_eq!(out, "s3cret:8080");
+    let out = sb.tresor().arg("exec-file").arg(&p).arg("cat {}").ok();
+    assert_eq!(out, "API_TOKEN: s3cret\nPORT: 8080\n");
+    let out = sb.tresor().args(["exec-file", "--no-fifo", "--output-type", "json"]).arg(&p).arg("cat {}; test -p {} || echo regular").ok();
+    assert!(out.contains("\"API_TOKEN\": \"s3cret\"") && out.contains("regular"), "{out}");
+    // The child's exit code is passed through; nested values are refused like sops.
+    sb.tresor().arg("exec-env").arg(&p).arg("exit 7").fails_with(7);
+    let q = encrypted(&sb, "n.yaml", "nested:\n  a: b\n");
+    sb.tresor().arg("exec-env").arg(&q).arg("true").fails_with(1);
+}
+
+#[test]
+fn sops_yaml_is_found_from_the_files_directory() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("team/prod")).unwrap();
+    let r2 = recipient_of(&testdata("keys/age-test2.txt"));
+    sb.write("team/.sops.yaml", &format!("creation_rules:\n  - path_regex: ^prod/.*\\.yaml$\n    age: {r2}\n    encrypted_regex: ^(data|stringData)$\n  - age: {}\n", recipient()));
+    let p = sb.write("team/prod/s.yaml", "metadata:\n  name: x\nstringData:\n  k: v\n");
+    // Run from an unrelated directory: sops would not find team/.sops.yaml here.
+    let other = tempfile::tempdir().unwrap();
+    let mut c = sb.tresor();
+    c.current_dir(other.path()).args(["encrypt", "-i"]).arg(&p);
+    c.ok();
+    let enc = sb.read("team/prod/s.yaml");
+    assert!(enc.contains(&r2) && enc.contains("name: x") && enc.contains("encrypted_regex"), "{enc}");
+    let q = sb.write("team/other.yaml", "a: b\n");
+    let mut c = sb.tresor();
+    c.current_dir(other.path()).args(["encrypt", "-i"]).arg(&q);
+    c.ok();
+    assert!(sb.read("team/other.yaml").contains(&recipient()));
+    // No matching rule is an error (exit 1), as in sops.
+    sb.write("team/.sops.yaml", "creation_rules:\n  - path_regex: ^nothing$\n    age: age1x\n");
+    let r = sb.write("team/r.yaml", "a: b\n");
+    let err = sb.tresor().args(["encrypt"]).arg(&r).fails_with(1);
+    assert!(err.contains("no creation rule matches"), "{err}");
+}
