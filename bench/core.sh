@@ -25,7 +25,7 @@ echo "tresor peak RSS: encrypt ${t_enc_rss} KiB, decrypt ${t_dec_rss} KiB (input
 
 BIG_MB=${BIG_MB:-100}
 if [ "$BIG_MB" -gt 0 ]; then
-  sections=$(( BIG_MB * 10 ))
+  sections=$(( BIG_MB * 100 ))
   python3 "$ROOT/bench/gen_yaml.py" "$sections" 100 "$OUT/perf-big.yaml"
   size=$(wc -c < "$OUT/perf-big.yaml")
   echo "input: perf-big.yaml $size bytes, $(( sections * 100 )) leaves"

@@ -155,11 +155,22 @@ pub(crate) fn updatekeys(a: UpdatekeysArgs) -> Result<i32> {
     let keyring = Keyring::new();
     let metas: Vec<&Metadata> = jobs.iter().map(|j| &j.meta).collect();
     let keys = keyring.data_keys(&metas);
-    // Pass 3: wrap per distinct key plan, batched across files.
+    // Pass 3: wrap per distinct plan, batched across files. With one key group before and
+    // after, the data key is unchanged, so entries for keys the file already has are kept
+    // as they are (a smaller diff) and only the missing keys are wrapped.
+    let keep_existing = |j: &Job| j.groups.len() == 1 && j.meta.key_groups.len() == 1;
+    let missing = |j: &Job| -> Vec<Vec<KeySpec>> {
+        if keep_existing(j) {
+            let have: Vec<KeySpec> = j.meta.all_keys().filter_map(spec_of).collect();
+            vec![j.groups[0].iter().filter(|k| !have.contains(k)).cloned().collect()]
+        } else {
+            j.groups.clone()
+        }
+    };
     let mut by_plan: BTreeMap<String, Vec<(usize, DataKey)>> = BTreeMap::new();
     for (i, k) in keys.into_iter().enumerate() {
         match k {
-            Ok(k) => by_plan.entry(format!("{:?}/{}", jobs[i].groups, jobs[i].threshold)).or_default().push((i, k)),
+            Ok(k) => by_plan.entry(format!("{:?}/{}/{:?}", jobs[i].groups, jobs[i].threshold, missing(&jobs[i]))).or_default().push((i, k)),
             Err(e) => {
                 outcome.failed.push((jobs[i].path.clone(), e.to_string()));
                 pb.inc(1);
@@ -171,8 +182,14 @@ pub(crate) fn updatekeys(a: UpdatekeysArgs) -> Result<i32> {
         if let Some(w) = sops_compatibility(&first.groups, first.threshold) {
             eprintln!("tresor: warning: {w}");
         }
+        let to_wrap = missing(first);
         let dks: Vec<&DataKey> = members.iter().map(|(_, k)| k).collect();
-        let wrapped = match keyring.wrap_many(&first.groups, first.threshold, &dks) {
+        let wrapped = if to_wrap.iter().all(|g| g.is_empty()) {
+            Ok(vec![vec![KeyGroup::default()]; dks.len()])
+        } else {
+            keyring.wrap_many(&to_wrap, first.threshold, &dks)
+        };
+        let wrapped = match wrapped {
             Ok(w) => w,
             Err(e) => {
                 for (i, _) in &members {
@@ -185,7 +202,19 @@ pub(crate) fn updatekeys(a: UpdatekeysArgs) -> Result<i32> {
         for ((i, _), groups) in members.iter().zip(wrapped) {
             let job = &jobs[*i];
             let mut meta = job.meta.clone();
-            meta.key_groups = groups;
+            meta.key_groups = if keep_existing(job) {
+                // Rule order: existing entries where present, fresh ones for the rest.
+                let fresh: Vec<MasterKey> = groups.into_iter().flat_map(|g| g.keys).collect();
+                let keys = job.groups[0]
+                    .iter()
+                    .filter_map(|spec| {
+                        job.meta.all_keys().find(|k| spec_of(k).as_ref() == Some(spec)).or_else(|| fresh.iter().find(|k| spec_of(k).as_ref() == Some(spec))).cloned()
+                    })
+                    .collect();
+                vec![KeyGroup { keys }]
+            } else {
+                groups
+            };
             meta.shamir_threshold = job.threshold;
             let result = tresor_sops::file::replace_metadata(&job.src, job.format, &meta)
                 .map_err(anyhow::Error::from)
