@@ -16,9 +16,17 @@ fn set_changes_one_value_and_nothing_else() {
     let before = sb.read("s.yaml");
     sb.tresor().arg("set").arg(&p).args(["[\"db\"][\"password\"]", "\"n3w\""]).ok();
     let after = sb.read("s.yaml");
-    let changed: Vec<_> = before.lines().zip(after.lines()).filter(|(a, b)| a != b).map(|(a, _)| a.trim().split(':').next().unwrap().to_string()).collect();
+    let changed: Vec<_> = before
+        .lines()
+        .zip(after.lines())
+        .filter(|(a, b)| a != b)
+        .map(|(a, _)| a.trim().split(':').next().unwrap().to_string())
+        .collect();
     assert!(changed.iter().all(|k| ["password", "mac", "lastmodified"].contains(&k.as_str())), "{changed:?}");
-    assert_eq!(sb.tresor().arg("decrypt").arg(&p).ok(), "db:\n  user: app   # the login\n  password: n3w\nother: keep\n");
+    assert_eq!(
+        sb.tresor().arg("decrypt").arg(&p).ok(),
+        "db:\n  user: app   # the login\n  password: n3w\nother: keep\n"
+    );
     // New keys are added; sops agrees.
     sb.tresor().arg("set").arg(&p).args(["[\"db\"][\"port\"]", "5432"]).ok();
     sb.tresor().arg("set").arg(&p).args(["[\"new\"]", "{\"a\": [1, 2]}"]).ok();
@@ -84,7 +92,12 @@ fn exec_env_and_exec_file_pass_secrets_without_disk() {
     assert_eq!(out, "s3cret:8080");
     let out = sb.tresor().arg("exec-file").arg(&p).arg("cat {}").ok();
     assert_eq!(out, "API_TOKEN: s3cret\nPORT: 8080\n");
-    let out = sb.tresor().args(["exec-file", "--no-fifo", "--output-type", "json"]).arg(&p).arg("cat {}; test -p {} || echo regular").ok();
+    let out = sb
+        .tresor()
+        .args(["exec-file", "--no-fifo", "--output-type", "json"])
+        .arg(&p)
+        .arg("cat {}; test -p {} || echo regular")
+        .ok();
     assert!(out.contains("\"API_TOKEN\": \"s3cret\"") && out.contains("regular"), "{out}");
     // The child's exit code is passed through; nested values are refused like sops.
     sb.tresor().arg("exec-env").arg(&p).arg("exit 7").fails_with(7);

@@ -29,7 +29,12 @@ fn mtls_round_trip_and_sops_still_decrypts_through_age() {
     with_mtls(&mut c, &emu);
     c.args(["encrypt", "-i", "--okms", &emu.key_uri(KEY), "--age", &recipient()]).arg(&p).ok();
     let enc = sb.read("s.yaml");
-    assert!(enc.contains("okms:") && enc.contains(&format!("key_id: {KEY}")) && enc.contains(&format!("okms_id: {}", emu.okms_id)), "{enc}");
+    assert!(
+        enc.contains("okms:")
+            && enc.contains(&format!("key_id: {KEY}"))
+            && enc.contains(&format!("okms_id: {}", emu.okms_id)),
+        "{enc}"
+    );
     assert!(emu.requests() >= 1);
     // tresor decrypts through OKMS alone (no age identity available).
     let mut c = sb.tresor();
@@ -75,7 +80,8 @@ fn unknown_key_is_404_and_okms_only_files_warn_about_sops() {
     let p = sb.write("n.yaml", "a: b\n");
     let mut c = sb.tresor();
     with_mtls(&mut c, &emu);
-    let err = c.args(["encrypt", "--okms", &emu.key_uri("00000000-0000-4000-8000-000000000000")]).arg(&p).fails_with(128);
+    let err =
+        c.args(["encrypt", "--okms", &emu.key_uri("00000000-0000-4000-8000-000000000000")]).arg(&p).fails_with(128);
     assert!(err.contains("not found") && err.contains("404"), "{err}");
     let mut c = sb.tresor();
     with_mtls(&mut c, &emu);
@@ -115,7 +121,12 @@ fn timeouts_and_foreign_certificates_fail_cleanly() {
     emu.push_fault(Fault::Delay(std::time::Duration::from_secs(3)));
     let mut c = sb.tresor();
     with_mtls(&mut c, &emu);
-    let err = c.args(["encrypt", "-i", "--okms", &emu.key_uri(KEY)]).arg(&p).env("KMS_RESTAPI_TIMEOUT", "1").env("KMS_RESTAPI_RETRIES", "0").fails_with(128);
+    let err = c
+        .args(["encrypt", "-i", "--okms", &emu.key_uri(KEY)])
+        .arg(&p)
+        .env("KMS_RESTAPI_TIMEOUT", "1")
+        .env("KMS_RESTAPI_RETRIES", "0")
+        .fails_with(128);
     assert!(err.contains("did not answer within 1 s"), "{err}");
     assert_eq!(sb.read("t.yaml"), "a: b\n");
     // A client certificate from another CA is rejected in the TLS handshake.
@@ -128,7 +139,9 @@ fn timeouts_and_foreign_certificates_fail_cleanly() {
     assert!(err.to_lowercase().contains("certificate") || err.contains("cannot reach"), "{err}");
     // Without our CA, the emulator's certificate is not trusted.
     let mut c = sb.tresor();
-    c.env("KMS_RESTAPI_CERT", emu.path("client.pem")).env("KMS_RESTAPI_KEY", emu.path("client.key")).env("KMS_RESTAPI_RETRIES", "0");
+    c.env("KMS_RESTAPI_CERT", emu.path("client.pem"))
+        .env("KMS_RESTAPI_KEY", emu.path("client.key"))
+        .env("KMS_RESTAPI_RETRIES", "0");
     let err = c.args(["encrypt", "--okms", &emu.key_uri(KEY)]).arg(&p).fails_with(128);
     assert!(err.to_lowercase().contains("certificate") || err.contains("UnknownIssuer"), "{err}");
 }

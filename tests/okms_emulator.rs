@@ -101,11 +101,15 @@ impl Emulator {
         }
         // Client certificates are optional at the TLS layer (bearer tokens need none), but
         // any certificate presented must chain to the test CA.
-        let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots)).allow_unauthenticated().build().unwrap();
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder(Arc::new(roots)).allow_unauthenticated().build().unwrap();
         use rustls::pki_types::pem::PemObject;
         let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(pki.server_key.as_bytes()).unwrap();
         let config = Arc::new(
-            rustls::ServerConfig::builder().with_client_cert_verifier(verifier).with_single_cert(pem_certs(&pki.server_cert), key).unwrap(),
+            rustls::ServerConfig::builder()
+                .with_client_cert_verifier(verifier)
+                .with_single_cert(pem_certs(&pki.server_cert), key)
+                .unwrap(),
         );
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -167,7 +171,10 @@ fn respond(w: &mut impl Write, status: u16, body: &Value) {
 /// ServicekeysApi=3, category in bits 12–15).
 fn error(status: u16, category: u32, msg: &str) -> (u16, Value) {
     let code = (3u32 << 24) | (3 << 16) | (category << 12) | 1;
-    (status, json!({ "error_id": format!("E{status}"), "error_code": code, "errors": [msg], "request_id": "79b66eba-273e-4f7a-b954-78ed7e70b85d" }))
+    (
+        status,
+        json!({ "error_id": format!("E{status}"), "error_code": code, "errors": [msg], "request_id": "79b66eba-273e-4f7a-b954-78ed7e70b85d" }),
+    )
 }
 
 fn serve(tcp: std::net::TcpStream, config: Arc<rustls::ServerConfig>, state: Arc<Mutex<State>>, okms_id: &str) {
@@ -207,7 +214,15 @@ fn serve(tcp: std::net::TcpStream, config: Arc<rustls::ServerConfig>, state: Arc
     let _ = tls.flush();
 }
 
-fn handle(state: &Mutex<State>, okms_id: &str, method: &str, path: &str, has_cert: bool, token: Option<&str>, body: &[u8]) -> (u16, Value) {
+fn handle(
+    state: &Mutex<State>,
+    okms_id: &str,
+    method: &str,
+    path: &str,
+    has_cert: bool,
+    token: Option<&str>,
+    body: &[u8],
+) -> (u16, Value) {
     let fault = {
         let mut st = state.lock().unwrap();
         st.log.push((path.to_string(), if has_cert { "mtls".into() } else { token.unwrap_or("none").into() }));
@@ -258,14 +273,21 @@ fn handle(state: &Mutex<State>, okms_id: &str, method: &str, path: &str, has_cer
         };
         let Ok(plain) = B64.decode(p) else { return error(400, 8, "plaintext is not valid base64") };
         let mut iv = [0u8; 12];
-        iv[..8].copy_from_slice(&(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64).to_le_bytes());
-        let ct = cipher.encrypt(Nonce::from_slice(&iv), aes_gcm::aead::Payload { msg: &plain, aad: context.as_bytes() }).unwrap();
+        iv[..8].copy_from_slice(
+            &(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64)
+                .to_le_bytes(),
+        );
+        let ct = cipher
+            .encrypt(Nonce::from_slice(&iv), aes_gcm::aead::Payload { msg: &plain, aad: context.as_bytes() })
+            .unwrap();
         let header = B64URL.encode(json!({ "alg": "dir", "enc": "A256GCM", "kid": key_id }).to_string());
         let (data, tag) = ct.split_at(ct.len() - 16);
         let jwe = format!("{header}..{}.{}.{}", B64URL.encode(iv), B64URL.encode(data), B64URL.encode(tag));
         (200, json!({ "ciphertext": jwe }))
     } else {
-        let Some(c) = req.get("ciphertext").and_then(|c| c.as_str()) else { return error(400, 8, "ciphertext is required") };
+        let Some(c) = req.get("ciphertext").and_then(|c| c.as_str()) else {
+            return error(400, 8, "ciphertext is required");
+        };
         let parts: Vec<&str> = c.split('.').collect();
         if parts.len() != 5 {
             return error(400, 8, "ciphertext is not a JWE compact token");

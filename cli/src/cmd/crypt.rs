@@ -18,7 +18,11 @@ pub(crate) fn input_path(io: &IoArgs) -> Option<&Path> {
 }
 
 /// The format from `--input-type`, else the file name (or `--filename-override`).
-pub(crate) fn input_format(explicit: Option<&str>, path: Option<&Path>, override_name: Option<&Path>) -> Result<Format> {
+pub(crate) fn input_format(
+    explicit: Option<&str>,
+    path: Option<&Path>,
+    override_name: Option<&Path>,
+) -> Result<Format> {
     if let Some(t) = explicit {
         return Format::parse_name(t).ok_or_else(|| fail(1, format!("unsupported type '{t}': use yaml or json")));
     }
@@ -76,7 +80,15 @@ pub(crate) fn new_metadata(plan: &keys::Plan, key: &DataKey) -> Result<Metadata>
     let n = plan.groups.len();
     Ok(Metadata {
         key_groups: wrap_groups(&plan.groups, plan.threshold, key)?,
-        shamir_threshold: if n > 1 { if plan.threshold == 0 { n } else { plan.threshold } } else { 0 },
+        shamir_threshold: if n > 1 {
+            if plan.threshold == 0 {
+                n
+            } else {
+                plan.threshold
+            }
+        } else {
+            0
+        },
         rule: plan.rule.clone(),
         mac_only_encrypted: plan.mac_only_encrypted,
         ..Metadata::default()
@@ -88,13 +100,21 @@ pub(crate) struct Opened {
     pub format: Format,
 }
 
-pub(crate) fn open_encrypted(path: Option<&Path>, input_type: Option<&str>, override_name: Option<&Path>) -> Result<Opened> {
+pub(crate) fn open_encrypted(
+    path: Option<&Path>,
+    input_type: Option<&str>,
+    override_name: Option<&Path>,
+) -> Result<Opened> {
     let format = input_format(input_type, path, override_name)?;
     let src = fileio::read_input(path)?;
     Ok(Opened { src, format })
 }
 
-pub(crate) fn decrypt_text(o: &Opened, opts: DecryptOptions, what: &str) -> Result<(tresor_sops::Decrypted, Metadata, DataKey)> {
+pub(crate) fn decrypt_text(
+    o: &Opened,
+    opts: DecryptOptions,
+    what: &str,
+) -> Result<(tresor_sops::Decrypted, Metadata, DataKey)> {
     let file = EncryptedFile::parse(&o.src, o.format).with_context(|| format!("reading {what}"))?;
     let key = data_key(&file.metadata).with_context(|| format!("decrypting {what}"))?;
     let d = file.decrypt(&key, opts).with_context(|| format!("decrypting {what}"))?;
@@ -209,7 +229,11 @@ pub(crate) fn edit(a: EditArgs) -> Result<i32> {
     let exists = a.file.exists();
     let (plaintext, meta, key, stash) = if exists {
         let o = open_encrypted(Some(&a.file), a.input_type.as_deref(), None)?;
-        let (d, meta, key) = decrypt_text(&o, DecryptOptions { ignore_mac: a.ignore_mac, keep_ivs: true }, &a.file.display().to_string())?;
+        let (d, meta, key) = decrypt_text(
+            &o,
+            DecryptOptions { ignore_mac: a.ignore_mac, keep_ivs: true },
+            &a.file.display().to_string(),
+        )?;
         (d.text, meta, key, d.stash)
     } else {
         let plan = keys::plan_for(Some(&a.file), &a.keys)?;

@@ -25,12 +25,18 @@ pub(crate) fn exec_env(a: ExecEnvArgs) -> Result<i32> {
         cmd.env_clear();
     }
     for (k, v) in &map {
-        let val = match v {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Null => String::new(),
-            serde_json::Value::Bool(_) | serde_json::Value::Number(_) => v.to_string(),
-            _ => return Err(fail(1, format!("cannot use complex value '{k}' as an environment variable; exec-env takes top-level scalars"))),
-        };
+        let val =
+            match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::Bool(_) | serde_json::Value::Number(_) => v.to_string(),
+                _ => return Err(fail(
+                    1,
+                    format!(
+                        "cannot use complex value '{k}' as an environment variable; exec-env takes top-level scalars"
+                    ),
+                )),
+            };
         cmd.env(k, val);
     }
     let status = cmd.status().with_context(|| format!("running '{}'", a.command))?;
@@ -44,9 +50,15 @@ pub(crate) fn exec_file(a: ExecFileArgs) -> Result<i32> {
         Some(t) => Format::parse_name(t).ok_or_else(|| fail(1, format!("unsupported type '{t}'")))?,
         None => o.format,
     };
-    let text = zeroize::Zeroizing::new(if out_format == o.format { d.text.clone() } else { render_data(&document_data(&d.text, o.format)?, out_format) });
+    let text = zeroize::Zeroizing::new(if out_format == o.format {
+        d.text.clone()
+    } else {
+        render_data(&document_data(&d.text, o.format)?, out_format)
+    });
     let dir = crate::fileio::private_tempdir()?;
-    let name = a.filename.clone().unwrap_or_else(|| a.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "secret".into()));
+    let name = a.filename.clone().unwrap_or_else(|| {
+        a.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "secret".into())
+    });
     let path = dir.path().join(&name);
     let command = a.command.replace("{}", &shell_quote(&path.to_string_lossy()));
     let status = if a.no_fifo {

@@ -32,17 +32,22 @@ pub(crate) fn set(a: SetArgs) -> Result<i32> {
             std::io::stdin().read_to_string(&mut s).context("reading the value from standard input")?;
             zeroize::Zeroizing::new(s)
         }
-        (None, false, Some(p)) => zeroize::Zeroizing::new(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?),
+        (None, false, Some(p)) => {
+            zeroize::Zeroizing::new(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
+        }
         (None, false, None) => return Err(fail(1, "give a VALUE, --value-stdin or --value-file")),
     };
     let value: serde_json::Value = if a.raw {
         serde_json::Value::String(raw.trim_end_matches('\n').to_string())
     } else {
-        serde_json::from_str(&raw).map_err(|e| fail(1, format!("the value is not valid JSON ({e}); quote strings as '\"text\"' or use --raw")))?
+        serde_json::from_str(&raw).map_err(|e| {
+            fail(1, format!("the value is not valid JSON ({e}); quote strings as '\"text\"' or use --raw"))
+        })?
     };
     let path = convert::parse_path(&a.path)?;
     let o = open_encrypted(Some(&a.file), a.input_type.as_deref(), None)?;
-    let (d, meta, key) = decrypt_text(&o, DecryptOptions { ignore_mac: a.ignore_mac, keep_ivs: true }, &display(Some(&a.file)))?;
+    let (d, meta, key) =
+        decrypt_text(&o, DecryptOptions { ignore_mac: a.ignore_mac, keep_ivs: true }, &display(Some(&a.file)))?;
     let d_text = zeroize::Zeroizing::new(d.text.clone());
     let new_plain = zeroize::Zeroizing::new(edit::set(&d_text, o.format, &path, &value)?);
     reencrypt(&a.file, &o, &new_plain, &d, meta, &key)?;
@@ -52,7 +57,8 @@ pub(crate) fn set(a: SetArgs) -> Result<i32> {
 pub(crate) fn unset(a: UnsetArgs) -> Result<i32> {
     let path = convert::parse_path(&a.path)?;
     let o = open_encrypted(Some(&a.file), a.input_type.as_deref(), None)?;
-    let (d, meta, key) = decrypt_text(&o, DecryptOptions { ignore_mac: a.ignore_mac, keep_ivs: true }, &display(Some(&a.file)))?;
+    let (d, meta, key) =
+        decrypt_text(&o, DecryptOptions { ignore_mac: a.ignore_mac, keep_ivs: true }, &display(Some(&a.file)))?;
     let d_text = zeroize::Zeroizing::new(d.text.clone());
     let new_plain = match edit::unset(&d_text, o.format, &path) {
         Ok(t) => zeroize::Zeroizing::new(t),

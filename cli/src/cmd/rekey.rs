@@ -34,7 +34,9 @@ fn find_encrypted(dir: &Path) -> Result<Vec<PathBuf>> {
                 stack.push(p);
             } else if ft.is_file() && Format::from_path(&p.to_string_lossy()).is_some() {
                 let Ok(src) = std::fs::read_to_string(&p) else { continue };
-                if src.contains("sops") && EncryptedFile::parse(&src, Format::from_path(&p.to_string_lossy()).unwrap()).is_ok() {
+                if src.contains("sops")
+                    && EncryptedFile::parse(&src, Format::from_path(&p.to_string_lossy()).unwrap()).is_ok()
+                {
                     out.push(p);
                 }
             }
@@ -61,7 +63,9 @@ fn progress(len: usize, what: &str) -> indicatif::ProgressBar {
         pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     pb.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} {elapsed}").unwrap().progress_chars("=> "),
+        indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} {elapsed}")
+            .unwrap()
+            .progress_chars("=> "),
     );
     pb.set_message(what.to_string());
     pb
@@ -83,8 +87,17 @@ impl Outcome {
         for (p, e) in &self.failed {
             eprintln!("tresor: error: {}: {e}", p.display());
         }
-        eprintln!("tresor: {verb} {} file(s), {} unchanged, {} failed", self.changed, self.unchanged, self.failed.len());
-        if self.failed.is_empty() { 0 } else { 128 }
+        eprintln!(
+            "tresor: {verb} {} file(s), {} unchanged, {} failed",
+            self.changed,
+            self.unchanged,
+            self.failed.len()
+        );
+        if self.failed.is_empty() {
+            0
+        } else {
+            128
+        }
     }
 }
 
@@ -111,7 +124,15 @@ pub(crate) fn updatekeys(a: UpdatekeysArgs) -> Result<i32> {
                 .ok_or_else(|| fail(61, format!("no .sops.yaml found above {}", path.display())))?;
             let rule = cfg.rule_for(path)?;
             let groups = rule.key_groups.clone();
-            let threshold = if groups.len() > 1 { if rule.shamir_threshold == 0 { groups.len() } else { rule.shamir_threshold } } else { 0 };
+            let threshold = if groups.len() > 1 {
+                if rule.shamir_threshold == 0 {
+                    groups.len()
+                } else {
+                    rule.shamir_threshold
+                }
+            } else {
+                0
+            };
             let current = current_specs(&meta);
             let same = current.len() == groups.len()
                 && current.iter().zip(&groups).all(|(c, g)| c.len() == g.len() && g.iter().all(|k| c.contains(k)))
@@ -136,7 +157,10 @@ pub(crate) fn updatekeys(a: UpdatekeysArgs) -> Result<i32> {
     }
     if !jobs.is_empty() && !a.yes {
         if !std::io::stdin().is_terminal() {
-            return Err(fail(1, format!("{} file(s) need new keys; pass --yes to update them non-interactively", jobs.len())));
+            return Err(fail(
+                1,
+                format!("{} file(s) need new keys; pass --yes to update them non-interactively", jobs.len()),
+            ));
         }
         for j in &jobs {
             let old: Vec<String> = j.meta.all_keys().map(|k| format!("{} {}", k.kind(), k.id())).collect();
@@ -170,7 +194,10 @@ pub(crate) fn updatekeys(a: UpdatekeysArgs) -> Result<i32> {
     let mut by_plan: BTreeMap<String, Vec<(usize, DataKey)>> = BTreeMap::new();
     for (i, k) in keys.into_iter().enumerate() {
         match k {
-            Ok(k) => by_plan.entry(format!("{:?}/{}/{:?}", jobs[i].groups, jobs[i].threshold, missing(&jobs[i]))).or_default().push((i, k)),
+            Ok(k) => by_plan
+                .entry(format!("{:?}/{}/{:?}", jobs[i].groups, jobs[i].threshold, missing(&jobs[i])))
+                .or_default()
+                .push((i, k)),
             Err(e) => {
                 outcome.failed.push((jobs[i].path.clone(), e.to_string()));
                 pb.inc(1);
@@ -208,7 +235,11 @@ pub(crate) fn updatekeys(a: UpdatekeysArgs) -> Result<i32> {
                 let keys = job.groups[0]
                     .iter()
                     .filter_map(|spec| {
-                        job.meta.all_keys().find(|k| spec_of(k).as_ref() == Some(spec)).or_else(|| fresh.iter().find(|k| spec_of(k).as_ref() == Some(spec))).cloned()
+                        job.meta
+                            .all_keys()
+                            .find(|k| spec_of(k).as_ref() == Some(spec))
+                            .or_else(|| fresh.iter().find(|k| spec_of(k).as_ref() == Some(spec)))
+                            .cloned()
                     })
                     .collect();
                 vec![KeyGroup { keys }]
@@ -232,7 +263,10 @@ pub(crate) fn updatekeys(a: UpdatekeysArgs) -> Result<i32> {
 
 fn adjust(groups: &mut [Vec<KeySpec>], add: Vec<KeySpec>, remove: &[KeySpec]) -> Result<()> {
     if (groups.len() > 1) && !add.is_empty() {
-        return Err(fail(1, "--add-* works on files with one key group; edit .sops.yaml and run updatekeys for key groups"));
+        return Err(fail(
+            1,
+            "--add-* works on files with one key group; edit .sops.yaml and run updatekeys for key groups",
+        ));
     }
     for g in groups.iter_mut() {
         g.retain(|k| !remove.contains(k));
@@ -248,7 +282,8 @@ fn adjust(groups: &mut [Vec<KeySpec>], add: Vec<KeySpec>, remove: &[KeySpec]) ->
 }
 
 fn specs(age: &[String], vault: &[String], okms: &[String]) -> Result<Vec<KeySpec>> {
-    let mut v: Vec<KeySpec> = age.iter().filter(|s| !s.trim().is_empty()).map(|s| KeySpec::Age(s.trim().to_string())).collect();
+    let mut v: Vec<KeySpec> =
+        age.iter().filter(|s| !s.trim().is_empty()).map(|s| KeySpec::Age(s.trim().to_string())).collect();
     for u in vault {
         v.push(KeySpec::vault(u)?);
     }
@@ -276,7 +311,10 @@ pub(crate) fn rotate(a: RotateArgs) -> Result<i32> {
             let plain = zeroize::Zeroizing::new(d.text.clone());
             let mut groups = current_specs(&file.metadata);
             if file.metadata.key_groups.iter().any(|g| g.keys.iter().any(|k| matches!(k, MasterKey::Foreign { .. }))) {
-                eprintln!("tresor: warning: {}: keys of types tresor cannot use (KMS/PGP) are dropped by rotation", path.display());
+                eprintln!(
+                    "tresor: warning: {}: keys of types tresor cannot use (KMS/PGP) are dropped by rotation",
+                    path.display()
+                );
             }
             adjust(&mut groups, add.clone(), &remove)?;
             let threshold = file.metadata.shamir_threshold;

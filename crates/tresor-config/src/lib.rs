@@ -89,7 +89,8 @@ fn absolute(p: &Path) -> PathBuf {
 
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: shown.clone(), why: e.to_string() })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: shown.clone(), why: e.to_string() })?;
     parse(&text, &shown).map(|rules| Config { path: path.to_path_buf(), rules })
 }
 
@@ -112,7 +113,10 @@ fn strings(node: Option<&Node>) -> Vec<String> {
 }
 
 fn scalar<'a>(m: &'a Map, key: &str) -> Option<&'a str> {
-    m.get(key).and_then(|n| n.as_scalar()).map(|s| s.text.as_str()).filter(|s| !s.is_empty() && *s != "~" && *s != "null")
+    m.get(key)
+        .and_then(|n| n.as_scalar())
+        .map(|s| s.text.as_str())
+        .filter(|s| !s.is_empty() && *s != "~" && *s != "null")
 }
 
 fn group_keys(m: &Map, path: &str) -> Result<Vec<KeySpec>, ConfigError> {
@@ -127,8 +131,13 @@ fn group_keys(m: &Map, path: &str) -> Result<Vec<KeySpec>, ConfigError> {
         keys.push(KeySpec::Age(r));
     }
     for unsupported in ["pgp", "kms", "gcp_kms", "azure_keyvault", "hckms"] {
-        if m.get(unsupported).is_some_and(|n| !strings(Some(n)).is_empty() || matches!(n, Node::Seq(s) if s.values().next().is_some())) {
-            return Err(invalid(path, format!("key type '{unsupported}' is not supported by tresor (use age, hc_vault_transit_uri or okms)")));
+        if m.get(unsupported)
+            .is_some_and(|n| !strings(Some(n)).is_empty() || matches!(n, Node::Seq(s) if s.values().next().is_some()))
+        {
+            return Err(invalid(
+                path,
+                format!("key type '{unsupported}' is not supported by tresor (use age, hc_vault_transit_uri or okms)"),
+            ));
         }
     }
     Ok(keys)
@@ -136,7 +145,10 @@ fn group_keys(m: &Map, path: &str) -> Result<Vec<KeySpec>, ConfigError> {
 
 pub fn parse(text: &str, path: &str) -> Result<Vec<CreationRule>, ConfigError> {
     let docs = tresor_format::parse(text, Format::Yaml).map_err(|e| invalid(path, e.to_string()))?;
-    let root = docs.first().and_then(|d| d.root.as_map()).ok_or_else(|| invalid(path, "expected a mapping with creation_rules"))?;
+    let root = docs
+        .first()
+        .and_then(|d| d.root.as_map())
+        .ok_or_else(|| invalid(path, "expected a mapping with creation_rules"))?;
     let Some(Node::Seq(rules)) = root.get("creation_rules") else {
         return Err(invalid(path, "no creation_rules list"));
     };
@@ -170,13 +182,18 @@ pub fn parse(text: &str, path: &str) -> Result<Vec<CreationRule>, ConfigError> {
         for name in Rule::FIELD_NAMES {
             if let Some(v) = scalar(m, name) {
                 if rule.is_some() {
-                    return Err(invalid(path, format!("rule {}: only one of the suffix/regex options may be set", i + 1)));
+                    return Err(invalid(
+                        path,
+                        format!("rule {}: only one of the suffix/regex options may be set", i + 1),
+                    ));
                 }
                 rule = Some(Rule::from_field(name, v).map_err(|e| invalid(path, e.to_string()))?);
             }
         }
         let shamir_threshold = match scalar(m, "shamir_threshold") {
-            Some(t) => t.parse().map_err(|_| invalid(path, format!("rule {}: shamir_threshold must be a number", i + 1)))?,
+            Some(t) => {
+                t.parse().map_err(|_| invalid(path, format!("rule {}: shamir_threshold must be a number", i + 1)))?
+            }
             None => 0,
         };
         let mac_only_encrypted = scalar(m, "mac_only_encrypted") == Some("true");
@@ -235,11 +252,14 @@ creation_rules:
         assert_eq!(r.key_groups[1].len(), 2);
         assert!(matches!(r.rule, Some(Rule::EncryptedRegex(_))));
         let j = cfg.rule_for(&dir.path().join("x.json")).unwrap();
-        assert_eq!(j.key_groups, vec![vec![
-            KeySpec::vault("https://bao:8200/v1/transit/keys/dev").unwrap(),
-            KeySpec::Age("age1ccc".into()),
-            KeySpec::Age("age1ddd".into())
-        ]]);
+        assert_eq!(
+            j.key_groups,
+            vec![vec![
+                KeySpec::vault("https://bao:8200/v1/transit/keys/dev").unwrap(),
+                KeySpec::Age("age1ccc".into()),
+                KeySpec::Age("age1ddd".into())
+            ]]
+        );
         assert!(j.mac_only_encrypted);
         let d = cfg.rule_for(&dir.path().join("other.yaml")).unwrap();
         assert_eq!(d.key_groups, vec![vec![KeySpec::Age("age1default".into())]]);

@@ -46,9 +46,11 @@ pub fn spec_of(key: &MasterKey) -> Option<KeySpec> {
             engine_path: engine_path.clone(),
             key_name: key_name.clone(),
         })),
-        MasterKey::Okms { endpoint, okms_id, key_id, .. } => {
-            Some(KeySpec::Okms(OkmsKey { endpoint: endpoint.clone(), okms_id: okms_id.clone(), key_id: key_id.clone() }))
-        }
+        MasterKey::Okms { endpoint, okms_id, key_id, .. } => Some(KeySpec::Okms(OkmsKey {
+            endpoint: endpoint.clone(),
+            okms_id: okms_id.clone(),
+            key_id: key_id.clone(),
+        })),
         MasterKey::Foreign { .. } => None,
     }
 }
@@ -57,7 +59,15 @@ pub fn spec_of(key: &MasterKey) -> Option<KeySpec> {
 /// group made only of them is empty to sops. Returns a warning when it cannot.
 pub fn sops_compatibility(groups: &[Vec<KeySpec>], threshold: usize) -> Option<String> {
     let usable = |g: &Vec<KeySpec>| g.iter().any(|k| !matches!(k, KeySpec::Okms(_)));
-    let needed = if groups.len() > 1 { if threshold == 0 { groups.len() } else { threshold } } else { 1 };
+    let needed = if groups.len() > 1 {
+        if threshold == 0 {
+            groups.len()
+        } else {
+            threshold
+        }
+    } else {
+        1
+    };
     let usable_groups = groups.iter().filter(|g| usable(g)).count();
     if usable_groups < needed {
         Some(format!(
@@ -97,7 +107,10 @@ impl Keyring {
     }
 
     fn identities(&self) -> Result<&age_key::Identities, String> {
-        self.identities.get_or_init(|| age_key::load_identities().map_err(|e| e.to_string())).as_ref().map_err(Clone::clone)
+        self.identities
+            .get_or_init(|| age_key::load_identities().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// Wrap the payloads (one per file) for one key, batching remote calls.
@@ -141,7 +154,12 @@ impl Keyring {
 
     /// Wrap one data key per file for the same groups. Remote keys get one batched call
     /// per key for all files (OpenBao `batch_input`).
-    pub fn wrap_many(&self, groups: &[Vec<KeySpec>], threshold: usize, keys: &[&DataKey]) -> Result<Vec<Vec<KeyGroup>>, KeyError> {
+    pub fn wrap_many(
+        &self,
+        groups: &[Vec<KeySpec>],
+        threshold: usize,
+        keys: &[&DataKey],
+    ) -> Result<Vec<Vec<KeyGroup>>, KeyError> {
         if groups.is_empty() || groups.iter().all(|g| g.is_empty()) {
             return Err(KeyError::NoKeys);
         }
@@ -152,7 +170,8 @@ impl Keyring {
             let t = if threshold == 0 { groups.len() } else { threshold };
             keys.iter()
                 .map(|k| {
-                    shamir::split(k.as_bytes(), groups.len(), t).map_err(|_| KeyError::BadThreshold { threshold: t, groups: groups.len() })
+                    shamir::split(k.as_bytes(), groups.len(), t)
+                        .map_err(|_| KeyError::BadThreshold { threshold: t, groups: groups.len() })
                 })
                 .collect::<Result<_, _>>()?
         };
@@ -160,7 +179,9 @@ impl Keyring {
         for (gi, group) in groups.iter().enumerate() {
             for spec in group {
                 let ps: Vec<&[u8]> = payloads.iter().map(|p| p[gi].as_slice()).collect();
-                let wrapped = self.wrap_payloads(spec, &ps).map_err(|e| KeyError::Wrap { key: spec.describe(), reason: e.to_string() })?;
+                let wrapped = self
+                    .wrap_payloads(spec, &ps)
+                    .map_err(|e| KeyError::Wrap { key: spec.describe(), reason: e.to_string() })?;
                 for (fi, mk) in wrapped.into_iter().enumerate() {
                     out[fi][gi].keys.push(mk);
                 }
@@ -169,7 +190,12 @@ impl Keyring {
         Ok(out)
     }
 
-    pub fn wrap_groups(&self, groups: &[Vec<KeySpec>], threshold: usize, key: &DataKey) -> Result<Vec<KeyGroup>, KeyError> {
+    pub fn wrap_groups(
+        &self,
+        groups: &[Vec<KeySpec>],
+        threshold: usize,
+        key: &DataKey,
+    ) -> Result<Vec<KeyGroup>, KeyError> {
         Ok(self.wrap_many(groups, threshold, &[key])?.pop().expect("one file"))
     }
 
@@ -208,14 +234,19 @@ impl Keyring {
         remote: bool,
     ) -> Result<DataKey, KeyError> {
         let needed = if meta.key_groups.len() > 1 {
-            if meta.shamir_threshold == 0 { meta.key_groups.len() } else { meta.shamir_threshold }
+            if meta.shamir_threshold == 0 {
+                meta.key_groups.len()
+            } else {
+                meta.shamir_threshold
+            }
         } else {
             1
         };
         let mut failures = Vec::new();
         let mut payloads: Vec<Zeroizing<Vec<u8>>> = Vec::new();
         for (gi, group) in meta.key_groups.iter().enumerate() {
-            let mut ordered: Vec<&MasterKey> = group.keys.iter().filter(|k| matches!(k, MasterKey::Age { .. })).collect();
+            let mut ordered: Vec<&MasterKey> =
+                group.keys.iter().filter(|k| matches!(k, MasterKey::Age { .. })).collect();
             if remote {
                 ordered.extend(group.keys.iter().filter(|k| !matches!(k, MasterKey::Age { .. })));
             }
@@ -242,7 +273,8 @@ impl Keyring {
                 return Err(KeyError::Unwrap("  the file lists no master keys".into()));
             }
             if payloads.len() < needed && !payloads.is_empty() {
-                failures.push(format!("  only {} of the {needed} key groups needed could be decrypted", payloads.len()));
+                failures
+                    .push(format!("  only {} of the {needed} key groups needed could be decrypted", payloads.len()));
             }
             return Err(KeyError::Unwrap(failures.join("\n")));
         }
@@ -252,7 +284,8 @@ impl Keyring {
         } else {
             payloads.swap_remove(0)
         };
-        DataKey::from_bytes(&bytes).ok_or_else(|| KeyError::Unwrap(format!("  the unwrapped data key has {} bytes, not 32", bytes.len())))
+        DataKey::from_bytes(&bytes)
+            .ok_or_else(|| KeyError::Unwrap(format!("  the unwrapped data key has {} bytes, not 32", bytes.len())))
     }
 
     /// Data keys for many files. Files that a local age identity opens never touch the

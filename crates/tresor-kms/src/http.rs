@@ -22,7 +22,13 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Settings {
-        Settings { ca_file: None, client_cert: None, timeout: Duration::from_secs(30), retries: 3, backoff: Duration::from_millis(200) }
+        Settings {
+            ca_file: None,
+            client_cert: None,
+            timeout: Duration::from_secs(30),
+            retries: 3,
+            backoff: Duration::from_millis(200),
+        }
     }
 }
 
@@ -118,7 +124,13 @@ impl Client {
         }
     }
 
-    fn once(&self, method: &str, url: &str, headers: &[(&str, &str)], body: &serde_json::Value) -> Result<Reply, KmsError> {
+    fn once(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &serde_json::Value,
+    ) -> Result<Reply, KmsError> {
         let mut req = match method {
             "PUT" => self.agent.put(url),
             _ => self.agent.post(url),
@@ -132,9 +144,13 @@ impl Client {
                 let body = resp.body_mut().read_to_string().unwrap_or_default();
                 Ok(Reply { status, body })
             }
-            Err(ureq::Error::Timeout(_)) => Err(KmsError::Timeout { url: url.into(), secs: self.settings.timeout.as_secs() }),
+            Err(ureq::Error::Timeout(_)) => {
+                Err(KmsError::Timeout { url: url.into(), secs: self.settings.timeout.as_secs() })
+            }
             Err(ureq::Error::Io(e)) => Err(KmsError::Unreachable { url: url.into(), why: e.to_string() }),
-            Err(ureq::Error::HostNotFound) => Err(KmsError::Unreachable { url: url.into(), why: "host not found".into() }),
+            Err(ureq::Error::HostNotFound) => {
+                Err(KmsError::Unreachable { url: url.into(), why: "host not found".into() })
+            }
             Err(ureq::Error::Rustls(e)) => Err(KmsError::Tls(format!("{url}: {e}"))),
             Err(e) => Err(KmsError::Unreachable { url: url.into(), why: e.to_string() }),
         }

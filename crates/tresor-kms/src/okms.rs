@@ -25,7 +25,8 @@ impl OkmsKey {
     /// Parse `https://<region>.okms.ovh.net/api/<okmsId>/v1/servicekey/<keyId>`.
     pub fn parse_uri(uri: &str) -> Result<OkmsKey, KmsError> {
         let bad = |why: &str| KmsError::BadUri { uri: uri.into(), why: why.into() };
-        let (endpoint, rest) = uri.split_once("/api/").ok_or_else(|| bad("expected <endpoint>/api/<okmsId>/v1/servicekey/<keyId>"))?;
+        let (endpoint, rest) =
+            uri.split_once("/api/").ok_or_else(|| bad("expected <endpoint>/api/<okmsId>/v1/servicekey/<keyId>"))?;
         if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
             return Err(bad("the endpoint must be an https:// URL"));
         }
@@ -91,7 +92,10 @@ pub struct Okms {
 fn describe_error(body: &str) -> String {
     match serde_json::from_str::<Value>(body) {
         Ok(v) => {
-            let errors = v.get("errors").and_then(|e| e.as_array()).map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("; "));
+            let errors = v
+                .get("errors")
+                .and_then(|e| e.as_array())
+                .map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("; "));
             let request = v.get("request_id").and_then(|r| r.as_str());
             let code = v.get("error_code").and_then(|c| c.as_i64());
             let mut s = errors.filter(|e| !e.is_empty()).unwrap_or_else(|| first_line(body));
@@ -131,13 +135,21 @@ impl Okms {
             other => other,
         })?;
         match reply.status {
-            200 | 201 => serde_json::from_str(&reply.body).map_err(|e| KmsError::Protocol { service: "OVHcloud KMS", why: e.to_string() }),
+            200 | 201 => serde_json::from_str(&reply.body)
+                .map_err(|e| KmsError::Protocol { service: "OVHcloud KMS", why: e.to_string() }),
             401 | 403 => Err(KmsError::Denied {
                 service: "OVHcloud KMS",
                 status: reply.status,
-                why: format!("{} (check the access certificate or token and its IAM policy for {op})", describe_error(&reply.body)),
+                why: format!(
+                    "{} (check the access certificate or token and its IAM policy for {op})",
+                    describe_error(&reply.body)
+                ),
             }),
-            404 => Err(KmsError::NotFound { service: "OVHcloud KMS", status: 404, why: format!("{}: {}", key.uri(), describe_error(&reply.body)) }),
+            404 => Err(KmsError::NotFound {
+                service: "OVHcloud KMS",
+                status: 404,
+                why: format!("{}: {}", key.uri(), describe_error(&reply.body)),
+            }),
             s => Err(KmsError::Rejected { service: "OVHcloud KMS", status: s, why: describe_error(&reply.body) }),
         }
     }
@@ -158,7 +170,9 @@ impl Okms {
                 .ok_or_else(|| KmsError::Protocol { service: "OVHcloud KMS", why: "response has no plaintext".into() })?
                 .to_string(),
         );
-        B64.decode(p.as_bytes()).map(Zeroizing::new).map_err(|e| KmsError::Protocol { service: "OVHcloud KMS", why: e.to_string() })
+        B64.decode(p.as_bytes())
+            .map(Zeroizing::new)
+            .map_err(|e| KmsError::Protocol { service: "OVHcloud KMS", why: e.to_string() })
     }
 }
 

@@ -28,13 +28,16 @@ impl VaultKey {
     /// Parse `https://host:8200/v1/<engine...>/keys/<name>` as sops does.
     pub fn parse_uri(uri: &str) -> Result<VaultKey, KmsError> {
         let bad = |why: &str| KmsError::BadUri { uri: uri.into(), why: why.into() };
-        let (scheme, rest) = uri.split_once("://").ok_or_else(|| bad("expected http(s)://host:port/v1/<engine>/keys/<name>"))?;
+        let (scheme, rest) =
+            uri.split_once("://").ok_or_else(|| bad("expected http(s)://host:port/v1/<engine>/keys/<name>"))?;
         if scheme != "http" && scheme != "https" {
             return Err(bad("the scheme must be http or https"));
         }
         let (host, path) = rest.split_once('/').ok_or_else(|| bad("missing /v1/<engine>/keys/<name>"))?;
         let path = path.trim_end_matches('/');
-        let path = path.strip_prefix("v1/").ok_or_else(|| bad("the path must start with /v1/ (prefixed URLs are not supported)"))?;
+        let path = path
+            .strip_prefix("v1/")
+            .ok_or_else(|| bad("the path must start with /v1/ (prefixed URLs are not supported)"))?;
         let (engine, name) = path.rsplit_once("/keys/").ok_or_else(|| bad("the path must end in /keys/<name>"))?;
         if engine.is_empty() || name.is_empty() || name.contains('/') || host.is_empty() {
             return Err(bad("expected /v1/<engine>/keys/<name>"));
@@ -76,7 +79,9 @@ pub fn settings_from_env() -> Settings {
         client_cert: env(&["VAULT_CLIENT_CERT", "BAO_CLIENT_CERT"]).zip(env(&["VAULT_CLIENT_KEY", "BAO_CLIENT_KEY"])),
         ..Settings::default()
     };
-    if let Some(t) = env(&["VAULT_CLIENT_TIMEOUT", "BAO_CLIENT_TIMEOUT"]).and_then(|t| t.trim_end_matches('s').parse().ok()) {
+    if let Some(t) =
+        env(&["VAULT_CLIENT_TIMEOUT", "BAO_CLIENT_TIMEOUT"]).and_then(|t| t.trim_end_matches('s').parse().ok())
+    {
         s.timeout = Duration::from_secs(t);
     }
     if let Some(r) = env(&["VAULT_MAX_RETRIES", "BAO_MAX_RETRIES"]).and_then(|r| r.parse().ok()) {
@@ -97,7 +102,11 @@ fn sealed(r: &Reply) -> bool {
 fn errors_of(body: &str) -> String {
     serde_json::from_str::<Value>(body)
         .ok()
-        .and_then(|v| v.get("errors").and_then(|e| e.as_array()).map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("; ")))
+        .and_then(|v| {
+            v.get("errors")
+                .and_then(|e| e.as_array())
+                .map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("; "))
+        })
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| first_line(body))
 }
@@ -121,11 +130,14 @@ impl Transit {
             headers.push(("X-Vault-Namespace", ns.as_str()));
         }
         let reply = self.http.send_json("PUT", &url, &headers, &body, sealed).map_err(|e| match e {
-            KmsError::Server { status, attempts, why, .. } => KmsError::Server { service: "OpenBao/Vault", status, attempts, why },
+            KmsError::Server { status, attempts, why, .. } => {
+                KmsError::Server { service: "OpenBao/Vault", status, attempts, why }
+            }
             other => other,
         })?;
         match reply.status {
-            200 | 204 => serde_json::from_str(&reply.body).map_err(|e| KmsError::Protocol { service: "OpenBao/Vault", why: e.to_string() }),
+            200 | 204 => serde_json::from_str(&reply.body)
+                .map_err(|e| KmsError::Protocol { service: "OpenBao/Vault", why: e.to_string() }),
             503 if sealed(&reply) => Err(KmsError::Sealed { service: "OpenBao/Vault", url: key.address.clone() }),
             401 | 403 => Err(KmsError::Denied {
                 service: "OpenBao/Vault",
@@ -136,7 +148,11 @@ impl Transit {
                     key.uri()
                 ),
             }),
-            404 => Err(KmsError::NotFound { service: "OpenBao/Vault", status: 404, why: format!("{}: {}", key.uri(), errors_of(&reply.body)) }),
+            404 => Err(KmsError::NotFound {
+                service: "OpenBao/Vault",
+                status: 404,
+                why: format!("{}: {}", key.uri(), errors_of(&reply.body)),
+            }),
             s => Err(KmsError::Rejected { service: "OpenBao/Vault", status: s, why: errors_of(&reply.body) }),
         }
     }
@@ -164,7 +180,9 @@ impl Transit {
         let mut out = Vec::with_capacity(ciphertexts.len());
         let decode = |s: String| {
             let s = Zeroizing::new(s);
-            B64.decode(s.as_bytes()).map(Zeroizing::new).map_err(|e| KmsError::Protocol { service: "OpenBao/Vault", why: e.to_string() })
+            B64.decode(s.as_bytes())
+                .map(Zeroizing::new)
+                .map_err(|e| KmsError::Protocol { service: "OpenBao/Vault", why: e.to_string() })
         };
         if ciphertexts.len() == 1 {
             let v = self.call(key, "decrypt", json!({ "ciphertext": ciphertexts[0] }))?;
@@ -194,13 +212,15 @@ fn field(v: &Value, name: &str) -> Result<String, KmsError> {
 }
 
 fn batch_results(v: &Value, expected: usize) -> Result<&Vec<Value>, KmsError> {
-    let r = v
-        .get("data")
-        .and_then(|d| d.get("batch_results"))
-        .and_then(|b| b.as_array())
-        .ok_or_else(|| KmsError::Protocol { service: "OpenBao/Vault", why: "response has no batch_results".into() })?;
+    let r =
+        v.get("data").and_then(|d| d.get("batch_results")).and_then(|b| b.as_array()).ok_or_else(|| {
+            KmsError::Protocol { service: "OpenBao/Vault", why: "response has no batch_results".into() }
+        })?;
     if r.len() != expected {
-        return Err(KmsError::Protocol { service: "OpenBao/Vault", why: format!("{} results for {expected} items", r.len()) });
+        return Err(KmsError::Protocol {
+            service: "OpenBao/Vault",
+            why: format!("{} results for {expected} items", r.len()),
+        });
     }
     Ok(r)
 }

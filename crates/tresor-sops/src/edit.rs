@@ -79,7 +79,8 @@ pub fn set(src: &str, format: Format, path: &[Seg], value: &J) -> Result<String,
         let mut text = render_value(value, format, style, in_flow, indent, nl);
         let span = node_span(existing);
         let mut range = span.clone();
-        let block_collection = matches!(existing, Node::Map(m) if !m.flow) || matches!(existing, Node::Seq(s) if !s.flow);
+        let block_collection =
+            matches!(existing, Node::Map(m) if !m.flow) || matches!(existing, Node::Seq(s) if !s.flow);
         if format == Format::Yaml && block_collection {
             // A block collection replaced by a flow value moves onto the key's line.
             if let Some(colon) = src[..span.start].rfind(':') {
@@ -92,7 +93,11 @@ pub fn set(src: &str, format: Format, path: &[Seg], value: &J) -> Result<String,
     // Insert a new entry.
     match (node, last) {
         (Node::Map(m), Seg::Key(k)) => {
-            let key_text = if format == Format::Json || !render::plain_safe(k, m.flow) { render::json_string(k) } else { k.clone() };
+            let key_text = if format == Format::Json || !render::plain_safe(k, m.flow) {
+                render::json_string(k)
+            } else {
+                k.clone()
+            };
             let val = render_value(value, format, ScalarStyle::Plain, m.flow || format == Format::Json, m.indent, nl);
             let last_end = m.entries().last().map(|e| tresor_format::yaml::node_end(&e.value));
             let edit = if m.flow || format == Format::Json {
@@ -138,8 +143,12 @@ pub fn unset(src: &str, format: Format, path: &[Seg]) -> Result<String, SopsErro
     let not_found = || SopsError::PathNotFound(display_path(path));
     // (start of the item, end of its value) plus the neighbours for separators.
     let (flow, items): (bool, Vec<(usize, usize)>) = match node {
-        Node::Map(m) => (m.flow, m.entries().map(|e| (e.key_span.start, tresor_format::yaml::node_end(&e.value))).collect()),
-        Node::Seq(s) => (s.flow, s.values().map(|v| (item_start(src, v, s.flow), tresor_format::yaml::node_end(v))).collect()),
+        Node::Map(m) => {
+            (m.flow, m.entries().map(|e| (e.key_span.start, tresor_format::yaml::node_end(&e.value))).collect())
+        }
+        Node::Seq(s) => {
+            (s.flow, s.values().map(|v| (item_start(src, v, s.flow), tresor_format::yaml::node_end(v))).collect())
+        }
         _ => return Err(not_found()),
     };
     let idx = match (node, last) {
