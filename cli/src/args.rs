@@ -50,6 +50,8 @@ pub enum Command {
     /// Run a command with the decrypted file available at a path ({} in the command)
     #[command(name = "exec-file")]
     ExecFile(ExecFileArgs),
+    /// Report who holds each file's keys, under which jurisdiction, and how old the data keys are (no decryption)
+    Audit(AuditArgs),
 }
 
 #[derive(Args, Clone, Default)]
@@ -111,6 +113,9 @@ pub struct KeyArgs {
     /// Use this .sops.yaml instead of searching upward from the file's directory
     #[arg(long = "config", env = "SOPS_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Owner or contact recorded in clear in the metadata (shown by `tresor audit`)
+    #[arg(long, value_name = "CONTACT")]
+    pub owner: Option<String>,
 }
 
 #[derive(Args)]
@@ -272,4 +277,22 @@ pub struct ExecFileArgs {
     pub output_type: Option<String>,
     #[arg(long = "input-type", value_name = "TYPE")]
     pub input_type: Option<String>,
+}
+
+#[derive(Args)]
+pub struct AuditArgs {
+    /// Files to audit
+    pub paths: Vec<PathBuf>,
+    /// Audit every SOPS file under this directory
+    #[arg(short = 'r', long = "recursive", value_name = "DIR")]
+    pub recursive: Option<PathBuf>,
+    /// Output: table (for people), json (for machines), markdown (evidence for a risk register)
+    #[arg(long, default_value = "table", value_parser = ["table", "json", "markdown"])]
+    pub format: String,
+    /// Policy file (tresor.toml with [policy], or a .sops.yaml with policy:); default: found upward
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Write the report to a file instead of standard output
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }

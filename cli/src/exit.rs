@@ -66,6 +66,9 @@ pub fn code(err: &anyhow::Error) -> i32 {
         if let Some(e) = cause.downcast_ref::<tresor_config::ConfigError>() {
             return e.exit_code();
         }
+        if cause.downcast_ref::<tresor_audit::policy::PolicyError>().is_some() {
+            return 5;
+        }
         if cause.downcast_ref::<tresor_kms::KmsError>().is_some() {
             return 128;
         }

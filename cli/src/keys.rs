@@ -19,6 +19,7 @@ pub struct Plan {
     pub threshold: usize,
     pub rule: Rule,
     pub mac_only_encrypted: bool,
+    pub owner: Option<String>,
 }
 
 /// Keys given on the command line, as one group.
@@ -60,6 +61,7 @@ pub fn plan_for(file: Option<&Path>, args: &KeyArgs) -> Result<Plan> {
         threshold,
         rule: flag_rule.or_else(|| matched.and_then(|r| r.rule.clone())).unwrap_or_default(),
         mac_only_encrypted: args.mac_only_encrypted || matched.is_some_and(|r| r.mac_only_encrypted),
+        owner: args.owner.clone().or_else(|| matched.and_then(|r| r.owner.clone())),
     })
 }
 

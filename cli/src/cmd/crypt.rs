@@ -91,6 +91,7 @@ pub(crate) fn new_metadata(plan: &keys::Plan, key: &DataKey) -> Result<Metadata>
         },
         rule: plan.rule.clone(),
         mac_only_encrypted: plan.mac_only_encrypted,
+        owner: plan.owner.clone(),
         ..Metadata::default()
     })
 }

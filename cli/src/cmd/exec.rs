@@ -25,18 +25,19 @@ pub(crate) fn exec_env(a: ExecEnvArgs) -> Result<i32> {
         cmd.env_clear();
     }
     for (k, v) in &map {
-        let val =
-            match v {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Null => String::new(),
-                serde_json::Value::Bool(_) | serde_json::Value::Number(_) => v.to_string(),
-                _ => return Err(fail(
+        let val = match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::Bool(_) | serde_json::Value::Number(_) => v.to_string(),
+            _ => {
+                return Err(fail(
                     1,
                     format!(
                         "cannot use complex value '{k}' as an environment variable; exec-env takes top-level scalars"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         cmd.env(k, val);
     }
     let status = cmd.status().with_context(|| format!("running '{}'", a.command))?;

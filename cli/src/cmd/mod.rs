@@ -1,5 +1,6 @@
 //! The subcommands.
 
+mod audit;
 mod crypt;
 mod exec;
 mod modify;
@@ -22,5 +23,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Unset(a) => modify::unset(a),
         Command::ExecEnv(a) => exec::exec_env(a),
         Command::ExecFile(a) => exec::exec_file(a),
+        Command::Audit(a) => audit::audit(a),
     }
 }

@@ -18,7 +18,7 @@ use crate::exit::fail;
 use crate::fileio;
 
 /// Encrypted YAML/JSON files under `dir` (hidden directories skipped), sorted.
-fn find_encrypted(dir: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn find_encrypted(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

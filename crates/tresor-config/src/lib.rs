@@ -44,6 +44,8 @@ pub struct CreationRule {
     pub shamir_threshold: usize,
     pub rule: Option<Rule>,
     pub mac_only_encrypted: bool,
+    /// Owner/contact recorded in clear in new files' metadata.
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -197,7 +199,8 @@ pub fn parse(text: &str, path: &str) -> Result<Vec<CreationRule>, ConfigError> {
             None => 0,
         };
         let mac_only_encrypted = scalar(m, "mac_only_encrypted") == Some("true");
-        out.push(CreationRule { path_regex, key_groups, shamir_threshold, rule, mac_only_encrypted });
+        let owner = scalar(m, "owner").map(str::to_string);
+        out.push(CreationRule { path_regex, key_groups, shamir_threshold, rule, mac_only_encrypted, owner });
     }
     Ok(out)
 }

@@ -132,6 +132,15 @@ fn field(map: &Map, key: &str) -> Option<String> {
 fn read_group(map: &Map) -> Result<KeyGroup, SopsError> {
     let mut keys = Vec::new();
     let bad = |what: &str| SopsError::InvalidMetadata(format!("{what} entry is missing a field"));
+    // sops' struct order: cloud KMSs, hc_vault, (okms), age, pgp.
+    for kind in FOREIGN_KINDS.iter().filter(|k| **k != "pgp") {
+        for item in list_items(map.get(kind)) {
+            if let Some(m) = item.as_map() {
+                let fields = m.entries().filter_map(|e| scalar_text(&e.value).map(|v| (e.key.clone(), v))).collect();
+                keys.push(MasterKey::Foreign { kind: kind.to_string(), fields });
+            }
+        }
+    }
     for item in list_items(map.get("hc_vault")) {
         let m = item.as_map().ok_or_else(|| bad("hc_vault"))?;
         keys.push(MasterKey::HcVault {
@@ -159,7 +168,7 @@ fn read_group(map: &Map) -> Result<KeyGroup, SopsError> {
             enc: field(m, "enc").ok_or_else(|| bad("age"))?,
         });
     }
-    for kind in FOREIGN_KINDS {
+    for kind in ["pgp"] {
         for item in list_items(map.get(kind)) {
             if let Some(m) = item.as_map() {
                 let fields = m.entries().filter_map(|e| scalar_text(&e.value).map(|v| (e.key.clone(), v))).collect();

@@ -1,0 +1,63 @@
+//! audit: sovereignty and lifecycle report from metadata only.
+
+use anyhow::{Context, Result};
+use tresor_audit::{audit_file, Policy, Report};
+use tresor_format::Format;
+
+use super::rekey::find_encrypted;
+use crate::args::AuditArgs;
+use crate::exit::fail;
+use crate::fileio::{self, Sink};
+
+/// Exit code when the policy is violated (documented in docs/exit-codes.md).
+pub const POLICY_VIOLATION: i32 = 10;
+
+pub(crate) fn audit(a: AuditArgs) -> Result<i32> {
+    let mut files = a.paths.clone();
+    if let Some(dir) = &a.recursive {
+        files.extend(find_encrypted(dir)?);
+    }
+    if files.is_empty() {
+        return Err(fail(100, "no files to audit (pass FILE… or -r DIR)"));
+    }
+    let (policy, source) = match &a.policy {
+        Some(p) => {
+            let pol = Policy::load(p)?.ok_or_else(|| fail(5, format!("{} has no policy section", p.display())))?;
+            (pol, Some(p.display().to_string()))
+        }
+        None => {
+            let start = a
+                .recursive
+                .clone()
+                .or_else(|| files[0].parent().map(|p| p.to_path_buf()))
+                .unwrap_or_else(|| ".".into());
+            let start = if start.as_os_str().is_empty() { std::path::PathBuf::from(".") } else { start };
+            let abs = std::fs::canonicalize(&start).unwrap_or(start);
+            match Policy::discover(&abs)? {
+                Some((p, src)) => (p, Some(src)),
+                None => (Policy::default_policy(), None),
+            }
+        }
+    };
+    let juris = policy.jurisdictions().map_err(|e| fail(5, e))?;
+    let now = time::OffsetDateTime::now_utc();
+    let mut reports = Vec::new();
+    for f in &files {
+        let shown = f.display().to_string();
+        let src = fileio::read_input(Some(f)).with_context(|| format!("reading {shown}"))?;
+        let format = Format::from_path(&shown).unwrap_or(Format::Yaml);
+        reports.push(audit_file(&shown, &src, format, &policy, &juris, now));
+    }
+    let report = Report::new(reports, source, now);
+    let text = match a.format.as_str() {
+        "json" => report.to_json(),
+        "markdown" => report.to_markdown(),
+        _ => report.to_table(),
+    };
+    let sink = match &a.output {
+        Some(p) => Sink::File(p.clone()),
+        None => Sink::Stdout,
+    };
+    sink.write(&text, 0o644)?;
+    Ok(if report.files_with_violations > 0 { POLICY_VIOLATION } else { 0 })
+}

@@ -1,0 +1,11 @@
+//! Read SOPS metadata *without decrypting* and report, per file, which key services can
+//! unwrap the data key, under which jurisdiction each sits, how old the data key is, and
+//! whether a policy is met. Evidence for ICT risk registers (DORA) and Schrems II reviews.
+
+pub mod jurisdiction;
+pub mod policy;
+pub mod report;
+
+pub use jurisdiction::{Jurisdiction, Jurisdictions};
+pub use policy::Policy;
+pub use report::{audit_file, FileReport, KeyReport, Report};

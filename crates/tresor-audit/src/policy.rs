@@ -1,0 +1,107 @@
+//! The audit policy: from the `policy:` section of `.sops.yaml` (sops ignores unknown
+//! top-level keys) or from `tresor.toml` (`[policy]`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::jurisdiction::{Jurisdiction, Jurisdictions};
+
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Jurisdictions a key may be under (`eu`, `holder`, `us`, `other`).
+    #[serde(default)]
+    pub allowed_jurisdictions: Option<Vec<String>>,
+    /// Providers a key may come from (`age`, `openbao/vault`, `ovhcloud-kms`, `aws-kms`, …).
+    #[serde(default)]
+    pub allowed_providers: Option<Vec<String>>,
+    /// Maximum age of the data key (days since `lastmodified`).
+    #[serde(default)]
+    pub max_data_key_age_days: Option<u64>,
+    /// Minimum number of key groups (2+ means Shamir).
+    #[serde(default)]
+    pub min_key_groups: Option<usize>,
+    #[serde(default)]
+    pub require_owner: bool,
+    /// Refuse files that keys outside the EU and the holder's control can decrypt on their
+    /// own (default true: such a key defeats the EU keys in the same file).
+    #[serde(default = "yes")]
+    pub forbid_foreign_decrypt: bool,
+    /// Require that sops/Flux can decrypt the file (no okms-only key groups).
+    #[serde(default)]
+    pub require_sops_compatible: bool,
+    /// Jurisdiction of self-hosted services by host (suffix match): `bao.corp.example: eu`.
+    #[serde(default)]
+    pub jurisdictions: BTreeMap<String, String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: invalid policy: {why}")]
+pub struct PolicyError {
+    pub path: String,
+    pub why: String,
+}
+
+#[derive(Deserialize)]
+struct TomlFile {
+    policy: Option<Policy>,
+}
+
+impl Policy {
+    /// The built-in policy when none is configured: only the sovereignty rule.
+    pub fn default_policy() -> Policy {
+        Policy { forbid_foreign_decrypt: true, ..Policy::default() }
+    }
+
+    pub fn jurisdictions(&self) -> Result<Jurisdictions, String> {
+        let mut hosts = Vec::new();
+        for (h, j) in &self.jurisdictions {
+            hosts.push((
+                h.to_ascii_lowercase(),
+                Jurisdiction::parse(j).ok_or_else(|| format!("unknown jurisdiction '{j}' for {h}"))?,
+            ));
+        }
+        Ok(Jurisdictions { hosts })
+    }
+
+    /// Load from `tresor.toml` or from a `.sops.yaml` with a `policy:` section.
+    pub fn load(path: &Path) -> Result<Option<Policy>, PolicyError> {
+        let shown = path.display().to_string();
+        let err = |why: String| PolicyError { path: shown.clone(), why };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        if path.extension().is_some_and(|e| e == "toml") {
+            let f: TomlFile = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+            return Ok(f.policy);
+        }
+        let docs = tresor_format::parse(&text, tresor_format::Format::Yaml).map_err(|e| err(e.to_string()))?;
+        let Some(doc) = docs.first() else { return Ok(None) };
+        let data = tresor_sops::convert::document_data(doc).map_err(|e| err(e.to_string()))?;
+        match data.get("policy") {
+            None => Ok(None),
+            Some(v) => serde_json::from_value(v.clone()).map(Some).map_err(|e| err(e.to_string())),
+        }
+    }
+
+    /// Find a policy for files under `dir`: `tresor.toml`, else `.sops.yaml`, walking up.
+    pub fn discover(dir: &Path) -> Result<Option<(Policy, String)>, PolicyError> {
+        let mut cur = Some(dir);
+        while let Some(d) = cur {
+            for name in ["tresor.toml", ".sops.yaml"] {
+                let p = d.join(name);
+                if p.is_file() {
+                    if let Some(pol) = Policy::load(&p)? {
+                        return Ok(Some((pol, p.display().to_string())));
+                    }
+                }
+            }
+            cur = d.parent();
+        }
+        Ok(None)
+    }
+}

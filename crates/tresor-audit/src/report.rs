@@ -1,0 +1,314 @@
+//! Per-file findings and the report renderers (table, JSON, Markdown evidence).
+
+use serde::Serialize;
+use tresor_format::Format;
+use tresor_sops::{EncryptedFile, MasterKey};
+
+use crate::jurisdiction::{Jurisdiction, Jurisdictions};
+use crate::policy::Policy;
+
+#[derive(Serialize, Clone, Debug)]
+pub struct KeyReport {
+    pub group: usize,
+    pub provider: String,
+    pub kind: String,
+    pub key_id: String,
+    pub jurisdiction: Jurisdiction,
+    pub basis: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct FileReport {
+    pub path: String,
+    pub keys: Vec<KeyReport>,
+    pub key_groups: usize,
+    pub shamir_threshold: usize,
+    pub lastmodified: String,
+    pub data_key_age_days: Option<u64>,
+    pub owner: Option<String>,
+    /// Can sops (and Flux) decrypt it? They ignore `okms` keys.
+    pub sops_decryptable: bool,
+    /// Can keys outside the EU and the holder's control decrypt it without any other key?
+    pub foreign_can_decrypt: bool,
+    pub violations: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct Report {
+    pub tool: String,
+    pub generated_at: String,
+    pub policy_source: Option<String>,
+    pub files: Vec<FileReport>,
+    pub files_with_violations: usize,
+}
+
+fn age_days(lastmodified: &str, now: time::OffsetDateTime) -> Option<u64> {
+    let t = time::OffsetDateTime::parse(lastmodified, &time::format_description::well_known::Rfc3339).ok()?;
+    Some(((now - t).whole_seconds().max(0) / 86_400) as u64)
+}
+
+/// Audit one file's metadata against `policy`. Nothing is decrypted.
+pub fn audit_file(
+    path: &str,
+    src: &str,
+    format: Format,
+    policy: &Policy,
+    j: &Jurisdictions,
+    now: time::OffsetDateTime,
+) -> FileReport {
+    let meta = match EncryptedFile::parse(src, format) {
+        Ok(f) => f.metadata,
+        Err(e) => {
+            return FileReport {
+                path: path.into(),
+                keys: vec![],
+                key_groups: 0,
+                shamir_threshold: 0,
+                lastmodified: String::new(),
+                data_key_age_days: None,
+                owner: None,
+                sops_decryptable: false,
+                foreign_can_decrypt: false,
+                violations: vec![format!("not a SOPS file: {e}")],
+                error: Some(e.to_string()),
+            }
+        }
+    };
+    let mut keys = Vec::new();
+    for (gi, g) in meta.key_groups.iter().enumerate() {
+        for k in &g.keys {
+            let (provider, jurisdiction, basis) = j.classify(k);
+            keys.push(KeyReport {
+                group: gi + 1,
+                provider,
+                kind: k.kind().to_string(),
+                key_id: k.id(),
+                jurisdiction,
+                basis,
+                created_at: k.created_at().map(str::to_string).filter(|s| !s.is_empty()),
+            });
+        }
+    }
+    let groups = meta.key_groups.len();
+    let needed = if groups > 1 {
+        if meta.shamir_threshold == 0 {
+            groups
+        } else {
+            meta.shamir_threshold
+        }
+    } else {
+        1
+    };
+    let groups_with = |pred: &dyn Fn(&KeyReport) -> bool| {
+        (1..=groups).filter(|g| keys.iter().any(|k| k.group == *g && pred(k))).count()
+    };
+    let foreign_can_decrypt = groups_with(&|k| k.jurisdiction.is_foreign()) >= needed;
+    let sops_usable = meta
+        .key_groups
+        .iter()
+        .filter(|g| {
+            g.keys
+                .iter()
+                .any(|k| matches!(k, MasterKey::Age { .. } | MasterKey::HcVault { .. } | MasterKey::Foreign { .. }))
+        })
+        .count();
+    let sops_decryptable = sops_usable >= needed;
+    let age = age_days(&meta.lastmodified, now);
+
+    let mut violations = Vec::new();
+    if policy.forbid_foreign_decrypt && foreign_can_decrypt {
+        let who: Vec<String> = keys
+            .iter()
+            .filter(|k| k.jurisdiction.is_foreign())
+            .map(|k| format!("{} {}", k.provider, k.key_id))
+            .collect();
+        violations.push(format!(
+            "keys outside the EU and outside your control can decrypt this file without any EU key: {}",
+            who.join(", ")
+        ));
+    }
+    if let Some(allowed) = &policy.allowed_jurisdictions {
+        for k in &keys {
+            if !allowed.iter().any(|a| a.eq_ignore_ascii_case(k.jurisdiction.name())) {
+                violations.push(format!(
+                    "key {} ({}) is under jurisdiction '{}', not allowed",
+                    k.key_id,
+                    k.provider,
+                    k.jurisdiction.name()
+                ));
+            }
+        }
+    }
+    if let Some(allowed) = &policy.allowed_providers {
+        for k in &keys {
+            if !allowed.iter().any(|a| a.eq_ignore_ascii_case(&k.provider) || a.eq_ignore_ascii_case(&k.kind)) {
+                violations.push(format!("provider '{}' ({}) is not allowed", k.provider, k.key_id));
+            }
+        }
+    }
+    if let (Some(max), Some(days)) = (policy.max_data_key_age_days, age) {
+        if days > max {
+            violations.push(format!("data key is {days} days old (policy: at most {max}); run `tresor rotate -i`"));
+        }
+    }
+    if age.is_none() && policy.max_data_key_age_days.is_some() {
+        violations.push("lastmodified is missing or unreadable; the data key's age is unknown".into());
+    }
+    if let Some(min) = policy.min_key_groups {
+        if groups < min {
+            violations.push(format!("{groups} key group(s); the policy requires at least {min}"));
+        }
+    }
+    if policy.require_owner && meta.owner.is_none() {
+        violations
+            .push("no owner recorded (set one with `tresor encrypt --owner` or `owner:` in the creation rule)".into());
+    }
+    if policy.require_sops_compatible && !sops_decryptable {
+        violations.push("sops and Flux cannot decrypt this file (okms-only key groups)".into());
+    }
+    FileReport {
+        path: path.into(),
+        keys,
+        key_groups: groups,
+        shamir_threshold: if groups > 1 { needed } else { 0 },
+        lastmodified: meta.lastmodified.clone(),
+        data_key_age_days: age,
+        owner: meta.owner.clone(),
+        sops_decryptable,
+        foreign_can_decrypt,
+        violations,
+        error: None,
+    }
+}
+
+impl Report {
+    pub fn new(files: Vec<FileReport>, policy_source: Option<String>, now: time::OffsetDateTime) -> Report {
+        let files_with_violations = files.iter().filter(|f| !f.violations.is_empty()).count();
+        Report {
+            tool: format!("tresor {}", env!("CARGO_PKG_VERSION")),
+            generated_at: tresor_format::scalar::format_rfc3339_go(now.replace_nanosecond(0).unwrap_or(now)),
+            policy_source,
+            files,
+            files_with_violations,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("report serializes") + "\n"
+    }
+
+    fn keys_summary(f: &FileReport) -> String {
+        f.keys.iter().map(|k| format!("{}:{}", k.provider, k.jurisdiction.name())).collect::<Vec<_>>().join(", ")
+    }
+
+    /// A table for terminals.
+    pub fn to_table(&self) -> String {
+        let mut rows = vec![[
+            "FILE".to_string(),
+            "KEYS (provider:jurisdiction)".into(),
+            "GROUPS".into(),
+            "AGE".into(),
+            "OWNER".into(),
+            "SOPS".into(),
+            "STATUS".into(),
+        ]];
+        for f in &self.files {
+            rows.push([
+                f.path.clone(),
+                Self::keys_summary(f),
+                if f.key_groups > 1 {
+                    format!("{}/{}", f.shamir_threshold, f.key_groups)
+                } else {
+                    f.key_groups.to_string()
+                },
+                f.data_key_age_days.map(|d| format!("{d}d")).unwrap_or_else(|| "?".into()),
+                f.owner.clone().unwrap_or_else(|| "-".into()),
+                if f.sops_decryptable { "yes".into() } else { "no".into() },
+                if f.violations.is_empty() { "ok".into() } else { format!("{} violation(s)", f.violations.len()) },
+            ]);
+        }
+        let widths: Vec<usize> = (0..7).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+        let mut out = String::new();
+        for r in &rows {
+            let line: Vec<String> = r.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect();
+            out.push_str(line.join("  ").trim_end());
+            out.push('\n');
+        }
+        for f in self.files.iter().filter(|f| !f.violations.is_empty()) {
+            for v in &f.violations {
+                out.push_str(&format!("{}: {v}\n", f.path));
+            }
+        }
+        out.push_str(&format!("{} file(s), {} with policy violations\n", self.files.len(), self.files_with_violations));
+        out
+    }
+
+    /// A Markdown evidence report for an ICT risk register.
+    pub fn to_markdown(&self) -> String {
+        let esc = |s: &str| s.replace('|', "\\|");
+        let mut o = String::new();
+        o.push_str("# Secrets key-custody evidence\n\n");
+        o.push_str(&format!("- Generated: {} by {}\n", self.generated_at, self.tool));
+        o.push_str(&format!(
+            "- Policy: {}\n",
+            self.policy_source
+                .as_deref()
+                .unwrap_or("built-in (no key outside the EU or the holder's control may decrypt alone)")
+        ));
+        o.push_str(&format!(
+            "- Files: {}; with policy violations: {}\n\n",
+            self.files.len(),
+            self.files_with_violations
+        ));
+        o.push_str("## Files\n\n| File | Key groups | Data key age (days) | Owner | sops/Flux can decrypt | Non-EU keys can decrypt alone | Status |\n|---|---|---|---|---|---|---|\n");
+        for f in &self.files {
+            o.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} |\n",
+                esc(&f.path),
+                if f.key_groups > 1 {
+                    format!("{} of {}", f.shamir_threshold, f.key_groups)
+                } else {
+                    f.key_groups.to_string()
+                },
+                f.data_key_age_days.map(|d| d.to_string()).unwrap_or_else(|| "unknown".into()),
+                esc(f.owner.as_deref().unwrap_or("—")),
+                if f.sops_decryptable { "yes" } else { "no" },
+                if f.foreign_can_decrypt { "**yes**" } else { "no" },
+                if f.violations.is_empty() {
+                    "compliant".to_string()
+                } else {
+                    format!("**{} violation(s)**", f.violations.len())
+                },
+            ));
+        }
+        o.push_str("\n## Keys\n\n| File | Group | Provider | Key | Jurisdiction | Basis | Created |\n|---|---|---|---|---|---|---|\n");
+        for f in &self.files {
+            for k in &f.keys {
+                o.push_str(&format!(
+                    "| {} | {} | {} | `{}` | {} | {} | {} |\n",
+                    esc(&f.path),
+                    k.group,
+                    k.provider,
+                    esc(&k.key_id),
+                    k.jurisdiction.name(),
+                    esc(&k.basis),
+                    k.created_at.as_deref().unwrap_or("—")
+                ));
+            }
+        }
+        o.push_str("\n## Policy violations\n\n");
+        if self.files_with_violations == 0 {
+            o.push_str("None.\n");
+        }
+        for f in self.files.iter().filter(|f| !f.violations.is_empty()) {
+            for v in &f.violations {
+                o.push_str(&format!("- `{}`: {}\n", esc(&f.path), esc(v)));
+            }
+        }
+        o
+    }
+}

@@ -1,0 +1,124 @@
+//! `tresor audit`: metadata-only reports on files written by tresor, by the real sops,
+//! and by hand (US-cloud KMS entries), with policies from .sops.yaml and tresor.toml.
+
+mod common;
+use common::*;
+
+const AWS_ENTRY: &str = "    kms:\n        - arn: arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab\n          created_at: \"2026-01-01T00:00:00Z\"\n          enc: AQICAHh...\n          aws_profile: \"\"\n";
+
+fn with_aws_key(enc: &str) -> String {
+    enc.replacen("sops:\n", &format!("sops:\n{AWS_ENTRY}"), 1)
+}
+
+#[test]
+fn default_policy_flags_a_us_cloud_key_that_can_decrypt_alone() {
+    let sb = Sandbox::new();
+    let p = sb.write("ok.yaml", "a: b\n");
+    sb.tresor().args(["encrypt", "-i", "--age", &recipient()]).arg(&p).ok();
+    let enc = sb.read("ok.yaml");
+    sb.write("us.yaml", &with_aws_key(&enc));
+    let out = sb.tresor().args(["audit", "ok.yaml"]).ok();
+    assert!(out.contains("age:holder") && out.contains("ok"), "{out}");
+    let err_out = sb.tresor().args(["audit", "--format", "json", "ok.yaml", "us.yaml"]).run();
+    assert_eq!(err_out.status.code(), Some(10));
+    let v: serde_json::Value = serde_json::from_slice(&err_out.stdout).unwrap();
+    let us = &v["files"][1];
+    assert_eq!(us["foreign_can_decrypt"], true);
+    assert_eq!(us["keys"][0]["provider"], "aws-kms");
+    assert_eq!(us["keys"][0]["jurisdiction"], "us");
+    assert!(us["violations"][0].as_str().unwrap().contains("outside the EU"));
+    assert_eq!(v["files"][0]["violations"].as_array().unwrap().len(), 0);
+    assert!(v["tool"].as_str().unwrap().starts_with("tresor "));
+    // sops itself still decrypts the hand-edited file through age (it tries age first).
+    assert_eq!(sb.sops().arg("decrypt").arg(sb.path("us.yaml")).ok(), "a: b\n");
+}
+
+#[test]
+fn shamir_with_an_eu_group_is_not_defeated_by_a_us_key() {
+    let sb = Sandbox::new();
+    let r2 = recipient_of(&testdata("keys/age-test2.txt"));
+    sb.write(
+        ".sops.yaml",
+        &format!(
+            "creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - age: [{}]\n      - age: [{r2}]\n",
+            recipient()
+        ),
+    );
+    let p = sb.write("g.yaml", "a: b\n");
+    sb.tresor().args(["encrypt", "-i"]).arg(&p).ok();
+    // Put an AWS key into group 1 by hand: it yields one share, not the threshold.
+    let enc = sb.read("g.yaml");
+    let edited = enc.replacen("    key_groups:\n        - hc_vault: []\n", "    key_groups:\n        - kms:\n            - arn: arn:aws:kms:us-east-1:1:key/x\n              created_at: \"2026-01-01T00:00:00Z\"\n              enc: AQ==\n          hc_vault: []\n", 1);
+    assert_ne!(edited, enc, "{enc}");
+    sb.write("g.yaml", &edited);
+    let out = sb.tresor().args(["audit", "--format", "json", "g.yaml"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["files"][0]["foreign_can_decrypt"], false);
+    assert_eq!(v["files"][0]["shamir_threshold"], 2);
+    // sops still decrypts with the two age groups.
+    let both = format!(
+        "{}{}",
+        std::fs::read_to_string(key_file()).unwrap(),
+        std::fs::read_to_string(testdata("keys/age-test2.txt")).unwrap()
+    );
+    let mut s = sb.sops();
+    s.arg("decrypt").arg(sb.path("g.yaml")).env_remove("SOPS_AGE_KEY_FILE").env("SOPS_AGE_KEY", &both);
+    assert_eq!(s.ok(), "a: b\n");
+}
+
+#[test]
+fn owner_is_kept_in_clear_and_sops_ignores_it() {
+    let sb = Sandbox::new();
+    let p = sb.write("o.yaml", "token: t\n");
+    sb.tresor().args(["encrypt", "-i", "--owner", "payments-team@example.eu", "--age", &recipient()]).arg(&p).ok();
+    assert!(sb.read("o.yaml").contains("owner: payments-team@example.eu"));
+    assert_eq!(sb.sops().arg("decrypt").arg(&p).ok(), "token: t\n");
+    let out = sb.tresor().args(["audit", "--format", "markdown", "o.yaml"]).ok();
+    assert!(out.contains("payments-team@example.eu") && out.contains("# Secrets key-custody evidence"), "{out}");
+    assert!(out.contains("| Key groups |") && out.contains("## Policy violations\n\nNone."), "{out}");
+}
+
+#[test]
+fn policy_in_sops_yaml_enforces_age_owner_and_providers_and_sops_tolerates_it() {
+    let sb = Sandbox::new();
+    sb.write(
+        ".sops.yaml",
+        &format!(
+            "creation_rules:\n  - age: {}\npolicy:\n  max_data_key_age_days: 30\n  require_owner: true\n  allowed_providers: [age, ovhcloud-kms]\n",
+            recipient()
+        ),
+    );
+    let p = sb.write("s.yaml", "a: b\n");
+    // sops accepts a .sops.yaml with our policy section.
+    let by_sops = sb.sops().args(["encrypt"]).arg(&p).ok();
+    sb.write("by-sops.yaml", &by_sops);
+    sb.tresor().args(["encrypt", "-i", "--owner", "ops"]).arg(&p).ok();
+    let old = sb.read("s.yaml").replace(
+        &sb.read("s.yaml").lines().find(|l| l.contains("lastmodified")).unwrap().to_string(),
+        "    lastmodified: \"2020-01-01T00:00:00Z\"",
+    );
+    sb.write("old.yaml", &old);
+    let out = sb.tresor().args(["audit", "s.yaml", "old.yaml", "by-sops.yaml"]).run();
+    assert_eq!(out.status.code(), Some(10));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("old.yaml: data key is") && text.contains("at most 30"), "{text}");
+    assert!(text.contains("by-sops.yaml: no owner recorded"), "{text}");
+    assert!(!text.lines().any(|l| l.starts_with("s.yaml: ")), "s.yaml should pass: {text}");
+    assert!(text.contains("3 file(s), 2 with policy violations"), "{text}");
+}
+
+#[test]
+fn tresor_toml_policy_and_recursive_audit() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("apps")).unwrap();
+    sb.write("tresor.toml", "[policy]\nallowed_jurisdictions = [\"eu\"]\n");
+    let p = sb.write("apps/a.yaml", "a: b\n");
+    sb.tresor().args(["encrypt", "-i", "--age", &recipient()]).arg(&p).ok();
+    sb.write("apps/plain.yaml", "not: encrypted\n");
+    let out = sb.tresor().args(["audit", "--format", "json", "-r", "apps"]).run();
+    assert_eq!(out.status.code(), Some(10));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["files"].as_array().unwrap().len(), 1, "plain files are skipped by -r");
+    assert!(v["policy_source"].as_str().unwrap().ends_with("tresor.toml"));
+    assert!(v["files"][0]["violations"][0].as_str().unwrap().contains("jurisdiction 'holder'"));
+}
