@@ -52,6 +52,8 @@ pub enum Command {
     ExecFile(ExecFileArgs),
     /// Report who holds each file's keys, under which jurisdiction, and how old the data keys are (no decryption)
     Audit(AuditArgs),
+    /// Kustomize KRM function / legacy exec plugin (same as the tresor-kustomize binary)
+    Kustomize(KustomizeArgs),
 }
 
 #[derive(Args, Clone, Default)]
@@ -295,4 +297,11 @@ pub struct AuditArgs {
     /// Write the report to a file instead of standard output
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct KustomizeArgs {
+    /// Legacy exec-plugin mode: the generator config file; omit to read a ResourceList on stdin
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
 }

@@ -24,5 +24,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::ExecEnv(a) => exec::exec_env(a),
         Command::ExecFile(a) => exec::exec_file(a),
         Command::Audit(a) => audit::audit(a),
+        Command::Kustomize(a) => Ok(tresor_krm::main_with_args(&a.args)),
     }
 }

@@ -1,0 +1,256 @@
+//! Turning a generator config into Kubernetes objects.
+
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use serde_json::{json, Map, Value as J};
+use tresor_format::Format;
+use tresor_keys::Keyring;
+use tresor_sops::{DecryptOptions, EncryptedFile};
+use zeroize::Zeroizing;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KrmError {
+    #[error("invalid generator config: {0}")]
+    Config(String),
+    /// A file that could not be read or decrypted; `file` is as written in the config.
+    #[error("{file}: {msg}")]
+    File { file: String, msg: String },
+}
+
+impl KrmError {
+    pub fn file(&self) -> Option<&str> {
+        match self {
+            KrmError::File { file, .. } => Some(file),
+            KrmError::Config(_) => None,
+        }
+    }
+}
+
+/// A decrypted file: its plaintext bytes and format (None = sops' binary store).
+struct Plain {
+    bytes: Zeroizing<Vec<u8>>,
+    format: Option<Format>,
+}
+
+fn decrypt_file(keyring: &Keyring, base: &Path, rel: &str) -> Result<Plain, KrmError> {
+    let err = |msg: String| KrmError::File { file: rel.to_string(), msg };
+    let path: PathBuf = base.join(rel);
+    let src = Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| err(format!("cannot read: {e}")))?);
+    let format = Format::from_path(rel);
+    // Anything that is not YAML/JSON is sops' binary store: a JSON envelope with `data`.
+    let parse_as = format.unwrap_or(Format::Json);
+    let file = EncryptedFile::parse(&src, parse_as).map_err(|e| err(e.to_string()))?;
+    let key = keyring.data_key(&file.metadata).map_err(|e| err(e.to_string()))?;
+    let d = file.decrypt(&key, DecryptOptions::default()).map_err(|e| err(e.to_string()))?;
+    for w in &d.warnings {
+        eprintln!("tresor-kustomize: warning: {rel}: {w}");
+    }
+    let text = Zeroizing::new(d.text);
+    if format.is_some() {
+        return Ok(Plain { bytes: Zeroizing::new(text.as_bytes().to_vec()), format });
+    }
+    let v: J = serde_json::from_str(&text).map_err(|e| err(format!("binary store: {e}")))?;
+    let data =
+        v.get("data").and_then(|d| d.as_str()).ok_or_else(|| err("binary store without a `data` string".into()))?;
+    Ok(Plain { bytes: Zeroizing::new(data.as_bytes().to_vec()), format: None })
+}
+
+fn strings(cfg: &J, key: &str) -> Result<Vec<String>, KrmError> {
+    match cfg.get(key) {
+        None | Some(J::Null) => Ok(Vec::new()),
+        Some(J::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| KrmError::Config(format!("`{key}` must be a list of strings")))
+            })
+            .collect(),
+        Some(_) => Err(KrmError::Config(format!("`{key}` must be a list"))),
+    }
+}
+
+/// `key=path` or `path` (key = file name).
+fn key_and_path(entry: &str) -> (String, String) {
+    match entry.split_once('=') {
+        Some((k, p)) => (k.trim().to_string(), p.trim().to_string()),
+        None => (
+            Path::new(entry).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            entry.trim().to_string(),
+        ),
+    }
+}
+
+/// The documents of a decrypted YAML/JSON file, as objects.
+fn documents(p: &Plain, rel: &str) -> Result<Vec<J>, KrmError> {
+    let text =
+        std::str::from_utf8(&p.bytes).map_err(|_| KrmError::File { file: rel.into(), msg: "not UTF-8".into() })?;
+    let docs = tresor_format::parse(text, p.format.unwrap_or(Format::Yaml))
+        .map_err(|e| KrmError::File { file: rel.into(), msg: e.to_string() })?;
+    docs.iter()
+        .map(|d| {
+            tresor_sops::convert::document_data(d).map_err(|e| KrmError::File { file: rel.into(), msg: e.to_string() })
+        })
+        .collect()
+}
+
+/// Scalars of a decrypted mapping, as Secret entries (`envs`).
+fn env_entries(p: &Plain, rel: &str) -> Result<Vec<(String, String)>, KrmError> {
+    let docs = documents(p, rel)?;
+    let mut out = Vec::new();
+    for d in docs {
+        let J::Object(m) = d else {
+            return Err(KrmError::File { file: rel.into(), msg: "an env file must be a mapping".into() });
+        };
+        for (k, v) in m {
+            let s = match v {
+                J::String(s) => s,
+                J::Null => String::new(),
+                J::Bool(_) | J::Number(_) => v.to_string(),
+                _ => return Err(KrmError::File { file: rel.into(), msg: format!("`{k}` is not a scalar") }),
+            };
+            out.push((k, s));
+        }
+    }
+    Ok(out)
+}
+
+struct SecretSpec<'a> {
+    metadata: Option<&'a J>,
+    type_: Option<&'a J>,
+    files: Vec<String>,
+    binary_files: Vec<String>,
+    envs: Vec<String>,
+    default_hash: bool,
+}
+
+fn build_secret(keyring: &Keyring, base: &Path, spec: SecretSpec) -> Result<J, KrmError> {
+    let mut string_data = Map::new();
+    let mut data = Map::new();
+    for entry in &spec.files {
+        let (k, rel) = key_and_path(entry);
+        let p = decrypt_file(keyring, base, &rel)?;
+        let s = String::from_utf8(p.bytes.to_vec())
+            .map_err(|_| KrmError::File { file: rel.clone(), msg: "not UTF-8; use binaryFiles".into() })?;
+        string_data.insert(k, J::String(s));
+    }
+    for entry in &spec.binary_files {
+        let (k, rel) = key_and_path(entry);
+        let p = decrypt_file(keyring, base, &rel)?;
+        data.insert(k, J::String(B64.encode(&p.bytes)));
+    }
+    for rel in &spec.envs {
+        let p = decrypt_file(keyring, base, rel)?;
+        for (k, v) in env_entries(&p, rel)? {
+            string_data.insert(k, J::String(v));
+        }
+    }
+    let mut metadata = match spec.metadata {
+        Some(J::Object(m)) => m.clone(),
+        None => return Err(KrmError::Config("metadata.name is required".into())),
+        _ => return Err(KrmError::Config("metadata must be a mapping".into())),
+    };
+    if !metadata.get("name").is_some_and(|n| n.is_string()) {
+        return Err(KrmError::Config("metadata.name is required".into()));
+    }
+    // Never pass the function declaration or orchestrator bookkeeping on to the output.
+    if let Some(J::Object(ann)) = metadata.get_mut("annotations") {
+        ann.retain(|k, _| {
+            !(k.starts_with("config.kubernetes.io/")
+                || k.starts_with("internal.config.kubernetes.io/")
+                || k.starts_with("config.k8s.io/"))
+        });
+        if spec.default_hash && !ann.contains_key("kustomize.config.k8s.io/needs-hash") {
+            ann.insert("kustomize.config.k8s.io/needs-hash".into(), J::String("true".into()));
+        }
+    } else if spec.default_hash {
+        metadata.insert("annotations".into(), json!({"kustomize.config.k8s.io/needs-hash": "true"}));
+    }
+    let mut secret = Map::new();
+    secret.insert("apiVersion".into(), J::String("v1".into()));
+    secret.insert("kind".into(), J::String("Secret".into()));
+    secret.insert("metadata".into(), J::Object(metadata));
+    secret.insert("type".into(), spec.type_.cloned().unwrap_or(J::String("Opaque".into())));
+    if !data.is_empty() {
+        secret.insert("data".into(), J::Object(data));
+    }
+    if !string_data.is_empty() {
+        secret.insert("stringData".into(), J::Object(string_data));
+    }
+    Ok(J::Object(secret))
+}
+
+fn resources(keyring: &Keyring, base: &Path, files: &[String]) -> Result<Vec<J>, KrmError> {
+    let mut out = Vec::new();
+    for rel in files {
+        let p = decrypt_file(keyring, base, rel)?;
+        out.extend(documents(&p, rel)?.into_iter().filter(|d| !d.is_null()));
+    }
+    Ok(out)
+}
+
+/// The objects a generator config produces. Files are relative to `base`.
+pub fn generate(cfg: &J, base: &Path) -> Result<Vec<J>, KrmError> {
+    let api = cfg.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("");
+    let kind = cfg.get("kind").and_then(|v| v.as_str()).unwrap_or("");
+    let keyring = Keyring::new();
+    match (api, kind) {
+        ("tresor.dev/v1", "SecretGenerator") => {
+            let mut out = resources(&keyring, base, &strings(cfg, "resources")?)?;
+            let (files, binary_files, envs) =
+                (strings(cfg, "files")?, strings(cfg, "binaryFiles")?, strings(cfg, "envs")?);
+            if !(files.is_empty() && binary_files.is_empty() && envs.is_empty()) {
+                let disable_hash =
+                    cfg.pointer("/options/disableNameSuffixHash").and_then(|v| v.as_bool()).unwrap_or(false);
+                out.push(build_secret(
+                    &keyring,
+                    base,
+                    SecretSpec {
+                        metadata: cfg.get("metadata"),
+                        type_: cfg.get("type"),
+                        files,
+                        binary_files,
+                        envs,
+                        default_hash: !disable_hash,
+                    },
+                )?);
+            }
+            if out.is_empty() {
+                return Err(KrmError::Config("SecretGenerator needs files, binaryFiles, envs or resources".into()));
+            }
+            Ok(out)
+        }
+        ("viaduct.ai/v1", k) if k.eq_ignore_ascii_case("ksops") => {
+            let files = strings(cfg, "files")?;
+            let secret_from = match cfg.get("secretFrom") {
+                Some(J::Array(a)) => a.clone(),
+                None | Some(J::Null) => Vec::new(),
+                _ => return Err(KrmError::Config("secretFrom must be a list".into())),
+            };
+            if files.is_empty() && secret_from.is_empty() {
+                return Err(KrmError::Config("ksops generator needs `files` or `secretFrom`".into()));
+            }
+            let mut out = resources(&keyring, base, &files)?;
+            for s in &secret_from {
+                out.push(build_secret(
+                    &keyring,
+                    base,
+                    SecretSpec {
+                        metadata: s.get("metadata"),
+                        type_: s.get("type"),
+                        files: strings(s, "files")?,
+                        binary_files: strings(s, "binaryFiles")?,
+                        envs: strings(s, "envs")?,
+                        default_hash: false,
+                    },
+                )?);
+            }
+            Ok(out)
+        }
+        _ => Err(KrmError::Config(format!(
+            "unsupported generator {api}/{kind}: expected tresor.dev/v1 SecretGenerator or viaduct.ai/v1 ksops"
+        ))),
+    }
+}

@@ -1,0 +1,98 @@
+//! Decrypting generators for Kustomize, as a KRM function or a legacy exec plugin.
+//!
+//! Two generator formats are accepted:
+//! * ours, `apiVersion: tresor.dev/v1`, `kind: SecretGenerator` (see docs/kustomize.md);
+//! * ksops', `apiVersion: viaduct.ai/v1`, `kind: ksops` (`files`, `secretFrom`), as is.
+//!
+//! Every file is decrypted with its MAC verified; a file that fails stops the build with
+//! its name (a silently missing Secret is the failure mode ksops users hit most).
+
+mod generate;
+mod resource_list;
+
+use std::io::{IsTerminal, Read};
+use std::path::Path;
+
+pub use generate::{generate, KrmError};
+pub use resource_list::{process_resource_list, Outcome};
+
+/// Entry point shared by `tresor-kustomize` and `tresor kustomize`. Returns the exit code.
+pub fn main_with_args(args: &[String]) -> i32 {
+    match args {
+        [flag] if flag == "--help" || flag == "-h" => {
+            println!("{}", HELP);
+            0
+        }
+        [flag] if flag == "--version" || flag == "-V" => {
+            println!("tresor-kustomize {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        // Legacy exec plugin: kustomize passes the path of a temporary copy of the config.
+        [config, ..] => match legacy(Path::new(config)) {
+            Ok(out) => {
+                print!("{out}");
+                0
+            }
+            Err(e) => {
+                eprintln!("tresor-kustomize: error: {e}");
+                1
+            }
+        },
+        [] => {
+            if std::io::stdin().is_terminal() {
+                eprintln!("{HELP}");
+                return 1;
+            }
+            let mut input = String::new();
+            if let Err(e) = std::io::stdin().read_to_string(&mut input) {
+                eprintln!("tresor-kustomize: error: reading the ResourceList: {e}");
+                return 1;
+            }
+            let base = std::env::current_dir().unwrap_or_else(|_| ".".into());
+            let outcome = process_resource_list(&input, &base);
+            print!("{}", outcome.output);
+            for m in &outcome.errors {
+                eprintln!("tresor-kustomize: error: {m}");
+            }
+            if outcome.errors.is_empty() {
+                0
+            } else {
+                1
+            }
+        }
+    }
+}
+
+fn legacy(config: &Path) -> Result<String, KrmError> {
+    let text = std::fs::read_to_string(config).map_err(|e| KrmError::Config(format!("{}: {e}", config.display())))?;
+    let base = std::env::current_dir().unwrap_or_else(|_| ".".into());
+    let docs = tresor_format::parse(&text, tresor_format::Format::Yaml).map_err(|e| KrmError::Config(e.to_string()))?;
+    let mut out = String::new();
+    for d in &docs {
+        let cfg = tresor_sops::convert::document_data(d).map_err(|e| KrmError::Config(e.to_string()))?;
+        for obj in generate(&cfg, &base)? {
+            out.push_str("---\n");
+            out.push_str(&tresor_sops::convert::to_yaml(&obj));
+        }
+    }
+    Ok(out)
+}
+
+const HELP: &str = "tresor-kustomize: decrypt SOPS files into Kubernetes objects at kustomize build time.
+
+KRM exec function (kustomize >= 4, kpt):
+  # secret-generator.yaml, listed under `generators:` in kustomization.yaml
+  apiVersion: tresor.dev/v1          # or viaduct.ai/v1, kind: ksops (ksops' format, unchanged)
+  kind: SecretGenerator
+  metadata:
+    name: app
+    annotations:
+      config.kubernetes.io/function: |
+        exec:
+          path: tresor-kustomize
+  files: [password=secrets/password.enc.yaml]
+  kustomize build --enable-alpha-plugins --enable-exec .
+
+Legacy exec plugin: tresor-kustomize CONFIG_FILE (argv[1] is the generator config).
+Keys are found like sops/tresor: SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, VAULT_TOKEN, KMS_RESTAPI_* ...
+See docs/kustomize.md.";
