@@ -54,6 +54,10 @@ pub enum Command {
     Audit(AuditArgs),
     /// Kustomize KRM function / legacy exec plugin (same as the tresor-kustomize binary)
     Kustomize(KustomizeArgs),
+    /// Find secrets in files, staged changes or Git history (gitleaks rules work too)
+    Scan(ScanArgs),
+    /// Git hooks: `tresor hook install` adds a pre-commit hook that scans staged changes
+    Hook(HookArgs),
 }
 
 #[derive(Args, Clone, Default)]
@@ -304,4 +308,65 @@ pub struct KustomizeArgs {
     /// Legacy exec-plugin mode: the generator config file; omit to read a ResourceList on stdin
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct ScanArgs {
+    /// Files or directories to scan (default: the current directory); .gitignore is respected
+    pub paths: Vec<PathBuf>,
+    /// Scan the staged changes (the index), for pre-commit hooks
+    #[arg(long, conflicts_with_all = ["git", "range"])]
+    pub staged: bool,
+    /// Scan the full Git history of the repository (every unique blob once)
+    #[arg(long)]
+    pub git: bool,
+    /// Scan a commit range instead of all history, e.g. origin/main..HEAD
+    #[arg(long, value_name = "RANGE")]
+    pub range: Option<String>,
+    /// Output format
+    #[arg(long, short = 'f', default_value = "text", value_parser = ["text", "json", "sarif", "junit"])]
+    pub format: String,
+    /// Write the report here (the text summary still goes to stderr)
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Rules in gitleaks' TOML format (default: .gitleaks.toml or .tresor-scan.toml in the repository, else tresor's rules)
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// A previous JSON report: findings in it do not count
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// A file of finding fingerprints to ignore (besides .tresorignore and .gitleaksignore)
+    #[arg(long = "ignore-file", value_name = "FILE")]
+    pub ignore_file: Option<PathBuf>,
+    /// Only check that files .sops.yaml rules cover are encrypted
+    #[arg(long = "guard-only")]
+    pub guard_only: bool,
+    /// Skip the Helm values analyzer
+    #[arg(long = "no-helm")]
+    pub no_helm: bool,
+    /// Skip the Dockerfile analyzer
+    #[arg(long = "no-dockerfile")]
+    pub no_dockerfile: bool,
+    /// Skip the must-be-encrypted guard
+    #[arg(long = "no-guard")]
+    pub no_guard: bool,
+    /// Exit code when leaks are found
+    #[arg(long = "exit-code", default_value_t = 1)]
+    pub exit_code: i32,
+}
+
+#[derive(Args)]
+pub struct HookArgs {
+    #[command(subcommand)]
+    pub action: HookAction,
+}
+
+#[derive(Subcommand)]
+pub enum HookAction {
+    /// Install a Git pre-commit hook that runs `tresor scan --staged`
+    Install {
+        /// Replace an existing pre-commit hook
+        #[arg(long)]
+        force: bool,
+    },
 }

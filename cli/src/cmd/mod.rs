@@ -5,6 +5,7 @@ mod crypt;
 mod exec;
 mod modify;
 mod rekey;
+mod scan;
 
 use anyhow::Result;
 
@@ -25,5 +26,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::ExecFile(a) => exec::exec_file(a),
         Command::Audit(a) => audit::audit(a),
         Command::Kustomize(a) => Ok(tresor_krm::main_with_args(&a.args)),
+        Command::Scan(a) => scan::scan(a),
+        Command::Hook(a) => scan::hook(a),
     }
 }

@@ -1,0 +1,125 @@
+//! scan and hook: the leak scanner's command line.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use tresor_scan::sources::{self, Checks};
+use tresor_scan::suppress::Suppressions;
+use tresor_scan::{report, Engine, RuleSet};
+
+use crate::args::{HookAction, HookArgs, ScanArgs};
+use crate::exit::fail;
+use crate::fileio::Sink;
+
+fn load_rules(config: Option<&Path>, root: &Path) -> Result<RuleSet> {
+    let path = config
+        .map(Path::to_path_buf)
+        .or_else(|| [".tresor-scan.toml", ".gitleaks.toml"].iter().map(|n| root.join(n)).find(|p| p.is_file()));
+    match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(&p).map_err(|e| fail(2, format!("{}: {e}", p.display())))?;
+            RuleSet::from_toml(&text).map_err(|e| fail(2, format!("{}: {e}", p.display())))
+        }
+        None => Ok(RuleSet::default_rules()),
+    }
+}
+
+pub(crate) fn scan(a: ScanArgs) -> Result<i32> {
+    let cwd = std::env::current_dir()?;
+    let git_root = tresor_scan::git::toplevel(&cwd).ok();
+    let root = git_root.clone().unwrap_or_else(|| cwd.clone());
+    let rules = if a.guard_only { RuleSet::default() } else { load_rules(a.config.as_deref(), &root)? };
+    let engine = Engine::new(rules);
+    let checks =
+        Checks { helm: !a.no_helm && !a.guard_only, dockerfile: !a.no_dockerfile && !a.guard_only, guard: !a.no_guard };
+    let need_git = || git_root.clone().ok_or_else(|| fail(2, "not inside a Git repository"));
+    let findings = if a.staged {
+        sources::scan_staged(&engine, &need_git()?, checks).map_err(|e| fail(2, e.to_string()))?
+    } else if a.git || a.range.is_some() {
+        let repo = need_git()?;
+        let pb = indicatif::ProgressBar::new(0);
+        if !std::io::stderr().is_terminal() {
+            pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} scanning history [{bar:30}] {pos}/{len} blobs {elapsed}",
+            )
+            .unwrap()
+            .progress_chars("=> "),
+        );
+        let progress = |done: u64, total: u64| {
+            pb.set_length(total);
+            pb.set_position(done);
+        };
+        let r = sources::scan_history(&engine, &repo, a.range.as_deref(), checks, &progress)
+            .map_err(|e| fail(2, e.to_string()));
+        pb.finish_and_clear();
+        r?
+    } else {
+        let paths: Vec<PathBuf> = if a.paths.is_empty() { vec![cwd.clone()] } else { a.paths.clone() };
+        let base = if a.paths.is_empty() { cwd.clone() } else { root.clone() };
+        let base = std::fs::canonicalize(&base).unwrap_or(base);
+        let abs: Vec<PathBuf> = paths.iter().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())).collect();
+        for p in &abs {
+            if !p.exists() {
+                return Err(fail(2, format!("{} does not exist", p.display())));
+            }
+        }
+        sources::scan_paths(&engine, &base, &abs, checks)
+    };
+    let supp = Suppressions::load(&root, a.ignore_file.as_deref(), a.baseline.as_deref()).map_err(|e| fail(2, e))?;
+    let findings: Vec<_> = findings.into_iter().filter(|f| !supp.suppressed(f)).collect();
+    let rule_list: Vec<(String, String)> =
+        engine.rules.rules.iter().map(|r| (r.id.clone(), r.description.clone())).collect();
+    let body = match a.format.as_str() {
+        "json" => report::json(&findings),
+        "sarif" => report::sarif(&findings, &rule_list),
+        "junit" => report::junit(&findings),
+        _ => report::text(&findings, a.report.is_none() && std::io::stdout().is_terminal()),
+    };
+    match &a.report {
+        Some(p) => Sink::File(p.clone()).write(&body, 0o644).with_context(|| format!("writing {}", p.display()))?,
+        None => Sink::Stdout.write(&body, 0o644)?,
+    }
+    if findings.is_empty() {
+        eprintln!("tresor: no leaks found");
+        Ok(0)
+    } else {
+        eprintln!("tresor: {} leak(s) found", findings.len());
+        Ok(a.exit_code)
+    }
+}
+
+const HOOK: &str = "#!/bin/sh\n# Installed by `tresor hook install`: block commits that add secrets or unencrypted files\n# that .sops.yaml says must be encrypted. Bypass once with `git commit --no-verify`.\nexec tresor scan --staged\n";
+
+pub(crate) fn hook(a: HookArgs) -> Result<i32> {
+    let HookAction::Install { force } = a.action;
+    let cwd = std::env::current_dir()?;
+    let repo = tresor_scan::git::toplevel(&cwd).map_err(|e| fail(2, e.to_string()))?;
+    let out =
+        std::process::Command::new("git").arg("-C").arg(&repo).args(["rev-parse", "--git-path", "hooks"]).output()?;
+    let hooks = repo.join(String::from_utf8_lossy(&out.stdout).trim());
+    std::fs::create_dir_all(&hooks)?;
+    let target = hooks.join("pre-commit");
+    if target.exists() && !force {
+        let existing = std::fs::read_to_string(&target).unwrap_or_default();
+        if existing == HOOK {
+            eprintln!("tresor: the pre-commit hook is already installed");
+            return Ok(0);
+        }
+        return Err(fail(
+            1,
+            format!("{} exists; pass --force to replace it (or call `tresor scan --staged` from it)", target.display()),
+        ));
+    }
+    std::fs::write(&target, HOOK)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))?;
+    }
+    eprintln!("tresor: installed {}", target.display());
+    Ok(0)
+}

@@ -1,0 +1,112 @@
+use serde::{Deserialize, Serialize};
+
+/// One detected secret (or unsafe construct).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Finding {
+    #[serde(rename = "RuleID")]
+    pub rule_id: String,
+    #[serde(rename = "Description")]
+    pub description: String,
+    #[serde(rename = "File")]
+    pub file: String,
+    #[serde(rename = "StartLine")]
+    pub line: usize,
+    #[serde(rename = "StartColumn")]
+    pub column: usize,
+    /// The secret, redacted for output (first 4 characters kept when long enough).
+    #[serde(rename = "Secret")]
+    pub redacted: String,
+    #[serde(rename = "Entropy")]
+    pub entropy: f64,
+    #[serde(rename = "Commit", default, skip_serializing_if = "String::is_empty")]
+    pub commit: String,
+    #[serde(rename = "Author", default, skip_serializing_if = "String::is_empty")]
+    pub author: String,
+    #[serde(rename = "Date", default, skip_serializing_if = "String::is_empty")]
+    pub date: String,
+    #[serde(rename = "Fix", default, skip_serializing_if = "String::is_empty")]
+    pub fix: String,
+    /// `[commit:]file:rule:line`, as gitleaks computes it (for ignore files).
+    #[serde(rename = "Fingerprint")]
+    pub fingerprint: String,
+    /// SHA-256 of the secret, so a baseline can match a moved secret without storing it.
+    #[serde(rename = "SecretHash")]
+    pub secret_hash: String,
+}
+
+impl Finding {
+    pub fn refresh_fingerprint(&mut self) {
+        self.fingerprint = if self.commit.is_empty() {
+            format!("{}:{}:{}", self.file, self.rule_id, self.line)
+        } else {
+            format!("{}:{}:{}:{}", self.commit, self.file, self.rule_id, self.line)
+        };
+    }
+}
+
+/// Hide all but a short prefix of a secret.
+pub fn redact(secret: &str) -> String {
+    let n = secret.chars().count();
+    if n <= 8 {
+        return "*".repeat(n.max(4));
+    }
+    let keep: String = secret.chars().take(4).collect();
+    format!("{keep}{}", "*".repeat((n - 4).min(20)))
+}
+
+pub fn secret_hash(secret: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(secret);
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Shannon entropy in bits per byte.
+pub fn shannon(data: &[u8]) -> f64 {
+    if data.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0usize; 256];
+    for &b in data {
+        counts[b as usize] += 1;
+    }
+    let len = data.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / len;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+impl Finding {
+    /// A finding from an analyzer (not a regex rule).
+    pub fn new(
+        rule_id: &str,
+        description: &str,
+        file: &str,
+        line: usize,
+        column: usize,
+        secret: &str,
+        fix: &str,
+    ) -> Finding {
+        let mut f = Finding {
+            rule_id: rule_id.into(),
+            description: description.into(),
+            file: file.into(),
+            line,
+            column,
+            redacted: redact(secret),
+            entropy: (shannon(secret.as_bytes()) * 1000.0).round() / 1000.0,
+            commit: String::new(),
+            author: String::new(),
+            date: String::new(),
+            fix: fix.into(),
+            fingerprint: String::new(),
+            secret_hash: secret_hash(secret.as_bytes()),
+        };
+        f.refresh_fingerprint();
+        f
+    }
+}

@@ -1,0 +1,118 @@
+//! Output formats: text (redacted, coloured on a terminal), JSON, SARIF 2.1.0, JUnit XML.
+
+use serde_json::json;
+
+use crate::finding::Finding;
+
+pub fn text(findings: &[Finding], colour: bool) -> String {
+    let (red, dim, bold, reset) = if colour { ("\x1b[31m", "\x1b[2m", "\x1b[1m", "\x1b[0m") } else { ("", "", "", "") };
+    let mut out = String::new();
+    for f in findings {
+        out.push_str(&format!(
+            "{bold}{}:{}:{}{reset}  {red}{}{reset}  {}\n",
+            f.file, f.line, f.column, f.rule_id, f.description
+        ));
+        out.push_str(&format!("    secret {dim}{}{reset}  entropy {:.2}\n", f.redacted, f.entropy));
+        if !f.commit.is_empty() {
+            out.push_str(&format!(
+                "    commit {} by {} on {}\n",
+                &f.commit[..f.commit.len().min(12)],
+                f.author,
+                f.date
+            ));
+        }
+        if !f.fix.is_empty() {
+            out.push_str(&format!("    fix: {}\n", f.fix));
+        }
+        out.push_str(&format!("    {dim}fingerprint {}{reset}\n", f.fingerprint));
+    }
+    out
+}
+
+pub fn json(findings: &[Finding]) -> String {
+    serde_json::to_string_pretty(findings).expect("findings serialize") + "\n"
+}
+
+pub fn sarif(findings: &[Finding], rules: &[(String, String)]) -> String {
+    let used: Vec<&(String, String)> =
+        rules.iter().filter(|(id, _)| findings.iter().any(|f| &f.rule_id == id)).collect();
+    let mut extra: Vec<(String, String)> = Vec::new();
+    for f in findings {
+        if !rules.iter().any(|(id, _)| id == &f.rule_id) && !extra.iter().any(|(id, _)| id == &f.rule_id) {
+            extra.push((f.rule_id.clone(), f.description.clone()));
+        }
+    }
+    let rule_objs: Vec<serde_json::Value> = used
+        .iter()
+        .map(|(id, d)| (id.clone(), d.clone()))
+        .chain(extra)
+        .map(|(id, d)| json!({ "id": id, "name": id, "shortDescription": { "text": d } }))
+        .collect();
+    let results: Vec<serde_json::Value> = findings
+        .iter()
+        .map(|f| {
+            let mut r = json!({
+                "ruleId": f.rule_id,
+                "level": "error",
+                "message": { "text": format!("{} ({})", f.description, f.redacted) },
+                "locations": [{ "physicalLocation": {
+                    "artifactLocation": { "uri": f.file },
+                    "region": { "startLine": f.line, "startColumn": f.column }
+                }}],
+                "partialFingerprints": { "tresor/v1": f.fingerprint, "secretHash/v1": f.secret_hash }
+            });
+            if !f.commit.is_empty() {
+                r["properties"] = json!({ "commit": f.commit, "author": f.author, "date": f.date });
+            }
+            if !f.fix.is_empty() {
+                r["fixes"] = json!([{ "description": { "text": f.fix } }]);
+            }
+            r
+        })
+        .collect();
+    let doc = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "tresor",
+                "version": env!("CARGO_PKG_VERSION"),
+                "informationUri": "https://github.com/tresor-dev/tresor",
+                "rules": rule_objs
+            }},
+            "results": results
+        }]
+    });
+    serde_json::to_string_pretty(&doc).expect("sarif") + "\n"
+}
+
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+pub fn junit(findings: &[Finding]) -> String {
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    out.push_str(&format!("<testsuites name=\"tresor scan\" tests=\"{0}\" failures=\"{0}\">\n", findings.len().max(1)));
+    out.push_str(&format!(
+        "  <testsuite name=\"secrets\" tests=\"{}\" failures=\"{}\">\n",
+        findings.len().max(1),
+        findings.len()
+    ));
+    if findings.is_empty() {
+        out.push_str("    <testcase classname=\"tresor\" name=\"no secrets found\"/>\n");
+    }
+    for f in findings {
+        out.push_str(&format!(
+            "    <testcase classname=\"{}\" name=\"{}:{} {}\">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>\n",
+            xml(&f.file),
+            xml(&f.file),
+            f.line,
+            xml(&f.rule_id),
+            xml(&f.description),
+            xml(&f.rule_id),
+            xml(&format!("secret {} fingerprint {}{}", f.redacted, f.fingerprint, if f.fix.is_empty() { String::new() } else { format!(" fix: {}", f.fix) }))
+        ));
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}

@@ -1,0 +1,47 @@
+//! Suppressing known findings: an ignore file of fingerprints (`.tresorignore`, or
+//! gitleaks' `.gitleaksignore`) and a baseline report.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use crate::finding::Finding;
+
+#[derive(Default)]
+pub struct Suppressions {
+    fingerprints: HashSet<String>,
+    /// (rule, file, secret hash) from a baseline: robust to line moves and new commits.
+    baseline: HashSet<(String, String, String)>,
+}
+
+impl Suppressions {
+    /// Load ignore files that exist in `root` and an optional baseline report.
+    pub fn load(root: &Path, ignore_file: Option<&Path>, baseline: Option<&Path>) -> Result<Suppressions, String> {
+        let mut s = Suppressions::default();
+        let mut files: Vec<std::path::PathBuf> = vec![root.join(".tresorignore"), root.join(".gitleaksignore")];
+        if let Some(f) = ignore_file {
+            files.push(f.to_path_buf());
+        }
+        for f in files {
+            if let Ok(text) = std::fs::read_to_string(&f) {
+                for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+                    s.fingerprints.insert(line.to_string());
+                }
+            }
+        }
+        if let Some(b) = baseline {
+            let text = std::fs::read_to_string(b).map_err(|e| format!("baseline {}: {e}", b.display()))?;
+            let findings: Vec<Finding> =
+                serde_json::from_str(&text).map_err(|e| format!("baseline {}: {e}", b.display()))?;
+            for f in findings {
+                s.baseline.insert((f.rule_id, f.file, f.secret_hash));
+            }
+        }
+        Ok(s)
+    }
+
+    pub fn suppressed(&self, f: &Finding) -> bool {
+        self.fingerprints.contains(&f.fingerprint)
+            || self.fingerprints.contains(&format!("{}:{}:{}", f.file, f.rule_id, f.line))
+            || self.baseline.contains(&(f.rule_id.clone(), f.file.clone(), f.secret_hash.clone()))
+    }
+}

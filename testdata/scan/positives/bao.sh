@@ -1,0 +1,1 @@
+export BAO_TOKEN=s.7KkZiwoWLIDpjYbSMDRv0ZAB

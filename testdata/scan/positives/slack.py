@@ -1,0 +1,2 @@
+SLACK_BOT = "xoxb-17568381400-4svm9zWxNV31eSjE8hlafb0t"
+WEBHOOK = "https://hooks.slack.com/services/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"
