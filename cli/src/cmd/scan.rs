@@ -59,8 +59,8 @@ pub(crate) fn scan(a: ScanArgs) -> Result<i32> {
         r?
     } else {
         let paths: Vec<PathBuf> = if a.paths.is_empty() { vec![cwd.clone()] } else { a.paths.clone() };
-        let base = if a.paths.is_empty() { cwd.clone() } else { root.clone() };
-        let base = std::fs::canonicalize(&base).unwrap_or(base);
+        // Report paths relative to where the user stands.
+        let base = std::fs::canonicalize(&cwd).unwrap_or(cwd.clone());
         let abs: Vec<PathBuf> = paths.iter().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())).collect();
         for p in &abs {
             if !p.exists() {
@@ -70,7 +70,16 @@ pub(crate) fn scan(a: ScanArgs) -> Result<i32> {
         sources::scan_paths(&engine, &base, &abs, checks)
     };
     let supp = Suppressions::load(&root, a.ignore_file.as_deref(), a.baseline.as_deref()).map_err(|e| fail(2, e))?;
-    let findings: Vec<_> = findings.into_iter().filter(|f| !supp.suppressed(f)).collect();
+    // Our own report and baseline name findings' hashes; never report them as leaks.
+    let own: Vec<String> = [a.baseline.as_ref(), a.report.as_ref()]
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    let findings: Vec<_> = findings
+        .into_iter()
+        .filter(|f| !supp.suppressed(f) && !own.iter().any(|o| f.file == *o || f.file.ends_with(&format!("/{o}"))))
+        .collect();
     let rule_list: Vec<(String, String)> =
         engine.rules.rules.iter().map(|r| (r.id.clone(), r.description.clone())).collect();
     let body = match a.format.as_str() {

@@ -1,0 +1,257 @@
+//! The leak scanner: the labelled corpus, Git history with attribution, staged changes
+//! and the must-be-encrypted guard, suppressions, output formats, gitleaks rule files
+//! and the pre-commit hook.
+
+mod common;
+use common::*;
+use std::collections::BTreeMap;
+use std::process::Command;
+
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Dev")
+        .env("GIT_AUTHOR_EMAIL", "dev@example.eu")
+        .env("GIT_COMMITTER_NAME", "Dev")
+        .env("GIT_COMMITTER_EMAIL", "dev@example.eu")
+        .env("HOME", dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn repo(sb: &Sandbox) -> std::path::PathBuf {
+    let d = sb.path("repo");
+    std::fs::create_dir_all(&d).unwrap();
+    git(&d, &["init", "-q", "-b", "main"]);
+    d
+}
+
+fn scan_json(sb: &Sandbox, dir: &std::path::Path, args: &[&str]) -> (i32, Vec<serde_json::Value>) {
+    let out = sb.tresor().current_dir(dir).arg("scan").args(args).args(["--format", "json"]).run();
+    let v: Vec<serde_json::Value> =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap(), v)
+}
+
+#[test]
+fn corpus_every_true_positive_found_and_no_false_positive() {
+    let sb = Sandbox::new();
+    let dir = testdata("scan");
+    let expected: BTreeMap<String, Vec<String>> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let (code, findings) = scan_json(&sb, &dir, &["positives", "--no-guard"]);
+    assert_eq!(code, 1);
+    let mut got: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for f in &findings {
+        let file = f["File"].as_str().unwrap().trim_start_matches("positives/").to_string();
+        got.entry(file).or_default().push(f["RuleID"].as_str().unwrap().to_string());
+    }
+    for (file, rules) in &expected {
+        let mut want = rules.clone();
+        want.sort();
+        let mut have = got.get(file).cloned().unwrap_or_default();
+        have.sort();
+        assert_eq!(have, want, "{file}");
+    }
+    assert_eq!(got.len(), expected.len(), "findings in unexpected files: {got:?}");
+    // Secrets never appear in clear in the report.
+    let raw = sb.tresor().current_dir(&dir).args(["scan", "positives", "--no-guard", "--format", "json"]).run();
+    let text = String::from_utf8(raw.stdout).unwrap();
+    let aws = std::fs::read_to_string(dir.join("positives/aws.env")).unwrap();
+    let key = aws.lines().next().unwrap().split('=').nth(1).unwrap();
+    assert!(!text.contains(key), "the report leaks the secret");
+    let (code, findings) = scan_json(&sb, &dir, &["negatives", "--no-guard"]);
+    assert_eq!((code, findings.len()), (0, 0), "false positives: {findings:?}");
+}
+
+#[test]
+fn history_scan_finds_removed_secrets_and_attributes_them() {
+    let sb = Sandbox::new();
+    let d = repo(&sb);
+    std::fs::write(d.join("app.env"), "DEBUG=1\n").unwrap();
+    git(&d, &["add", "."]);
+    git(&d, &["commit", "-qm", "init"]);
+    let token = format!("ghp_{}", "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY2zA4");
+    std::fs::write(d.join("app.env"), format!("DEBUG=1\nGITHUB_TOKEN={token}\n")).unwrap();
+    git(&d, &["commit", "-qam", "add token"]);
+    let leak_commit = git(&d, &["rev-parse", "HEAD"]).trim().to_string();
+    std::fs::write(d.join("app.env"), "DEBUG=1\n").unwrap();
+    git(&d, &["commit", "-qam", "remove token"]);
+    // The working tree is clean now...
+    let (code, f) = scan_json(&sb, &d, &[]);
+    assert_eq!((code, f.len()), (0, 0));
+    // ...but history still has it.
+    let (code, f) = scan_json(&sb, &d, &["--git"]);
+    assert_eq!(code, 1);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0]["RuleID"], "github-token");
+    assert_eq!(f[0]["File"], "app.env");
+    assert_eq!(f[0]["Commit"], leak_commit.as_str());
+    assert_eq!(f[0]["Author"], "Dev");
+    assert_eq!(f[0]["StartLine"], 2);
+    // A range that excludes the leak finds nothing.
+    let (code, _) = scan_json(&sb, &d, &["--range", "HEAD~1..HEAD"]);
+    assert_eq!(code, 0);
+    // An ignore file with the fingerprint suppresses it.
+    std::fs::write(d.join(".tresorignore"), format!("{}\n", f[0]["Fingerprint"].as_str().unwrap())).unwrap();
+    let (code, _) = scan_json(&sb, &d, &["--git"]);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn staged_scan_guards_files_that_must_be_encrypted() {
+    let sb = Sandbox::new();
+    let d = repo(&sb);
+    std::fs::write(
+        d.join(".sops.yaml"),
+        format!("creation_rules:\n  - path_regex: ^secrets/.*\\.yaml$\n    age: {}\n", recipient()),
+    )
+    .unwrap();
+    std::fs::create_dir_all(d.join("secrets")).unwrap();
+    std::fs::write(d.join("secrets/db.yaml"), "password: not-encrypted-yet\n").unwrap();
+    std::fs::write(d.join("README.md"), "hello\n").unwrap();
+    git(&d, &["add", "."]);
+    let (code, f) = scan_json(&sb, &d, &["--staged"]);
+    assert_eq!(code, 1);
+    assert!(f.iter().any(|x| x["RuleID"] == "must-be-encrypted" && x["File"] == "secrets/db.yaml"), "{f:?}");
+    // Encrypt it and stage again: clean.
+    sb.tresor().current_dir(&d).args(["encrypt", "-i", "secrets/db.yaml"]).ok();
+    git(&d, &["add", "."]);
+    let (code, f) = scan_json(&sb, &d, &["--staged"]);
+    assert_eq!((code, f.len()), (0, 0), "{f:?}");
+    // Only what is staged counts: an unstaged leak is not reported by --staged.
+    std::fs::write(d.join("notes.txt"), format!("token ghp_{}\n", "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY2zA4")).unwrap();
+    let (code, _) = scan_json(&sb, &d, &["--staged"]);
+    assert_eq!(code, 0);
+    // Inline allow comments suppress a finding.
+    std::fs::write(
+        d.join("notes.txt"),
+        format!("token ghp_{} # tresor:allow test fixture\n", "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY2zA4"),
+    )
+    .unwrap();
+    git(&d, &["add", "notes.txt"]);
+    let (code, _) = scan_json(&sb, &d, &["--staged"]);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn baseline_hides_known_findings_but_not_new_ones() {
+    let sb = Sandbox::new();
+    let d = sb.path("b");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("old.env"), "STRIPE=sk_live_4eC39HqLyjWDarjtT1zdp7dc0000\n").unwrap();
+    let out = sb.tresor().current_dir(&d).args(["scan", "--format", "json", "--report", "baseline.json"]).run();
+    assert_eq!(out.status.code(), Some(1));
+    // The old finding moves down a line; a new one appears.
+    std::fs::write(d.join("old.env"), "# moved\nSTRIPE=sk_live_4eC39HqLyjWDarjtT1zdp7dc0000\n").unwrap();
+    std::fs::write(d.join("new.env"), "NPM=npm_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY2zA4\n").unwrap();
+    let (code, f) = scan_json(&sb, &d, &["--baseline", "baseline.json"]);
+    assert_eq!(code, 1);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0]["File"], "new.env");
+}
+
+#[test]
+fn sarif_and_junit_outputs_are_well_formed() {
+    let sb = Sandbox::new();
+    let dir = testdata("scan");
+    let out = sb
+        .tresor()
+        .current_dir(&dir)
+        .args(["scan", "positives/Dockerfile", "positives/aws.env", "--format", "sarif"])
+        .run();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["version"], "2.1.0");
+    let run = &v["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "tresor");
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(results.len(), 6);
+    let rule_ids: Vec<&str> =
+        run["tool"]["driver"]["rules"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    for r in results {
+        assert!(rule_ids.contains(&r["ruleId"].as_str().unwrap()), "result rule not declared");
+        assert!(r["locations"][0]["physicalLocation"]["region"]["startLine"].as_u64().unwrap() >= 1);
+    }
+    assert!(results
+        .iter()
+        .any(|r| r["fixes"][0]["description"]["text"].as_str().unwrap_or("").contains("--mount=type=secret")));
+    let out = sb.tresor().current_dir(&dir).args(["scan", "positives/aws.env", "--format", "junit"]).run();
+    let xml = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        xml.starts_with("<?xml") && xml.contains("<testsuite name=\"secrets\" tests=\"2\" failures=\"2\">"),
+        "{xml}"
+    );
+    assert_eq!(xml.matches("<failure").count(), 2);
+}
+
+#[test]
+fn gitleaks_rule_files_are_read() {
+    let sb = Sandbox::new();
+    let d = sb.path("g");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        d.join("internal.txt"),
+        "corp_key = CORP-1234-ABCD-5678\nother = ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY2zA4\n",
+    )
+    .unwrap();
+    // A gitleaks config with its own rule only: the defaults are not used.
+    std::fs::write(d.join(".gitleaks.toml"), "title = \"corp\"\n[[rules]]\nid = \"corp-key\"\ndescription = \"Corp key\"\nregex = '''CORP-[0-9]{4}-[A-Z]{4}-[0-9]{4}'''\nkeywords = [\"corp-\"]\n").unwrap();
+    let (code, f) = scan_json(&sb, &d, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0]["RuleID"], "corp-key");
+    // [extend] useDefault = true adds tresor's rules.
+    std::fs::write(d.join(".gitleaks.toml"), "[extend]\nuseDefault = true\n[[rules]]\nid = \"corp-key\"\nregex = '''CORP-[0-9]{4}-[A-Z]{4}-[0-9]{4}'''\nkeywords = [\"corp-\"]\n").unwrap();
+    let (_, f) = scan_json(&sb, &d, &[]);
+    let ids: Vec<&str> = f.iter().map(|x| x["RuleID"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"corp-key") && ids.contains(&"github-token"), "{ids:?}");
+}
+
+#[test]
+fn hook_install_blocks_a_commit_with_a_secret() {
+    let sb = Sandbox::new();
+    let d = repo(&sb);
+    sb.tresor().current_dir(&d).args(["hook", "install"]).ok();
+    assert!(d.join(".git/hooks/pre-commit").is_file());
+    // The hook calls `tresor` from PATH: put this build first.
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_tresor")).parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    std::fs::write(
+        d.join("leak.env"),
+        "SENDGRID=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\n",
+    )
+    .unwrap();
+    git(&d, &["add", "."]);
+    let out = Command::new("git")
+        .args(["commit", "-qm", "leak"])
+        .current_dir(&d)
+        .env("PATH", &path)
+        .env("HOME", &d)
+        .env("GIT_AUTHOR_NAME", "Dev")
+        .env("GIT_AUTHOR_EMAIL", "d@e.eu")
+        .env("GIT_COMMITTER_NAME", "Dev")
+        .env("GIT_COMMITTER_EMAIL", "d@e.eu")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the commit should be blocked");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("sendgrid-api-key"), "{said}");
+    std::fs::write(d.join("leak.env"), "SENDGRID=\n").unwrap();
+    git(&d, &["add", "."]);
+    let out = Command::new("git")
+        .args(["commit", "-qm", "clean"])
+        .current_dir(&d)
+        .env("PATH", &path)
+        .env("HOME", &d)
+        .env("GIT_AUTHOR_NAME", "Dev")
+        .env("GIT_AUTHOR_EMAIL", "d@e.eu")
+        .env("GIT_COMMITTER_NAME", "Dev")
+        .env("GIT_COMMITTER_EMAIL", "d@e.eu")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
