@@ -121,38 +121,51 @@ pub fn scan_history(
 ) -> Result<Vec<Finding>, GitError> {
     let blobs = git::blobs(repo, range)?;
     let total = blobs.len() as u64;
-    let names: Vec<String> = blobs.iter().map(|(oid, _)| oid.clone()).collect();
-    // Read in batches and scan each batch in parallel while keeping memory bounded.
-    let mut findings: Vec<(String, Finding)> = Vec::new();
-    let mut batch: Vec<(usize, Vec<u8>)> = Vec::new();
-    let mut batch_bytes = 0usize;
-    let mut done = 0u64;
     let history_checks = Checks { guard: false, ..checks };
-    let flush = |batch: &mut Vec<(usize, Vec<u8>)>, findings: &mut Vec<(String, Finding)>, done: &mut u64| {
-        let res = parallel(batch, |(i, data)| {
-            let (oid, path) = &blobs[*i];
-            scan_content(engine, repo, path, data, history_checks)
-                .into_iter()
-                .map(|f| (oid.clone(), f))
-                .collect::<Vec<_>>()
-        });
-        findings.extend(res.into_iter().flatten());
-        *done += batch.len() as u64;
-        progress(*done, total);
-        batch.clear();
-    };
-    git::read_objects(repo, &names, |i, data| {
-        batch_bytes += data.len();
-        batch.push((i, data));
-        if batch.len() >= 2048 || batch_bytes >= 64 << 20 {
-            batch_bytes = 0;
-            flush(&mut batch, &mut findings, &mut done);
-        }
-    })?;
-    flush(&mut batch, &mut findings, &mut done);
+    // Reading blobs (zlib + delta resolution inside git) dominates, so split the list into
+    // contiguous parts (neighbours share delta bases) and run one `git cat-file` per core,
+    // each feeding its own scanning thread.
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 4);
+    let chunk = blobs.len().div_ceil(workers).max(1);
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let results: Vec<Result<Vec<(String, Finding)>, GitError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = blobs
+            .chunks(chunk)
+            .map(|part| {
+                let done = &done;
+                s.spawn(move || {
+                    let names: Vec<String> = part.iter().map(|(oid, _)| oid.clone()).collect();
+                    let mut found = Vec::new();
+                    let mut since = 0u64;
+                    git::read_objects(repo, &names, |i, data| {
+                        let (oid, path) = &part[i];
+                        found.extend(
+                            scan_content(engine, repo, path, &data, history_checks)
+                                .into_iter()
+                                .map(|f| (oid.clone(), f)),
+                        );
+                        since += 1;
+                        if since == 256 {
+                            let d = done.fetch_add(since, std::sync::atomic::Ordering::Relaxed) + since;
+                            progress(d, total);
+                            since = 0;
+                        }
+                    })?;
+                    let d = done.fetch_add(since, std::sync::atomic::Ordering::Relaxed) + since;
+                    progress(d, total);
+                    Ok(found)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("history worker")).collect()
+    });
+    let mut findings = Vec::new();
+    for r in results {
+        findings.extend(r?);
+    }
     let wanted: HashSet<String> = findings.iter().map(|(oid, _)| oid.clone()).collect();
     let origins = git::origins(repo, range, &wanted)?;
-    Ok(findings
+    let mut out: Vec<Finding> = findings
         .into_iter()
         .map(|(oid, mut f)| {
             if let Some(o) = origins.get(&oid) {
@@ -166,5 +179,12 @@ pub fn scan_history(
             f.refresh_fingerprint();
             f
         })
-        .collect())
+        .collect();
+    // Later versions of a file still holding a secret are new blobs too; report each secret
+    // once per path, at the oldest commit that introduced it (as a diff-based scan would).
+    out.sort_by(|a, b| {
+        (&a.file, &a.rule_id, &a.secret_hash, &a.date).cmp(&(&b.file, &b.rule_id, &b.secret_hash, &b.date))
+    });
+    out.dedup_by(|a, b| a.file == b.file && a.rule_id == b.rule_id && a.secret_hash == b.secret_hash);
+    Ok(out)
 }
