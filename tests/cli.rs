@@ -129,3 +129,13 @@ fn age_key_from_env_and_command() {
     let cmd = format!("cat {}", key_file().display());
     sb.tresor().arg("decrypt").arg(&e).env_remove("SOPS_AGE_KEY_FILE").env("SOPS_AGE_KEY_CMD", &cmd).ok();
 }
+
+#[test]
+fn completions_and_man_pages() {
+    let sb = Sandbox::new();
+    let bash = sb.tresor().args(["completion", "bash"]).ok();
+    assert!(bash.contains("_tresor()") && bash.contains("updatekeys"));
+    sb.tresor().args(["man"]).arg(sb.path("man")).ok();
+    let page = std::fs::read_to_string(sb.path("man/tresor-encrypt.1")).unwrap();
+    assert!(page.contains(".TH tresor-encrypt") && page.contains("encrypted\\-regex"), "{page}");
+}

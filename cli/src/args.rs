@@ -58,6 +58,17 @@ pub enum Command {
     Scan(ScanArgs),
     /// Git hooks: `tresor hook install` adds a pre-commit hook that scans staged changes
     Hook(HookArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (tresor.1 and one per subcommand) into a directory
+    Man {
+        /// Target directory
+        #[arg(default_value = "man")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args, Clone, Default)]

@@ -12,7 +12,7 @@ use clap::Parser;
 /// sops' legacy global mode (`sops --decrypt [flags] FILE`, `sops -e …`), which
 /// helm-secrets and many scripts use: rewrite it to the subcommand form.
 fn legacy_sops_args(mut argv: Vec<String>) -> Vec<String> {
-    const SUBCOMMANDS: [&str; 15] = [
+    const SUBCOMMANDS: [&str; 18] = [
         "encrypt",
         "decrypt",
         "edit",
@@ -26,8 +26,11 @@ fn legacy_sops_args(mut argv: Vec<String>) -> Vec<String> {
         "exec-file",
         "audit",
         "kustomize",
+        "scan",
+        "hook",
         "help",
         "completion",
+        "man",
     ];
     if argv.iter().skip(1).any(|a| SUBCOMMANDS.contains(&a.as_str())) {
         return argv;

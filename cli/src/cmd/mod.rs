@@ -28,5 +28,32 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Kustomize(a) => Ok(tresor_krm::main_with_args(&a.args)),
         Command::Scan(a) => scan::scan(a),
         Command::Hook(a) => scan::hook(a),
+        Command::Completion { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "tresor", &mut buf);
+            crate::fileio::Sink::Stdout.write(&String::from_utf8_lossy(&buf), 0o644)?;
+            Ok(0)
+        }
+        Command::Man { dir } => man(&dir),
     }
+}
+
+/// Render man pages for tresor and each subcommand.
+fn man(dir: &std::path::Path) -> Result<i32> {
+    use anyhow::Context;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let mut pages = vec![("tresor".to_string(), cmd.clone())];
+    for sub in cmd.get_subcommands() {
+        pages.push((format!("tresor-{}", sub.get_name()), sub.clone().name(format!("tresor-{}", sub.get_name()))));
+    }
+    for (name, page) in pages {
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(page).render(&mut buf)?;
+        let path = dir.join(format!("{name}.1"));
+        std::fs::write(&path, buf).with_context(|| format!("writing {}", path.display()))?;
+    }
+    eprintln!("tresor: wrote man pages to {}", dir.display());
+    Ok(0)
 }
