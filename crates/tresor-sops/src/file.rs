@@ -113,6 +113,10 @@ fn slot_edits(src: &str, s: &Scalar, r: Rendered, nl: &str, edits: &mut Vec<Edit
     }
 }
 
+fn original_slot_text(src: &str, s: &Scalar) -> (Option<String>, String) {
+    (s.header.as_ref().map(|h| src[h.clone()].to_string()), src[s.span.clone()].to_string())
+}
+
 fn rendered_parts(r: &Rendered) -> (Option<&str>, &str) {
     match r {
         Rendered::Inline(t) => (None, t),
@@ -128,89 +132,16 @@ pub struct EncryptOptions<'a> {
 }
 
 struct EncryptVisitor<'a> {
-    stash: Option<&'a IvStash>,
+    src: &'a str,
+    format: Format,
+    nl: &'a str,
     cipher: &'a Cipher,
+    stash: Option<&'a IvStash>,
     mac: MacHasher,
     edits: Vec<Edit>,
-    /// Values to encrypt, in document order; done in parallel after the walk.
-    jobs: Vec<EncJob>,
+    layout: Layout,
     /// Start offsets of scalars that were encrypted (to spot aliases pointing at them).
     encrypted: HashSet<usize>,
-}
-
-/// One value to encrypt: where it sits and what it is.
-struct EncJob {
-    slot: Scalar,
-    value: Value,
-    plaintext: Zeroizing<Vec<u8>>,
-    aad: String,
-    iv: Option<[u8; 32]>,
-}
-
-/// A scalar's position and style without its text (cheap to keep per job).
-fn slot_of(s: &Scalar) -> Scalar {
-    Scalar {
-        text: String::new(),
-        style: s.style,
-        tag: None,
-        span: s.span.clone(),
-        header: s.header.clone(),
-        indent: s.indent,
-        in_flow: s.in_flow,
-        pos: s.pos,
-    }
-}
-
-/// Run `work` over `items` on up to two threads (the crypto is independent per value),
-/// keeping order. Small inputs stay on one thread: spawning costs more than it saves.
-fn par_map<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4);
-    if threads < 2 || items.len() < 512 {
-        return items.iter().map(work).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|sc| {
-        let handles: Vec<_> =
-            items.chunks(chunk).map(|c| sc.spawn(|| c.iter().map(&work).collect::<Vec<R>>())).collect();
-        handles.into_iter().flat_map(|h| h.join().expect("crypto worker")).collect()
-    })
-}
-
-/// Encrypt one job: its slot edits and, when the natural rendering would differ from the
-/// user's spelling, a layout entry.
-fn encrypt_job(
-    job: &EncJob,
-    cipher: &Cipher,
-    src: &str,
-    nl: &str,
-    format: Format,
-) -> (Vec<Edit>, Option<(String, crate::layout::Spelling)>) {
-    let s = &job.slot;
-    let enc = cipher.encrypt(&job.plaintext, job.aad.as_bytes(), job.value.sops_type(), job.iv);
-    let slot = if format == Format::Json {
-        Rendered::Inline(format!("\"{enc}\""))
-    } else {
-        render::encrypted_slot(&enc, s.style, s.in_flow, s.indent)
-    };
-    // What will the decryptor write back? If that is not what the user wrote,
-    // remember the original spelling in the encrypted layout record.
-    let slot_style = match (&slot, s.style) {
-        (_, ScalarStyle::JsonString | ScalarStyle::JsonBare) => ScalarStyle::JsonString,
-        (Rendered::Block { .. }, st) => st,
-        (Rendered::Inline(t), _) if t.starts_with('\'') => ScalarStyle::SingleQuoted,
-        (Rendered::Inline(t), _) if t.starts_with('"') => ScalarStyle::DoubleQuoted,
-        _ => ScalarStyle::Plain,
-    };
-    let natural = natural_render(src, s, slot_style, &job.value, nl, format);
-    let header = s.header.as_ref().map(|h| &src[h.clone()]);
-    let body = &src[s.span.clone()];
-    let layout = (rendered_parts(&natural) != (header, body)).then(|| {
-        let tag = crate::cipher::parse_enc(&enc).map(|v| v.tag.to_string()).unwrap_or_default();
-        (tag, (header.map(str::to_string), body.to_string()))
-    });
-    let mut edits = Vec::with_capacity(2);
-    slot_edits(src, s, slot, nl, &mut edits);
-    (edits, layout)
 }
 
 fn type_err(s: &Scalar, at: &At, e: TypeError) -> SopsError {
@@ -259,9 +190,30 @@ impl Visitor for EncryptVisitor<'_> {
         }
         let plaintext = Zeroizing::new(value.canonical_bytes());
         let iv = self.stash.and_then(|st| st.get(at.aad, &plaintext));
+        let enc = self.cipher.encrypt(&plaintext, at.aad.as_bytes(), value.sops_type(), iv);
         self.mac.leaf(&plaintext, true);
         self.encrypted.insert(s.span.start);
-        self.jobs.push(EncJob { slot: slot_of(s), value, plaintext, aad: at.aad.to_string(), iv });
+        let slot = if self.format == Format::Json {
+            Rendered::Inline(format!("\"{enc}\""))
+        } else {
+            render::encrypted_slot(&enc, s.style, s.in_flow, s.indent)
+        };
+        // What will the decryptor write back? If that is not what the user wrote,
+        // remember the original spelling in the encrypted layout record.
+        let slot_style = match (&slot, s.style) {
+            (_, ScalarStyle::JsonString | ScalarStyle::JsonBare) => ScalarStyle::JsonString,
+            (Rendered::Block { .. }, st) => st,
+            (Rendered::Inline(t), _) if t.starts_with('\'') => ScalarStyle::SingleQuoted,
+            (Rendered::Inline(t), _) if t.starts_with('"') => ScalarStyle::DoubleQuoted,
+            _ => ScalarStyle::Plain,
+        };
+        let natural = natural_render(self.src, s, slot_style, &value, self.nl, self.format);
+        let original = original_slot_text(self.src, s);
+        if rendered_parts(&natural) != (original.0.as_deref(), original.1.as_str()) {
+            let tag = crate::cipher::parse_enc(&enc).map(|v| v.tag.to_string()).unwrap_or_default();
+            self.layout.insert(tag, original);
+        }
+        slot_edits(self.src, s, slot, self.nl, &mut self.edits);
         Ok(())
     }
 
@@ -326,29 +278,25 @@ pub fn encrypt(
     let nl = newline_of(src);
     let cipher = Cipher::new(key);
     let mut v = EncryptVisitor {
+        src,
+        format,
+        nl,
         cipher: &cipher,
         stash: opts.stash,
         mac: MacHasher::new(meta.mac_only_encrypted),
         edits: Vec::new(),
-        jobs: Vec::new(),
+        layout: Layout::default(),
         encrypted: HashSet::new(),
     };
     for d in &docs {
         v.encrypted.clear();
         walk::walk(d, &meta.rule, &mut v)?;
     }
-    let mut layout = Layout::default();
-    for (edits, entry) in par_map(&v.jobs, |j| encrypt_job(j, &cipher, src, nl, format)) {
-        v.edits.extend(edits);
-        if let Some((tag, spelling)) = entry {
-            layout.insert(tag, spelling);
-        }
-    }
     let mac = v.mac.finish();
     meta.lastmodified = now_rfc3339();
     meta.mac = cipher.encrypt(mac.as_bytes(), meta.lastmodified.as_bytes(), "str", None);
     meta.version = FORMAT_VERSION.to_string();
-    meta.layout = layout.seal(&cipher);
+    meta.layout = v.layout.seal(&cipher);
     let mut edits = v.edits;
     for d in &docs {
         edits.push(metadata_insertion(src, format, d, &meta, nl));
@@ -441,9 +389,12 @@ impl<'a> EncryptedFile<'a> {
             None => Layout::default(),
         };
         let mut v = DecryptVisitor {
+            src: self.src,
+            format: self.format,
+            nl: newline_of(self.src),
             cipher: &cipher,
-            mac_items: Vec::new(),
-            jobs: Vec::new(),
+            layout: &layout,
+            mac: MacHasher::new(self.metadata.mac_only_encrypted),
             edits: Vec::new(),
             stash: IvStash::default(),
             keep_ivs: opts.keep_ivs,
@@ -452,25 +403,7 @@ impl<'a> EncryptedFile<'a> {
         for d in &self.docs {
             walk::walk(d, &self.metadata.rule, &mut v)?;
         }
-        let nl = newline_of(self.src);
-        let results = par_map(&v.jobs, |j| decrypt_job(j, &cipher, &layout, self.src, nl, self.format));
-        let mut plains = Vec::with_capacity(results.len());
-        for (job, r) in v.jobs.iter().zip(results) {
-            let (canonical, iv, edits) = r?;
-            if v.keep_ivs {
-                v.stash.put(&job.aad, &canonical, &iv);
-            }
-            v.edits.extend(edits);
-            plains.push(canonical);
-        }
-        let mut mac = MacHasher::new(self.metadata.mac_only_encrypted);
-        for item in &v.mac_items {
-            match item {
-                MacItem::Clear(b) => mac.leaf(b, false),
-                MacItem::Job(i) => mac.leaf(&plains[*i], true),
-            }
-        }
-        let computed = mac.finish();
+        let computed = v.mac.finish();
         if !opts.ignore_mac {
             if self.metadata.mac.is_empty() {
                 return Err(SopsError::MacNotFound);
@@ -559,49 +492,16 @@ fn metadata_removal(src: &str, format: Format, d: &Document) -> Option<Edit> {
 }
 
 struct DecryptVisitor<'a> {
+    src: &'a str,
+    format: Format,
+    nl: &'a str,
     cipher: &'a Cipher,
-    /// The MAC's input in document order: clear leaves now, encrypted ones by job index
-    /// once the (parallel) decryption is done.
-    mac_items: Vec<MacItem>,
-    jobs: Vec<DecJob>,
+    layout: &'a Layout,
+    mac: MacHasher,
     edits: Vec<Edit>,
     stash: IvStash,
     keep_ivs: bool,
     warnings: Vec<String>,
-}
-
-enum MacItem {
-    Clear(Vec<u8>),
-    Job(usize),
-}
-
-struct DecJob {
-    /// The scalar, with its `ENC[...]` text.
-    slot: Scalar,
-    aad: String,
-    path: String,
-}
-
-/// A decrypted job: value bytes for the MAC, the IV, and the slot edits.
-type DecResult = Result<(Zeroizing<Vec<u8>>, Vec<u8>, Vec<Edit>), SopsError>;
-
-fn decrypt_job(job: &DecJob, cipher: &Cipher, layout: &Layout, src: &str, nl: &str, format: Format) -> DecResult {
-    let s = &job.slot;
-    let err = |reason: String| SopsError::CannotDecrypt { pos: s.pos, path: job.path.clone(), reason };
-    let plain = cipher.decrypt(&s.text, job.aad.as_bytes()).map_err(|e| err(e.to_string()))?;
-    let type_name = plain.type_name;
-    let value = Value::from_sops(type_name, plain.bytes.to_vec())
-        .ok_or_else(|| err(format!("the decrypted bytes are not a valid '{type_name}'")))?;
-    let canonical = Zeroizing::new(value.canonical_bytes());
-    let tag = crate::cipher::parse_enc(&s.text).map(|e| e.tag).unwrap_or("");
-    let rendered = match layout.get(tag) {
-        Some((Some(h), body)) if s.header.is_some() => Rendered::Block { header: h.clone(), body: body.clone() },
-        Some((None, text)) => Rendered::Inline(text.clone()),
-        _ => natural_render(src, s, s.style, &value, nl, format),
-    };
-    let mut edits = Vec::with_capacity(2);
-    slot_edits(src, s, rendered, nl, &mut edits);
-    Ok((canonical, plain.iv, edits))
 }
 
 impl Visitor for DecryptVisitor<'_> {
@@ -627,7 +527,7 @@ impl Visitor for DecryptVisitor<'_> {
             }
             let v = plain_value();
             if !v.is_null() {
-                self.mac_items.push(MacItem::Clear(mac_bytes(s, &v)));
+                self.mac.leaf(&mac_bytes(s, &v), false);
             }
             return Ok(());
         }
@@ -642,8 +542,28 @@ impl Visitor for DecryptVisitor<'_> {
                 reason: "the value is not encrypted although the file's rules say it should be (added by hand?)".into(),
             });
         }
-        self.mac_items.push(MacItem::Job(self.jobs.len()));
-        self.jobs.push(DecJob { slot: s.clone(), aad: at.aad.to_string(), path: display_path(at.path) });
+        let plain = self.cipher.decrypt(&s.text, at.aad.as_bytes()).map_err(|e| SopsError::CannotDecrypt {
+            pos: s.pos,
+            path: display_path(at.path),
+            reason: e.to_string(),
+        })?;
+        let (pt, type_name) = (&plain.bytes, plain.type_name);
+        if self.keep_ivs {
+            self.stash.put(at.aad, pt, &plain.iv);
+        }
+        let value = Value::from_sops(type_name, pt.to_vec()).ok_or_else(|| SopsError::CannotDecrypt {
+            pos: s.pos,
+            path: display_path(at.path),
+            reason: format!("the decrypted bytes are not a valid '{type_name}'"),
+        })?;
+        self.mac.leaf(&value.canonical_bytes(), true);
+        let tag = crate::cipher::parse_enc(&s.text).map(|e| e.tag).unwrap_or("");
+        let rendered = match self.layout.get(tag) {
+            Some((Some(h), body)) if s.header.is_some() => Rendered::Block { header: h.clone(), body: body.clone() },
+            Some((None, text)) => Rendered::Inline(text.clone()),
+            _ => natural_render(self.src, s, s.style, &value, self.nl, self.format),
+        };
+        slot_edits(self.src, s, rendered, self.nl, &mut self.edits);
         Ok(())
     }
 
