@@ -118,32 +118,42 @@ pub fn json_string(s: &str) -> String {
 }
 
 /// Can `s` be written as a plain scalar that reads back as the same string?
+/// One pass over the bytes: this runs for every decrypted value.
 pub fn plain_safe(s: &str, in_flow: bool) -> bool {
-    let Some(first) = s.chars().next() else {
-        return false;
-    };
-    if s.starts_with(' ') || s.ends_with(' ') || s.ends_with(':') {
-        return false;
-    }
-    if "[]{},#&*!|>'\"%@`".contains(first) {
+    let b = s.as_bytes();
+    let Some(&first) = b.first() else { return false };
+    let last = b[b.len() - 1];
+    if first == b' ' || last == b' ' || last == b':' || b"[]{},#&*!|>'\"%@`".contains(&first) {
         return false;
     }
-    if "-?:".contains(first) {
-        match s.chars().nth(1) {
-            None | Some(' ') => return false,
+    if matches!(first, b'-' | b'?' | b':') && matches!(b.get(1), None | Some(b' ')) {
+        return false;
+    }
+    if b.starts_with(b"---") || b.starts_with(b"...") {
+        return false;
+    }
+    let mut prev = 0u8;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            0..=0x1f | 0x7f => return false,
+            b' ' if prev == b':' => return false,
+            b'#' if prev == b' ' => return false,
+            b',' | b'[' | b']' | b'{' | b'}' if in_flow => return false,
+            // C1 controls (U+0080–U+009F), U+2028/U+2029, U+FEFF need quoting.
+            0xc2 if matches!(b.get(i + 1), Some(0x80..=0x9f)) => return false,
+            0xe2 if b.get(i + 1) == Some(&0x80) && matches!(b.get(i + 2), Some(0xa8 | 0xa9)) => return false,
+            0xef if b.get(i + 1) == Some(&0xbb) && b.get(i + 2) == Some(&0xbf) => return false,
             _ => {}
         }
+        prev = c;
+        i += 1;
     }
-    if s.starts_with("---") || s.starts_with("...") || s.contains(": ") || s.contains(" #") {
-        return false;
-    }
-    if s.chars().any(|c| c.is_control() || c == '\u{feff}' || c == '\u{2028}' || c == '\u{2029}') {
-        return false;
-    }
-    if in_flow && s.contains([',', '[', ']', '{', '}']) {
-        return false;
-    }
-    matches!(resolve_plain(s), Ok(Value::Str(ref r)) if r == s)
+    // Only strings that could resolve to another type need the resolver.
+    let maybe_typed =
+        first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.' | b'~' | b'n' | b'N' | b't' | b'T' | b'f' | b'F');
+    !maybe_typed || matches!(resolve_plain(s), Ok(Value::Str(ref r)) if r == s)
 }
 
 fn single_quotable(s: &str) -> bool {

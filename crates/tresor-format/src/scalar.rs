@@ -42,6 +42,15 @@ impl Value {
         }
     }
 
+    /// Like [`Value::canonical_bytes`], borrowing where the value already is its bytes.
+    pub fn canonical(&self) -> std::borrow::Cow<'_, [u8]> {
+        match self {
+            Value::Str(s) | Value::Time(s) => std::borrow::Cow::Borrowed(s.as_bytes()),
+            Value::Bytes(b) => std::borrow::Cow::Borrowed(b),
+            other => std::borrow::Cow::Owned(other.canonical_bytes()),
+        }
+    }
+
     /// The bytes sops encrypts and hashes into the MAC for this value.
     pub fn canonical_bytes(&self) -> Vec<u8> {
         match self {

@@ -531,32 +531,33 @@ impl Visitor for DecryptVisitor<'_> {
             }
             return Ok(());
         }
-        let v = plain_value();
-        if v.is_null() || v == Value::Str(String::new()) {
-            return Ok(());
-        }
         if !looks_encrypted {
+            let v = plain_value();
+            if v.is_null() || v == Value::Str(String::new()) {
+                return Ok(());
+            }
             return Err(SopsError::CannotDecrypt {
                 pos: s.pos,
                 path: display_path(at.path),
                 reason: "the value is not encrypted although the file's rules say it should be (added by hand?)".into(),
             });
         }
-        let plain = self.cipher.decrypt(&s.text, at.aad.as_bytes()).map_err(|e| SopsError::CannotDecrypt {
+        let mut plain = self.cipher.decrypt(&s.text, at.aad.as_bytes()).map_err(|e| SopsError::CannotDecrypt {
             pos: s.pos,
             path: display_path(at.path),
             reason: e.to_string(),
         })?;
-        let (pt, type_name) = (&plain.bytes, plain.type_name);
+        let type_name = plain.type_name;
         if self.keep_ivs {
-            self.stash.put(at.aad, pt, &plain.iv);
+            self.stash.put(at.aad, &plain.bytes, &plain.iv);
         }
-        let value = Value::from_sops(type_name, pt.to_vec()).ok_or_else(|| SopsError::CannotDecrypt {
+        let bytes = std::mem::take(&mut *plain.bytes);
+        let value = Value::from_sops(type_name, bytes).ok_or_else(|| SopsError::CannotDecrypt {
             pos: s.pos,
             path: display_path(at.path),
             reason: format!("the decrypted bytes are not a valid '{type_name}'"),
         })?;
-        self.mac.leaf(&value.canonical_bytes(), true);
+        self.mac.leaf(&value.canonical(), true);
         let tag = crate::cipher::parse_enc(&s.text).map(|e| e.tag).unwrap_or("");
         let rendered = match self.layout.get(tag) {
             Some((Some(h), body)) if s.header.is_some() => Rendered::Block { header: h.clone(), body: body.clone() },
