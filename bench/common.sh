@@ -14,20 +14,21 @@ sops_binary() {
   if [ -n "$py" ] && [ -x "$py" ]; then echo "$py"; else command -v sops; fi
 }
 
-# measure NAME RUNS CMD... -> prints "NAME median_s peak_rss_kb" and sets MEDIAN, RSS
+# measure NAME RUNS CMD... -> prints "NAME median_s peak_rss_kb" and sets MEDIAN, RSS.
+# Wall time comes from bash's $EPOCHREALTIME around the bare command (no extra process in
+# the timed path, which would add milliseconds to a fast tool); peak RSS from one more run
+# under /usr/bin/time.
 measure() {
   local name=$1 runs=$2; shift 2
-  local times=() rss=0 t m
+  local times=() t0 t1
   for _ in $(seq "$runs"); do
-    local t0 t1
-    t0=$(date +%s%N)
-    /usr/bin/time -f "%M" -o "$OUT/.time" "$@" >/dev/null 2>"$OUT/.err" || { cat "$OUT/.err" >&2; return 1; }
-    t1=$(date +%s%N)
-    t=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }')
-    read -r m < "$OUT/.time"
-    times+=("$t"); [ "$m" -gt "$rss" ] && rss=$m
+    t0=$EPOCHREALTIME
+    "$@" >/dev/null 2>"$OUT/.err" || { cat "$OUT/.err" >&2; return 1; }
+    t1=$EPOCHREALTIME
+    times+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')")
   done
+  /usr/bin/time -f "%M" -o "$OUT/.time" "$@" >/dev/null 2>"$OUT/.err" || true
+  RSS=$(tail -1 "$OUT/.time")
   MEDIAN=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  RSS=$rss
   printf '%-40s median %8.4f s   peak RSS %8d KiB\n' "$name" "$MEDIAN" "$RSS"
 }

@@ -9,9 +9,6 @@ mod keys;
 
 use clap::Parser;
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// sops' legacy global mode (`sops --decrypt [flags] FILE`, `sops -e …`), which
 /// helm-secrets and many scripts use: rewrite it to the subcommand form.
 fn legacy_sops_args(mut argv: Vec<String>) -> Vec<String> {
