@@ -220,38 +220,30 @@ fn hook_install_blocks_a_commit_with_a_secret() {
     // The hook calls `tresor` from PATH: put this build first.
     let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_tresor")).parent().unwrap().to_path_buf();
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    let commit = |msg: &str| {
+        git(&d, &["add", "."]);
+        Command::new("git")
+            .args(["commit", "-qm", msg])
+            .current_dir(&d)
+            .env("PATH", &path)
+            .env("HOME", &d)
+            .env("GIT_AUTHOR_NAME", "Dev")
+            .env("GIT_AUTHOR_EMAIL", "d@e.eu")
+            .env("GIT_COMMITTER_NAME", "Dev")
+            .env("GIT_COMMITTER_EMAIL", "d@e.eu")
+            .output()
+            .unwrap()
+    };
     std::fs::write(
         d.join("leak.env"),
         "SENDGRID=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\n",
     )
     .unwrap();
-    git(&d, &["add", "."]);
-    let out = Command::new("git")
-        .args(["commit", "-qm", "leak"])
-        .current_dir(&d)
-        .env("PATH", &path)
-        .env("HOME", &d)
-        .env("GIT_AUTHOR_NAME", "Dev")
-        .env("GIT_AUTHOR_EMAIL", "d@e.eu")
-        .env("GIT_COMMITTER_NAME", "Dev")
-        .env("GIT_COMMITTER_EMAIL", "d@e.eu")
-        .output()
-        .unwrap();
+    let out = commit("leak");
     assert!(!out.status.success(), "the commit should be blocked");
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(said.contains("sendgrid-api-key"), "{said}");
     std::fs::write(d.join("leak.env"), "SENDGRID=\n").unwrap();
-    git(&d, &["add", "."]);
-    let out = Command::new("git")
-        .args(["commit", "-qm", "clean"])
-        .current_dir(&d)
-        .env("PATH", &path)
-        .env("HOME", &d)
-        .env("GIT_AUTHOR_NAME", "Dev")
-        .env("GIT_AUTHOR_EMAIL", "d@e.eu")
-        .env("GIT_COMMITTER_NAME", "Dev")
-        .env("GIT_COMMITTER_EMAIL", "d@e.eu")
-        .output()
-        .unwrap();
+    let out = commit("clean");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }

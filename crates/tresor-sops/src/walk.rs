@@ -164,32 +164,15 @@ impl<V: Visitor> Walker<'_, V> {
         in_alias: bool,
     ) -> Result<(), SopsError> {
         // sops joins the (empty) path and appends ':', so top-level comments use ":".
-        let root_aad = self.aad.is_empty();
-        if root_aad {
-            self.aad.push(':');
-        }
-        let r = self.comment_inner(c, key_matched, marked, pending, in_alias);
-        if root_aad {
-            self.aad.clear();
-        }
-        r
-    }
-
-    fn comment_inner(
-        &mut self,
-        c: &Comment,
-        key_matched: bool,
-        marked: bool,
-        pending: &mut bool,
-        in_alias: bool,
-    ) -> Result<(), SopsError> {
-        if self.comment_matches(c) {
+        let aad = if self.aad.is_empty() { ":" } else { self.aad.as_str() };
+        let encrypt = if self.comment_matches(c) {
             // A marker comment stays readable so the rule still finds it next time.
             *pending = true;
-            return self.v.comment(c, &At { aad: &self.aad, encrypt: false, path: &self.path, in_alias });
-        }
-        let enc = self.rule.encrypts(key_matched, marked);
-        self.v.comment(c, &At { aad: &self.aad, encrypt: enc, path: &self.path, in_alias })
+            false
+        } else {
+            self.rule.encrypts(key_matched, marked)
+        };
+        self.v.comment(c, &At { aad, encrypt, path: &self.path, in_alias })
     }
 }
 
