@@ -139,3 +139,30 @@ fn completions_and_man_pages() {
     let page = std::fs::read_to_string(sb.path("man/tresor-encrypt.1")).unwrap();
     assert!(page.contains(".TH tresor-encrypt") && page.contains("encrypted\\-regex"), "{page}");
 }
+
+#[test]
+fn edit_keeps_plaintext_private_and_unchanged_files_untouched() {
+    let sb = Sandbox::new();
+    let p = sb.write("e.yaml", "secret: value\n");
+    sb.tresor().args(["encrypt", "-i", "--age", &recipient()]).arg(&p).ok();
+    let before = sb.read("e.yaml");
+    // An editor that records where the plaintext lives and its mode, and changes nothing.
+    let log = sb.path("editor.log");
+    let editor = sb.write("ed.sh", &format!("#!/bin/sh\nstat -c '%a %n' \"$1\" > {}\n", log.display()));
+    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    sb.tresor().arg("edit").arg(&p).env("EDITOR", &editor).fails_with(200);
+    assert_eq!(sb.read("e.yaml"), before, "an unchanged edit must not rewrite the file");
+    let seen = std::fs::read_to_string(&log).unwrap();
+    let (mode, path) = seen.trim().split_once(' ').unwrap();
+    assert_eq!(mode, "600");
+    if std::path::Path::new("/dev/shm").is_dir() {
+        assert!(path.starts_with("/dev/shm/"), "plaintext should be on tmpfs: {path}");
+    }
+    assert!(!std::path::Path::new(path).exists(), "the plaintext file must be removed");
+    // A failing editor leaves the file as it was.
+    let bad = sb.write("bad.sh", "#!/bin/sh\necho 'broken: [' > \"$1\"\n");
+    std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = sb.tresor().arg("edit").arg(&p).env("EDITOR", &bad).run();
+    assert!(!out.status.success());
+    assert_eq!(sb.read("e.yaml"), before);
+}
