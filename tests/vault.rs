@@ -195,4 +195,18 @@ fn updatekeys_recursive_rewraps_many_files_in_batches() {
     c.args(["updatekeys", "-y"]).arg(sb.path("apps/a/s0.yaml")).env("VAULT_TOKEN", "root");
     let out = c.run();
     assert!(String::from_utf8_lossy(&out.stderr).contains("updated 0 file(s), 1 unchanged"));
+    // Bulk rotation: new data keys everywhere, wrapped in batches; the broken file is
+    // reported and the others are rotated.
+    let mut c = sb.tresor();
+    c.args(["rotate", "-r"]).arg(sb.path("apps")).env("VAULT_TOKEN", "root");
+    let out = c.run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("rotated 12 file(s), 0 unchanged, 1 failed"), "{stderr}");
+    for (name, before) in &originals {
+        let after = sb.read(name);
+        assert_ne!(after.lines().nth(1), before.lines().nth(1), "{name}: ciphertext should change");
+        let mut s = sb.sops();
+        s.arg("decrypt").arg(sb.path(name)).env_remove("SOPS_AGE_KEY_FILE").env("VAULT_TOKEN", "root");
+        assert!(s.ok().contains("password: pw-"));
+    }
 }

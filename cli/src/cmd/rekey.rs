@@ -300,53 +300,106 @@ pub(crate) fn rotate(a: RotateArgs) -> Result<i32> {
     let remove = specs(&a.rm_age, &a.rm_vault, &a.rm_okms)?;
     let keyring = Keyring::new();
     let pb = progress(files.len(), "rotate");
-    let mut outcome = Outcome { changed: 0, unchanged: 0, failed: Vec::new() };
+    let mut failed: Vec<(PathBuf, anyhow::Error)> = Vec::new();
+    struct Job {
+        path: PathBuf,
+        format: Format,
+        src: String,
+        meta: Metadata,
+        groups: Vec<Vec<KeySpec>>,
+    }
+    // 1. Read every file and decide its keys.
+    let mut jobs = Vec::new();
     for path in &files {
-        let result = (|| -> Result<Option<String>> {
+        let job = (|| -> Result<Job> {
             let format = input_format(a.input_type.as_deref(), Some(path), None)?;
             let src = fileio::read_input(Some(path))?;
-            let file = EncryptedFile::parse(&src, format)?;
-            let old_key = keyring.data_key(&file.metadata)?;
-            let d = file.decrypt(&old_key, DecryptOptions { ignore_mac: false, keep_ivs: true })?;
-            let plain = zeroize::Zeroizing::new(d.text.clone());
-            let mut groups = current_specs(&file.metadata);
-            if file.metadata.key_groups.iter().any(|g| g.keys.iter().any(|k| matches!(k, MasterKey::Foreign { .. }))) {
+            let meta = EncryptedFile::parse(&src, format)?.metadata;
+            if meta.key_groups.iter().any(|g| g.keys.iter().any(|k| matches!(k, MasterKey::Foreign { .. }))) {
                 eprintln!(
                     "tresor: warning: {}: keys of types tresor cannot use (KMS/PGP) are dropped by rotation",
                     path.display()
                 );
             }
+            let mut groups = current_specs(&meta);
             adjust(&mut groups, add.clone(), &remove)?;
-            let threshold = file.metadata.shamir_threshold;
-            let new_key = DataKey::generate();
-            let key_groups: Vec<KeyGroup> = keyring.wrap_groups(&groups, threshold, &new_key)?;
-            let meta = Metadata { key_groups, layout: None, ..file.metadata.clone() };
+            Ok(Job { path: path.clone(), format, src, meta, groups })
+        })();
+        match job {
+            Ok(j) => jobs.push(j),
+            Err(e) => failed.push((path.clone(), e)),
+        }
+    }
+    // 2. Old data keys, batched (local age first, one transit call per key for the rest).
+    let metas: Vec<&Metadata> = jobs.iter().map(|j| &j.meta).collect();
+    let old_keys = keyring.data_keys(&metas);
+    // 3. Decrypt and draw new data keys.
+    let mut ready = Vec::new();
+    for (job, old) in jobs.into_iter().zip(old_keys) {
+        let decrypted = old.map_err(anyhow::Error::from).and_then(|k| {
+            let file = EncryptedFile::parse(&job.src, job.format)?;
+            Ok(file.decrypt(&k, DecryptOptions { ignore_mac: false, keep_ivs: true })?)
+        });
+        match decrypted {
+            Ok(d) => ready.push((job, d, DataKey::generate())),
+            Err(e) => failed.push((job.path.clone(), e)),
+        }
+    }
+    // 4. Wrap the new keys, one batched call per remote key and plan.
+    let mut by_plan: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, (job, _, _)) in ready.iter().enumerate() {
+        by_plan.entry(format!("{:?}/{}", job.groups, job.meta.shamir_threshold)).or_default().push(i);
+    }
+    let mut wrapped: Vec<Option<Vec<KeyGroup>>> = vec![None; ready.len()];
+    for members in by_plan.values() {
+        let first = &ready[members[0]].0;
+        let keys: Vec<&DataKey> = members.iter().map(|&i| &ready[i].2).collect();
+        match keyring.wrap_many(&first.groups, first.meta.shamir_threshold, &keys) {
+            Ok(groups) => {
+                for (&i, g) in members.iter().zip(groups) {
+                    wrapped[i] = Some(g);
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                for &i in members {
+                    failed.push((ready[i].0.path.clone(), anyhow::anyhow!("{msg}")));
+                }
+            }
+        }
+    }
+    // 5. Re-encrypt every value under the new key and write.
+    let mut changed = 0;
+    for ((job, d, new_key), key_groups) in ready.into_iter().zip(wrapped) {
+        let Some(key_groups) = key_groups else { continue };
+        let result = (|| -> Result<()> {
+            let plain = zeroize::Zeroizing::new(d.text.clone());
+            let meta = Metadata { key_groups, layout: None, ..job.meta.clone() };
             // sops reuses the IVs on rotate; under a new key that is harmless, and it keeps
             // the IV column of the diff stable.
-            let out = tresor_sops::encrypt(&plain, format, &new_key, meta, &EncryptOptions { stash: Some(&d.stash) })?;
+            let out =
+                tresor_sops::encrypt(&plain, job.format, &new_key, meta, &EncryptOptions { stash: Some(&d.stash) })?;
             if in_place {
-                fileio::write_atomic(path, out.as_bytes(), 0o644)?;
-                Ok(None)
+                fileio::write_atomic(&job.path, out.as_bytes(), 0o644)
             } else {
-                Ok(Some(out))
+                crate::fileio::Sink::Stdout.write(&out, 0o644)
             }
         })();
         match result {
-            Ok(Some(out)) => {
-                crate::fileio::Sink::Stdout.write(&out, 0o644)?;
-                outcome.changed += 1;
-            }
-            Ok(None) => outcome.changed += 1,
-            Err(e) => outcome.failed.push((path.clone(), format!("{e:#}"))),
+            Ok(()) => changed += 1,
+            Err(e) => failed.push((job.path.clone(), e)),
         }
         pb.inc(1);
     }
     pb.finish_and_clear();
     if !in_place {
-        if let Some((_, e)) = outcome.failed.first() {
-            return Err(fail(crate::exit::code(&anyhow::anyhow!("{e}")).max(128), e.clone()));
+        // One file to stdout: report its error with its own exit code.
+        if let Some((_, e)) = failed.into_iter().next() {
+            return Err(e);
         }
         return Ok(0);
     }
+    let outcome =
+        Outcome { changed, unchanged: 0, failed: failed.into_iter().map(|(p, e)| (p, format!("{e:#}"))).collect() };
     Ok(outcome.report("rotated"))
 }
