@@ -109,3 +109,28 @@ fn multi_document_files_carry_metadata_in_every_document() {
     let theirs = sb.sops().arg("decrypt").arg(&f).ok();
     assert_same_docs(&data(&std::fs::read_to_string(&src).unwrap(), "m.yaml"), &data(&theirs, "m.yaml"), "multidoc");
 }
+
+#[test]
+fn comment_regex_rules_match_sops() {
+    let sb = Sandbox::new();
+    let src =
+        "user: admin\n# sops:enc\npassword: hunter2\nother: clear\nnested:\n  # sops:enc\n  token: abc\n  plain: x\n";
+    let p = sb.write("c.yaml", src);
+    let ours =
+        sb.tresor().args(["encrypt", "--encrypted-comment-regex", "sops:enc", "--age", &recipient()]).arg(&p).ok();
+    // sops' legacy -e mode honours the global comment-regex flag; its output encrypts the same leaves.
+    let theirs = sb.sops().args(["--encrypted-comment-regex", "sops:enc", "--age", &recipient(), "-e"]).arg(&p).ok();
+    let encrypted_keys = |t: &str| -> Vec<String> {
+        t.lines()
+            .take_while(|l| !l.starts_with("sops:"))
+            .filter(|l| l.contains("ENC[AES256_GCM"))
+            .map(|l| l.trim().split(':').next().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(encrypted_keys(&ours), vec!["password", "token"]);
+    assert_eq!(encrypted_keys(&ours), encrypted_keys(&theirs));
+    let f1 = sb.write("ours.yaml", &ours);
+    let f2 = sb.write("theirs.yaml", &theirs);
+    assert_same_docs(&data(&sb.sops().arg("decrypt").arg(&f1).ok(), "a.yaml"), &data(src, "a.yaml"), "sops reads ours");
+    assert_same_docs(&data(&sb.tresor().arg("decrypt").arg(&f2).ok(), "a.yaml"), &data(src, "a.yaml"), "we read sops'");
+}
