@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 positions and formatting as you wrote them, so encrypted secrets can live in Git with reviewable diffs. \
 Files are in the SOPS format: sops, Flux and ksops read them, and tresor reads theirs.\n\n\
 Quick start:\n  tresor keygen                       # create ~/.config/sops/age/keys.txt\n  \
-tresor encrypt -i secret.yaml       # encrypt in place (to your key unless --age/.sops.yaml say otherwise)\n  \
+tresor encrypt -i secret.yaml       # encrypt in place (your key, or --age / .sops.yaml)\n  \
 tresor decrypt secret.yaml          # print the plaintext\n  tresor edit secret.yaml             # edit in $EDITOR, plaintext only on tmpfs",
     after_help = "Exit codes follow sops (see docs/exit-codes.md): 0 ok, 1 generic, 2 bad input, 23 encrypt error, \
 25 decrypt error, 51 MAC mismatch, 100 file not found, 128 no key could unwrap the data key, 200 edit without changes, 203 already encrypted."
