@@ -32,6 +32,24 @@ impl Default for Settings {
     }
 }
 
+/// The first of these environment variables that is set to something non-blank.
+pub fn env_first(names: &[&str]) -> Option<String> {
+    names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+}
+
+impl Settings {
+    /// Apply a timeout (seconds, `30` or `30s`) and a retry count from the environment.
+    pub fn with_env(mut self, timeout_vars: &[&str], retry_vars: &[&str]) -> Settings {
+        if let Some(t) = env_first(timeout_vars).and_then(|t| t.trim_end_matches('s').parse().ok()) {
+            self.timeout = Duration::from_secs(t);
+        }
+        if let Some(r) = env_first(retry_vars).and_then(|r| r.parse().ok()) {
+            self.retries = r;
+        }
+        self
+    }
+}
+
 pub struct Client {
     agent: ureq::Agent,
     settings: Settings,

@@ -3,8 +3,6 @@
 //! → `{"ciphertext": "<JWE>"}`, and `/decrypt` with `{"ciphertext"}` → `{"plaintext": b64}`.
 //! Authentication by access certificate (mutual TLS) or `Authorization: Bearer` token.
 
-use std::time::Duration;
-
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::{json, Value};
@@ -46,7 +44,7 @@ impl OkmsKey {
 }
 
 fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    crate::http::env_first(&[name])
 }
 
 /// Credentials and TLS settings, from okms-cli's variables: `KMS_RESTAPI_CERT` +
@@ -72,13 +70,8 @@ impl Config {
                 "no OVHcloud KMS credentials: set KMS_RESTAPI_CERT and KMS_RESTAPI_KEY (access certificate) or KMS_RESTAPI_TOKEN".into(),
             ));
         }
-        let mut settings = Settings { ca_file: env("KMS_RESTAPI_CA"), client_cert, ..Settings::default() };
-        if let Some(t) = env("KMS_RESTAPI_TIMEOUT").and_then(|t| t.trim_end_matches('s').parse().ok()) {
-            settings.timeout = Duration::from_secs(t);
-        }
-        if let Some(r) = env("KMS_RESTAPI_RETRIES").and_then(|r| r.parse().ok()) {
-            settings.retries = r;
-        }
+        let settings = Settings { ca_file: env("KMS_RESTAPI_CA"), client_cert, ..Settings::default() }
+            .with_env(&["KMS_RESTAPI_TIMEOUT"], &["KMS_RESTAPI_RETRIES"]);
         Ok(Config { settings, token })
     }
 }

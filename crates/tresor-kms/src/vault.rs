@@ -2,15 +2,13 @@
 //! `PUT {address}/v1/{engine}/encrypt/{key}` with `{"plaintext": b64}`, ciphertext stored
 //! verbatim (`vault:v1:…`).
 
-use std::time::Duration;
-
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use crate::error::KmsError;
-use crate::http::{first_line, Client, Reply, Settings};
+use crate::http::{env_first as env, first_line, Client, Reply, Settings};
 
 /// Transit accepts at most ~1000 JSON strings per request; each batch item costs two.
 pub const MAX_BATCH: usize = 499;
@@ -57,10 +55,6 @@ pub struct Auth {
     pub namespace: Option<String>,
 }
 
-fn env(names: &[&str]) -> Option<String> {
-    names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
-}
-
 impl Auth {
     pub fn from_env() -> Auth {
         let token = env(&["VAULT_TOKEN", "BAO_TOKEN"]).or_else(|| {
@@ -74,20 +68,12 @@ impl Auth {
 
 /// TLS/timeout/retry settings from `VAULT_*` (or `BAO_*`) variables.
 pub fn settings_from_env() -> Settings {
-    let mut s = Settings {
+    Settings {
         ca_file: env(&["VAULT_CACERT", "BAO_CACERT"]),
         client_cert: env(&["VAULT_CLIENT_CERT", "BAO_CLIENT_CERT"]).zip(env(&["VAULT_CLIENT_KEY", "BAO_CLIENT_KEY"])),
         ..Settings::default()
-    };
-    if let Some(t) =
-        env(&["VAULT_CLIENT_TIMEOUT", "BAO_CLIENT_TIMEOUT"]).and_then(|t| t.trim_end_matches('s').parse().ok())
-    {
-        s.timeout = Duration::from_secs(t);
     }
-    if let Some(r) = env(&["VAULT_MAX_RETRIES", "BAO_MAX_RETRIES"]).and_then(|r| r.parse().ok()) {
-        s.retries = r;
-    }
-    s
+    .with_env(&["VAULT_CLIENT_TIMEOUT", "BAO_CLIENT_TIMEOUT"], &["VAULT_MAX_RETRIES", "BAO_MAX_RETRIES"])
 }
 
 pub struct Transit {
