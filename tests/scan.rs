@@ -247,3 +247,21 @@ fn hook_install_blocks_a_commit_with_a_secret() {
     let out = commit("clean");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn global_path_allowlist_covers_analyzers_too() {
+    let sb = Sandbox::new();
+    let d = sb.path("a");
+    std::fs::create_dir_all(d.join("fixtures")).unwrap();
+    std::fs::write(d.join("fixtures/Dockerfile"), "FROM alpine\nENV API_TOKEN=aB3dE5fG7hJ9kL1mN3pQ5r\n").unwrap();
+    std::fs::write(d.join("Dockerfile"), "FROM alpine\nENV API_TOKEN=aB3dE5fG7hJ9kL1mN3pQ5r\n").unwrap();
+    std::fs::write(
+        d.join(".tresor-scan.toml"),
+        "[extend]\nuseDefault = true\n[allowlist]\npaths = ['''^fixtures/''']\n",
+    )
+    .unwrap();
+    let (code, f) = scan_json(&sb, &d, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0]["File"], "Dockerfile");
+}

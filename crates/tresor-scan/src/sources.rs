@@ -28,6 +28,10 @@ pub fn scan_content(engine: &Engine, root: &Path, path: &str, content: &[u8], ch
     // Analyzer findings first, then rule findings in rule order: on one line, the most
     // specific report of a secret wins (rules are ordered specific → generic).
     let mut out = Vec::new();
+    // A globally allowlisted path is skipped by every check, not only by the rules.
+    if engine.path_allowed(path) {
+        return out;
+    }
     if let Ok(text) = std::str::from_utf8(content) {
         if checks.helm && analyzers::is_helm_values(&root.join(path).to_string_lossy()) {
             out.extend(analyzers::helm_values(path, text));
