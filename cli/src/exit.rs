@@ -73,11 +73,7 @@ pub fn code(err: &anyhow::Error) -> i32 {
             return 128;
         }
         if let Some(e) = cause.downcast_ref::<tresor_format::FormatError>() {
-            return SopsError::Format(match e {
-                tresor_format::FormatError::Empty => tresor_format::FormatError::Empty,
-                _ => tresor_format::FormatError::Unsupported { pos: Default::default(), msg: String::new() },
-            })
-            .exit_code();
+            return if matches!(e, tresor_format::FormatError::Empty) { 92 } else { 2 };
         }
     }
     1

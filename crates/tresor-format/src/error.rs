@@ -39,13 +39,3 @@ impl FormatError {
         }
     }
 }
-
-/// Compute a 1-based line/column for a byte offset (columns count characters).
-pub fn position_of(src: &str, offset: usize) -> Position {
-    let offset = offset.min(src.len());
-    let before = &src[..offset];
-    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
-    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let col = src[line_start..offset].chars().count() + 1;
-    Position { line, col }
-}

@@ -152,10 +152,6 @@ impl Map {
     pub fn get(&self, key: &str) -> Option<&Node> {
         self.entries().find(|e| e.key == key).map(|e| &e.value)
     }
-
-    pub fn get_entry(&self, key: &str) -> Option<&Entry> {
-        self.entries().find(|e| e.key == key)
-    }
 }
 
 impl Seq {

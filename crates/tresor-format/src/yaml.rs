@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use granit_parser::{Event, Parser, Placement, ScalarStyle as GStyle, Span, StructureStyle};
 
-use crate::error::{position_of, FormatError, Position};
+use crate::error::{FormatError, Position};
 use crate::scalar;
 use crate::tree::*;
 use crate::{Value, MAX_DEPTH};
@@ -490,11 +490,6 @@ impl Seq {
             .max()
             .unwrap_or(0)
     }
-}
-
-/// Line/column of a byte offset, for error messages about YAML input.
-pub fn position(src: &str, offset: usize) -> Position {
-    position_of(src, offset)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use sha2::{Digest, Sha256};
 use tresor_format::render::{self, Rendered, SlotCtx};
 use tresor_format::scalar::{self, TypeError};
-use tresor_format::tree::{Alias, Comment, Document, MapItem, Node, Scalar, ScalarStyle};
+use tresor_format::tree::{Comment, Document, MapItem, Node, Scalar, ScalarStyle};
 use tresor_format::{Format, Value};
 use zeroize::Zeroizing;
 
@@ -378,10 +378,6 @@ impl<'a> EncryptedFile<'a> {
         Ok(EncryptedFile { src, format, docs, metadata })
     }
 
-    pub fn format(&self) -> Format {
-        self.format
-    }
-
     pub fn decrypt(&self, key: &DataKey, opts: DecryptOptions) -> Result<Decrypted, SopsError> {
         let cipher = Cipher::new(key);
         let layout = match &self.metadata.layout {
@@ -582,10 +578,6 @@ impl Visitor for DecryptVisitor<'_> {
             }
             Err(_) => self.warnings.push(format!("{}: could not decrypt a comment; kept as is", c.pos)),
         }
-        Ok(())
-    }
-
-    fn alias(&mut self, _a: &Alias, _at: &At) -> Result<(), SopsError> {
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 //! writing the 3.10–3.12 layout (struct field order) so our output diffs like sops'.
 
 use tresor_format::render::{double_quoted, json_string, plain_safe};
-use tresor_format::{Map, MapItem, Node, Seq};
+use tresor_format::{Map, MapItem, Node};
 
 use crate::error::SopsError;
 use crate::rules::Rule;
@@ -117,10 +117,7 @@ fn scalar_text(node: &Node) -> Option<String> {
 
 fn list_items(node: Option<&Node>) -> Vec<&Node> {
     match node {
-        Some(Node::Seq(Seq { .. })) => match node {
-            Some(Node::Seq(s)) => s.values().collect(),
-            _ => unreachable!(),
-        },
+        Some(Node::Seq(s)) => s.values().collect(),
         _ => Vec::new(),
     }
 }

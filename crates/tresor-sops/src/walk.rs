@@ -3,7 +3,7 @@
 //! it, so they cannot disagree about order or paths.
 
 use tresor_format::tree::{Alias, Comment, Document, MapItem, Node, Scalar, SeqItem};
-use tresor_format::{Position, MAX_ALIAS_EXPANSION};
+use tresor_format::MAX_ALIAS_EXPANSION;
 
 use crate::error::SopsError;
 use crate::rules::Rule;
@@ -174,9 +174,4 @@ impl<V: Visitor> Walker<'_, V> {
         };
         self.v.comment(c, &At { aad, encrypt, path: &self.path, in_alias })
     }
-}
-
-/// Position helper for errors raised outside the walk.
-pub fn pos_of(node: &Node) -> Position {
-    node.pos()
 }
