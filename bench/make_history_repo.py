@@ -61,4 +61,7 @@ fi.stdin.write(buf)
 fi.stdin.close()
 fi.wait()
 subprocess.run(["git", "reset", "-q", "--hard", "main"], cwd=out, check=True)
+# fast-import deltifies each blob against the previous blob in the stream (another file),
+# which no real repository has; repack as a forge serves a clone, with git's own deltas.
+subprocess.run(["git", "repack", "-adfq"], cwd=out, check=True)
 print(f"{out}: {commits} commits, {nfiles} files, {planted} planted secrets")

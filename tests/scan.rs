@@ -265,3 +265,135 @@ fn global_path_allowlist_covers_analyzers_too() {
     assert_eq!(f.len(), 1, "{f:?}");
     assert_eq!(f[0]["File"], "Dockerfile");
 }
+
+/// A repository whose history has secrets that stay for many versions, secrets that come
+/// and go, a private key and a Helm values file, first as loose objects, then repacked so
+/// that most versions are deltas (the pack walk scans only what each delta inserts).
+fn history_with_deltas(sb: &Sandbox) -> (std::path::PathBuf, Vec<String>) {
+    let d = repo(sb);
+    std::fs::create_dir_all(d.join("charts/app")).unwrap();
+    let mut lines: Vec<String> =
+        (0..60).map(|i| format!("setting_{i} = \"value number {i} for the service\"")).collect();
+    let token = format!("ghp_{}", "Zx8Yw7Vu6Ts5Rq4Po3Nm2Lk1Jh0Gf9Ed8Cb7");
+    let short = format!("glpat-{}", "Qw3Er5Ty7Ui9Op1As3Df");
+    let pem = format!(
+        "-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----\n",
+        (0..6)
+            .map(|i| format!("MIIEow{i}AIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let mut commits = Vec::new();
+    for c in 0..40 {
+        lines.insert((c * 7) % lines.len(), format!("added_{c} = \"line added by change {c}\""));
+        if c == 5 {
+            lines.insert(30, format!("GITHUB_TOKEN = \"{token}\""));
+        }
+        if c == 25 {
+            lines.retain(|l| !l.contains(&token));
+        }
+        if c == 12 {
+            lines.insert(10, format!("GITLAB_TOKEN = \"{short}\""));
+        }
+        if c == 13 {
+            lines.retain(|l| !l.contains(&short));
+        }
+        std::fs::write(d.join("service.conf"), lines.join("\n") + "\n").unwrap();
+        let mut notes = format!("notes for change {c}\n").repeat(20);
+        if (15..18).contains(&c) {
+            notes.push_str(&pem);
+        }
+        std::fs::write(d.join("notes.txt"), notes).unwrap();
+        let password = if c == 8 { "Sup3rS3cretPassw0rd!" } else { "" };
+        std::fs::write(
+            d.join("charts/app/values.yaml"),
+            format!("replicas: {c}\ndb:\n  host: db.internal\n  password: \"{password}\"\n"),
+        )
+        .unwrap();
+        git(&d, &["add", "-A"]);
+        git(&d, &["commit", "-qm", &format!("change {c}")]);
+        commits.push(git(&d, &["rev-parse", "HEAD"]).trim().to_string());
+    }
+    (d, commits)
+}
+
+fn finding_keys(f: &[serde_json::Value]) -> Vec<String> {
+    let mut v: Vec<String> = f
+        .iter()
+        .map(|x| format!("{} {} {} {} {}", x["File"], x["RuleID"], x["Commit"], x["StartLine"], x["SecretHash"]))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn history_scan_of_a_packed_repository_equals_the_full_scan() {
+    let sb = Sandbox::new();
+    let (d, commits) = history_with_deltas(&sb);
+    let (code, loose) = scan_json(&sb, &d, &["--git"]);
+    assert_eq!(code, 1);
+    git(&d, &["repack", "-adfq", "--depth=50", "--window=50"]);
+    git(&d, &["prune-packed"]);
+    let stats = git(&d, &["count-objects", "-v"]);
+    assert!(stats.starts_with("count: 0\n"), "all objects packed: {stats}");
+    let idx = std::fs::read_dir(d.join(".git/objects/pack"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "idx"))
+        .unwrap();
+    let chains = git(&d, &["verify-pack", "-v", idx.to_str().unwrap()]);
+    assert!(chains.contains("chain length = 10"), "the pack has long delta chains: {chains}");
+    let (code, packed) = scan_json(&sb, &d, &["--git"]);
+    assert_eq!(code, 1);
+    assert_eq!(finding_keys(&packed), finding_keys(&loose));
+    let at = |rule: &str| {
+        packed.iter().find(|f| f["RuleID"] == rule).unwrap_or_else(|| panic!("no {rule} finding in {packed:?}"))
+    };
+    // A token that lived for 20 versions is reported once, at the commit that added it.
+    assert_eq!(at("github-token")["Commit"], commits[5].as_str());
+    assert_eq!(at("github-token")["File"], "service.conf");
+    assert_eq!(at("gitlab-token")["Commit"], commits[12].as_str());
+    assert_eq!(at("gitlab-token")["StartLine"], 11);
+    assert_eq!(at("private-key")["Commit"], commits[15].as_str());
+    assert_eq!(at("private-key")["File"], "notes.txt");
+    let helm: Vec<_> = packed.iter().filter(|f| f["File"] == "charts/app/values.yaml").collect();
+    assert_eq!(helm.len(), 1, "{helm:?}");
+    assert_eq!(helm[0]["Commit"], commits[8].as_str());
+    assert_eq!(packed.len(), 4, "{packed:?}");
+}
+
+/// The pack walk rebuilds every blob version exactly as git stores it.
+#[test]
+fn pack_walk_rebuilds_every_blob_version() {
+    use std::sync::Mutex;
+    use tresor_scan::pack;
+    struct Collect(Mutex<Vec<(String, Vec<u8>, bool)>>);
+    impl pack::Visitor for Collect {
+        type Carry = ();
+        fn visit(&self, b: &pack::Blob, _: Option<&()>) -> Option<()> {
+            let oid: String = b.oid.iter().map(|x| format!("{x:02x}")).collect();
+            self.0.lock().unwrap().push((oid, b.content.to_vec(), b.inserted.is_some()));
+            Some(())
+        }
+    }
+    let sb = Sandbox::new();
+    let (d, _) = history_with_deltas(&sb);
+    git(&d, &["repack", "-adfq", "--depth=50", "--window=50"]);
+    let mut visited = 0;
+    let c = Collect(Mutex::new(Vec::new()));
+    for idx in pack::indexes(&d.join(".git/objects")) {
+        let p = pack::Pack::open(&idx, 20).unwrap();
+        visited += pack::walk(&p, 2, &c).unwrap();
+    }
+    let blobs = c.0.into_inner().unwrap();
+    assert_eq!(visited, blobs.len());
+    let all = git(&d, &["rev-list", "--objects", "--all", "--filter=object:type=blob", "--filter-provided-objects"]);
+    assert_eq!(blobs.len(), all.lines().count());
+    let deltas = blobs.iter().filter(|b| b.2).count();
+    assert!(deltas >= 30, "versions rebuilt from deltas: {deltas} of {}", blobs.len());
+    for (oid, content, _) in &blobs {
+        let out = Command::new("git").args(["cat-file", "blob", oid]).current_dir(&d).output().unwrap();
+        assert_eq!(&out.stdout, content, "blob {oid}");
+    }
+}

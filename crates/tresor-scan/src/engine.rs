@@ -1,5 +1,7 @@
 //! Keyword-gated regex detection over one fragment (a file or a blob).
 
+use std::ops::Range;
+
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use crate::finding::{redact, secret_hash, shannon, Finding};
@@ -17,10 +19,35 @@ pub struct Engine {
 /// Markers that suppress a finding on their line (gitleaks' and ours).
 pub const ALLOW_MARKERS: [&str; 2] = ["tresor:allow", "gitleaks:allow"];
 
-fn line_bounds(content: &[u8], at: usize) -> (usize, usize) {
-    let start = content[..at].iter().rposition(|&b| b == b'\n').map(|i| i + 1).unwrap_or(0);
-    let end = content[at..].iter().position(|&b| b == b'\n').map(|i| at + i).unwrap_or(content.len());
-    (start, end)
+/// Start of the line holding byte `at`.
+fn line_start(content: &[u8], at: usize) -> usize {
+    memchr::memrchr(b'\n', &content[..at.min(content.len())]).map_or(0, |i| i + 1)
+}
+
+/// End of the line holding byte `at` (its newline, or the end of the content).
+fn line_end(content: &[u8], at: usize) -> usize {
+    let at = at.min(content.len());
+    memchr::memchr(b'\n', &content[at..]).map_or(content.len(), |i| at + i)
+}
+
+fn is_binary(content: &[u8]) -> bool {
+    memchr::memchr(0, &content[..content.len().min(8192)]).is_some()
+}
+
+/// Byte offset → (line, column), both 1-based; the line table is built on first use.
+#[derive(Default)]
+struct LineIndex {
+    starts: Option<Vec<usize>>,
+}
+
+impl LineIndex {
+    fn locate(&mut self, content: &[u8], at: usize) -> (usize, usize) {
+        let starts = self.starts.get_or_insert_with(|| {
+            std::iter::once(0).chain(memchr::memchr_iter(b'\n', content).map(|i| i + 1)).collect()
+        });
+        let lno = starts.partition_point(|&st| st <= at);
+        (lno, at - starts[lno - 1] + 1)
+    }
 }
 
 fn allowed(lists: &[Allowlist], path: &str, secret: &[u8], whole: &[u8], line: &[u8]) -> bool {
@@ -76,21 +103,99 @@ impl Engine {
     /// Scan one fragment. Binary content (a NUL in the first 8 KiB) is skipped.
     pub fn scan(&self, path: &str, content: &[u8]) -> Vec<Finding> {
         let mut out = Vec::new();
-        if self.path_allowed(path) || content[..content.len().min(8192)].contains(&0) {
+        if self.path_allowed(path) || is_binary(content) {
             return out;
         }
+        let mut lines = LineIndex::default();
+        self.scan_window(path, content, 0..content.len(), &mut lines, &mut out);
+        out.dedup_by(|a, b| a.rule_id == b.rule_id && a.line == b.line && a.secret_hash == b.secret_hash);
+        out
+    }
+
+    /// Scan a new version of a file of which only `inserted` byte ranges are new: the rest
+    /// was scanned in the version it came from. Each range is widened to whole lines plus
+    /// one line either side; if a rule that can span more lines than that is triggered
+    /// there, or most of the file is new anyway, the whole file is scanned. Line numbers
+    /// refer to the whole content.
+    pub fn scan_changed(&self, path: &str, content: &[u8], inserted: &[Range<usize>]) -> Vec<Finding> {
+        if self.path_allowed(path) || is_binary(content) {
+            return Vec::new();
+        }
+        let mut windows: Vec<Range<usize>> = Vec::with_capacity(inserted.len());
+        let mut total = 0;
+        for r in inserted {
+            let start = line_start(content, line_start(content, r.start).saturating_sub(1));
+            let end = line_end(content, line_end(content, r.end.saturating_sub(1).max(r.start)) + 1);
+            match windows.last_mut() {
+                Some(last) if start <= last.end + 1 => last.end = last.end.max(end),
+                _ => windows.push(start..end),
+            }
+        }
+        for w in &windows {
+            total += w.len();
+        }
+        if total * 2 >= content.len() {
+            return self.scan(path, content);
+        }
+        if let Some(ac) = &self.keywords {
+            for w in &windows {
+                for m in ac.find_overlapping_iter(&content[w.clone()]) {
+                    if self.keyword_rules[m.pattern().as_usize()].iter().any(|&i| self.rules.rules[i].multiline) {
+                        return self.scan(path, content);
+                    }
+                }
+            }
+        }
+        if self.always.iter().any(|&i| self.rules.rules[i].multiline) {
+            return self.scan(path, content);
+        }
+        let mut out = Vec::new();
+        let mut lines = LineIndex::default();
+        for w in windows {
+            self.scan_window(path, content, w, &mut lines, &mut out);
+        }
+        out.sort_by_key(|f| f.line);
+        out.dedup_by(|a, b| a.rule_id == b.rule_id && a.line == b.line && a.secret_hash == b.secret_hash);
+        out
+    }
+
+    /// What decides how a path is scanned: the global allowlist, and which path-filtered
+    /// rules and path-allowlists apply. Two paths with the same profile are scanned alike,
+    /// so a version deltified against another path's version only needs its changes scanned.
+    pub fn path_profile(&self, path: &str) -> Vec<u32> {
+        let mut p = vec![u32::from(self.path_allowed(path))];
+        for (i, r) in self.rules.rules.iter().enumerate() {
+            let filtered = r.path.as_ref().is_some_and(|re| re.is_match(path));
+            let allowed = r.allowlists.iter().any(|a| a.paths.iter().any(|re| re.is_match(path)));
+            if filtered || allowed {
+                p.push(i as u32 * 2 + u32::from(allowed));
+            }
+        }
+        p
+    }
+
+    /// Run the rules the window's keywords select over `content[window]`.
+    fn scan_window(
+        &self,
+        path: &str,
+        content: &[u8],
+        window: Range<usize>,
+        lines: &mut LineIndex,
+        out: &mut Vec<Finding>,
+    ) {
+        let base = window.start;
+        let text = &content[window];
         let mut active = vec![false; self.rules.rules.len()];
         for &i in &self.always {
             active[i] = true;
         }
         if let Some(ac) = &self.keywords {
-            for m in ac.find_overlapping_iter(content) {
+            for m in ac.find_overlapping_iter(text) {
                 for &i in &self.keyword_rules[m.pattern().as_usize()] {
                     active[i] = true;
                 }
             }
         }
-        let mut line_starts: Option<Vec<usize>> = None;
         for (i, rule) in self.rules.rules.iter().enumerate() {
             if !active[i] {
                 continue;
@@ -102,12 +207,12 @@ impl Engine {
             }
             let Some(re) = &rule.regex else {
                 // A path-only rule: the file itself is the finding.
-                if rule.path.is_some() {
-                    out.push(self.finding(rule.id.clone(), &rule.description, path, 1, 1, b"", 0.0));
+                if rule.path.is_some() && base == 0 {
+                    out.push(self.finding(rule.id.clone(), &rule.description, path, 1, 1, b"", 0.0, 0..0));
                 }
                 continue;
             };
-            for caps in re.captures_iter(content) {
+            for caps in re.captures_iter(text) {
                 let whole = caps.get(0).expect("match");
                 let group = if rule.secret_group > 0 {
                     caps.get(rule.secret_group)
@@ -125,8 +230,7 @@ impl Engine {
                 if rule.entropy.is_some_and(|min| entropy < min) {
                     continue;
                 }
-                let (ls, le) = line_bounds(content, whole.start());
-                let line = &content[ls..le];
+                let line = &content[line_start(content, base + whole.start())..line_end(content, base + whole.start())];
                 if ALLOW_MARKERS.iter().any(|m| memfind(line, m.as_bytes())) {
                     continue;
                 }
@@ -135,18 +239,42 @@ impl Engine {
                 {
                     continue;
                 }
-                let starts = line_starts.get_or_insert_with(|| {
-                    std::iter::once(0)
-                        .chain(content.iter().enumerate().filter(|(_, &b)| b == b'\n').map(|(i, _)| i + 1))
-                        .collect()
-                });
-                let lno = starts.partition_point(|&st| st <= secret.start());
-                let col = secret.start() - starts[lno - 1] + 1;
-                out.push(self.finding(rule.id.clone(), &rule.description, path, lno, col, s, entropy));
+                let at = base + secret.start();
+                let (lno, col) = lines.locate(content, at);
+                out.push(self.finding(
+                    rule.id.clone(),
+                    &rule.description,
+                    path,
+                    lno,
+                    col,
+                    s,
+                    entropy,
+                    at..at + s.len(),
+                ));
             }
         }
-        out.dedup_by(|a, b| a.rule_id == b.rule_id && a.line == b.line && a.secret_hash == b.secret_hash);
-        out
+    }
+
+    /// The same secret, found again where a later version of a file still holds it.
+    /// `None` when the line carries an allow marker or an allowlist covers `path`.
+    pub fn relocate(&self, found: &Finding, path: &str, content: &[u8], at: usize) -> Option<Finding> {
+        let line = &content[line_start(content, at)..line_end(content, at)];
+        if ALLOW_MARKERS.iter().any(|m| memfind(line, m.as_bytes())) {
+            return None;
+        }
+        let rule = self.rules.rules.iter().find(|r| r.id == found.rule_id);
+        if self.path_allowed(path)
+            || rule.is_some_and(|r| {
+                r.path.as_ref().is_some_and(|p| !p.is_match(path))
+                    || r.allowlists.iter().any(|a| a.paths.iter().any(|p| p.is_match(path)))
+            })
+        {
+            return None;
+        }
+        let (line, column) = LineIndex::default().locate(content, at);
+        let mut f = Finding { file: path.to_string(), line, column, span: at..at + found.span.len(), ..found.clone() };
+        f.refresh_fingerprint();
+        Some(f)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -159,6 +287,7 @@ impl Engine {
         column: usize,
         secret: &[u8],
         entropy: f64,
+        span: Range<usize>,
     ) -> Finding {
         let text = String::from_utf8_lossy(secret);
         let mut f = Finding {
@@ -175,6 +304,7 @@ impl Engine {
             fix: String::new(),
             fingerprint: String::new(),
             secret_hash: secret_hash(secret),
+            span,
         };
         f.refresh_fingerprint();
         f
@@ -182,5 +312,5 @@ impl Engine {
 }
 
 pub(crate) fn memfind(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+    memchr::memmem::find(hay, needle).is_some()
 }

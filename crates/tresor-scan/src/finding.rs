@@ -32,6 +32,9 @@ pub struct Finding {
     /// SHA-256 of the secret, so a baseline can match a moved secret without storing it.
     #[serde(rename = "SecretHash")]
     pub secret_hash: String,
+    /// Where the secret sits in the scanned content (bytes); not part of any report.
+    #[serde(skip)]
+    pub span: std::ops::Range<usize>,
 }
 
 impl Finding {
@@ -105,6 +108,7 @@ impl Finding {
             fix: fix.into(),
             fingerprint: String::new(),
             secret_hash: secret_hash(secret.as_bytes()),
+            span: 0..0,
         };
         f.refresh_fingerprint();
         f

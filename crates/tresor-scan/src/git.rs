@@ -3,7 +3,7 @@
 //! We drive `git` itself: `rev-list --objects` and `cat-file --batch` stream objects at
 //! C speed, and the index semantics stay exactly git's.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -90,74 +90,88 @@ pub fn staged(repo: &Path) -> Result<Vec<(String, Vec<u8>)>, GitError> {
     Ok(out)
 }
 
-/// Every blob reachable from `range` (default: all refs), once, with the first path it
-/// was seen at.
-pub fn blobs(repo: &Path, range: Option<&str>) -> Result<Vec<(String, String)>, GitError> {
-    let mut args = vec!["rev-list", "--objects", "--filter=object:type=blob", "--filter-provided-objects"];
-    match range {
-        Some(r) => args.extend(r.split_whitespace()),
-        None => args.push("--all"),
-    }
-    let out = git(repo, &args)?;
-    let mut seen = HashSet::new();
-    let mut v = Vec::new();
-    for line in out.split(|&b| b == b'\n') {
-        let line = String::from_utf8_lossy(line);
-        // Commits print without a path; blobs print "oid path".
-        if let Some((oid, path)) = line.split_once(' ') {
-            if seen.insert(oid.to_string()) {
-                v.push((oid.to_string(), path.to_string()));
-            }
-        }
-    }
-    Ok(v)
+/// The repository's objects directory and object-name length (20: SHA-1, 32: SHA-256).
+pub fn object_store(repo: &Path) -> Result<(std::path::PathBuf, usize), GitError> {
+    let out = git(repo, &["rev-parse", "--path-format=absolute", "--git-path", "objects", "--show-object-format"])?;
+    let text = String::from_utf8_lossy(&out);
+    let mut lines = text.lines();
+    let dir = lines.next().unwrap_or_default().trim().into();
+    let hash_len = if lines.next().unwrap_or_default().trim() == "sha256" { 32 } else { 20 };
+    Ok((dir, hash_len))
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct Origin {
-    pub commit: String,
+pub struct Commit {
+    pub id: String,
     pub author: String,
     pub date: String,
-    pub path: String,
 }
 
-/// For each wanted blob, the oldest commit (in `range`) that introduced it, and its path.
-pub fn origins(
-    repo: &Path,
-    range: Option<&str>,
-    wanted: &HashSet<String>,
-) -> Result<HashMap<String, Origin>, GitError> {
-    if wanted.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let mut args =
-        vec!["log", "--format=%x01%H%x00%an%x00%aI", "--raw", "--no-abbrev", "--no-renames", "-m", "--first-parent"];
+/// A blob version and where history first wrote it.
+#[derive(Clone, Debug)]
+pub struct Introduction {
+    pub oid: String,
+    pub path: String,
+    /// index into `History::commits`
+    pub commit: usize,
+}
+
+#[derive(Debug, Default)]
+pub struct History {
+    pub commits: Vec<Commit>,
+    pub blobs: Vec<Introduction>,
+}
+
+/// Every blob version the commits of `range` (default: all refs) wrote, once, with the
+/// oldest commit and path that wrote it. One `git log --raw` pass: each commit's changes
+/// against each parent (`-m`) and the root commits' whole trees (`--root`) together name
+/// every blob reachable from the range's trees.
+pub fn history(repo: &Path, range: Option<&str>) -> Result<History, GitError> {
+    let mut args = vec![
+        "log",
+        "-z",
+        "--reverse",
+        "--no-show-signature",
+        "--format=%x01%H%x00%an%x00%aI",
+        "--raw",
+        "--no-abbrev",
+        "--no-renames",
+        "-m",
+        "--root",
+    ];
     match range {
         Some(r) => args.extend(r.split_whitespace()),
         None => args.push("--all"),
     }
     let out = git(repo, &args)?;
-    let mut map: HashMap<String, Origin> = HashMap::new();
-    let mut cur = Origin::default();
-    for line in out.split(|&b| b == b'\n') {
-        let line = String::from_utf8_lossy(line);
-        if let Some(h) = line.strip_prefix('\u{1}') {
-            let mut p = h.split('\0');
-            cur = Origin {
-                commit: p.next().unwrap_or("").into(),
-                author: p.next().unwrap_or("").into(),
-                date: p.next().unwrap_or("").into(),
-                path: String::new(),
-            };
-        } else if let Some(raw) = line.strip_prefix(':') {
-            // ":100644 100644 <old> <new> M\tpath"
-            let (meta, path) = raw.split_once('\t').unwrap_or((raw, ""));
-            let fields: Vec<&str> = meta.split_whitespace().collect();
-            if fields.len() >= 4 && wanted.contains(fields[3]) {
-                // Log runs newest first: the last write is the oldest introduction.
-                map.insert(fields[3].to_string(), Origin { path: path.to_string(), ..cur.clone() });
+    let mut h = History::default();
+    let mut seen = HashSet::new();
+    let mut tokens = out.split(|&b| b == 0).map(|t| t.strip_prefix(b"\n").unwrap_or(t));
+    while let Some(t) = tokens.next() {
+        if let Some(id) = t.strip_prefix(b"\x01") {
+            let mut field = || String::from_utf8_lossy(tokens.next().unwrap_or_default()).into_owned();
+            let (author, date) = (field(), field());
+            // `-m` repeats a merge's header once per parent.
+            if h.commits.last().is_none_or(|c| c.id.as_bytes() != id) {
+                h.commits.push(Commit { id: String::from_utf8_lossy(id).into_owned(), author, date });
+            }
+        } else if let Some(raw) = t.strip_prefix(b":") {
+            // "100644 100644 <old> <new> M", then the path as the next token
+            let path = tokens.next().unwrap_or_default();
+            let fields: Vec<&[u8]> = raw.split(|&b| b == b' ').collect();
+            let (Some(mode), Some(new)) = (fields.get(1), fields.get(3)) else { continue };
+            // Submodule commits are not blobs; an all-zero name is a deletion.
+            if *mode == b"160000" || new.iter().all(|&b| b == b'0') || h.commits.is_empty() {
+                continue;
+            }
+            if seen.insert(new.to_vec()) {
+                h.blobs.push(Introduction {
+                    oid: String::from_utf8_lossy(new).into_owned(),
+                    path: String::from_utf8_lossy(path).into_owned(),
+                    commit: h.commits.len() - 1,
+                });
             }
         }
     }
-    Ok(map)
+    Ok(h)
 }

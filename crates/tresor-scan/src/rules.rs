@@ -85,6 +85,14 @@ pub struct Rule {
     pub keywords: Vec<String>,
     pub path: Option<regex::Regex>,
     pub allowlists: Vec<Allowlist>,
+    /// The regex can match across more than one line of context, so a scan of changed
+    /// lines alone could miss it (see `Engine::scan_changed`).
+    pub multiline: bool,
+}
+
+/// Can this pattern span lines? `(?s)`, `[\s\S]` and explicit newlines can.
+fn spans_lines(pattern: &str) -> bool {
+    pattern.contains("(?s") || pattern.contains("[\\s\\S]") || pattern.contains("\\n") || pattern.contains("\\r")
 }
 
 #[derive(Clone, Debug, Default)]
@@ -153,6 +161,7 @@ impl RuleSet {
                 allowlists.push(build_allowlist(&r.id, a)?);
             }
             let rule = Rule {
+                multiline: r.regex.as_deref().is_some_and(spans_lines),
                 secret_group: r.secret_group.unwrap_or(0),
                 keywords: r.keywords.iter().map(|k| k.to_ascii_lowercase()).collect(),
                 id: r.id,

@@ -1,12 +1,15 @@
 //! What to scan: a directory tree, the staged changes, or Git history.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
 
 use crate::analyzers;
 use crate::engine::Engine;
 use crate::finding::Finding;
 use crate::git::{self, GitError};
+use crate::pack;
 
 /// Options for one scan.
 #[derive(Clone, Copy, Debug)]
@@ -44,6 +47,12 @@ pub fn scan_content(engine: &Engine, root: &Path, path: &str, content: &[u8], ch
         out.extend(analyzers::must_be_encrypted(root, path, content));
     }
     out.extend(engine.scan(path, content));
+    most_specific(out)
+}
+
+/// On one line, keep the first report of a secret: findings come analyzers first, then
+/// rules in order (specific → generic), and the sort is stable.
+fn most_specific(mut out: Vec<Finding>) -> Vec<Finding> {
     out.sort_by_key(|f| f.line);
     let mut kept: Vec<Finding> = Vec::with_capacity(out.len());
     for f in out {
@@ -114,8 +123,12 @@ pub fn scan_staged(engine: &Engine, repo: &Path, checks: Checks) -> Result<Vec<F
     Ok(parallel(&files, |(path, data)| scan_content(engine, repo, path, data, checks)).into_iter().flatten().collect())
 }
 
-/// Every unique blob in `range` (default: all refs), then attribution of the blobs with
-/// findings to the commit and path that introduced them. `progress(done, total)`.
+/// Every blob version in `range` (default: all refs), each scanned once and attributed to
+/// the oldest commit and path that wrote it. Packed versions are read by walking the pack's
+/// delta tree ([`pack`]): a version rebuilt from a delta base only has the delta's inserted
+/// lines scanned, plus any secret its base held that it still holds. Versions the walk does
+/// not reach (loose objects, unreadable packs) are read through `git cat-file`.
+/// `progress(done, total)`.
 pub fn scan_history(
     engine: &Engine,
     repo: &Path,
@@ -123,72 +136,186 @@ pub fn scan_history(
     checks: Checks,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Vec<Finding>, GitError> {
-    let blobs = git::blobs(repo, range)?;
-    let total = blobs.len() as u64;
-    let history_checks = Checks { guard: false, ..checks };
-    // Reading blobs (zlib + delta resolution inside git) dominates, so split the list into
-    // contiguous parts (neighbours share delta bases) and run one `git cat-file` per core,
-    // each feeding its own scanning thread.
-    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 4);
-    let chunk = blobs.len().div_ceil(workers).max(1);
-    let done = std::sync::atomic::AtomicU64::new(0);
-    let results: Vec<Result<Vec<(String, Finding)>, GitError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = blobs
-            .chunks(chunk)
-            .map(|part| {
-                let done = &done;
-                s.spawn(move || {
-                    let names: Vec<String> = part.iter().map(|(oid, _)| oid.clone()).collect();
-                    let mut found = Vec::new();
-                    let mut since = 0u64;
-                    git::read_objects(repo, &names, |i, data| {
-                        let (oid, path) = &part[i];
-                        found.extend(
-                            scan_content(engine, repo, path, &data, history_checks)
-                                .into_iter()
-                                .map(|f| (oid.clone(), f)),
-                        );
-                        since += 1;
-                        if since == 256 {
-                            let d = done.fetch_add(since, std::sync::atomic::Ordering::Relaxed) + since;
-                            progress(d, total);
-                            since = 0;
-                        }
-                    })?;
-                    let d = done.fetch_add(since, std::sync::atomic::Ordering::Relaxed) + since;
-                    progress(d, total);
-                    Ok(found)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("history worker")).collect()
-    });
-    let mut findings = Vec::new();
-    for r in results {
-        findings.extend(r?);
+    let history = git::history(repo, range)?;
+    let (objects, hash_len) = git::object_store(repo)?;
+    let scan = HistoryScan::new(engine, repo, &history, Checks { guard: false, ..checks }, hash_len, progress);
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
+    for idx in pack::indexes(&objects) {
+        // A pack this reader cannot walk is left to git: its blobs stay unseen.
+        if let Ok(p) = pack::Pack::open(&idx, hash_len) {
+            let _ = pack::walk(&p, threads, &scan);
+        }
     }
-    let wanted: HashSet<String> = findings.iter().map(|(oid, _)| oid.clone()).collect();
-    let origins = git::origins(repo, range, &wanted)?;
-    let mut out: Vec<Finding> = findings
+    let missing: Vec<usize> = (0..history.blobs.len()).filter(|&i| !scan.seen[i].load(Relaxed)).collect();
+    scan.read_with_git(&missing)?;
+    let found = scan.found.into_inner().expect("no worker panicked");
+    // Later versions of a file still holding a secret are new blobs too; report each secret
+    // once per path, at the oldest commit that introduced it (as a diff-based scan would).
+    // `history.commits` runs oldest first, so the commit index orders them even when
+    // several commits share a timestamp.
+    let mut found: Vec<(usize, Finding)> = found.into_iter().map(|(i, f)| (history.blobs[i].commit, f)).collect();
+    found.sort_by(|(ca, a), (cb, b)| {
+        (&a.file, &a.rule_id, &a.secret_hash, ca).cmp(&(&b.file, &b.rule_id, &b.secret_hash, cb))
+    });
+    found.dedup_by(|(_, a), (_, b)| a.file == b.file && a.rule_id == b.rule_id && a.secret_hash == b.secret_hash);
+    Ok(found
         .into_iter()
-        .map(|(oid, mut f)| {
-            if let Some(o) = origins.get(&oid) {
-                f.commit = o.commit.clone();
-                f.author = o.author.clone();
-                f.date = o.date.clone();
-                if !o.path.is_empty() {
-                    f.file = o.path.clone();
-                }
-            }
+        .map(|(c, mut f)| {
+            let c = &history.commits[c];
+            f.commit = c.id.clone();
+            f.author = c.author.clone();
+            f.date = c.date.clone();
             f.refresh_fingerprint();
             f
         })
-        .collect();
-    // Later versions of a file still holding a secret are new blobs too; report each secret
-    // once per path, at the oldest commit that introduced it (as a diff-based scan would).
-    out.sort_by(|a, b| {
-        (&a.file, &a.rule_id, &a.secret_hash, &a.date).cmp(&(&b.file, &b.rule_id, &b.secret_hash, &b.date))
-    });
-    out.dedup_by(|a, b| a.file == b.file && a.rule_id == b.rule_id && a.secret_hash == b.secret_hash);
-    Ok(out)
+        .collect())
+}
+
+/// State of one history scan, shared by the pack walkers.
+struct HistoryScan<'a> {
+    engine: &'a Engine,
+    repo: &'a Path,
+    blobs: &'a [git::Introduction],
+    checks: Checks,
+    /// binary object name → index in `blobs`
+    wanted: HashMap<Vec<u8>, usize>,
+    /// per blob: its path's scan profile (see `Engine::path_profile`), or `FULL` when an
+    /// analyzer reads the whole file
+    profile: Vec<u32>,
+    seen: Vec<AtomicBool>,
+    found: Mutex<Vec<(usize, Finding)>>,
+    done: AtomicU64,
+    progress: &'a (dyn Fn(u64, u64) + Sync),
+}
+
+const FULL: u32 = u32::MAX;
+
+/// What a scanned version hands to the versions deltified against it.
+struct Carry {
+    profile: u32,
+    /// the secrets this version holds, to find again in versions that copy them
+    secrets: Vec<(Vec<u8>, Finding)>,
+}
+
+impl<'a> HistoryScan<'a> {
+    fn new(
+        engine: &'a Engine,
+        repo: &'a Path,
+        history: &'a git::History,
+        checks: Checks,
+        hash_len: usize,
+        progress: &'a (dyn Fn(u64, u64) + Sync),
+    ) -> HistoryScan<'a> {
+        let mut profiles: HashMap<Vec<u32>, u32> = HashMap::new();
+        let mut by_path: HashMap<&str, u32> = HashMap::new();
+        let profile = history
+            .blobs
+            .iter()
+            .map(|b| {
+                *by_path.entry(&b.path).or_insert_with(|| {
+                    if analyzers::is_helm_values(&b.path) || analyzers::is_dockerfile(&b.path) {
+                        return FULL;
+                    }
+                    let n = profiles.len() as u32;
+                    *profiles.entry(engine.path_profile(&b.path)).or_insert(n)
+                })
+            })
+            .collect();
+        let wanted = history
+            .blobs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| Some((decode_hex(&b.oid).filter(|o| o.len() == hash_len)?, i)))
+            .collect();
+        HistoryScan {
+            engine,
+            repo,
+            blobs: &history.blobs,
+            checks,
+            wanted,
+            profile,
+            seen: history.blobs.iter().map(|_| AtomicBool::new(false)).collect(),
+            found: Mutex::new(Vec::new()),
+            done: AtomicU64::new(0),
+            progress,
+        }
+    }
+
+    fn record(&self, i: usize, findings: Vec<Finding>) {
+        if !findings.is_empty() {
+            self.found.lock().expect("no worker panicked").extend(findings.into_iter().map(|f| (i, f)));
+        }
+        let d = self.done.fetch_add(1, Relaxed) + 1;
+        if d % 256 == 0 || d == self.blobs.len() as u64 {
+            (self.progress)(d, self.blobs.len() as u64);
+        }
+    }
+
+    /// Blobs the pack walk did not reach, read whole through `git cat-file` (one per core).
+    fn read_with_git(&self, which: &[usize]) -> Result<(), GitError> {
+        if which.is_empty() {
+            return Ok(());
+        }
+        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 4);
+        let chunk = which.len().div_ceil(workers).max(1);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = which
+                .chunks(chunk)
+                .map(|part| {
+                    s.spawn(move || {
+                        let names: Vec<String> = part.iter().map(|&i| self.blobs[i].oid.clone()).collect();
+                        git::read_objects(self.repo, &names, |k, data| {
+                            let i = part[k];
+                            let path = &self.blobs[i].path;
+                            self.record(i, scan_content(self.engine, self.repo, path, &data, self.checks));
+                        })
+                    })
+                })
+                .collect();
+            handles.into_iter().try_for_each(|h| h.join().expect("history worker"))
+        })
+    }
+}
+
+impl pack::Visitor for HistoryScan<'_> {
+    type Carry = Carry;
+
+    fn visit(&self, blob: &pack::Blob, parent: Option<&Carry>) -> Option<Carry> {
+        let &i = self.wanted.get(blob.oid)?;
+        if self.seen[i].swap(true, Relaxed) {
+            return None;
+        }
+        let path = &self.blobs[i].path;
+        let profile = self.profile[i];
+        let content = blob.content;
+        let findings = match (parent, blob.inserted) {
+            (Some(p), Some(inserted)) if p.profile == profile && profile != FULL => {
+                let mut f = self.engine.scan_changed(path, content, inserted);
+                for (secret, held) in &p.secrets {
+                    f.extend(
+                        memchr::memmem::find_iter(content, secret)
+                            .filter_map(|at| self.engine.relocate(held, path, content, at)),
+                    );
+                }
+                most_specific(f)
+            }
+            _ => scan_content(self.engine, self.repo, path, content, self.checks),
+        };
+        let secrets = findings
+            .iter()
+            .filter(|f| !f.span.is_empty() && f.span.end <= content.len())
+            .map(|f| (content[f.span.clone()].to_vec(), f.clone()))
+            .collect();
+        self.record(i, findings);
+        Some(Carry { profile, secrets })
+    }
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    let b = hex.as_bytes();
+    if b.len() % 2 != 0 {
+        return None;
+    }
+    let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    b.chunks(2).map(|p| Some(nibble(p[0])? << 4 | nibble(p[1])?)).collect()
 }
