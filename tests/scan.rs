@@ -92,6 +92,10 @@ fn history_scan_finds_removed_secrets_and_attributes_them() {
     assert_eq!(f[0]["Commit"], leak_commit.as_str());
     assert_eq!(f[0]["Author"], "Dev");
     assert_eq!(f[0]["StartLine"], 2);
+    // The repository can be named instead of entered, as with `gitleaks git PATH`.
+    let (code, elsewhere) = scan_json(&sb, d.parent().unwrap(), &["--git", d.to_str().unwrap()]);
+    assert_eq!((code, elsewhere.len()), (1, 1));
+    assert_eq!(elsewhere[0]["Commit"], leak_commit.as_str());
     // A range that excludes the leak finds nothing.
     let (code, _) = scan_json(&sb, &d, &["--range", "HEAD~1..HEAD"]);
     assert_eq!(code, 0);

@@ -323,7 +323,8 @@ pub struct KustomizeArgs {
 
 #[derive(Args)]
 pub struct ScanArgs {
-    /// Files or directories to scan (default: the current directory); .gitignore is respected
+    /// Files or directories to scan (default: the current directory); .gitignore is respected.
+    /// With --git, --range or --staged: the repository to scan (default: the one you are in)
     pub paths: Vec<PathBuf>,
     /// Scan the staged changes (the index), for pre-commit hooks
     #[arg(long, conflicts_with_all = ["git", "range"])]

@@ -27,7 +27,13 @@ fn load_rules(config: Option<&Path>, root: &Path) -> Result<RuleSet> {
 
 pub(crate) fn scan(a: ScanArgs) -> Result<i32> {
     let cwd = std::env::current_dir()?;
-    let git_root = tresor_scan::git::toplevel(&cwd).ok();
+    let git_mode = a.staged || a.git || a.range.is_some();
+    if git_mode && a.paths.len() > 1 {
+        return Err(fail(2, "--git, --range and --staged scan one repository: give at most one path"));
+    }
+    // `tresor scan --git ../other-repo` scans that repository, as `gitleaks git PATH` does.
+    let anchor = if git_mode { a.paths.first().cloned().unwrap_or_else(|| cwd.clone()) } else { cwd.clone() };
+    let git_root = tresor_scan::git::toplevel(&anchor).ok();
     let root = git_root.clone().unwrap_or_else(|| cwd.clone());
     let rules = if a.guard_only { RuleSet::default() } else { load_rules(a.config.as_deref(), &root)? };
     let engine = Engine::new(rules);
