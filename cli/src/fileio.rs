@@ -42,20 +42,31 @@ pub fn read_input(path: Option<&Path>) -> Result<String> {
 /// Write `data` to `path` atomically, keeping the mode of an existing file (or using
 /// `new_mode` for a new one).
 pub fn write_atomic(path: &Path, data: &[u8], new_mode: u32) -> Result<()> {
+    let (mut tmp, dir) = temp_beside(path, new_mode)?;
+    tmp.write_all(data).with_context(|| format!("writing {}", path.display()))?;
+    persist(tmp, path, &dir)
+}
+
+/// A temporary file in `path`'s directory, with the mode of the file it will replace.
+fn temp_beside(path: &Path, new_mode: u32) -> Result<(tempfile::NamedTempFile, PathBuf)> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
     let mode = fs::metadata(path).map(|m| permissions_mode(&m)).unwrap_or(new_mode);
-    let mut tmp = tempfile::Builder::new()
+    let tmp = tempfile::Builder::new()
         .prefix(".tresor-")
         .tempfile_in(&dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     set_mode(tmp.as_file(), mode)?;
-    tmp.write_all(data).with_context(|| format!("writing {}", path.display()))?;
+    Ok((tmp, dir))
+}
+
+/// fsync the temporary file, rename it over `path`, fsync the directory.
+fn persist(tmp: tempfile::NamedTempFile, path: &Path, dir: &Path) -> Result<()> {
     tmp.as_file().sync_all().with_context(|| format!("syncing {}", path.display()))?;
     tmp.persist(path).map_err(|e| e.error).with_context(|| format!("replacing {}", path.display()))?;
-    if let Ok(d) = fs::File::open(&dir) {
+    if let Ok(d) = fs::File::open(dir) {
         let _ = d.sync_all();
     }
     Ok(())
@@ -101,6 +112,72 @@ impl Sink {
             }
             Sink::File(p) => write_atomic(p, data.as_bytes(), new_mode),
         }
+    }
+}
+
+/// Standard output held back until this much is written, so that an error part-way
+/// through leaves nothing on stdout for any realistic file; beyond it, output streams.
+const HOLD_BACK: usize = 64 << 20;
+
+impl Sink {
+    /// Produce the output with `write` and deliver it: a file gets a temporary file beside
+    /// it that replaces it only when `write` succeeded; stdout gets everything at the end,
+    /// or as it comes once the output is larger than [`HOLD_BACK`].
+    pub fn stream<E>(&self, new_mode: u32, write: impl FnOnce(&mut dyn Write) -> Result<(), E>) -> Result<()>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        match self {
+            Sink::Stdout => {
+                let mut held = HeldStdout { buf: Vec::new(), streaming: false };
+                write(&mut held)?;
+                held.finish()
+            }
+            Sink::File(path) => {
+                let (mut tmp, dir) = temp_beside(path, new_mode)?;
+                let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+                write(&mut w)?;
+                w.flush().with_context(|| format!("writing {}", path.display()))?;
+                drop(w);
+                persist(tmp, path, &dir)
+            }
+        }
+    }
+}
+
+struct HeldStdout {
+    buf: Vec<u8>,
+    streaming: bool,
+}
+
+impl Write for HeldStdout {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.streaming {
+            return ignore_broken_pipe(std::io::stdout().lock().write_all(data)).map(|_| data.len());
+        }
+        self.buf.extend_from_slice(data);
+        if self.buf.len() > HOLD_BACK {
+            self.streaming = true;
+            ignore_broken_pipe(std::io::stdout().lock().write_all(&std::mem::take(&mut self.buf)))?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl HeldStdout {
+    fn finish(self) -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        ignore_broken_pipe(out.write_all(&self.buf).and_then(|_| out.flush())).context("writing standard output")
+    }
+}
+
+fn ignore_broken_pipe(r: std::io::Result<()>) -> std::io::Result<()> {
+    match r {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
     }
 }
 

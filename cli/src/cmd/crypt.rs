@@ -66,9 +66,9 @@ pub(crate) fn encrypt(a: EncryptArgs) -> Result<i32> {
     let plan = keys::plan_for(path.or(a.io.filename_override.as_deref()), &a.keys)?;
     let key = DataKey::generate();
     let meta = new_metadata(&plan, &key)?;
-    let out = tresor_sops::encrypt(&src, format, &key, meta, &EncryptOptions::default())
+    sink(&a.io)?
+        .stream(0o644, |out| tresor_sops::encrypt_to(&src, format, &key, meta, &EncryptOptions::default(), out))
         .with_context(|| format!("encrypting {}", display(path)))?;
-    sink(&a.io)?.write(&out, 0o644)?;
     Ok(0)
 }
 

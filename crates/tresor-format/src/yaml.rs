@@ -93,38 +93,122 @@ struct Builder<'a> {
     /// Byte offset just past the last structural token, to find block scalar headers.
     last_end: usize,
     root_end: usize,
+    /// End of the root-map items already handed out by a [`Stream`].
+    drained_end: usize,
+    /// A document started after the last finished one (which is then final).
+    next_started: bool,
+}
+
+impl<'a> Builder<'a> {
+    fn new(src: &'a str) -> Builder<'a> {
+        Builder {
+            src,
+            stack: Vec::new(),
+            docs: Vec::new(),
+            anchors: Vec::new(),
+            root: None,
+            pre_root: Vec::new(),
+            post_root: Vec::new(),
+            last_end: 0,
+            root_end: 0,
+            drained_end: 0,
+            next_started: false,
+        }
+    }
+}
+
+fn parse_error(e: granit_parser::ScanError) -> FormatError {
+    let m = e.marker();
+    let pos = Position { line: m.line(), col: m.col() + 1 };
+    if e.info().contains("recursion limit") {
+        return FormatError::TooDeep { pos, max: MAX_DEPTH };
+    }
+    FormatError::Yaml { pos, msg: e.info().to_string() }
 }
 
 pub fn parse(src: &str) -> Result<Vec<Document>, FormatError> {
-    let mut b = Builder {
-        src,
-        stack: Vec::new(),
-        docs: Vec::new(),
-        anchors: Vec::new(),
-        root: None,
-        pre_root: Vec::new(),
-        post_root: Vec::new(),
-        last_end: 0,
-        root_end: 0,
-    };
+    let mut b = Builder::new(src);
     for ev in Parser::new_from_str(src) {
-        let (ev, span) = ev.map_err(|e| {
-            let m = e.marker();
-            let pos = Position { line: m.line(), col: m.col() + 1 };
-            if e.info().contains("recursion limit") {
-                return FormatError::TooDeep { pos, max: MAX_DEPTH };
-            }
-            FormatError::Yaml { pos, msg: e.info().to_string() }
-        })?;
+        let (ev, span) = ev.map_err(parse_error)?;
         b.event(ev, span)?;
     }
-    if !b.post_root.is_empty() {
-        let rest = std::mem::take(&mut b.post_root);
-        if let Some(doc) = b.docs.last_mut() {
-            append_comments(&mut doc.root, rest);
+    b.finish();
+    Ok(b.docs)
+}
+
+/// What a [`Stream`] hands out, in document order.
+pub enum Pulled {
+    /// Complete items of the current document's root block mapping.
+    Items(Vec<MapItem>),
+    /// A finished document; its root mapping holds only the items not handed out before.
+    Document(Document),
+}
+
+/// A YAML parse that hands out the root mapping's items as soon as they are complete, so
+/// a caller can process a large file while holding only one top-level entry's tree.
+pub struct Stream<'a> {
+    parser: Parser<'a, granit_parser::StrInput<'a>>,
+    b: Builder<'a>,
+    exhausted: bool,
+}
+
+impl<'a> Stream<'a> {
+    pub fn new(src: &'a str) -> Stream<'a> {
+        Stream { parser: Parser::new_from_str(src), b: Builder::new(src), exhausted: false }
+    }
+
+    /// Anchored nodes seen so far in the current document (for alias expansion).
+    pub fn anchors(&self) -> &[Option<Node>] {
+        &self.b.anchors
+    }
+
+    /// Every byte offset a later item or edit can start at is at least this: the start of
+    /// the last root entry still held (an inline comment can be stored ahead of it).
+    pub fn held_from(&self) -> usize {
+        match self.b.stack.first() {
+            Some(Frame::Map { map, pending_key, .. }) => {
+                let held = map.items.iter().map(item_start).min();
+                let key = pending_key.as_ref().map(|k| k.span.start);
+                held.into_iter().chain(key).min().unwrap_or(self.b.last_end)
+            }
+            Some(Frame::Seq { seq, .. }) => seq.span.start,
+            None => self.b.last_end,
         }
     }
-    Ok(b.docs)
+
+    pub fn pull(&mut self) -> Result<Option<Pulled>, FormatError> {
+        loop {
+            // A document is final once the next one starts or the input ends (comments
+            // after its root still join it until then).
+            if self.b.docs.len() > 1 || (self.b.next_started || self.exhausted) && !self.b.docs.is_empty() {
+                self.b.next_started = false;
+                return Ok(Some(Pulled::Document(self.b.docs.remove(0))));
+            }
+            if self.exhausted {
+                return Ok(None);
+            }
+            match self.parser.next() {
+                None => {
+                    self.exhausted = true;
+                    self.b.finish();
+                }
+                Some(ev) => {
+                    let (ev, span) = ev.map_err(parse_error)?;
+                    self.b.event(ev, span)?;
+                    if let Some(items) = self.b.drain_root() {
+                        return Ok(Some(Pulled::Items(items)));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn item_start(i: &MapItem) -> usize {
+    match i {
+        MapItem::Entry(e) => e.key_span.start,
+        MapItem::Comment(c) => c.span.start,
+    }
 }
 
 fn append_comments(node: &mut Node, comments: Vec<Comment>) {
@@ -141,6 +225,33 @@ fn byte_range(span: &Span) -> Range<usize> {
 }
 
 impl<'a> Builder<'a> {
+    /// Trailing comments after the last document's root belong to it.
+    fn finish(&mut self) {
+        if !self.post_root.is_empty() {
+            let rest = std::mem::take(&mut self.post_root);
+            if let Some(doc) = self.docs.last_mut() {
+                append_comments(&mut doc.root, rest);
+            }
+        }
+    }
+
+    /// Items of the root block mapping that nothing can change any more: all before its
+    /// last entry (a same-line comment is stored ahead of the entry it trails).
+    fn drain_root(&mut self) -> Option<Vec<MapItem>> {
+        let [Frame::Map { map, .. }] = self.stack.as_mut_slice() else { return None };
+        if map.flow || map.items.len() < 64 || !self.docs.is_empty() {
+            return None;
+        }
+        let last = map.items.iter().rposition(|i| matches!(i, MapItem::Entry(_)))?;
+        if last == 0 {
+            return None;
+        }
+        let rest = map.items.split_off(last);
+        let done = std::mem::replace(&mut map.items, rest);
+        self.drained_end = done.iter().map(item_end).fold(self.drained_end, usize::max);
+        Some(done)
+    }
+
     fn pos(&self, span: &Span) -> Position {
         Position { line: span.start.line(), col: span.start.col() + 1 }
     }
@@ -154,6 +265,7 @@ impl<'a> Builder<'a> {
         match ev {
             Event::StreamStart | Event::StreamEnd | Event::Anchor(..) => {}
             Event::DocumentStart(..) => {
+                self.next_started = !self.docs.is_empty();
                 if !self.post_root.is_empty() {
                     // Comments between documents belong to the document they precede.
                     let mut c = std::mem::take(&mut self.post_root);
@@ -248,6 +360,9 @@ impl<'a> Builder<'a> {
                             });
                         }
                         map.span.end = if map.flow { range.end } else { map.items_end().max(map.span.end) };
+                        if self.stack.is_empty() {
+                            map.span.end = map.span.end.max(std::mem::take(&mut self.drained_end));
+                        }
                         (Node::Map(map), anchor, deferred)
                     }
                     Frame::Seq { mut seq, anchor, deferred } => {
@@ -466,16 +581,16 @@ pub fn node_end(node: &Node) -> usize {
     }
 }
 
+fn item_end(i: &MapItem) -> usize {
+    match i {
+        MapItem::Entry(e) => node_end(&e.value).max(e.key_span.end),
+        MapItem::Comment(c) => c.span.end,
+    }
+}
+
 impl Map {
     fn items_end(&self) -> usize {
-        self.items
-            .iter()
-            .map(|i| match i {
-                MapItem::Entry(e) => node_end(&e.value).max(e.key_span.end),
-                MapItem::Comment(c) => c.span.end,
-            })
-            .max()
-            .unwrap_or(0)
+        self.items.iter().map(item_end).max().unwrap_or(0)
     }
 }
 

@@ -35,6 +35,8 @@ pub enum SopsError {
     InvalidRule(String),
     #[error("path {0} not found in the document")]
     PathNotFound(String),
+    #[error("writing the output: {0}")]
+    Write(#[from] std::io::Error),
     #[error("invalid path expression '{0}': expected e.g. '[\"data\"][\"password\"]' or '[\"list\"][0]'")]
     BadPath(String),
 }
@@ -45,7 +47,10 @@ impl SopsError {
         match self {
             SopsError::Format(FormatError::Empty) | SopsError::NoDocument => 92,
             SopsError::Format(_) | SopsError::NotAMapping { .. } => 2,
-            SopsError::MetadataNotFound | SopsError::InvalidMetadata(_) | SopsError::PathNotFound(_) => 1,
+            SopsError::MetadataNotFound
+            | SopsError::InvalidMetadata(_)
+            | SopsError::PathNotFound(_)
+            | SopsError::Write(_) => 1,
             SopsError::AlreadyEncrypted => 203,
             SopsError::CannotEncrypt { .. } => 23,
             SopsError::CannotDecrypt { .. } => 25,

@@ -257,6 +257,128 @@ pub fn encrypt(
     src: &str,
     format: Format,
     key: &DataKey,
+    meta: Metadata,
+    opts: &EncryptOptions,
+) -> Result<String, SopsError> {
+    match format {
+        Format::Json => encrypt_tree(src, format, key, meta, opts),
+        Format::Yaml => {
+            let mut out = Vec::with_capacity(src.len() * 2);
+            encrypt_yaml_stream(src, key, meta, opts, &mut out)?;
+            Ok(String::from_utf8(out).expect("spliced from UTF-8 pieces"))
+        }
+    }
+}
+
+/// [`encrypt`] into a writer. YAML is encrypted as it is parsed, one batch of top-level
+/// entries at a time, and written out as soon as no later edit can precede it: memory
+/// stays near the input's size however large the file (the output is never held).
+/// On error, part of the output may have been written; callers write to a temporary file
+/// or hold the output back.
+pub fn encrypt_to(
+    src: &str,
+    format: Format,
+    key: &DataKey,
+    meta: Metadata,
+    opts: &EncryptOptions,
+    out: &mut dyn std::io::Write,
+) -> Result<(), SopsError> {
+    match format {
+        Format::Json => Ok(out.write_all(encrypt_tree(src, format, key, meta, opts)?.as_bytes())?),
+        Format::Yaml => encrypt_yaml_stream(src, key, meta, opts, out),
+    }
+}
+
+fn encrypt_yaml_stream(
+    src: &str,
+    key: &DataKey,
+    mut meta: Metadata,
+    opts: &EncryptOptions,
+    out: &mut dyn std::io::Write,
+) -> Result<(), SopsError> {
+    use tresor_format::yaml::{Pulled, Stream};
+    let nl = newline_of(src);
+    let cipher = Cipher::new(key);
+    let mut v = EncryptVisitor {
+        src,
+        format: Format::Yaml,
+        nl,
+        cipher: &cipher,
+        stash: opts.stash,
+        mac: MacHasher::new(meta.mac_only_encrypted),
+        edits: Vec::new(),
+        layout: Layout::default(),
+        encrypted: HashSet::new(),
+    };
+    let mut stream = Stream::new(src);
+    let mut splicer = splice::Splicer::new(src, std::io::BufWriter::with_capacity(1 << 20, out));
+    let mut walk = walk::RootWalk::default();
+    // Where each document's metadata goes; nothing past the first is written until the
+    // MAC over all documents is known.
+    let mut meta_at: Vec<usize> = Vec::new();
+    let mut docs = 0;
+    let mut empty_doc = None;
+    while let Some(pulled) = stream.pull()? {
+        match pulled {
+            Pulled::Items(items) => {
+                for item in &items {
+                    if matches!(item, MapItem::Entry(e) if e.key == "sops") {
+                        return Err(SopsError::AlreadyEncrypted);
+                    }
+                    walk.item(item, stream.anchors(), &meta.rule, &mut v)?;
+                }
+            }
+            Pulled::Document(d) => {
+                docs += 1;
+                match &d.root {
+                    Node::Map(m) if m.flow => {
+                        return Err(SopsError::CannotEncrypt {
+                            pos: m.pos,
+                            msg: "a YAML document whose top level is a flow mapping ({...}) is not supported; use block style or a .json file".into(),
+                        })
+                    }
+                    Node::Map(m) => {
+                        if metadata::find_in(&d.root).is_some() {
+                            return Err(SopsError::AlreadyEncrypted);
+                        }
+                        for item in &m.items {
+                            walk.item(item, &d.anchors, &meta.rule, &mut v)?;
+                        }
+                    }
+                    Node::Scalar(s) if s.text.is_empty() && s.style == ScalarStyle::Plain => {
+                        empty_doc = empty_doc.or(Some(docs));
+                    }
+                    _ => return Err(SopsError::NotAMapping { doc: docs }),
+                }
+                meta_at.push(d.append_at);
+                v.encrypted.clear();
+                walk = walk::RootWalk::default();
+            }
+        }
+        let upto = stream.held_from().min(meta_at.first().copied().unwrap_or(usize::MAX));
+        splicer.flush(&mut v.edits, upto)?;
+    }
+    match (docs, empty_doc) {
+        (0, _) | (1, Some(_)) => return Err(SopsError::NoDocument),
+        (_, Some(doc)) => return Err(SopsError::NotAMapping { doc }),
+        _ => {}
+    }
+    let mac = v.mac.finish();
+    meta.lastmodified = now_rfc3339();
+    meta.mac = cipher.encrypt(mac.as_bytes(), meta.lastmodified.as_bytes(), "str", None);
+    meta.version = FORMAT_VERSION.to_string();
+    meta.layout = v.layout.seal(&cipher);
+    let mut edits = v.edits;
+    edits.extend(meta_at.into_iter().map(|at| yaml_metadata_insertion(src, at, &meta, nl)));
+    std::io::Write::flush(&mut splicer.finish(edits)?)?;
+    Ok(())
+}
+
+/// The tree-based encryption (JSON).
+fn encrypt_tree(
+    src: &str,
+    format: Format,
+    key: &DataKey,
     mut meta: Metadata,
     opts: &EncryptOptions,
 ) -> Result<String, SopsError> {
@@ -306,13 +428,7 @@ pub fn encrypt(
 
 fn metadata_insertion(src: &str, format: Format, d: &Document, meta: &Metadata, nl: &str) -> Edit {
     match format {
-        Format::Yaml => {
-            let block = meta.to_yaml(nl);
-            let at = d.append_at;
-            let text =
-                if at > 0 && src.as_bytes()[at - 1] == b'\n' { format!("{block}{nl}") } else { format!("{nl}{block}") };
-            Edit { range: at..at, text }
-        }
+        Format::Yaml => yaml_metadata_insertion(src, d.append_at, meta, nl),
         Format::Json => {
             let map = d.root.as_map().expect("checked");
             let unit = json_indent_unit(src, map);
@@ -331,6 +447,12 @@ fn metadata_insertion(src: &str, format: Format, d: &Document, meta: &Metadata, 
             }
         }
     }
+}
+
+fn yaml_metadata_insertion(src: &str, at: usize, meta: &Metadata, nl: &str) -> Edit {
+    let block = meta.to_yaml(nl);
+    let text = if at > 0 && src.as_bytes()[at - 1] == b'\n' { format!("{block}{nl}") } else { format!("{nl}{block}") };
+    Edit { range: at..at, text }
 }
 
 /// The indentation unit of a JSON object: what precedes its first key on its line.

@@ -20,6 +20,6 @@ pub mod walk;
 
 pub use cipher::DataKey;
 pub use error::SopsError;
-pub use file::{encrypt, DecryptOptions, Decrypted, EncryptOptions, EncryptedFile, IvStash};
+pub use file::{encrypt, encrypt_to, DecryptOptions, Decrypted, EncryptOptions, EncryptedFile, IvStash};
 pub use metadata::{KeyGroup, MasterKey, Metadata};
 pub use rules::Rule;

@@ -22,3 +22,39 @@ pub fn apply(src: &str, mut edits: Vec<Edit>) -> String {
     out.push_str(&src[at..]);
     out
 }
+
+/// Writes `src` with edits applied while the edits are still arriving: `flush` writes out
+/// every edit that starts before a point no later edit can precede, so a large file is
+/// never held twice in memory.
+pub struct Splicer<'a, W: std::io::Write> {
+    src: &'a str,
+    at: usize,
+    out: W,
+}
+
+impl<'a, W: std::io::Write> Splicer<'a, W> {
+    pub fn new(src: &'a str, out: W) -> Splicer<'a, W> {
+        Splicer { src, at: 0, out }
+    }
+
+    /// Write the source up to `upto`, with the edits that start before it (taken out of
+    /// `edits`). Every edit still to come must start at or after `upto`.
+    pub fn flush(&mut self, edits: &mut Vec<Edit>, upto: usize) -> std::io::Result<()> {
+        edits.sort_by_key(|e| (e.range.start, e.range.end));
+        let n = edits.partition_point(|e| e.range.start < upto);
+        for e in edits.drain(..n) {
+            debug_assert!(e.range.start >= self.at, "edits out of order");
+            self.out.write_all(self.src[self.at..e.range.start].as_bytes())?;
+            self.out.write_all(e.text.as_bytes())?;
+            self.at = e.range.end;
+        }
+        Ok(())
+    }
+
+    /// Write the remaining edits and the rest of the source.
+    pub fn finish(mut self, mut edits: Vec<Edit>) -> std::io::Result<W> {
+        self.flush(&mut edits, usize::MAX)?;
+        self.out.write_all(self.src[self.at..].as_bytes())?;
+        Ok(self.out)
+    }
+}

@@ -46,7 +46,7 @@ pub trait Visitor {
 }
 
 struct Walker<'a, V> {
-    doc: &'a Document,
+    anchors: &'a [Option<Node>],
     rule: &'a Rule,
     v: &'a mut V,
     aad: String,
@@ -56,8 +56,32 @@ struct Walker<'a, V> {
 
 /// Walk a document's root mapping, skipping the top-level `sops` entry.
 pub fn walk<V: Visitor>(doc: &Document, rule: &Rule, v: &mut V) -> Result<(), SopsError> {
-    let mut w = Walker { doc, rule, v, aad: String::new(), path: Vec::new(), expanded: 0 };
+    let mut w = Walker { anchors: &doc.anchors, rule, v, aad: String::new(), path: Vec::new(), expanded: 0 };
     w.node(&doc.root, false, false, false, true)
+}
+
+/// The same walk, fed one root-mapping item at a time (from a streaming parse), in
+/// document order. Carries what the walk remembers between items.
+#[derive(Default)]
+pub struct RootWalk {
+    /// A marker comment (`encrypted_comment_regex`) was the previous item.
+    pending: bool,
+    expanded: usize,
+}
+
+impl RootWalk {
+    pub fn item<V: Visitor>(
+        &mut self,
+        item: &MapItem,
+        anchors: &[Option<Node>],
+        rule: &Rule,
+        v: &mut V,
+    ) -> Result<(), SopsError> {
+        let mut w = Walker { anchors, rule, v, aad: String::new(), path: Vec::new(), expanded: self.expanded };
+        let r = w.map_item(item, false, false, &mut self.pending, false, true);
+        self.expanded = w.expanded;
+        r
+    }
 }
 
 impl<V: Visitor> Walker<'_, V> {
@@ -91,7 +115,7 @@ impl<V: Visitor> Walker<'_, V> {
             Node::Alias(a) => {
                 let enc = self.rule.encrypts(key_matched, marked);
                 self.v.alias(a, &At { aad: &self.aad, encrypt: enc, path: &self.path, in_alias })?;
-                let target = self.doc.anchors.get(a.anchor).and_then(|n| n.as_ref()).ok_or_else(|| {
+                let target = self.anchors.get(a.anchor).and_then(|n| n.as_ref()).ok_or_else(|| {
                     SopsError::Format(tresor_format::FormatError::Yaml {
                         pos: a.pos,
                         msg: format!("unknown anchor '{}'", a.name),
@@ -102,34 +126,7 @@ impl<V: Visitor> Walker<'_, V> {
             Node::Map(m) => {
                 let mut pending = false;
                 for item in &m.items {
-                    match item {
-                        MapItem::Comment(c) => self.comment(c, key_matched, marked, &mut pending, in_alias)?,
-                        MapItem::Entry(e) => {
-                            if top && e.key == "sops" {
-                                continue;
-                            }
-                            if !e.key_is_string {
-                                return Err(SopsError::CannotEncrypt {
-                                    pos: e.key_pos,
-                                    msg: format!(
-                                        "key '{}' is not a string; sops only supports string keys (quote it)",
-                                        e.key
-                                    ),
-                                });
-                            }
-                            let km = key_matched || self.rule.key_matches(&e.key);
-                            let mk = marked || pending;
-                            pending = false;
-                            let len = self.aad.len();
-                            self.aad.push_str(&e.key);
-                            self.aad.push(':');
-                            self.path.push(Seg::Key(e.key.clone()));
-                            let r = self.node(&e.value, km, mk, in_alias, false);
-                            self.path.pop();
-                            self.aad.truncate(len);
-                            r?;
-                        }
-                    }
+                    self.map_item(item, key_matched, marked, &mut pending, in_alias, top)?;
                 }
                 Ok(())
             }
@@ -151,6 +148,42 @@ impl<V: Visitor> Walker<'_, V> {
                     }
                 }
                 Ok(())
+            }
+        }
+    }
+
+    fn map_item(
+        &mut self,
+        item: &MapItem,
+        key_matched: bool,
+        marked: bool,
+        pending: &mut bool,
+        in_alias: bool,
+        top: bool,
+    ) -> Result<(), SopsError> {
+        match item {
+            MapItem::Comment(c) => self.comment(c, key_matched, marked, pending, in_alias),
+            MapItem::Entry(e) => {
+                if top && e.key == "sops" {
+                    return Ok(());
+                }
+                if !e.key_is_string {
+                    return Err(SopsError::CannotEncrypt {
+                        pos: e.key_pos,
+                        msg: format!("key '{}' is not a string; sops only supports string keys (quote it)", e.key),
+                    });
+                }
+                let km = key_matched || self.rule.key_matches(&e.key);
+                let mk = marked || *pending;
+                *pending = false;
+                let len = self.aad.len();
+                self.aad.push_str(&e.key);
+                self.aad.push(':');
+                self.path.push(Seg::Key(e.key.clone()));
+                let r = self.node(&e.value, km, mk, in_alias, false);
+                self.path.pop();
+                self.aad.truncate(len);
+                r
             }
         }
     }
