@@ -44,7 +44,7 @@ impl<'a, W: std::io::Write> Splicer<'a, W> {
         let n = edits.partition_point(|e| e.range.start < upto);
         for e in edits.drain(..n) {
             debug_assert!(e.range.start >= self.at, "edits out of order");
-            self.out.write_all(self.src[self.at..e.range.start].as_bytes())?;
+            self.out.write_all(&self.src.as_bytes()[self.at..e.range.start])?;
             self.out.write_all(e.text.as_bytes())?;
             self.at = e.range.end;
         }
@@ -54,7 +54,7 @@ impl<'a, W: std::io::Write> Splicer<'a, W> {
     /// Write the remaining edits and the rest of the source.
     pub fn finish(mut self, mut edits: Vec<Edit>) -> std::io::Result<W> {
         self.flush(&mut edits, usize::MAX)?;
-        self.out.write_all(self.src[self.at..].as_bytes())?;
+        self.out.write_all(&self.src.as_bytes()[self.at..])?;
         Ok(self.out)
     }
 }
