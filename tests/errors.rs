@@ -160,3 +160,35 @@ fn in_place_decrypt_failure_keeps_the_encrypted_file() {
         .collect();
     assert!(leftovers.is_empty());
 }
+
+/// Files larger than what is held back in memory (64 MiB) stream: encryption writes as it
+/// goes, decryption verifies the MAC in a first pass and only then writes. A file whose
+/// clear values were altered late in the file releases no plaintext at all.
+#[test]
+fn huge_files_stream_and_release_nothing_before_the_mac_is_verified() {
+    let sb = Sandbox::new();
+    let mut src = String::with_capacity(72 << 20);
+    let mut i = 0;
+    while src.len() < 70 << 20 {
+        src.push_str(&format!("section{i:06}:\n"));
+        for k in 0..20 {
+            src.push_str(&format!("    key{k:02}: value {i} {k} {}\n", "x".repeat(40)));
+        }
+        i += 1;
+    }
+    src.push_str("last_unencrypted: visible\n");
+    let f = encrypted(&sb, &src, "huge.yaml");
+    let out = sb.tresor().arg("decrypt").arg(&f).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout == src.as_bytes(), "a huge file round-trips byte for byte");
+    // Alter the clear value at the very end: only the MAC can tell.
+    let text = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, text.replace("last_unencrypted: visible", "last_unencrypted: changed")).unwrap();
+    let out = sb.tresor().arg("decrypt").arg(&f).output().unwrap();
+    assert_eq!(out.status.code(), Some(51), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty(), "{} bytes of plaintext released before the MAC check", out.stdout.len());
+    let dest = sb.path("huge.out.yaml");
+    let out = sb.tresor().arg("decrypt").arg(&f).arg("--output").arg(&dest).output().unwrap();
+    assert_eq!(out.status.code(), Some(51));
+    assert!(!dest.exists(), "no output file from a file that fails its MAC");
+}

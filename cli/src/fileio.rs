@@ -117,7 +117,7 @@ impl Sink {
 
 /// Standard output held back until this much is written, so that an error part-way
 /// through leaves nothing on stdout for any realistic file; beyond it, output streams.
-const HOLD_BACK: usize = 64 << 20;
+pub const HOLD_BACK: usize = 64 << 20;
 
 impl Sink {
     /// Produce the output with `write` and deliver it: a file gets a temporary file beside
@@ -129,7 +129,9 @@ impl Sink {
     {
         match self {
             Sink::Stdout => {
-                let mut held = HeldStdout { buf: Vec::new(), streaming: false };
+                // Reserved, not touched: pages are only committed as output arrives, and
+                // the buffer never has to be copied to grow.
+                let mut held = HeldStdout { buf: Vec::with_capacity(HOLD_BACK + (1 << 20)), streaming: false };
                 write(&mut held)?;
                 held.finish()
             }
@@ -145,6 +147,24 @@ impl Sink {
     }
 }
 
+impl Sink {
+    /// Like [`Sink::stream`] for output already known to be good: stdout gets it as it
+    /// comes, in 1 MiB writes, with nothing held back.
+    pub fn stream_verified<E>(&self, new_mode: u32, write: impl FnOnce(&mut dyn Write) -> Result<(), E>) -> Result<()>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        match self {
+            Sink::Stdout => {
+                let mut held = HeldStdout { buf: Vec::with_capacity(2 << 20), streaming: true };
+                write(&mut held)?;
+                held.finish()
+            }
+            Sink::File(_) => self.stream(new_mode, write),
+        }
+    }
+}
+
 struct HeldStdout {
     buf: Vec<u8>,
     streaming: bool,
@@ -152,13 +172,12 @@ struct HeldStdout {
 
 impl Write for HeldStdout {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        if self.streaming {
-            return ignore_broken_pipe(std::io::stdout().lock().write_all(data)).map(|_| data.len());
-        }
         self.buf.extend_from_slice(data);
-        if self.buf.len() > HOLD_BACK {
+        // Once streaming, pass output on in 1 MiB writes.
+        if self.buf.len() > if self.streaming { 1 << 20 } else { HOLD_BACK } {
             self.streaming = true;
-            ignore_broken_pipe(std::io::stdout().lock().write_all(&std::mem::take(&mut self.buf)))?;
+            ignore_broken_pipe(std::io::stdout().lock().write_all(&self.buf))?;
+            self.buf.clear();
         }
         Ok(data.len())
     }

@@ -116,12 +116,28 @@ pub(crate) fn decrypt_text(
     opts: DecryptOptions,
     what: &str,
 ) -> Result<(tresor_sops::Decrypted, Metadata, DataKey)> {
+    let warn = |d: &tresor_sops::Decrypted| {
+        for w in &d.warnings {
+            eprintln!("tresor: warning: {what}: {w}");
+        }
+    };
+    // YAML as sops and tresor write it: metadata read from the end, values decrypted while
+    // parsing, no document tree held whole.
+    if o.format == Format::Yaml {
+        if let Some((meta, at)) = tresor_sops::file::yaml_metadata_fast(&o.src) {
+            let key = data_key(&meta).with_context(|| format!("decrypting {what}"))?;
+            let streamed = tresor_sops::file::decrypt_yaml_stream(&o.src, &meta, at, &key, opts)
+                .with_context(|| format!("decrypting {what}"))?;
+            if let Some(d) = streamed {
+                warn(&d);
+                return Ok((d, meta, key));
+            }
+        }
+    }
     let file = EncryptedFile::parse(&o.src, o.format).with_context(|| format!("reading {what}"))?;
     let key = data_key(&file.metadata).with_context(|| format!("decrypting {what}"))?;
     let d = file.decrypt(&key, opts).with_context(|| format!("decrypting {what}"))?;
-    for w in &d.warnings {
-        eprintln!("tresor: warning: {what}: {w}");
-    }
+    warn(&d);
     Ok((d, file.metadata, key))
 }
 
@@ -129,7 +145,13 @@ pub(crate) fn decrypt(a: DecryptArgs) -> Result<i32> {
     let path = input_path(&a.io);
     let o = open_encrypted(path, a.io.input_type.as_deref(), a.io.filename_override.as_deref())?;
     let out_format = output_format(&a.io, o.format)?;
-    let (d, _, _) = decrypt_text(&o, DecryptOptions { ignore_mac: a.ignore_mac, keep_ivs: false }, &display(path))?;
+    let opts = DecryptOptions { ignore_mac: a.ignore_mac, keep_ivs: false };
+    if a.extract.is_none() && out_format == o.format && o.src.len() > fileio::HOLD_BACK {
+        if let Some(done) = decrypt_large(&a, &o, opts)? {
+            return Ok(done);
+        }
+    }
+    let (d, _, _) = decrypt_text(&o, opts, &display(path))?;
     let text = if let Some(expr) = &a.extract {
         let segs = convert::parse_path(expr)?;
         let data = document_data(&d.text, o.format)?;
@@ -148,6 +170,30 @@ pub(crate) fn decrypt(a: DecryptArgs) -> Result<i32> {
     // Plaintext written to a file is the user's explicit choice; keep it private.
     sink(&a.io)?.write(&text, 0o600)?;
     Ok(0)
+}
+
+/// A YAML file too large to hold its plaintext beside it: verify the MAC in a first pass
+/// that writes nothing, then decrypt again straight into the destination. Memory stays
+/// near the input's size; no plaintext from a file that fails its MAC is ever written.
+fn decrypt_large(a: &DecryptArgs, o: &Opened, opts: DecryptOptions) -> Result<Option<i32>> {
+    let what = display(input_path(&a.io));
+    let Some((meta, at)) = (o.format == Format::Yaml).then(|| tresor_sops::file::yaml_metadata_fast(&o.src)).flatten()
+    else {
+        return Ok(None);
+    };
+    let key = data_key(&meta).with_context(|| format!("decrypting {what}"))?;
+    let verified = tresor_sops::file::decrypt_yaml_to(&o.src, &meta, at, &key, opts, std::io::sink())
+        .with_context(|| format!("decrypting {what}"))?;
+    let Some((_, _, warnings)) = verified else { return Ok(None) };
+    for w in &warnings {
+        eprintln!("tresor: warning: {what}: {w}");
+    }
+    sink(&a.io)?
+        .stream_verified(0o600, |out| {
+            tresor_sops::file::decrypt_yaml_to(&o.src, &meta, at, &key, opts, out).map(|_| ())
+        })
+        .with_context(|| format!("decrypting {what}"))?;
+    Ok(Some(0))
 }
 
 pub(crate) fn document_data(text: &str, format: Format) -> Result<serde_json::Value> {

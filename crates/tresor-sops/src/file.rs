@@ -15,7 +15,7 @@ use crate::layout::Layout;
 use crate::mac::MacHasher;
 use crate::metadata::{self, Metadata, FORMAT_VERSION};
 use crate::splice::{self, Edit};
-use crate::walk::{self, display_path, At, Visitor};
+use crate::walk::{self, display_steps, At, Visitor};
 
 /// IVs of the values seen while decrypting, so re-encrypting an unchanged value gives the
 /// same ciphertext. Keyed by a hash of (path, plaintext): no plaintext is kept.
@@ -113,10 +113,6 @@ fn slot_edits(src: &str, s: &Scalar, r: Rendered, nl: &str, edits: &mut Vec<Edit
     }
 }
 
-fn original_slot_text(src: &str, s: &Scalar) -> (Option<String>, String) {
-    (s.header.as_ref().map(|h| src[h.clone()].to_string()), src[s.span.clone()].to_string())
-}
-
 fn rendered_parts(r: &Rendered) -> (Option<&str>, &str) {
     match r {
         Rendered::Inline(t) => (None, t),
@@ -148,11 +144,11 @@ fn type_err(s: &Scalar, at: &At, e: TypeError) -> SopsError {
     let msg = match e {
         TypeError::IntOutOfRange => format!(
             "the integer at {} does not fit in a signed 64-bit integer; sops cannot encrypt it (quote it to make it a string)",
-            display_path(at.path)
+            display_steps(at.path)
         ),
         TypeError::UnsupportedTag(t) => format!(
             "the value at {} has the tag {t}; sops drops tags on encryption, so tresor refuses (remove the tag or exclude the key from encryption)",
-            display_path(at.path)
+            display_steps(at.path)
         ),
     };
     SopsError::CannotEncrypt { pos: s.pos, msg }
@@ -174,7 +170,7 @@ impl Visitor for EncryptVisitor<'_> {
                     msg: format!(
                         "an alias at {} refers to a value that is encrypted; sops expands aliases, so the anchor cannot be kept. \
                          Replace the alias with a copy of the value, or keep the anchored values unencrypted",
-                        display_path(at.path)
+                        display_steps(at.path)
                     ),
                 });
             }
@@ -208,10 +204,10 @@ impl Visitor for EncryptVisitor<'_> {
             _ => ScalarStyle::Plain,
         };
         let natural = natural_render(self.src, s, slot_style, &value, self.nl, self.format);
-        let original = original_slot_text(self.src, s);
-        if rendered_parts(&natural) != (original.0.as_deref(), original.1.as_str()) {
+        let original = (s.header.as_ref().map(|h| &self.src[h.clone()]), &self.src[s.span.clone()]);
+        if rendered_parts(&natural) != original {
             let tag = crate::cipher::parse_enc(&enc).map(|v| v.tag.to_string()).unwrap_or_default();
-            self.layout.insert(tag, original);
+            self.layout.insert(tag, (original.0.map(str::to_string), original.1.to_string()));
         }
         slot_edits(self.src, s, slot, self.nl, &mut self.edits);
         Ok(())
@@ -311,7 +307,8 @@ fn encrypt_yaml_stream(
         encrypted: HashSet::new(),
     };
     let mut stream = Stream::new(src);
-    let mut splicer = splice::Splicer::new(src, std::io::BufWriter::with_capacity(1 << 20, out));
+    // Callers buffer (a BufWriter on files, memory on stdout): the splicer writes small pieces.
+    let mut splicer = splice::Splicer::new(src, out);
     let mut walk = walk::RootWalk::default();
     // Where each document's metadata goes; nothing past the first is written until the
     // MAC over all documents is known.
@@ -521,20 +518,7 @@ impl<'a> EncryptedFile<'a> {
         for d in &self.docs {
             walk::walk(d, &self.metadata.rule, &mut v)?;
         }
-        let computed = v.mac.finish();
-        if !opts.ignore_mac {
-            if self.metadata.mac.is_empty() {
-                return Err(SopsError::MacNotFound);
-            }
-            let aad = normalize_lastmodified(&self.metadata.lastmodified);
-            let stored = match cipher.decrypt(&self.metadata.mac, aad.as_bytes()) {
-                Ok(p) => String::from_utf8_lossy(&p.bytes).into_owned(),
-                Err(_) => return Err(SopsError::MacUndecryptable),
-            };
-            if stored != computed {
-                return Err(SopsError::MacMismatch { stored, computed });
-            }
-        }
+        check_mac(&self.metadata, &cipher, v.mac, opts)?;
         let mut edits = v.edits;
         for d in &self.docs {
             if let Some(e) = metadata_removal(self.src, self.format, d) {
@@ -543,6 +527,134 @@ impl<'a> EncryptedFile<'a> {
         }
         Ok(Decrypted { text: splice::apply(self.src, edits), stash: v.stash, warnings: v.warnings })
     }
+}
+
+/// The metadata of an encrypted YAML file, read without parsing the whole document when
+/// the file ends the way sops and tresor write it (a top-level block `sops:` entry).
+/// `None`: not found that way; parse the file instead.
+pub fn yaml_metadata_fast(src: &str) -> Option<(Metadata, usize)> {
+    let at = if src.starts_with("sops:") { 0 } else { memchr::memmem::find(src.as_bytes(), b"\nsops:")? + 1 };
+    let docs = tresor_format::yaml::parse(&src[at..]).ok()?;
+    let node = metadata::find_in(&docs.first()?.root)?;
+    Some((Metadata::from_node(node).ok()?, at))
+}
+
+/// Decrypt a YAML file whose metadata was read with [`yaml_metadata_fast`] (found at byte
+/// `meta_at`), parsing it as a stream: the document tree is never held whole, only the
+/// plaintext output. Nothing is returned unless the MAC matches. Returns `Ok(None)` when
+/// the file's first `sops` entry is not where the fast read found it (then use
+/// [`EncryptedFile`]).
+pub fn decrypt_yaml_stream(
+    src: &str,
+    meta: &Metadata,
+    meta_at: usize,
+    key: &DataKey,
+    opts: DecryptOptions,
+) -> Result<Option<Decrypted>, SopsError> {
+    let Some((out, stash, warnings)) =
+        decrypt_yaml_to(src, meta, meta_at, key, opts, Vec::with_capacity(src.len() / 2))?
+    else {
+        return Ok(None);
+    };
+    let text = String::from_utf8(out).expect("spliced from UTF-8 pieces");
+    Ok(Some(Decrypted { text, stash, warnings }))
+}
+
+/// [`decrypt_yaml_stream`] into a writer, which receives plaintext *before* the MAC is
+/// checked at the end: give it a buffer, a file that is discarded on error, or
+/// `std::io::sink()` to verify a file before decrypting it again into its destination.
+/// Returns the writer, the IVs (with `keep_ivs`) and warnings.
+pub fn decrypt_yaml_to<W: std::io::Write>(
+    src: &str,
+    meta: &Metadata,
+    meta_at: usize,
+    key: &DataKey,
+    opts: DecryptOptions,
+    out: W,
+) -> Result<Option<(W, IvStash, Vec<String>)>, SopsError> {
+    use tresor_format::yaml::{Pulled, Stream};
+    let cipher = Cipher::new(key);
+    let layout = match &meta.layout {
+        Some(l) => Layout::open(l, &cipher),
+        None => Layout::default(),
+    };
+    let mut v = DecryptVisitor {
+        src,
+        format: Format::Yaml,
+        nl: newline_of(src),
+        cipher: &cipher,
+        layout: &layout,
+        mac: MacHasher::new(meta.mac_only_encrypted),
+        edits: Vec::new(),
+        stash: IvStash::default(),
+        keep_ivs: opts.keep_ivs,
+        warnings: Vec::new(),
+    };
+    let mut stream = Stream::new(src);
+    let mut splicer = splice::Splicer::new(src, out);
+    let mut walk = walk::RootWalk::default();
+    let mut first_sops = None;
+    let mut removal = |item: &MapItem, edits: &mut Vec<Edit>| {
+        if let MapItem::Entry(e) = item {
+            if e.key == "sops" {
+                first_sops = first_sops.or(Some(e.key_span.start));
+                edits.push(yaml_entry_removal(src, e));
+            }
+        }
+    };
+    while let Some(pulled) = stream.pull()? {
+        match pulled {
+            Pulled::Items(items) => {
+                for item in &items {
+                    removal(item, &mut v.edits);
+                    walk.item(item, stream.anchors(), &meta.rule, &mut v)?;
+                }
+            }
+            Pulled::Document(d) => {
+                match &d.root {
+                    Node::Map(m) if !m.flow => {
+                        for item in &m.items {
+                            removal(item, &mut v.edits);
+                            walk.item(item, &d.anchors, &meta.rule, &mut v)?;
+                        }
+                    }
+                    _ => {
+                        if let Some(e) = metadata_removal(src, Format::Yaml, &d) {
+                            v.edits.push(e);
+                        }
+                        walk::walk(&d, &meta.rule, &mut v)?;
+                    }
+                }
+                walk = walk::RootWalk::default();
+            }
+        }
+        splicer.flush(&mut v.edits, stream.held_from())?;
+    }
+    if first_sops != Some(meta_at) {
+        return Ok(None);
+    }
+    check_mac(meta, &cipher, v.mac, opts)?;
+    let out = splicer.finish(v.edits)?;
+    Ok(Some((out, v.stash, v.warnings)))
+}
+
+fn check_mac(meta: &Metadata, cipher: &Cipher, mac: MacHasher, opts: DecryptOptions) -> Result<(), SopsError> {
+    let computed = mac.finish();
+    if opts.ignore_mac {
+        return Ok(());
+    }
+    if meta.mac.is_empty() {
+        return Err(SopsError::MacNotFound);
+    }
+    let aad = normalize_lastmodified(&meta.lastmodified);
+    let stored = match cipher.decrypt(&meta.mac, aad.as_bytes()) {
+        Ok(p) => String::from_utf8_lossy(&p.bytes).into_owned(),
+        Err(_) => return Err(SopsError::MacUndecryptable),
+    };
+    if stored != computed {
+        return Err(SopsError::MacMismatch { stored, computed });
+    }
+    Ok(())
 }
 
 /// Replace the metadata of an encrypted file, leaving every value byte as it is
@@ -569,31 +681,8 @@ fn metadata_removal(src: &str, format: Format, d: &Document) -> Option<Edit> {
         return None;
     };
     let value_end = tresor_format::yaml::node_end(&entry.value);
-    let b = src.as_bytes();
     match format {
-        Format::Yaml => {
-            let line_start = src[..entry.key_span.start].rfind('\n').map(|i| i + 1).unwrap_or(0);
-            let mut end = value_end;
-            while end < b.len() && b[end] != b'\n' && b[end] != b'\r' {
-                end += 1;
-            }
-            if line_start > 0 {
-                let mut start = line_start - 1;
-                if start > 0 && b[start - 1] == b'\r' {
-                    start -= 1;
-                }
-                Some(Edit { range: start..end, text: String::new() })
-            } else {
-                let mut e = end;
-                if e < b.len() && b[e] == b'\r' {
-                    e += 1;
-                }
-                if e < b.len() && b[e] == b'\n' {
-                    e += 1;
-                }
-                Some(Edit { range: 0..e, text: String::new() })
-            }
-        }
+        Format::Yaml => Some(yaml_entry_removal(src, entry)),
         Format::Json => {
             let entries: Vec<_> = map.entries().collect();
             let pos = entries.iter().position(|e| e.key == "sops")?;
@@ -607,6 +696,30 @@ fn metadata_removal(src: &str, format: Format, d: &Document) -> Option<Edit> {
             }
         }
     }
+}
+
+/// The lines holding a top-level YAML `sops:` entry, with the line break before them.
+fn yaml_entry_removal(src: &str, entry: &tresor_format::tree::Entry) -> Edit {
+    let b = src.as_bytes();
+    let line_start = src[..entry.key_span.start].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let mut end = tresor_format::yaml::node_end(&entry.value);
+    while end < b.len() && b[end] != b'\n' && b[end] != b'\r' {
+        end += 1;
+    }
+    if line_start > 0 {
+        let mut start = line_start - 1;
+        if start > 0 && b[start - 1] == b'\r' {
+            start -= 1;
+        }
+        return Edit { range: start..end, text: String::new() };
+    }
+    if end < b.len() && b[end] == b'\r' {
+        end += 1;
+    }
+    if end < b.len() && b[end] == b'\n' {
+        end += 1;
+    }
+    Edit { range: 0..end, text: String::new() }
 }
 
 struct DecryptVisitor<'a> {
@@ -638,7 +751,7 @@ impl Visitor for DecryptVisitor<'_> {
             if at.in_alias && looks_encrypted {
                 return Err(SopsError::CannotDecrypt {
                     pos: s.pos,
-                    path: display_path(at.path),
+                    path: display_steps(at.path),
                     reason: "an alias refers to an encrypted value; sops would decrypt it under a different path"
                         .into(),
                 });
@@ -656,13 +769,13 @@ impl Visitor for DecryptVisitor<'_> {
             }
             return Err(SopsError::CannotDecrypt {
                 pos: s.pos,
-                path: display_path(at.path),
+                path: display_steps(at.path),
                 reason: "the value is not encrypted although the file's rules say it should be (added by hand?)".into(),
             });
         }
         let mut plain = self.cipher.decrypt(&s.text, at.aad.as_bytes()).map_err(|e| SopsError::CannotDecrypt {
             pos: s.pos,
-            path: display_path(at.path),
+            path: display_steps(at.path),
             reason: e.to_string(),
         })?;
         let type_name = plain.type_name;
@@ -672,12 +785,17 @@ impl Visitor for DecryptVisitor<'_> {
         let bytes = std::mem::take(&mut *plain.bytes);
         let value = Value::from_sops(type_name, bytes).ok_or_else(|| SopsError::CannotDecrypt {
             pos: s.pos,
-            path: display_path(at.path),
+            path: display_steps(at.path),
             reason: format!("the decrypted bytes are not a valid '{type_name}'"),
         })?;
         self.mac.leaf(&value.canonical(), true);
-        let tag = crate::cipher::parse_enc(&s.text).map(|e| e.tag).unwrap_or("");
-        let rendered = match self.layout.get(tag) {
+        // Most files have no layout record: skip re-parsing the envelope for its tag.
+        let spelling = if self.layout.is_empty() {
+            None
+        } else {
+            crate::cipher::parse_enc(&s.text).and_then(|e| self.layout.get(e.tag))
+        };
+        let rendered = match spelling {
             Some((Some(h), body)) if s.header.is_some() => Rendered::Block { header: h.clone(), body: body.clone() },
             Some((None, text)) => Rendered::Inline(text.clone()),
             _ => natural_render(self.src, s, s.style, &value, self.nl, self.format),

@@ -26,6 +26,10 @@ impl Layout {
         self.0.get(tag)
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Encrypt the record, or `None` when every value renders naturally.
     pub fn seal(&self, cipher: &Cipher) -> Option<String> {
         if self.0.is_empty() {

@@ -16,11 +16,29 @@ pub enum Seg {
 }
 
 pub fn display_path(path: &[Seg]) -> String {
+    let steps: Vec<Step> = path
+        .iter()
+        .map(|s| match s {
+            Seg::Key(k) => Step::Key(k),
+            Seg::Index(i) => Step::Index(*i),
+        })
+        .collect();
+    display_steps(&steps)
+}
+
+/// A step of the walker's current path, borrowed from the document tree.
+#[derive(Clone, Copy, Debug)]
+pub enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+pub fn display_steps(path: &[Step]) -> String {
     let mut s = String::new();
-    for seg in path {
-        match seg {
-            Seg::Key(k) => s.push_str(&format!("[{}]", serde_json::to_string(k).unwrap_or_default())),
-            Seg::Index(i) => s.push_str(&format!("[{i}]")),
+    for step in path {
+        match step {
+            Step::Key(k) => s.push_str(&format!("[{}]", serde_json::to_string(k).unwrap_or_default())),
+            Step::Index(i) => s.push_str(&format!("[{i}]")),
         }
     }
     s
@@ -31,7 +49,7 @@ pub struct At<'a> {
     /// sops' AAD: map keys joined by `:` with a trailing `:` (list indices left out).
     pub aad: &'a str,
     pub encrypt: bool,
-    pub path: &'a [Seg],
+    pub path: &'a [Step<'a>],
     /// Inside an alias expansion: the bytes belong to the anchor, not to this place.
     pub in_alias: bool,
 }
@@ -50,7 +68,7 @@ struct Walker<'a, V> {
     rule: &'a Rule,
     v: &'a mut V,
     aad: String,
-    path: Vec<Seg>,
+    path: Vec<Step<'a>>,
     expanded: usize,
 }
 
@@ -70,10 +88,10 @@ pub struct RootWalk {
 }
 
 impl RootWalk {
-    pub fn item<V: Visitor>(
+    pub fn item<'a, V: Visitor>(
         &mut self,
-        item: &MapItem,
-        anchors: &[Option<Node>],
+        item: &'a MapItem,
+        anchors: &'a [Option<Node>],
         rule: &Rule,
         v: &mut V,
     ) -> Result<(), SopsError> {
@@ -84,14 +102,14 @@ impl RootWalk {
     }
 }
 
-impl<V: Visitor> Walker<'_, V> {
+impl<'a, V: Visitor> Walker<'a, V> {
     fn comment_matches(&self, c: &Comment) -> bool {
         self.rule.comment_regex().is_some_and(|r| r.is_match(&c.text))
     }
 
     fn node(
         &mut self,
-        node: &Node,
+        node: &'a Node,
         key_matched: bool,
         marked: bool,
         in_alias: bool,
@@ -139,7 +157,7 @@ impl<V: Visitor> Walker<'_, V> {
                         SeqItem::Value(v) => {
                             let mk = marked || pending;
                             pending = false;
-                            self.path.push(Seg::Index(index));
+                            self.path.push(Step::Index(index));
                             let r = self.node(v, key_matched, mk, in_alias, false);
                             self.path.pop();
                             index += 1;
@@ -154,7 +172,7 @@ impl<V: Visitor> Walker<'_, V> {
 
     fn map_item(
         &mut self,
-        item: &MapItem,
+        item: &'a MapItem,
         key_matched: bool,
         marked: bool,
         pending: &mut bool,
@@ -179,7 +197,7 @@ impl<V: Visitor> Walker<'_, V> {
                 let len = self.aad.len();
                 self.aad.push_str(&e.key);
                 self.aad.push(':');
-                self.path.push(Seg::Key(e.key.clone()));
+                self.path.push(Step::Key(&e.key));
                 let r = self.node(&e.value, km, mk, in_alias, false);
                 self.path.pop();
                 self.aad.truncate(len);
