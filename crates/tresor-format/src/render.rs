@@ -235,13 +235,13 @@ fn block_scalar(s: &str, indent: usize, newline: &str, folded: bool) -> Option<(
 
 /// How an `ENC[...]` string is written into a slot that had the given style, so the
 /// file keeps its look and the decryptor knows which style to restore.
-pub fn encrypted_slot(enc: &str, style: ScalarStyle, in_flow: bool, indent: usize) -> Rendered {
+pub fn encrypted_slot(enc: String, style: ScalarStyle, in_flow: bool, indent: usize) -> Rendered {
     match style {
         ScalarStyle::Literal => Rendered::Block { header: "|-".into(), body: format!("{}{enc}", " ".repeat(indent)) },
         ScalarStyle::Folded => Rendered::Block { header: ">-".into(), body: format!("{}{enc}", " ".repeat(indent)) },
         ScalarStyle::SingleQuoted => Rendered::Inline(format!("'{enc}'")),
         // `ENC[...]` holds `,[]`, which must be quoted inside flow collections.
-        ScalarStyle::Plain if !in_flow => Rendered::Inline(enc.to_string()),
+        ScalarStyle::Plain if !in_flow => Rendered::Inline(enc),
         _ => Rendered::Inline(format!("\"{enc}\"")),
     }
 }

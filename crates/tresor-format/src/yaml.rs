@@ -97,6 +97,8 @@ struct Builder<'a> {
     drained_end: usize,
     /// A document started after the last finished one (which is then final).
     next_started: bool,
+    /// How many anchored nodes were recorded (tells a [`pipeline`] consumer to refresh).
+    anchor_count: usize,
 }
 
 impl<'a> Builder<'a> {
@@ -113,6 +115,7 @@ impl<'a> Builder<'a> {
             root_end: 0,
             drained_end: 0,
             next_started: false,
+            anchor_count: 0,
         }
     }
 }
@@ -204,6 +207,58 @@ impl<'a> Stream<'a> {
     }
 }
 
+/// One piece of a [`pipeline`]: what the stream pulled, the anchors when they changed
+/// since the previous piece, and [`Stream::held_from`] at that point.
+pub struct Chunk {
+    pub pulled: Pulled,
+    pub anchors: Option<Vec<Option<Node>>>,
+    pub held_from: usize,
+}
+
+fn next_chunk(stream: &mut Stream, sent_anchors: &mut usize) -> Result<Option<Chunk>, FormatError> {
+    let Some(pulled) = stream.pull()? else { return Ok(None) };
+    let anchors = (stream.b.anchor_count != *sent_anchors).then(|| {
+        *sent_anchors = stream.b.anchor_count;
+        stream.anchors().to_vec()
+    });
+    Ok(Some(Chunk { pulled, anchors, held_from: stream.held_from() }))
+}
+
+/// Stream `src` into `consume`, chunk by chunk in document order. With `threaded`, the
+/// parsing runs on a second thread while `consume` works on the previous chunks; the first
+/// error (the parser's, in order, or the consumer's) ends both.
+pub fn pipeline<E: From<FormatError>>(
+    src: &str,
+    threaded: bool,
+    mut consume: impl FnMut(Chunk) -> Result<(), E>,
+) -> Result<(), E> {
+    if !threaded {
+        let (mut stream, mut sent) = (Stream::new(src), 0);
+        while let Some(chunk) = next_chunk(&mut stream, &mut sent)? {
+            consume(chunk)?;
+        }
+        return Ok(());
+    }
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Chunk, FormatError>>(8);
+        scope.spawn(move || {
+            let (mut stream, mut sent) = (Stream::new(src), 0);
+            loop {
+                let r = next_chunk(&mut stream, &mut sent).transpose();
+                let last = !matches!(r, Some(Ok(_)));
+                // A closed channel means the consumer stopped on an error.
+                if r.is_some_and(|r| tx.send(r).is_err()) || last {
+                    return;
+                }
+            }
+        });
+        for chunk in rx {
+            consume(chunk?)?;
+        }
+        Ok(())
+    })
+}
+
 fn item_start(i: &MapItem) -> usize {
     match i {
         MapItem::Entry(e) => e.key_span.start,
@@ -239,7 +294,7 @@ impl<'a> Builder<'a> {
     /// last entry (a same-line comment is stored ahead of the entry it trails).
     fn drain_root(&mut self) -> Option<Vec<MapItem>> {
         let [Frame::Map { map, .. }] = self.stack.as_mut_slice() else { return None };
-        if map.flow || map.items.len() < 64 || !self.docs.is_empty() {
+        if map.flow || map.items.len() < 4 || !self.docs.is_empty() {
             return None;
         }
         let last = map.items.iter().rposition(|i| matches!(i, MapItem::Entry(_)))?;
@@ -537,6 +592,7 @@ impl<'a> Builder<'a> {
                 self.anchors.resize(anchor + 1, None);
             }
             self.anchors[anchor] = Some(node.clone());
+            self.anchor_count += 1;
         }
         let Some(top) = self.stack.last_mut() else {
             self.root = Some(node);

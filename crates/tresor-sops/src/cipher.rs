@@ -2,7 +2,7 @@
 
 use aes_gcm::aead::consts::{U12, U32};
 use aes_gcm::aead::generic_array::GenericArray;
-use aes_gcm::aead::{Aead, AeadInPlace, KeyInit, Payload};
+use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::aes::Aes256;
 use aes_gcm::AesGcm;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -133,23 +133,36 @@ impl Cipher {
     /// Encrypt `plaintext` for the path `aad`. `iv` reuses a previous IV so unchanged
     /// values keep their ciphertext (small Git diffs); otherwise a fresh random IV is drawn.
     pub fn encrypt(&self, plaintext: &[u8], aad: &[u8], type_name: &str, iv: Option<[u8; 32]>) -> String {
+        self.encrypt_owned(Zeroizing::new(plaintext.to_vec()), aad, type_name, iv).0
+    }
+
+    /// [`Cipher::encrypt`] in place in the caller's plaintext buffer (no second copy of
+    /// each value); also returns the GCM tag as the envelope spells it.
+    pub fn encrypt_owned(
+        &self,
+        mut buf: Zeroizing<Vec<u8>>,
+        aad: &[u8],
+        type_name: &str,
+        iv: Option<[u8; 32]>,
+    ) -> (String, String) {
         let iv = iv.unwrap_or_else(|| self.fresh_iv());
-        let ct = self
+        let tag = self
             .gcm32
-            .encrypt(GenericArray::from_slice(&iv), Payload { msg: plaintext, aad })
+            .encrypt_in_place_detached(GenericArray::from_slice(&iv), aad, &mut buf)
             .expect("AES-GCM encryption cannot fail for in-memory buffers");
-        let (data, tag) = ct.split_at(ct.len() - 16);
-        let mut out = String::with_capacity(64 + data.len() * 4 / 3 + 60);
+        let mut out = String::with_capacity(64 + buf.len() * 4 / 3 + 60);
         out.push_str("ENC[AES256_GCM,data:");
-        B64.encode_string(data, &mut out);
+        B64.encode_string(&buf[..], &mut out);
         out.push_str(",iv:");
         B64.encode_string(iv, &mut out);
         out.push_str(",tag:");
+        let tag_at = out.len();
         B64.encode_string(tag, &mut out);
+        let tag_text = out[tag_at..].to_string();
         out.push_str(",type:");
         out.push_str(type_name);
         out.push(']');
-        out
+        (out, tag_text)
     }
 
     /// Decrypt an `ENC[...]` string; returns the plaintext bytes, its type and the IV.

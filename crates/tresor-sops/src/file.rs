@@ -186,13 +186,13 @@ impl Visitor for EncryptVisitor<'_> {
         }
         let plaintext = Zeroizing::new(value.canonical_bytes());
         let iv = self.stash.and_then(|st| st.get(at.aad, &plaintext));
-        let enc = self.cipher.encrypt(&plaintext, at.aad.as_bytes(), value.sops_type(), iv);
         self.mac.leaf(&plaintext, true);
+        let (enc, tag) = self.cipher.encrypt_owned(plaintext, at.aad.as_bytes(), value.sops_type(), iv);
         self.encrypted.insert(s.span.start);
         let slot = if self.format == Format::Json {
             Rendered::Inline(format!("\"{enc}\""))
         } else {
-            render::encrypted_slot(&enc, s.style, s.in_flow, s.indent)
+            render::encrypted_slot(enc, s.style, s.in_flow, s.indent)
         };
         // What will the decryptor write back? If that is not what the user wrote,
         // remember the original spelling in the encrypted layout record.
@@ -206,7 +206,6 @@ impl Visitor for EncryptVisitor<'_> {
         let natural = natural_render(self.src, s, slot_style, &value, self.nl, self.format);
         let original = (s.header.as_ref().map(|h| &self.src[h.clone()]), &self.src[s.span.clone()]);
         if rendered_parts(&natural) != original {
-            let tag = crate::cipher::parse_enc(&enc).map(|v| v.tag.to_string()).unwrap_or_default();
             self.layout.insert(tag, (original.0.map(str::to_string), original.1.to_string()));
         }
         slot_edits(self.src, s, slot, self.nl, &mut self.edits);
@@ -246,6 +245,10 @@ pub fn normalize_lastmodified(s: &str) -> String {
         Err(_) => s.to_string(),
     }
 }
+
+/// Inputs from this size on are parsed on a second thread while the first encrypts or
+/// decrypts what is already parsed (below it, starting the thread costs more than it saves).
+const PARALLEL_FROM: usize = 256 << 10;
 
 /// Encrypt a plaintext file. `meta` supplies the wrapped keys, rule and options; this
 /// fills in `lastmodified`, `mac`, `version` and the layout record.
@@ -292,7 +295,7 @@ fn encrypt_yaml_stream(
     opts: &EncryptOptions,
     out: &mut dyn std::io::Write,
 ) -> Result<(), SopsError> {
-    use tresor_format::yaml::{Pulled, Stream};
+    use tresor_format::yaml::{self, Pulled};
     let nl = newline_of(src);
     let cipher = Cipher::new(key);
     let mut v = EncryptVisitor {
@@ -306,7 +309,6 @@ fn encrypt_yaml_stream(
         layout: Layout::default(),
         encrypted: HashSet::new(),
     };
-    let mut stream = Stream::new(src);
     // Callers buffer (a BufWriter on files, memory on stdout): the splicer writes small pieces.
     let mut splicer = splice::Splicer::new(src, out);
     let mut walk = walk::RootWalk::default();
@@ -315,14 +317,18 @@ fn encrypt_yaml_stream(
     let mut meta_at: Vec<usize> = Vec::new();
     let mut docs = 0;
     let mut empty_doc = None;
-    while let Some(pulled) = stream.pull()? {
-        match pulled {
+    let mut anchors = Vec::new();
+    yaml::pipeline(src, src.len() >= PARALLEL_FROM, |chunk| -> Result<(), SopsError> {
+        if let Some(a) = chunk.anchors {
+            anchors = a;
+        }
+        match chunk.pulled {
             Pulled::Items(items) => {
                 for item in &items {
                     if matches!(item, MapItem::Entry(e) if e.key == "sops") {
                         return Err(SopsError::AlreadyEncrypted);
                     }
-                    walk.item(item, stream.anchors(), &meta.rule, &mut v)?;
+                    walk.item(item, &anchors, &meta.rule, &mut v)?;
                 }
             }
             Pulled::Document(d) => {
@@ -349,12 +355,13 @@ fn encrypt_yaml_stream(
                 }
                 meta_at.push(d.append_at);
                 v.encrypted.clear();
+                anchors.clear();
                 walk = walk::RootWalk::default();
             }
         }
-        let upto = stream.held_from().min(meta_at.first().copied().unwrap_or(usize::MAX));
-        splicer.flush(&mut v.edits, upto)?;
-    }
+        let upto = chunk.held_from.min(meta_at.first().copied().unwrap_or(usize::MAX));
+        Ok(splicer.flush(&mut v.edits, upto)?)
+    })?;
     match (docs, empty_doc) {
         (0, _) | (1, Some(_)) => return Err(SopsError::NoDocument),
         (_, Some(doc)) => return Err(SopsError::NotAMapping { doc }),
@@ -572,7 +579,7 @@ pub fn decrypt_yaml_to<W: std::io::Write>(
     opts: DecryptOptions,
     out: W,
 ) -> Result<Option<(W, IvStash, Vec<String>)>, SopsError> {
-    use tresor_format::yaml::{Pulled, Stream};
+    use tresor_format::yaml::{self, Pulled};
     let cipher = Cipher::new(key);
     let layout = match &meta.layout {
         Some(l) => Layout::open(l, &cipher),
@@ -590,7 +597,6 @@ pub fn decrypt_yaml_to<W: std::io::Write>(
         keep_ivs: opts.keep_ivs,
         warnings: Vec::new(),
     };
-    let mut stream = Stream::new(src);
     let mut splicer = splice::Splicer::new(src, out);
     let mut walk = walk::RootWalk::default();
     let mut first_sops = None;
@@ -602,12 +608,16 @@ pub fn decrypt_yaml_to<W: std::io::Write>(
             }
         }
     };
-    while let Some(pulled) = stream.pull()? {
-        match pulled {
+    let mut anchors = Vec::new();
+    yaml::pipeline(src, src.len() >= PARALLEL_FROM, |chunk| -> Result<(), SopsError> {
+        if let Some(a) = chunk.anchors {
+            anchors = a;
+        }
+        match chunk.pulled {
             Pulled::Items(items) => {
                 for item in &items {
                     removal(item, &mut v.edits);
-                    walk.item(item, stream.anchors(), &meta.rule, &mut v)?;
+                    walk.item(item, &anchors, &meta.rule, &mut v)?;
                 }
             }
             Pulled::Document(d) => {
@@ -625,11 +635,12 @@ pub fn decrypt_yaml_to<W: std::io::Write>(
                         walk::walk(&d, &meta.rule, &mut v)?;
                     }
                 }
+                anchors.clear();
                 walk = walk::RootWalk::default();
             }
         }
-        splicer.flush(&mut v.edits, stream.held_from())?;
-    }
+        Ok(splicer.flush(&mut v.edits, chunk.held_from)?)
+    })?;
     if first_sops != Some(meta_at) {
         return Ok(None);
     }
