@@ -142,7 +142,7 @@ fn many_entries(anchors: bool) -> String {
         if part == 1 {
             doc += "# trailing comment of the first document\n---\n# second document\n";
         }
-        for i in 0..300 {
+        for i in 0..3000 {
             match i % 6 {
                 0 => doc += &format!("key{i}: plain value {i} # inline {i}\n"),
                 1 => doc += &format!("# sops:enc\nmarked{i}: secret {i}\n"),
@@ -161,7 +161,8 @@ fn many_entries(anchors: bool) -> String {
     doc
 }
 
-/// Large YAML files are encrypted as a stream (batches of top-level entries are written
+/// Large YAML files (here 2 × 3,000 entries, over the size from which parsing runs on its
+/// own thread) are encrypted as a stream (batches of top-level entries are written
 /// before the rest is parsed). Whatever the batch boundaries cut through (inline and
 /// marker comments, anchors used later, documents), the result is lossless, sops reads it,
 /// and it encrypts exactly the values sops encrypts.
