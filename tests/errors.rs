@@ -192,3 +192,18 @@ fn huge_files_stream_and_release_nothing_before_the_mac_is_verified() {
     assert_eq!(out.status.code(), Some(51));
     assert!(!dest.exists(), "no output file from a file that fails its MAC");
 }
+
+/// A full disk is an error with its reason, said once, not a silent truncation (stdout on
+/// /dev/full; in-place writes go through a temporary file, see `fileio::Sink`).
+#[test]
+fn a_full_disk_is_reported_and_loses_nothing() {
+    let sb = Sandbox::new();
+    let p = sb.write("s.yaml", "password: hunter2\n");
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else { return };
+    let out = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&p).stdout(full).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("No space left on device"), "{err}");
+    assert_eq!(err.matches("No space left").count(), 1, "said once: {err}");
+    assert_eq!(sb.read("s.yaml"), "password: hunter2\n");
+}

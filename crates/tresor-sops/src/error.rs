@@ -35,7 +35,7 @@ pub enum SopsError {
     InvalidRule(String),
     #[error("path {0} not found in the document")]
     PathNotFound(String),
-    #[error("writing the output: {0}")]
+    #[error("writing the output")]
     Write(#[from] std::io::Error),
     #[error("invalid path expression '{0}': expected e.g. '[\"data\"][\"password\"]' or '[\"list\"][0]'")]
     BadPath(String),
