@@ -140,6 +140,16 @@ fn integers_beyond_int64_and_aliases_to_secrets_are_refused_with_guidance() {
     let g = sb.write("alias.yaml", "a: &x secret\nb: *x\n");
     let err = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&g).fails_with(23);
     assert!(err.contains("alias"), "{err}");
+    // The same when the alias sits in clear, far (many streamed entries) from its encrypted
+    // anchor: the value would be decrypted under the alias' path by sops.
+    let filler: String = (0..200).map(|i| format!("k{i}: v{i}\n")).collect();
+    let far = sb.write("far.yaml", &format!("password: &p secret\n{filler}user: *p\n"));
+    let err = sb
+        .tresor()
+        .args(["encrypt", "--encrypted-regex", "^password$", "--age", &recipient()])
+        .arg(&far)
+        .fails_with(23);
+    assert!(err.contains("alias"), "{err}");
 }
 
 #[test]

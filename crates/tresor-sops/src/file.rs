@@ -295,7 +295,6 @@ fn encrypt_yaml_stream(
     opts: &EncryptOptions,
     out: &mut dyn std::io::Write,
 ) -> Result<(), SopsError> {
-    use tresor_format::yaml::{self, Pulled};
     let nl = newline_of(src);
     let cipher = Cipher::new(key);
     let mut v = EncryptVisitor {
@@ -311,56 +310,38 @@ fn encrypt_yaml_stream(
     };
     // Callers buffer (a BufWriter on files, memory on stdout): the splicer writes small pieces.
     let mut splicer = splice::Splicer::new(src, out);
-    let mut walk = walk::RootWalk::default();
     // Where each document's metadata goes; nothing past the first is written until the
     // MAC over all documents is known.
     let mut meta_at: Vec<usize> = Vec::new();
     let mut docs = 0;
     let mut empty_doc = None;
-    let mut anchors = Vec::new();
-    yaml::pipeline(src, src.len() >= PARALLEL_FROM, |chunk| -> Result<(), SopsError> {
-        if let Some(a) = chunk.anchors {
-            anchors = a;
-        }
-        match chunk.pulled {
-            Pulled::Items(items) => {
-                for item in &items {
-                    if matches!(item, MapItem::Entry(e) if e.key == "sops") {
-                        return Err(SopsError::AlreadyEncrypted);
-                    }
-                    walk.item(item, &anchors, &meta.rule, &mut v)?;
+    walk_yaml_stream(src, &meta.rule, &mut v, |event, v| match event {
+        StreamEvent::Item(MapItem::Entry(e)) if e.key == "sops" => Err(SopsError::AlreadyEncrypted),
+        StreamEvent::Item(_) => Ok(()),
+        StreamEvent::Document(d) => {
+            // `v.encrypted` holds offsets into the whole input, so it needs no reset here
+            // (clearing it now would forget this document's items already walked).
+            docs += 1;
+            match &d.root {
+                Node::Map(m) if m.flow => {
+                    return Err(SopsError::CannotEncrypt {
+                        pos: m.pos,
+                        msg: "a YAML document whose top level is a flow mapping ({...}) is not supported; use block style or a .json file".into(),
+                    })
                 }
-            }
-            Pulled::Document(d) => {
-                docs += 1;
-                match &d.root {
-                    Node::Map(m) if m.flow => {
-                        return Err(SopsError::CannotEncrypt {
-                            pos: m.pos,
-                            msg: "a YAML document whose top level is a flow mapping ({...}) is not supported; use block style or a .json file".into(),
-                        })
-                    }
-                    Node::Map(m) => {
-                        if metadata::find_in(&d.root).is_some() {
-                            return Err(SopsError::AlreadyEncrypted);
-                        }
-                        for item in &m.items {
-                            walk.item(item, &d.anchors, &meta.rule, &mut v)?;
-                        }
-                    }
-                    Node::Scalar(s) if s.text.is_empty() && s.style == ScalarStyle::Plain => {
-                        empty_doc = empty_doc.or(Some(docs));
-                    }
-                    _ => return Err(SopsError::NotAMapping { doc: docs }),
+                Node::Map(_) if metadata::find_in(&d.root).is_some() => return Err(SopsError::AlreadyEncrypted),
+                Node::Map(_) => {}
+                Node::Scalar(s) if s.text.is_empty() && s.style == ScalarStyle::Plain => {
+                    empty_doc = empty_doc.or(Some(docs));
                 }
-                meta_at.push(d.append_at);
-                v.encrypted.clear();
-                anchors.clear();
-                walk = walk::RootWalk::default();
+                _ => return Err(SopsError::NotAMapping { doc: docs }),
             }
+            meta_at.push(d.append_at);
+            Ok(())
         }
-        let upto = chunk.held_from.min(meta_at.first().copied().unwrap_or(usize::MAX));
-        Ok(splicer.flush(&mut v.edits, upto)?)
+        StreamEvent::Final(upto) => {
+            Ok(splicer.flush(&mut v.edits, upto.min(meta_at.first().copied().unwrap_or(usize::MAX)))?)
+        }
     })?;
     match (docs, empty_doc) {
         (0, _) | (1, Some(_)) => return Err(SopsError::NoDocument),
@@ -579,7 +560,6 @@ pub fn decrypt_yaml_to<W: std::io::Write>(
     opts: DecryptOptions,
     out: W,
 ) -> Result<Option<(W, IvStash, Vec<String>)>, SopsError> {
-    use tresor_format::yaml::{self, Pulled};
     let cipher = Cipher::new(key);
     let layout = match &meta.layout {
         Some(l) => Layout::open(l, &cipher),
@@ -598,48 +578,23 @@ pub fn decrypt_yaml_to<W: std::io::Write>(
         warnings: Vec::new(),
     };
     let mut splicer = splice::Splicer::new(src, out);
-    let mut walk = walk::RootWalk::default();
     let mut first_sops = None;
-    let mut removal = |item: &MapItem, edits: &mut Vec<Edit>| {
-        if let MapItem::Entry(e) = item {
-            if e.key == "sops" {
+    walk_yaml_stream(src, &meta.rule, &mut v, |event, v| {
+        match event {
+            StreamEvent::Item(MapItem::Entry(e)) if e.key == "sops" => {
                 first_sops = first_sops.or(Some(e.key_span.start));
-                edits.push(yaml_entry_removal(src, e));
+                v.edits.push(yaml_entry_removal(src, e));
             }
-        }
-    };
-    let mut anchors = Vec::new();
-    yaml::pipeline(src, src.len() >= PARALLEL_FROM, |chunk| -> Result<(), SopsError> {
-        if let Some(a) = chunk.anchors {
-            anchors = a;
-        }
-        match chunk.pulled {
-            Pulled::Items(items) => {
-                for item in &items {
-                    removal(item, &mut v.edits);
-                    walk.item(item, &anchors, &meta.rule, &mut v)?;
-                }
+            StreamEvent::Item(_) => {}
+            // A document that is not a block mapping is walked whole: its metadata (if any)
+            // is not a root item the walk hands out.
+            StreamEvent::Document(d) if !matches!(&d.root, Node::Map(m) if !m.flow) => {
+                v.edits.extend(metadata_removal(src, Format::Yaml, d));
             }
-            Pulled::Document(d) => {
-                match &d.root {
-                    Node::Map(m) if !m.flow => {
-                        for item in &m.items {
-                            removal(item, &mut v.edits);
-                            walk.item(item, &d.anchors, &meta.rule, &mut v)?;
-                        }
-                    }
-                    _ => {
-                        if let Some(e) = metadata_removal(src, Format::Yaml, &d) {
-                            v.edits.push(e);
-                        }
-                        walk::walk(&d, &meta.rule, &mut v)?;
-                    }
-                }
-                anchors.clear();
-                walk = walk::RootWalk::default();
-            }
+            StreamEvent::Document(_) => {}
+            StreamEvent::Final(upto) => splicer.flush(&mut v.edits, upto)?,
         }
-        Ok(splicer.flush(&mut v.edits, chunk.held_from)?)
+        Ok(())
     })?;
     if first_sops != Some(meta_at) {
         return Ok(None);
@@ -647,6 +602,59 @@ pub fn decrypt_yaml_to<W: std::io::Write>(
     check_mac(meta, &cipher, v.mac, opts)?;
     let out = splicer.finish(v.edits)?;
     Ok(Some((out, v.stash, v.warnings)))
+}
+
+/// What [`walk_yaml_stream`] tells its caller, in document order.
+enum StreamEvent<'a> {
+    /// A root-mapping item, just before the walk visits it.
+    Item(&'a MapItem),
+    /// A finished document, before the walk visits what it still holds.
+    Document(&'a Document),
+    /// Everything before this offset is final: no later edit can start before it.
+    Final(usize),
+}
+
+/// Walk a YAML stream with `v` as [`walk::walk`] walks each document, without holding the
+/// document tree: root items come a few at a time (parsed on a second thread for large
+/// inputs), with the anchors they may refer to and the walk's state carried across.
+/// Documents whose root is not a block mapping are walked whole.
+fn walk_yaml_stream<V: Visitor>(
+    src: &str,
+    rule: &crate::rules::Rule,
+    v: &mut V,
+    mut event: impl FnMut(StreamEvent, &mut V) -> Result<(), SopsError>,
+) -> Result<(), SopsError> {
+    use tresor_format::yaml::{self, Pulled};
+    let mut walk = walk::RootWalk::default();
+    let mut anchors = Vec::new();
+    yaml::pipeline(src, src.len() >= PARALLEL_FROM, |chunk| {
+        if let Some(a) = chunk.anchors {
+            anchors = a;
+        }
+        match chunk.pulled {
+            Pulled::Items(items) => {
+                for item in &items {
+                    event(StreamEvent::Item(item), v)?;
+                    walk.item(item, &anchors, rule, v)?;
+                }
+            }
+            Pulled::Document(d) => {
+                event(StreamEvent::Document(&d), v)?;
+                match &d.root {
+                    Node::Map(m) if !m.flow => {
+                        for item in &m.items {
+                            event(StreamEvent::Item(item), v)?;
+                            walk.item(item, &d.anchors, rule, v)?;
+                        }
+                    }
+                    _ => walk::walk(&d, rule, v)?,
+                }
+                anchors.clear();
+                walk = walk::RootWalk::default();
+            }
+        }
+        event(StreamEvent::Final(chunk.held_from), v)
+    })
 }
 
 fn check_mac(meta: &Metadata, cipher: &Cipher, mac: MacHasher, opts: DecryptOptions) -> Result<(), SopsError> {
