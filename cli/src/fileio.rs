@@ -103,23 +103,11 @@ pub enum Sink {
 impl Sink {
     pub fn write(&self, data: &str, new_mode: u32) -> Result<()> {
         match self {
-            Sink::Stdout => {
-                let mut out = std::io::stdout().lock();
-                match out.write_all(data.as_bytes()).and_then(|_| out.flush()) {
-                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-                    r => r.context("writing standard output"),
-                }
-            }
+            Sink::Stdout => write_stdout(data.as_bytes()),
             Sink::File(p) => write_atomic(p, data.as_bytes(), new_mode),
         }
     }
-}
 
-/// Standard output held back until this much is written, so that an error part-way
-/// through leaves nothing on stdout for any realistic file; beyond it, output streams.
-pub const HOLD_BACK: usize = 64 << 20;
-
-impl Sink {
     /// Produce the output with `write` and deliver it: a file gets a temporary file beside
     /// it that replaces it only when `write` succeeded; stdout gets everything at the end,
     /// or as it comes once the output is larger than [`HOLD_BACK`].
@@ -127,17 +115,38 @@ impl Sink {
     where
         E: std::error::Error + Send + Sync + 'static,
     {
+        self.deliver(new_mode, HOLD_BACK, write)
+    }
+
+    /// Like [`Sink::stream`] for output already known to be good: stdout gets it as it
+    /// comes, with nothing held back.
+    pub fn stream_verified<E>(&self, new_mode: u32, write: impl FnOnce(&mut dyn Write) -> Result<(), E>) -> Result<()>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        self.deliver(new_mode, 0, write)
+    }
+
+    fn deliver<E>(
+        &self,
+        new_mode: u32,
+        hold_back: usize,
+        write: impl FnOnce(&mut dyn Write) -> Result<(), E>,
+    ) -> Result<()>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
         match self {
             Sink::Stdout => {
                 // Reserved, not touched: pages are only committed as output arrives, and
                 // the buffer never has to be copied to grow.
-                let mut held = HeldStdout { buf: Vec::with_capacity(HOLD_BACK + (1 << 20)), streaming: false };
+                let mut held = HeldStdout { buf: Vec::with_capacity(hold_back.max(CHUNK) + CHUNK), limit: hold_back };
                 write(&mut held)?;
-                held.finish()
+                write_stdout(&held.buf)
             }
             Sink::File(path) => {
                 let (mut tmp, dir) = temp_beside(path, new_mode)?;
-                let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+                let mut w = std::io::BufWriter::with_capacity(CHUNK, tmp.as_file_mut());
                 write(&mut w)?;
                 w.flush().with_context(|| format!("writing {}", path.display()))?;
                 drop(w);
@@ -147,35 +156,24 @@ impl Sink {
     }
 }
 
-impl Sink {
-    /// Like [`Sink::stream`] for output already known to be good: stdout gets it as it
-    /// comes, in 1 MiB writes, with nothing held back.
-    pub fn stream_verified<E>(&self, new_mode: u32, write: impl FnOnce(&mut dyn Write) -> Result<(), E>) -> Result<()>
-    where
-        E: std::error::Error + Send + Sync + 'static,
-    {
-        match self {
-            Sink::Stdout => {
-                let mut held = HeldStdout { buf: Vec::with_capacity(2 << 20), streaming: true };
-                write(&mut held)?;
-                held.finish()
-            }
-            Sink::File(_) => self.stream(new_mode, write),
-        }
-    }
-}
+/// Standard output held back until this much is written, so that an error part-way
+/// through leaves nothing on stdout for any realistic file; beyond it, output streams.
+pub const HOLD_BACK: usize = 64 << 20;
 
+/// Size of the writes once output streams.
+const CHUNK: usize = 1 << 20;
+
+/// Stdout that keeps output until `limit` bytes, then passes it on in [`CHUNK`] writes.
 struct HeldStdout {
     buf: Vec<u8>,
-    streaming: bool,
+    limit: usize,
 }
 
 impl Write for HeldStdout {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         self.buf.extend_from_slice(data);
-        // Once streaming, pass output on in 1 MiB writes.
-        if self.buf.len() > if self.streaming { 1 << 20 } else { HOLD_BACK } {
-            self.streaming = true;
+        if self.buf.len() > self.limit.max(CHUNK) {
+            self.limit = 0;
             ignore_broken_pipe(std::io::stdout().lock().write_all(&self.buf))?;
             self.buf.clear();
         }
@@ -186,11 +184,9 @@ impl Write for HeldStdout {
     }
 }
 
-impl HeldStdout {
-    fn finish(self) -> Result<()> {
-        let mut out = std::io::stdout().lock();
-        ignore_broken_pipe(out.write_all(&self.buf).and_then(|_| out.flush())).context("writing standard output")
-    }
+fn write_stdout(data: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    ignore_broken_pipe(out.write_all(data).and_then(|_| out.flush())).context("writing standard output")
 }
 
 fn ignore_broken_pipe(r: std::io::Result<()>) -> std::io::Result<()> {

@@ -116,29 +116,36 @@ pub(crate) fn decrypt_text(
     opts: DecryptOptions,
     what: &str,
 ) -> Result<(tresor_sops::Decrypted, Metadata, DataKey)> {
-    let warn = |d: &tresor_sops::Decrypted| {
-        for w in &d.warnings {
-            eprintln!("tresor: warning: {what}: {w}");
-        }
-    };
-    // YAML as sops and tresor write it: metadata read from the end, values decrypted while
-    // parsing, no document tree held whole.
-    if o.format == Format::Yaml {
-        if let Some((meta, at)) = tresor_sops::file::yaml_metadata_fast(&o.src) {
-            let key = data_key(&meta).with_context(|| format!("decrypting {what}"))?;
-            let streamed = tresor_sops::file::decrypt_yaml_stream(&o.src, &meta, at, &key, opts)
-                .with_context(|| format!("decrypting {what}"))?;
-            if let Some(d) = streamed {
-                warn(&d);
-                return Ok((d, meta, key));
-            }
+    // YAML as sops and tresor write it: values decrypted while parsing, no document tree
+    // held whole.
+    if let Some((meta, at, key)) = streamable(o, what)? {
+        let streamed = tresor_sops::file::decrypt_yaml_stream(&o.src, &meta, at, &key, opts)
+            .with_context(|| format!("decrypting {what}"))?;
+        if let Some(d) = streamed {
+            print_warnings(what, &d.warnings);
+            return Ok((d, meta, key));
         }
     }
     let file = EncryptedFile::parse(&o.src, o.format).with_context(|| format!("reading {what}"))?;
     let key = data_key(&file.metadata).with_context(|| format!("decrypting {what}"))?;
     let d = file.decrypt(&key, opts).with_context(|| format!("decrypting {what}"))?;
-    warn(&d);
+    print_warnings(what, &d.warnings);
     Ok((d, file.metadata, key))
+}
+
+/// A YAML file whose metadata can be read from its end (as sops and tresor write it):
+/// that metadata, where it starts, and the data key it wraps.
+fn streamable(o: &Opened, what: &str) -> Result<Option<(Metadata, usize, DataKey)>> {
+    let found = (o.format == Format::Yaml).then(|| tresor_sops::file::yaml_metadata_fast(&o.src)).flatten();
+    let Some((meta, at)) = found else { return Ok(None) };
+    let key = data_key(&meta).with_context(|| format!("decrypting {what}"))?;
+    Ok(Some((meta, at, key)))
+}
+
+fn print_warnings(what: &str, warnings: &[String]) {
+    for w in warnings {
+        eprintln!("tresor: warning: {what}: {w}");
+    }
 }
 
 pub(crate) fn decrypt(a: DecryptArgs) -> Result<i32> {
@@ -177,17 +184,11 @@ pub(crate) fn decrypt(a: DecryptArgs) -> Result<i32> {
 /// near the input's size; no plaintext from a file that fails its MAC is ever written.
 fn decrypt_large(a: &DecryptArgs, o: &Opened, opts: DecryptOptions) -> Result<Option<i32>> {
     let what = display(input_path(&a.io));
-    let Some((meta, at)) = (o.format == Format::Yaml).then(|| tresor_sops::file::yaml_metadata_fast(&o.src)).flatten()
-    else {
-        return Ok(None);
-    };
-    let key = data_key(&meta).with_context(|| format!("decrypting {what}"))?;
+    let Some((meta, at, key)) = streamable(o, &what)? else { return Ok(None) };
     let verified = tresor_sops::file::decrypt_yaml_to(&o.src, &meta, at, &key, opts, std::io::sink())
         .with_context(|| format!("decrypting {what}"))?;
     let Some((_, _, warnings)) = verified else { return Ok(None) };
-    for w in &warnings {
-        eprintln!("tresor: warning: {what}: {w}");
-    }
+    print_warnings(&what, &warnings);
     sink(&a.io)?
         .stream_verified(0o600, |out| {
             tresor_sops::file::decrypt_yaml_to(&o.src, &meta, at, &key, opts, out).map(|_| ())
