@@ -6,7 +6,7 @@ use regex::Regex;
 use tresor_format::tree::{MapItem, Node, SeqItem};
 use tresor_format::{Format, ScalarStyle};
 
-use crate::engine::ALLOW_MARKERS;
+use crate::engine::has_allow_marker;
 use crate::finding::Finding;
 
 fn secret_key_re() -> Regex {
@@ -58,8 +58,8 @@ pub fn is_placeholder(v: &str) -> bool {
         || l.contains("example")
 }
 
-fn has_allow_marker(src: &str, line: usize) -> bool {
-    src.lines().nth(line.saturating_sub(1)).is_some_and(|l| ALLOW_MARKERS.iter().any(|m| l.contains(m)))
+fn line_has_allow_marker(src: &str, line: usize) -> bool {
+    src.lines().nth(line.saturating_sub(1)).is_some_and(|l| has_allow_marker(l.as_bytes()))
 }
 
 /// Is this file a Helm values file? `values*.yaml`, or any YAML next to a Chart.yaml.
@@ -108,7 +108,7 @@ pub fn helm_values(path: &str, src: &str) -> Vec<Finding> {
                     && !r.is_match(k)
                     && is_string
                     && !is_placeholder(&sc.text)
-                    && !has_allow_marker(src, sc.pos.line)
+                    && !line_has_allow_marker(src, sc.pos.line)
                 {
                     out.push(Finding::new(
                         "helm-values-literal-secret",
@@ -172,7 +172,7 @@ pub fn dockerfile(path: &str, src: &str) -> Vec<Finding> {
         logical.push(c);
     }
     for (lno, text) in logical {
-        if has_allow_marker(src, lno) {
+        if line_has_allow_marker(src, lno) {
             continue;
         }
         let t = text.trim_start();

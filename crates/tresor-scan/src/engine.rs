@@ -30,6 +30,16 @@ fn line_end(content: &[u8], at: usize) -> usize {
     memchr::memchr(b'\n', &content[at..]).map_or(content.len(), |i| at + i)
 }
 
+/// The line holding byte `at`, without its newline.
+fn line_at(content: &[u8], at: usize) -> &[u8] {
+    &content[line_start(content, at)..line_end(content, at)]
+}
+
+/// Does the line carry `tresor:allow` or `gitleaks:allow`?
+pub(crate) fn has_allow_marker(line: &[u8]) -> bool {
+    ALLOW_MARKERS.iter().any(|m| memfind(line, m.as_bytes()))
+}
+
 fn is_binary(content: &[u8]) -> bool {
     memchr::memchr(0, &content[..content.len().min(8192)]).is_some()
 }
@@ -53,7 +63,7 @@ impl LineIndex {
 fn allowed(lists: &[Allowlist], path: &str, secret: &[u8], whole: &[u8], line: &[u8]) -> bool {
     let lower = String::from_utf8_lossy(secret).to_ascii_lowercase();
     lists.iter().any(|a| {
-        a.paths.iter().any(|p| p.is_match(path))
+        a.covers(path)
             || a.stopwords.iter().any(|w| lower.contains(w.as_str()))
             || a.regexes.iter().any(|r| {
                 let target = match a.target {
@@ -97,7 +107,7 @@ impl Engine {
 
     /// Is this path excluded by a global allowlist?
     pub fn path_allowed(&self, path: &str) -> bool {
-        self.rules.allowlists.iter().any(|a| a.paths.iter().any(|p| p.is_match(path)))
+        self.rules.allowlists.iter().any(|a| a.covers(path))
     }
 
     /// Scan one fragment. Binary content (a NUL in the first 8 KiB) is skipped.
@@ -122,7 +132,6 @@ impl Engine {
             return Vec::new();
         }
         let mut windows: Vec<Range<usize>> = Vec::with_capacity(inserted.len());
-        let mut total = 0;
         for r in inserted {
             let start = line_start(content, line_start(content, r.start).saturating_sub(1));
             let end = line_end(content, line_end(content, r.end.saturating_sub(1).max(r.start)) + 1);
@@ -131,28 +140,22 @@ impl Engine {
                 _ => windows.push(start..end),
             }
         }
-        for w in &windows {
-            total += w.len();
-        }
-        if total * 2 >= content.len() {
+        let total: usize = windows.iter().map(|w| w.len()).sum();
+        if total * 2 >= content.len() || self.always.iter().any(|&i| self.rules.rules[i].multiline) {
             return self.scan(path, content);
         }
-        if let Some(ac) = &self.keywords {
-            for w in &windows {
-                for m in ac.find_overlapping_iter(&content[w.clone()]) {
-                    if self.keyword_rules[m.pattern().as_usize()].iter().any(|&i| self.rules.rules[i].multiline) {
-                        return self.scan(path, content);
-                    }
-                }
+        let mut selected = Vec::with_capacity(windows.len());
+        for w in windows {
+            let active = self.active_rules(&content[w.clone()]);
+            if active.iter().zip(&self.rules.rules).any(|(&on, r)| on && r.multiline) {
+                return self.scan(path, content);
             }
-        }
-        if self.always.iter().any(|&i| self.rules.rules[i].multiline) {
-            return self.scan(path, content);
+            selected.push((w, active));
         }
         let mut out = Vec::new();
         let mut lines = LineIndex::default();
-        for w in windows {
-            self.scan_window(path, content, w, &mut lines, &mut out);
+        for (w, active) in selected {
+            self.run_rules(path, content, w, &active, &mut lines, &mut out);
         }
         out.sort_by_key(|f| f.line);
         out.dedup_by(|a, b| a.rule_id == b.rule_id && a.line == b.line && a.secret_hash == b.secret_hash);
@@ -166,7 +169,7 @@ impl Engine {
         let mut p = vec![u32::from(self.path_allowed(path))];
         for (i, r) in self.rules.rules.iter().enumerate() {
             let filtered = r.path.as_ref().is_some_and(|re| re.is_match(path));
-            let allowed = r.allowlists.iter().any(|a| a.paths.iter().any(|re| re.is_match(path)));
+            let allowed = r.allowlists.iter().any(|a| a.covers(path));
             if filtered || allowed {
                 p.push(i as u32 * 2 + u32::from(allowed));
             }
@@ -183,8 +186,12 @@ impl Engine {
         lines: &mut LineIndex,
         out: &mut Vec<Finding>,
     ) {
-        let base = window.start;
-        let text = &content[window];
+        let active = self.active_rules(&content[window.clone()]);
+        self.run_rules(path, content, window, &active, lines, out);
+    }
+
+    /// Which rules `text` selects: those without keywords, and those whose keyword occurs.
+    fn active_rules(&self, text: &[u8]) -> Vec<bool> {
         let mut active = vec![false; self.rules.rules.len()];
         for &i in &self.always {
             active[i] = true;
@@ -196,6 +203,20 @@ impl Engine {
                 }
             }
         }
+        active
+    }
+
+    fn run_rules(
+        &self,
+        path: &str,
+        content: &[u8],
+        window: Range<usize>,
+        active: &[bool],
+        lines: &mut LineIndex,
+        out: &mut Vec<Finding>,
+    ) {
+        let base = window.start;
+        let text = &content[window];
         for (i, rule) in self.rules.rules.iter().enumerate() {
             if !active[i] {
                 continue;
@@ -230,8 +251,8 @@ impl Engine {
                 if rule.entropy.is_some_and(|min| entropy < min) {
                     continue;
                 }
-                let line = &content[line_start(content, base + whole.start())..line_end(content, base + whole.start())];
-                if ALLOW_MARKERS.iter().any(|m| memfind(line, m.as_bytes())) {
+                let line = line_at(content, base + whole.start());
+                if has_allow_marker(line) {
                     continue;
                 }
                 if allowed(&rule.allowlists, path, s, whole.as_bytes(), line)
@@ -258,15 +279,13 @@ impl Engine {
     /// The same secret, found again where a later version of a file still holds it.
     /// `None` when the line carries an allow marker or an allowlist covers `path`.
     pub fn relocate(&self, found: &Finding, path: &str, content: &[u8], at: usize) -> Option<Finding> {
-        let line = &content[line_start(content, at)..line_end(content, at)];
-        if ALLOW_MARKERS.iter().any(|m| memfind(line, m.as_bytes())) {
+        if has_allow_marker(line_at(content, at)) {
             return None;
         }
         let rule = self.rules.rules.iter().find(|r| r.id == found.rule_id);
         if self.path_allowed(path)
             || rule.is_some_and(|r| {
-                r.path.as_ref().is_some_and(|p| !p.is_match(path))
-                    || r.allowlists.iter().any(|a| a.paths.iter().any(|p| p.is_match(path)))
+                r.path.as_ref().is_some_and(|p| !p.is_match(path)) || r.allowlists.iter().any(|a| a.covers(path))
             })
         {
             return None;

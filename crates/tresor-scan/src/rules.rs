@@ -74,6 +74,13 @@ pub struct Allowlist {
     pub target: Option<Target>,
 }
 
+impl Allowlist {
+    /// Does one of its path regexes match `path`?
+    pub fn covers(&self, path: &str) -> bool {
+        self.paths.iter().any(|p| p.is_match(path))
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Rule {
     pub id: String,
