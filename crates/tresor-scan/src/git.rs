@@ -1,7 +1,6 @@
-//! Git sources: every unique blob in history (scanned once, then attributed to the commit
-//! and path that introduced it), a commit range, and the index (staged changes).
-//! We drive `git` itself: `rev-list --objects` and `cat-file --batch` stream objects at
-//! C speed, and the index semantics stay exactly git's.
+//! Git sources: every blob version in history with the commit and path that first wrote
+//! it (`git log --raw`), objects by name (`git cat-file --batch`, for what the pack walk
+//! does not reach), and the index (staged changes), so the semantics stay exactly git's.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};

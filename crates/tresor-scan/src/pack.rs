@@ -75,14 +75,6 @@ impl Pack {
         Ok(Pack { path: pack_path, pack, idx, hash_len, count })
     }
 
-    pub fn len(&self) -> usize {
-        self.count
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
     /// Name of the i-th object in index (sorted) order.
     pub fn oid(&self, i: usize) -> &[u8] {
         let at = 8 + 1024 + i * self.hash_len;

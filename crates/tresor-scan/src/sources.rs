@@ -36,7 +36,7 @@ pub fn scan_content(engine: &Engine, root: &Path, path: &str, content: &[u8], ch
         return out;
     }
     if let Ok(text) = std::str::from_utf8(content) {
-        if checks.helm && analyzers::is_helm_values(&root.join(path).to_string_lossy()) {
+        if checks.helm && is_helm(root, path) {
             out.extend(analyzers::helm_values(path, text));
         }
         if checks.dockerfile && analyzers::is_dockerfile(path) {
@@ -48,6 +48,22 @@ pub fn scan_content(engine: &Engine, root: &Path, path: &str, content: &[u8], ch
     }
     out.extend(engine.scan(path, content));
     most_specific(out)
+}
+
+/// A Helm values file: by name, or YAML beside a `Chart.yaml` (looked up under `root`).
+fn is_helm(root: &Path, path: &str) -> bool {
+    analyzers::is_helm_values(&root.join(path).to_string_lossy())
+}
+
+/// Do the analyzers read this path whole (so a changed version cannot be scanned by its
+/// changes alone)?
+fn analyzed_whole(root: &Path, path: &str, checks: Checks) -> bool {
+    checks.helm && is_helm(root, path) || checks.dockerfile && analyzers::is_dockerfile(path)
+}
+
+/// Threads worth running: the cores, at most `max`.
+fn cores(max: usize) -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, max)
 }
 
 /// On one line, keep the first report of a secret: findings come analyzers first, then
@@ -75,7 +91,7 @@ fn overlaps(a: &Finding, b: &Finding) -> bool {
 
 /// Run `work` over `items` on all cores, keeping the input order of results.
 fn parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
+    let threads = cores(8);
     if threads < 2 || items.len() < 16 {
         return items.iter().map(&work).collect();
     }
@@ -139,7 +155,7 @@ pub fn scan_history(
     let history = git::history(repo, range)?;
     let (objects, hash_len) = git::object_store(repo)?;
     let scan = HistoryScan::new(engine, repo, &history, Checks { guard: false, ..checks }, hash_len, progress);
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
+    let threads = cores(8);
     for idx in pack::indexes(&objects) {
         // A pack this reader cannot walk is left to git: its blobs stay unseen.
         if let Ok(p) = pack::Pack::open(&idx, hash_len) {
@@ -213,7 +229,7 @@ impl<'a> HistoryScan<'a> {
             .iter()
             .map(|b| {
                 *by_path.entry(&b.path).or_insert_with(|| {
-                    if analyzers::is_helm_values(&b.path) || analyzers::is_dockerfile(&b.path) {
+                    if analyzed_whole(repo, &b.path, checks) {
                         return FULL;
                     }
                     let n = profiles.len() as u32;
@@ -256,7 +272,7 @@ impl<'a> HistoryScan<'a> {
         if which.is_empty() {
             return Ok(());
         }
-        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 4);
+        let workers = cores(4);
         let chunk = which.len().div_ceil(workers).max(1);
         std::thread::scope(|s| {
             let handles: Vec<_> = which
