@@ -120,6 +120,35 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// Refuse the characters YAML readers disagree on as line breaks: a CR not followed by LF
+/// (a line break to YAML and go-yaml, but not to line-based tools), and NEL, LS and PS
+/// (line breaks to YAML 1.1 readers such as go-yaml and libyaml, text to YAML 1.2 ones).
+/// A comment or value holding one could hide a line that downstream readers see as data
+/// while tresor authenticates it as text, so such files are refused, not passed through.
+pub fn check_line_breaks(src: &str) -> Result<(), FormatError> {
+    let b = src.as_bytes();
+    for i in memchr::memchr3_iter(b'\r', 0xC2, 0xE2, b) {
+        let what = match (b[i], b.get(i + 1), b.get(i + 2)) {
+            (b'\r', Some(b'\n'), _) => continue,
+            (b'\r', ..) => "a carriage return (CR) that is not part of a CRLF line break",
+            (0xC2, Some(0x85), _) => "U+0085 NEXT LINE (NEL)",
+            (0xE2, Some(0x80), Some(0xA8)) => "U+2028 LINE SEPARATOR",
+            (0xE2, Some(0x80), Some(0xA9)) => "U+2029 PARAGRAPH SEPARATOR",
+            _ => continue,
+        };
+        let line = 1 + memchr::memchr_iter(b'\n', &b[..i]).count();
+        let col = 1 + src[..i].rfind('\n').map_or(i, |n| i - n - 1);
+        return Err(FormatError::Unsupported {
+            pos: Position { line, col },
+            msg: format!(
+                "the file contains {what}; YAML readers disagree on whether it ends a line, so tresor refuses it \
+                 (use LF or CRLF line breaks, and write the character as an escape in a double-quoted string: \\N, \\L, \\P, \\r)"
+            ),
+        });
+    }
+    Ok(())
+}
+
 fn parse_error(e: granit_parser::ScanError) -> FormatError {
     let m = e.marker();
     let pos = Position { line: m.line(), col: m.col() + 1 };
@@ -130,6 +159,7 @@ fn parse_error(e: granit_parser::ScanError) -> FormatError {
 }
 
 pub fn parse(src: &str) -> Result<Vec<Document>, FormatError> {
+    check_line_breaks(src)?;
     let mut b = Builder::new(src);
     for ev in Parser::new_from_str(src) {
         let (ev, span) = ev.map_err(parse_error)?;
@@ -232,6 +262,7 @@ pub fn pipeline<E: From<FormatError>>(
     threaded: bool,
     mut consume: impl FnMut(Chunk) -> Result<(), E>,
 ) -> Result<(), E> {
+    check_line_breaks(src)?;
     if !threaded {
         let (mut stream, mut sent) = (Stream::new(src), 0);
         while let Some(chunk) = next_chunk(&mut stream, &mut sent)? {
@@ -357,6 +388,14 @@ impl<'a> Builder<'a> {
             Event::Comment(text, placement) => self.comment(text.into_owned(), placement, range, &span),
             Event::Alias(id) => {
                 let name = self.src[range.clone()].trim_start_matches('*').to_string();
+                // The anchor's node is recorded when it ends: an alias before that sits
+                // inside its own anchor (`a: &a [*a]`), a cycle no SOPS tool can walk.
+                if !self.anchors.get(id).is_some_and(Option::is_some) {
+                    return Err(FormatError::Unsupported {
+                        pos: self.pos(&span),
+                        msg: format!("the alias '*{name}' is inside the node its anchor names (a recursive alias); sops refuses it too"),
+                    });
+                }
                 let node = Node::Alias(Alias { anchor: id, name, span: range.clone(), pos: self.pos(&span) });
                 self.last_end = range.end;
                 self.attach(node, 0)?;

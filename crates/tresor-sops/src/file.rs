@@ -213,7 +213,8 @@ impl Visitor for EncryptVisitor<'_> {
     }
 
     fn comment(&mut self, c: &Comment, at: &At) -> Result<(), SopsError> {
-        if at.in_alias || !at.encrypt {
+        // sops leaves an empty `#` as it is (it does not encrypt empty strings).
+        if at.in_alias || !at.encrypt || c.text.is_empty() {
             return Ok(());
         }
         let iv = self.stash.and_then(|st| st.get(at.aad, c.text.as_bytes()));
@@ -312,7 +313,7 @@ fn encrypt_yaml_stream(
     let mut splicer = splice::Splicer::new(src, out);
     // Where each document's metadata goes; nothing past the first is written until the
     // MAC over all documents is known.
-    let mut meta_at: Vec<usize> = Vec::new();
+    let mut meta_at: Vec<(usize, usize)> = Vec::new();
     let mut docs = 0;
     let mut empty_doc = None;
     walk_yaml_stream(src, &meta.rule, &mut v, |event, v| match event {
@@ -336,11 +337,11 @@ fn encrypt_yaml_stream(
                 }
                 _ => return Err(SopsError::NotAMapping { doc: docs }),
             }
-            meta_at.push(d.append_at);
+            meta_at.push((d.append_at, root_indent(d)));
             Ok(())
         }
         StreamEvent::Final(upto) => {
-            Ok(splicer.flush(&mut v.edits, upto.min(meta_at.first().copied().unwrap_or(usize::MAX)))?)
+            Ok(splicer.flush(&mut v.edits, upto.min(meta_at.first().map_or(usize::MAX, |m| m.0)))?)
         }
     })?;
     match (docs, empty_doc) {
@@ -354,7 +355,7 @@ fn encrypt_yaml_stream(
     meta.version = FORMAT_VERSION.to_string();
     meta.layout = v.layout.seal(&cipher);
     let mut edits = v.edits;
-    edits.extend(meta_at.into_iter().map(|at| yaml_metadata_insertion(src, at, &meta, nl)));
+    edits.extend(meta_at.into_iter().map(|(at, indent)| yaml_metadata_insertion(src, at, indent, &meta, nl)));
     std::io::Write::flush(&mut splicer.finish(edits)?)?;
     Ok(())
 }
@@ -413,7 +414,7 @@ fn encrypt_tree(
 
 fn metadata_insertion(src: &str, format: Format, d: &Document, meta: &Metadata, nl: &str) -> Edit {
     match format {
-        Format::Yaml => yaml_metadata_insertion(src, d.append_at, meta, nl),
+        Format::Yaml => yaml_metadata_insertion(src, d.append_at, root_indent(d), meta, nl),
         Format::Json => {
             let map = d.root.as_map().expect("checked");
             let unit = json_indent_unit(src, map);
@@ -434,8 +435,25 @@ fn metadata_insertion(src: &str, format: Format, d: &Document, meta: &Metadata, 
     }
 }
 
-fn yaml_metadata_insertion(src: &str, at: usize, meta: &Metadata, nl: &str) -> Edit {
-    let block = meta.to_yaml(nl);
+/// Column of a document's root block mapping: `sops:` must sit at the same column, or
+/// YAML readers see it as a second, invalid root.
+fn root_indent(d: &Document) -> usize {
+    match &d.root {
+        Node::Map(m) if !m.flow => m.indent,
+        _ => 0,
+    }
+}
+
+fn yaml_metadata_insertion(src: &str, at: usize, indent: usize, meta: &Metadata, nl: &str) -> Edit {
+    let mut block = meta.to_yaml(nl);
+    if indent > 0 {
+        let pad = " ".repeat(indent);
+        block = block
+            .split(nl)
+            .map(|l| if l.is_empty() { l.to_string() } else { format!("{pad}{l}") })
+            .collect::<Vec<_>>()
+            .join(nl);
+    }
     let text = if at > 0 && src.as_bytes()[at - 1] == b'\n' { format!("{block}{nl}") } else { format!("{nl}{block}") };
     Edit { range: at..at, text }
 }
@@ -766,6 +784,15 @@ impl Visitor for DecryptVisitor<'_> {
                 | ScalarStyle::Folded
                 | ScalarStyle::JsonString
         ) && is_enc(&s.text);
+        if looks_encrypted && s.tag.is_some() {
+            // A tag put before ciphertext would survive decryption and change what readers
+            // see (`!!null hunter2` reads as null); sops fails the MAC on it.
+            return Err(SopsError::CannotDecrypt {
+                pos: s.pos,
+                path: display_steps(at.path),
+                reason: format!("a tag ({}) was put before the encrypted value", s.tag.as_deref().unwrap_or("")),
+            });
+        }
         if !at.encrypt || at.in_alias {
             if at.in_alias && looks_encrypted {
                 return Err(SopsError::CannotDecrypt {

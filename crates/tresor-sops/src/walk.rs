@@ -115,6 +115,14 @@ impl<'a, V: Visitor> Walker<'a, V> {
         in_alias: bool,
         top: bool,
     ) -> Result<(), SopsError> {
+        // Aliases can stack nodes deeper than the parser's own limit (each alias brings
+        // its anchor's depth along): bound the recursion here too.
+        if self.path.len() > tresor_format::MAX_DEPTH {
+            return Err(SopsError::Format(tresor_format::FormatError::TooDeep {
+                pos: node.pos(),
+                max: tresor_format::MAX_DEPTH,
+            }));
+        }
         if in_alias {
             self.expanded += 1;
             if self.expanded > MAX_ALIAS_EXPANSION {
