@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use tresor_sops::Verification;
 
 /// Input larger than this is refused: sops files are configuration, and the limit keeps
 /// a mistaken `tresor encrypt /dev/zero` from exhausting memory.
@@ -108,19 +109,24 @@ impl Sink {
         }
     }
 
-    /// Produce the output with `write` and deliver it: a file gets a temporary file beside
-    /// it that replaces it only when `write` succeeded; stdout gets everything at the end,
-    /// or as it comes once the output is larger than [`HOLD_BACK`].
-    pub fn stream<E>(&self, new_mode: u32, write: impl FnOnce(&mut dyn Write) -> Result<(), E>) -> Result<()>
+    /// Produce the output with `write` and deliver it once the library's check of the
+    /// finished output ([`Expected::check`]) passes: a file gets a temporary file beside it
+    /// that replaces it only then; stdout gets everything at the end, or as it comes once
+    /// the output is larger than [`HOLD_BACK`] (then it cannot be checked before release).
+    pub fn stream<E>(&self, new_mode: u32, write: impl FnOnce(&mut dyn Write) -> Result<Verification, E>) -> Result<()>
     where
         E: std::error::Error + Send + Sync + 'static,
     {
         self.deliver(new_mode, HOLD_BACK, write)
     }
 
-    /// Like [`Sink::stream`] for output already known to be good: stdout gets it as it
-    /// comes, with nothing held back.
-    pub fn stream_verified<E>(&self, new_mode: u32, write: impl FnOnce(&mut dyn Write) -> Result<(), E>) -> Result<()>
+    /// Like [`Sink::stream`] for output whose MAC is already verified: stdout gets it as
+    /// it comes, with nothing held back (a file is still checked before it replaces).
+    pub fn stream_verified<E>(
+        &self,
+        new_mode: u32,
+        write: impl FnOnce(&mut dyn Write) -> Result<Verification, E>,
+    ) -> Result<()>
     where
         E: std::error::Error + Send + Sync + 'static,
     {
@@ -131,7 +137,7 @@ impl Sink {
         &self,
         new_mode: u32,
         hold_back: usize,
-        write: impl FnOnce(&mut dyn Write) -> Result<(), E>,
+        write: impl FnOnce(&mut dyn Write) -> Result<Verification, E>,
     ) -> Result<()>
     where
         E: std::error::Error + Send + Sync + 'static,
@@ -140,16 +146,24 @@ impl Sink {
             Sink::Stdout => {
                 // Reserved, not touched: pages are only committed as output arrives, and
                 // the buffer never has to be copied to grow.
-                let mut held = HeldStdout { buf: Vec::with_capacity(hold_back.max(CHUNK) + CHUNK), limit: hold_back };
-                write(&mut held)?;
+                let mut held = HeldStdout {
+                    buf: Vec::with_capacity(hold_back.max(CHUNK) + CHUNK),
+                    limit: hold_back,
+                    streamed: false,
+                };
+                let verification = write(&mut held)?;
+                if !held.streamed {
+                    verification.check(&held.buf)?;
+                }
                 write_stdout(&held.buf)
             }
             Sink::File(path) => {
                 let (mut tmp, dir) = temp_beside(path, new_mode)?;
                 let mut w = std::io::BufWriter::with_capacity(CHUNK, tmp.as_file_mut());
-                write(&mut w)?;
+                let verification = write(&mut w)?;
                 w.flush().with_context(|| format!("writing {}", path.display()))?;
                 drop(w);
+                check_file(tmp.as_file(), verification).with_context(|| format!("writing {}", path.display()))?;
                 persist(tmp, path, &dir)
             }
         }
@@ -163,10 +177,25 @@ pub const HOLD_BACK: usize = 64 << 20;
 /// Size of the writes once output streams.
 const CHUNK: usize = 1 << 20;
 
+/// Check a finished temporary file, read back through a memory map (no second copy),
+/// unless it was checked while it was written.
+fn check_file(f: &fs::File, verification: Verification) -> Result<()> {
+    let Verification::Pending(expected) = verification else { return Ok(()) };
+    if f.metadata()?.len() == 0 {
+        return Ok(expected.check(b"")?);
+    }
+    // SAFETY: the file is our private temporary file, not yet visible under its final
+    // name; nothing else truncates it while the map is alive.
+    let map = unsafe { memmap2::Mmap::map(f) }.context("reading the output back")?;
+    Ok(expected.check(&map)?)
+}
+
 /// Stdout that keeps output until `limit` bytes, then passes it on in [`CHUNK`] writes.
 struct HeldStdout {
     buf: Vec<u8>,
     limit: usize,
+    /// Output went out before it was complete (too large to hold back).
+    streamed: bool,
 }
 
 impl Write for HeldStdout {
@@ -174,6 +203,7 @@ impl Write for HeldStdout {
         self.buf.extend_from_slice(data);
         if self.buf.len() > self.limit.max(CHUNK) {
             self.limit = 0;
+            self.streamed = true;
             ignore_broken_pipe(std::io::stdout().lock().write_all(&self.buf))?;
             self.buf.clear();
         }

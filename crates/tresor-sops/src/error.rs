@@ -37,6 +37,9 @@ pub enum SopsError {
     PathNotFound(String),
     #[error("writing the output")]
     Write(#[from] std::io::Error),
+    /// A self-check of the output failed: nothing was written. Never quotes a value.
+    #[error("{} check failed, nothing was written: {what}; please report this with a redacted input", if *.encrypting { "encryption" } else { "decryption" })]
+    Verify { encrypting: bool, what: String },
     #[error("invalid path expression '{0}': expected e.g. '[\"data\"][\"password\"]' or '[\"list\"][0]'")]
     BadPath(String),
 }
@@ -52,7 +55,8 @@ impl SopsError {
             | SopsError::PathNotFound(_)
             | SopsError::Write(_) => 1,
             SopsError::AlreadyEncrypted => 203,
-            SopsError::CannotEncrypt { .. } => 23,
+            SopsError::CannotEncrypt { .. } | SopsError::Verify { encrypting: true, .. } => 23,
+            SopsError::Verify { encrypting: false, .. } => 25,
             SopsError::CannotDecrypt { .. } => 25,
             SopsError::MacMismatch { .. } | SopsError::MacUndecryptable => 51,
             SopsError::MacNotFound => 52,

@@ -15,6 +15,7 @@ use crate::layout::Layout;
 use crate::mac::MacHasher;
 use crate::metadata::{self, Metadata, FORMAT_VERSION};
 use crate::splice::{self, Edit};
+use crate::verify::{DataDigest, Expected, Tee, Verification, INLINE_FROM};
 use crate::walk::{self, display_steps, At, Visitor};
 
 /// IVs of the values seen while decrypting, so re-encrypting an unchanged value gives the
@@ -138,6 +139,10 @@ struct EncryptVisitor<'a> {
     layout: Layout,
     /// Start offsets of scalars that were encrypted (to spot aliases pointing at them).
     encrypted: HashSet<usize>,
+    /// What the output must hold, checked by parsing it back.
+    digest: DataDigest,
+    /// An alias was walked: the output cannot be read back in independent pieces.
+    saw_alias: bool,
 }
 
 fn type_err(s: &Scalar, at: &At, e: TypeError) -> SopsError {
@@ -175,20 +180,33 @@ impl Visitor for EncryptVisitor<'_> {
                 });
             }
             self.mac.leaf(&mac_bytes(s, &value), false);
+            self.digest.plain(at, &value);
             return Ok(());
         }
         if value.is_null() {
+            self.digest.plain(at, &value);
             return Ok(());
         }
         if !at.encrypt || value == Value::Str(String::new()) {
             self.mac.leaf(&mac_bytes(s, &value), false);
+            self.digest.plain(at, &value);
             return Ok(());
         }
         let plaintext = Zeroizing::new(value.canonical_bytes());
         let iv = self.stash.and_then(|st| st.get(at.aad, &plaintext));
         self.mac.leaf(&plaintext, true);
         let (enc, tag) = self.cipher.encrypt_owned(plaintext, at.aad.as_bytes(), value.sops_type(), iv);
+        self.digest.cipher(at, &enc);
         self.encrypted.insert(s.span.start);
+        // A tag goes with the value into the layout record: sops drops tags, and one left
+        // before ciphertext would be read back with the plaintext.
+        let with_tag;
+        let s = if s.tag.is_some() && self.format == Format::Yaml {
+            with_tag = widen_to_tag(self.src, s, at)?;
+            &with_tag
+        } else {
+            s
+        };
         let slot = if self.format == Format::Json {
             Rendered::Inline(format!("\"{enc}\""))
         } else {
@@ -212,6 +230,11 @@ impl Visitor for EncryptVisitor<'_> {
         Ok(())
     }
 
+    fn alias(&mut self, _: &tresor_format::tree::Alias, _: &At) -> Result<(), SopsError> {
+        self.saw_alias = true;
+        Ok(())
+    }
+
     fn comment(&mut self, c: &Comment, at: &At) -> Result<(), SopsError> {
         // sops leaves an empty `#` as it is (it does not encrypt empty strings).
         if at.in_alias || !at.encrypt || c.text.is_empty() {
@@ -219,9 +242,41 @@ impl Visitor for EncryptVisitor<'_> {
         }
         let iv = self.stash.and_then(|st| st.get(at.aad, c.text.as_bytes()));
         let enc = self.cipher.encrypt(c.text.as_bytes(), at.aad.as_bytes(), "comment", iv);
+        self.digest.cipher_comment(at, &enc);
         self.edits.push(Edit { range: c.span.clone(), text: format!("#{enc}") });
         Ok(())
     }
+}
+
+/// `s` with its span (or block header) widened to start at its tag, which must stand right
+/// before it on the same line.
+fn widen_to_tag(src: &str, s: &Scalar, at: &At) -> Result<Scalar, SopsError> {
+    let b = src.as_bytes();
+    let start = s.header.as_ref().map_or(s.span.start, |h| h.start);
+    let mut i = start;
+    while i > 0 && (b[i - 1] == b' ' || b[i - 1] == b'\t') {
+        i -= 1;
+    }
+    let mut t = i;
+    while t > 0 && !b[t - 1].is_ascii_whitespace() {
+        t -= 1;
+    }
+    if t == i || b[t] != b'!' {
+        return Err(SopsError::CannotEncrypt {
+            pos: s.pos,
+            msg: format!(
+                "the tagged value at {} has an anchor or line break between its tag and the value; \
+                 write the tag right before the value",
+                display_steps(at.path)
+            ),
+        });
+    }
+    let mut w = s.clone();
+    match &mut w.header {
+        Some(h) => h.start = t,
+        None => w.span.start = t,
+    }
+    Ok(w)
 }
 
 /// The bytes a leaf contributes to the MAC. Unencrypted JSON numbers go through float64,
@@ -260,21 +315,23 @@ pub fn encrypt(
     meta: Metadata,
     opts: &EncryptOptions,
 ) -> Result<String, SopsError> {
-    match format {
-        Format::Json => encrypt_tree(src, format, key, meta, opts),
+    let (out, verification) = match format {
+        Format::Json => encrypt_tree(src, format, key, meta, opts)?,
         Format::Yaml => {
             let mut out = Vec::with_capacity(src.len() * 2);
-            encrypt_yaml_stream(src, key, meta, opts, &mut out)?;
-            Ok(String::from_utf8(out).expect("spliced from UTF-8 pieces"))
+            let verification = encrypt_yaml_stream(src, key, meta, opts, &mut out)?;
+            (String::from_utf8(out).expect("spliced from UTF-8 pieces"), verification)
         }
-    }
+    };
+    verification.check(out.as_bytes())?;
+    Ok(out)
 }
 
 /// [`encrypt`] into a writer. YAML is encrypted as it is parsed, one batch of top-level
 /// entries at a time, and written out as soon as no later edit can precede it: memory
 /// stays near the input's size however large the file (the output is never held).
 /// On error, part of the output may have been written; callers write to a temporary file
-/// or hold the output back.
+/// or hold the output back, and release it only once [`Verification::check`] passes on it.
 pub fn encrypt_to(
     src: &str,
     format: Format,
@@ -282,9 +339,13 @@ pub fn encrypt_to(
     meta: Metadata,
     opts: &EncryptOptions,
     out: &mut dyn std::io::Write,
-) -> Result<(), SopsError> {
+) -> Result<Verification, SopsError> {
     match format {
-        Format::Json => Ok(out.write_all(encrypt_tree(src, format, key, meta, opts)?.as_bytes())?),
+        Format::Json => {
+            let (text, verification) = encrypt_tree(src, format, key, meta, opts)?;
+            out.write_all(text.as_bytes())?;
+            Ok(verification)
+        }
         Format::Yaml => encrypt_yaml_stream(src, key, meta, opts, out),
     }
 }
@@ -295,7 +356,7 @@ fn encrypt_yaml_stream(
     mut meta: Metadata,
     opts: &EncryptOptions,
     out: &mut dyn std::io::Write,
-) -> Result<(), SopsError> {
+) -> Result<Verification, SopsError> {
     let nl = newline_of(src);
     let cipher = Cipher::new(key);
     let mut v = EncryptVisitor {
@@ -308,9 +369,12 @@ fn encrypt_yaml_stream(
         edits: Vec::new(),
         layout: Layout::default(),
         encrypted: HashSet::new(),
+        digest: DataDigest::default(),
+        saw_alias: false,
     };
     // Callers buffer (a BufWriter on files, memory on stdout): the splicer writes small pieces.
-    let mut splicer = splice::Splicer::new(src, out);
+    let tee = Tee::new(out, src.len() >= INLINE_FROM, true, &meta.rule);
+    let mut splicer = splice::Splicer::new(src, tee);
     // Where each document's metadata goes; nothing past the first is written until the
     // MAC over all documents is known.
     let mut meta_at: Vec<(usize, usize)> = Vec::new();
@@ -341,7 +405,11 @@ fn encrypt_yaml_stream(
             Ok(())
         }
         StreamEvent::Final(upto) => {
-            Ok(splicer.flush(&mut v.edits, upto.min(meta_at.first().map_or(usize::MAX, |m| m.0)))?)
+            splicer.flush(&mut v.edits, upto.min(meta_at.first().map_or(usize::MAX, |m| m.0)))?;
+            if docs == 0 {
+                cut_at_entry(src, &meta.rule, &mut splicer, upto)?;
+            }
+            Ok(())
         }
     })?;
     match (docs, empty_doc) {
@@ -356,8 +424,10 @@ fn encrypt_yaml_stream(
     meta.layout = v.layout.seal(&cipher);
     let mut edits = v.edits;
     edits.extend(meta_at.into_iter().map(|(at, indent)| yaml_metadata_insertion(src, at, indent, &meta, nl)));
-    std::io::Write::flush(&mut splicer.finish(edits)?)?;
-    Ok(())
+    let expected = Expected::new(true, Format::Yaml, &meta.rule, v.digest);
+    let (out, verification) = splicer.finish(edits)?.finish(expected, v.saw_alias)?;
+    out.flush()?;
+    Ok(verification)
 }
 
 /// The tree-based encryption (JSON).
@@ -367,7 +437,7 @@ fn encrypt_tree(
     key: &DataKey,
     mut meta: Metadata,
     opts: &EncryptOptions,
-) -> Result<String, SopsError> {
+) -> Result<(String, Verification), SopsError> {
     let docs = tresor_format::parse(src, format)?;
     check_documents(&docs)?;
     for d in &docs {
@@ -395,6 +465,8 @@ fn encrypt_tree(
         edits: Vec::new(),
         layout: Layout::default(),
         encrypted: HashSet::new(),
+        digest: DataDigest::default(),
+        saw_alias: false,
     };
     for d in &docs {
         v.encrypted.clear();
@@ -409,7 +481,7 @@ fn encrypt_tree(
     for d in &docs {
         edits.push(metadata_insertion(src, format, d, &meta, nl));
     }
-    Ok(splice::apply(src, edits))
+    Ok((splice::apply(src, edits), Verification::Pending(Expected::new(true, format, &meta.rule, v.digest))))
 }
 
 fn metadata_insertion(src: &str, format: Format, d: &Document, meta: &Metadata, nl: &str) -> Edit {
@@ -520,6 +592,8 @@ impl<'a> EncryptedFile<'a> {
             stash: IvStash::default(),
             keep_ivs: opts.keep_ivs,
             warnings: Vec::new(),
+            digest: DataDigest::default(),
+            saw_alias: false,
         };
         for d in &self.docs {
             walk::walk(d, &self.metadata.rule, &mut v)?;
@@ -531,7 +605,9 @@ impl<'a> EncryptedFile<'a> {
                 edits.push(e);
             }
         }
-        Ok(Decrypted { text: splice::apply(self.src, edits), stash: v.stash, warnings: v.warnings })
+        let text = splice::apply(self.src, edits);
+        Expected::new(false, self.format, &self.metadata.rule, v.digest).check(text.as_bytes())?;
+        Ok(Decrypted { text, stash: v.stash, warnings: v.warnings })
     }
 }
 
@@ -557,11 +633,12 @@ pub fn decrypt_yaml_stream(
     key: &DataKey,
     opts: DecryptOptions,
 ) -> Result<Option<Decrypted>, SopsError> {
-    let Some((out, stash, warnings)) =
+    let Some((out, stash, warnings, verification)) =
         decrypt_yaml_to(src, meta, meta_at, key, opts, Vec::with_capacity(src.len() / 2))?
     else {
         return Ok(None);
     };
+    verification.check(&out)?;
     let text = String::from_utf8(out).expect("spliced from UTF-8 pieces");
     Ok(Some(Decrypted { text, stash, warnings }))
 }
@@ -569,7 +646,8 @@ pub fn decrypt_yaml_stream(
 /// [`decrypt_yaml_stream`] into a writer, which receives plaintext *before* the MAC is
 /// checked at the end: give it a buffer, a file that is discarded on error, or
 /// `std::io::sink()` to verify a file before decrypting it again into its destination.
-/// Returns the writer, the IVs (with `keep_ivs`) and warnings.
+/// Returns the writer, the IVs (with `keep_ivs`), warnings, and what the output must hold:
+/// release it only once [`Verification::check`] passes on it.
 pub fn decrypt_yaml_to<W: std::io::Write>(
     src: &str,
     meta: &Metadata,
@@ -577,7 +655,7 @@ pub fn decrypt_yaml_to<W: std::io::Write>(
     key: &DataKey,
     opts: DecryptOptions,
     out: W,
-) -> Result<Option<(W, IvStash, Vec<String>)>, SopsError> {
+) -> Result<Option<(W, IvStash, Vec<String>, Verification)>, SopsError> {
     let cipher = Cipher::new(key);
     let layout = match &meta.layout {
         Some(l) => Layout::open(l, &cipher),
@@ -594,8 +672,11 @@ pub fn decrypt_yaml_to<W: std::io::Write>(
         stash: IvStash::default(),
         keep_ivs: opts.keep_ivs,
         warnings: Vec::new(),
+        digest: DataDigest::default(),
+        saw_alias: false,
     };
-    let mut splicer = splice::Splicer::new(src, out);
+    let tee = Tee::new(out, src.len() >= INLINE_FROM, false, &meta.rule);
+    let mut splicer = splice::Splicer::new(src, tee);
     let mut first_sops = None;
     walk_yaml_stream(src, &meta.rule, &mut v, |event, v| {
         match event {
@@ -610,7 +691,12 @@ pub fn decrypt_yaml_to<W: std::io::Write>(
                 v.edits.extend(metadata_removal(src, Format::Yaml, d));
             }
             StreamEvent::Document(_) => {}
-            StreamEvent::Final(upto) => splicer.flush(&mut v.edits, upto)?,
+            StreamEvent::Final(upto) => {
+                splicer.flush(&mut v.edits, upto)?;
+                if first_sops.is_none() {
+                    cut_at_entry(src, &meta.rule, &mut splicer, upto)?;
+                }
+            }
         }
         Ok(())
     })?;
@@ -618,12 +704,13 @@ pub fn decrypt_yaml_to<W: std::io::Write>(
         return Ok(None);
     }
     check_mac(meta, &cipher, v.mac, opts)?;
-    let out = splicer.finish(v.edits)?;
-    Ok(Some((out, v.stash, v.warnings)))
+    let expected = Expected::new(false, Format::Yaml, &meta.rule, v.digest);
+    let (out, verification) = splicer.finish(v.edits)?.finish(expected, v.saw_alias)?;
+    Ok(Some((out, v.stash, v.warnings, verification)))
 }
 
 /// What [`walk_yaml_stream`] tells its caller, in document order.
-enum StreamEvent<'a> {
+pub(crate) enum StreamEvent<'a> {
     /// A root-mapping item, just before the walk visits it.
     Item(&'a MapItem),
     /// A finished document, before the walk visits what it still holds.
@@ -636,7 +723,7 @@ enum StreamEvent<'a> {
 /// document tree: root items come a few at a time (parsed on a second thread for large
 /// inputs), with the anchors they may refer to and the walk's state carried across.
 /// Documents whose root is not a block mapping are walked whole.
-fn walk_yaml_stream<V: Visitor>(
+pub(crate) fn walk_yaml_stream<V: Visitor>(
     src: &str,
     rule: &crate::rules::Rule,
     v: &mut V,
@@ -673,6 +760,36 @@ fn walk_yaml_stream<V: Visitor>(
         }
         event(StreamEvent::Final(chunk.held_from), v)
     })
+}
+
+/// Hand the output so far to the inline checker when it ends where a piece can be read
+/// on its own: at the start of the line of the root item at input offset `at` (nothing
+/// before it has edits pending), when the walk carries no state across root entries (no
+/// marker comments).
+fn cut_at_entry<W: std::io::Write>(
+    src: &str,
+    rule: &crate::rules::Rule,
+    splicer: &mut splice::Splicer<Tee<W>>,
+    at: usize,
+) -> std::io::Result<()> {
+    // The metadata entry's removal starts on the line before it.
+    if rule.comment_regex().is_some() || at >= src.len() || src[at..].starts_with("sops") {
+        return Ok(());
+    }
+    let b = src.as_bytes();
+    let mut line = at;
+    while line > 0 && b[line - 1] == b' ' {
+        line -= 1;
+    }
+    if line > 0 && b[line - 1] == b'\n' && splicer.advance_to(line)? {
+        splicer.writer_mut().cut();
+    }
+    Ok(())
+}
+
+/// Walk a YAML stream with `v`, nothing else (to read an output back).
+pub(crate) fn walk_yaml_plain<V: Visitor>(src: &str, rule: &crate::rules::Rule, v: &mut V) -> Result<(), SopsError> {
+    walk_yaml_stream(src, rule, v, |_, _| Ok(()))
 }
 
 fn check_mac(meta: &Metadata, cipher: &Cipher, mac: MacHasher, opts: DecryptOptions) -> Result<(), SopsError> {
@@ -770,6 +887,10 @@ struct DecryptVisitor<'a> {
     stash: IvStash,
     keep_ivs: bool,
     warnings: Vec<String>,
+    /// The data as authenticated, which the output must hold when parsed back.
+    digest: DataDigest,
+    /// An alias was walked: the output cannot be read back in independent pieces.
+    saw_alias: bool,
 }
 
 impl Visitor for DecryptVisitor<'_> {
@@ -806,11 +927,13 @@ impl Visitor for DecryptVisitor<'_> {
             if !v.is_null() {
                 self.mac.leaf(&mac_bytes(s, &v), false);
             }
+            self.digest.plain(at, &v);
             return Ok(());
         }
         if !looks_encrypted {
             let v = plain_value();
             if v.is_null() || v == Value::Str(String::new()) {
+                self.digest.plain(at, &v);
                 return Ok(());
             }
             return Err(SopsError::CannotDecrypt {
@@ -835,6 +958,7 @@ impl Visitor for DecryptVisitor<'_> {
             reason: format!("the decrypted bytes are not a valid '{type_name}'"),
         })?;
         self.mac.leaf(&value.canonical(), true);
+        self.digest.plain(at, &value);
         // Most files have no layout record: skip re-parsing the envelope for its tag.
         let spelling = if self.layout.is_empty() {
             None
@@ -847,6 +971,11 @@ impl Visitor for DecryptVisitor<'_> {
             _ => natural_render(self.src, s, s.style, &value, self.nl, self.format),
         };
         slot_edits(self.src, s, rendered, self.nl, &mut self.edits);
+        Ok(())
+    }
+
+    fn alias(&mut self, _: &tresor_format::tree::Alias, _: &At) -> Result<(), SopsError> {
+        self.saw_alias = true;
         Ok(())
     }
 

@@ -16,6 +16,7 @@ pub mod metadata;
 pub mod rules;
 pub mod shamir;
 pub mod splice;
+pub mod verify;
 pub mod walk;
 
 pub use cipher::DataKey;
@@ -23,3 +24,4 @@ pub use error::SopsError;
 pub use file::{encrypt, encrypt_to, DecryptOptions, Decrypted, EncryptOptions, EncryptedFile, IvStash};
 pub use metadata::{KeyGroup, MasterKey, Metadata};
 pub use rules::Rule;
+pub use verify::{Expected, Verification};

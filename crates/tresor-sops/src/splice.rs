@@ -14,10 +14,12 @@ pub fn apply(src: &str, mut edits: Vec<Edit>) -> String {
     let mut out = String::with_capacity(src.len() + extra);
     let mut at = 0;
     for e in edits {
-        debug_assert!(e.range.start >= at, "overlapping edits");
-        out.push_str(&src[at..e.range.start]);
+        // Overlapping edits would be a bug: never panic on them; the output check that
+        // follows every encryption and decryption refuses the result.
+        let start = e.range.start.max(at);
+        out.push_str(&src[at..start]);
         out.push_str(&e.text);
-        at = e.range.end;
+        at = e.range.end.max(start);
     }
     out.push_str(&src[at..]);
     out
@@ -43,12 +45,31 @@ impl<'a, W: std::io::Write> Splicer<'a, W> {
         edits.sort_by_key(|e| (e.range.start, e.range.end));
         let n = edits.partition_point(|e| e.range.start < upto);
         for e in edits.drain(..n) {
-            debug_assert!(e.range.start >= self.at, "edits out of order");
+            if e.range.start < self.at || e.range.end < e.range.start {
+                // A bug, not an input problem: refuse rather than write a broken file.
+                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "internal error: overlapping edits"));
+            }
             self.out.write_all(&self.src.as_bytes()[self.at..e.range.start])?;
             self.out.write_all(e.text.as_bytes())?;
             self.at = e.range.end;
         }
         Ok(())
+    }
+
+    /// Write the source up to `upto` when every edit before it is written; false when
+    /// the output is already past it.
+    pub fn advance_to(&mut self, upto: usize) -> std::io::Result<bool> {
+        if upto < self.at {
+            return Ok(false);
+        }
+        self.out.write_all(&self.src.as_bytes()[self.at..upto])?;
+        self.at = upto;
+        Ok(true)
+    }
+
+    /// The writer, to mark points in the output.
+    pub fn writer_mut(&mut self) -> &mut W {
+        &mut self.out
     }
 
     /// Write the remaining edits and the rest of the source.
