@@ -43,34 +43,220 @@ pub fn read_input(path: Option<&Path>) -> Result<String> {
 /// Write `data` to `path` atomically, keeping the mode of an existing file (or using
 /// `new_mode` for a new one).
 pub fn write_atomic(path: &Path, data: &[u8], new_mode: u32) -> Result<()> {
-    let (mut tmp, dir) = temp_beside(path, new_mode)?;
-    tmp.write_all(data).with_context(|| format!("writing {}", path.display()))?;
-    persist(tmp, path, &dir)
+    let mut tmp = Replacement::beside(path, new_mode)?;
+    tmp.file.write_all(data).with_context(|| format!("writing {}", path.display()))?;
+    tmp.persist()
 }
 
-/// A temporary file in `path`'s directory, with the mode of the file it will replace.
-fn temp_beside(path: &Path, new_mode: u32) -> Result<(tempfile::NamedTempFile, PathBuf)> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mode = fs::metadata(path).map(|m| permissions_mode(&m)).unwrap_or(new_mode);
-    let tmp = tempfile::Builder::new()
-        .prefix(".tresor-")
-        .tempfile_in(&dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    set_mode(tmp.as_file(), mode)?;
-    Ok((tmp, dir))
-}
-
-/// fsync the temporary file, rename it over `path`, fsync the directory.
-fn persist(tmp: tempfile::NamedTempFile, path: &Path, dir: &Path) -> Result<()> {
-    tmp.as_file().sync_all().with_context(|| format!("syncing {}", path.display()))?;
-    tmp.persist(path).map_err(|e| e.error).with_context(|| format!("replacing {}", path.display()))?;
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
+/// [`write_atomic`] for a file read earlier as `original` without a lock held since
+/// (batch `rotate`/`updatekeys`): under the file's lock, refuse if it changed meanwhile.
+pub fn write_atomic_unchanged(path: &Path, original: &str, data: &[u8]) -> Result<()> {
+    let _lock = UpdateLock::acquire(path)?;
+    let now = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    if now != original.as_bytes() {
+        return Err(crate::exit::fail(
+            3,
+            format!("{} changed while tresor was updating it; nothing written, run the command again", path.display()),
+        ));
     }
-    Ok(())
+    write_atomic(path, data, 0o644)
+}
+
+/// The file a write to `path` replaces: a symlink is followed to the file it names, as
+/// sops writes through links (replacing the link would leave the real file as it was).
+pub fn write_target(path: &Path) -> Result<PathBuf> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path)
+            .with_context(|| format!("{} is a symbolic link to a file that does not exist", path.display())),
+        _ => Ok(path.to_path_buf()),
+    }
+}
+
+/// Refuse to replace a file when replacing it would lose something: a read-only file
+/// (sops refuses to write it too), a file with other hard links (they would keep the old
+/// content), anything but a regular file. Returns the mode to keep.
+fn replaceable(target: &Path, new_mode: u32) -> Result<u32> {
+    let m = match fs::metadata(target) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(new_mode),
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {}", target.display()))),
+        Ok(m) => m,
+    };
+    let refuse = |why: String| Err(crate::exit::fail(3, format!("{}: {why}; nothing written", target.display())));
+    if !m.is_file() {
+        return refuse("not a regular file".into());
+    }
+    let mode = permissions_mode(&m);
+    if mode & 0o222 == 0 {
+        return refuse("the file is read-only (make it writable first if you mean to replace it)".into());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if m.nlink() > 1 {
+            return refuse(format!(
+                "the file has {} hard links, which would keep the old content; copy it to break the link first",
+                m.nlink()
+            ));
+        }
+    }
+    Ok(mode)
+}
+
+/// A new version of a file, written beside it and put in its place only by
+/// [`Replacement::persist`]. On Linux it is an unnamed file (`O_TMPFILE`) until the moment
+/// it replaces the target, so a crash or `kill -9` part-way leaves nothing behind; else a
+/// `.tresor-PID-…` file that signal handlers and later runs remove.
+pub struct Replacement {
+    pub file: fs::File,
+    target: PathBuf,
+    dir: PathBuf,
+    named: Option<PathBuf>,
+}
+
+impl Replacement {
+    pub fn beside(path: &Path, new_mode: u32) -> Result<Replacement> {
+        let target = write_target(path)?;
+        let mode = replaceable(&target, new_mode)?;
+        let dir = match target.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        remove_stale_temps(&dir);
+        let (file, named) = match unnamed_in(&dir) {
+            Some(f) => (f, None),
+            None => {
+                let name = dir.join(temp_name());
+                let f = fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .open(&name)
+                    .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+                crate::signals::register(&name);
+                (f, Some(name))
+            }
+        };
+        set_mode(&file, mode)?;
+        Ok(Replacement { file, target, dir, named })
+    }
+
+    /// fsync, put the file in the target's place, fsync the directory.
+    pub fn persist(mut self) -> Result<()> {
+        let what = || format!("replacing {}", self.target.display());
+        self.file.sync_all().with_context(what)?;
+        let name = match self.named.take() {
+            Some(n) => n,
+            None => {
+                let name = self.dir.join(temp_name());
+                let fd = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&self.file));
+                rustix::fs::linkat(
+                    rustix::fs::CWD,
+                    fd.as_str(),
+                    rustix::fs::CWD,
+                    &name,
+                    rustix::fs::AtFlags::SYMLINK_FOLLOW,
+                )
+                .map_err(std::io::Error::from)
+                .with_context(what)?;
+                crate::signals::register(&name);
+                name
+            }
+        };
+        let renamed = fs::rename(&name, &self.target);
+        if renamed.is_err() {
+            let _ = fs::remove_file(&name);
+        }
+        crate::signals::unregister(&name);
+        renamed.with_context(what)?;
+        if let Ok(d) = fs::File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Replacement {
+    fn drop(&mut self) {
+        if let Some(n) = self.named.take() {
+            let _ = fs::remove_file(&n);
+            crate::signals::unregister(&n);
+        }
+    }
+}
+
+/// An unnamed file in `dir` (Linux `O_TMPFILE`), or `None` where the file system or
+/// kernel has none (then a named temporary file is used).
+fn unnamed_in(dir: &Path) -> Option<fs::File> {
+    use rustix::fs::{Mode, OFlags};
+    #[cfg(target_os = "linux")]
+    {
+        if !Path::new("/proc/self/fd").is_dir() {
+            return None;
+        }
+        let fd =
+            rustix::fs::open(dir, OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC, Mode::from_raw_mode(0o600)).ok()?;
+        Some(fs::File::from(fd))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (dir, Mode::empty(), OFlags::empty());
+        None
+    }
+}
+
+fn temp_name() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    format!(".tresor-{}-{n}-{nanos:08x}.tmp", std::process::id())
+}
+
+/// Remove `.tresor-PID-….tmp` files left in `dir` by runs that no longer exist (killed
+/// where no handler could run). Files of live processes are left alone.
+pub fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(".tresor-")) else { continue };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else { continue };
+        let alive = rustix::process::Pid::from_raw(pid)
+            .is_some_and(|p| !matches!(rustix::process::test_kill_process(p), Err(rustix::io::Errno::SRCH)));
+        if !alive && rest.ends_with(".tmp") {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
+/// An exclusive advisory lock (`flock`) on a file for a read-modify-write, so concurrent
+/// `set`/`edit`/`encrypt -i`/`rotate`/`updatekeys` on one file take turns instead of
+/// losing each other's updates. The file may be replaced while we wait for the lock: we
+/// lock again until the lock is on the file the path names.
+pub struct UpdateLock {
+    _file: fs::File,
+}
+
+impl UpdateLock {
+    pub fn acquire(path: &Path) -> Result<UpdateLock> {
+        use std::os::unix::fs::MetadataExt;
+        let target = write_target(path)?;
+        loop {
+            let file = match fs::File::open(&target) {
+                Ok(f) => f,
+                // A new file: nothing to serialise against yet.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Ok(UpdateLock { _file: fs::File::open("/dev/null")? })
+                }
+                Err(e) => return Err(anyhow::Error::new(e).context(format!("opening {}", target.display()))),
+            };
+            rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+                .map_err(std::io::Error::from)
+                .with_context(|| format!("locking {}", target.display()))?;
+            let (held, now) = (file.metadata()?, fs::metadata(&target));
+            if now.is_ok_and(|n| n.ino() == held.ino() && n.dev() == held.dev()) {
+                return Ok(UpdateLock { _file: file });
+            }
+        }
+    }
 }
 
 #[cfg(unix)]
@@ -158,13 +344,13 @@ impl Sink {
                 write_stdout(&held.buf)
             }
             Sink::File(path) => {
-                let (mut tmp, dir) = temp_beside(path, new_mode)?;
-                let mut w = std::io::BufWriter::with_capacity(CHUNK, tmp.as_file_mut());
+                let mut tmp = Replacement::beside(path, new_mode)?;
+                let mut w = std::io::BufWriter::with_capacity(CHUNK, &mut tmp.file);
                 let verification = write(&mut w)?;
                 w.flush().with_context(|| format!("writing {}", path.display()))?;
                 drop(w);
-                check_file(tmp.as_file(), verification).with_context(|| format!("writing {}", path.display()))?;
-                persist(tmp, path, &dir)
+                check_file(&tmp.file, verification).with_context(|| format!("writing {}", path.display()))?;
+                tmp.persist()
             }
         }
     }
@@ -226,21 +412,32 @@ fn ignore_broken_pipe(r: std::io::Result<()>) -> std::io::Result<()> {
     }
 }
 
-/// A private directory for plaintext that must exist on disk briefly (`edit`): on tmpfs
-/// (`/dev/shm`) when available so it never reaches a disk, mode 0700, removed on drop.
+/// A private directory for plaintext that must exist as a file briefly (`edit`,
+/// `exec-file`): on tmpfs (`/dev/shm`, else `$XDG_RUNTIME_DIR`) so it never reaches a disk,
+/// mode 0700, removed on drop and by the signal handlers. Without a usable tmpfs this is
+/// an error, not a silent fallback to disk: `TRESOR_TMPDIR=DIR` names a directory to use
+/// anyway.
 pub fn private_tempdir() -> Result<tempfile::TempDir> {
-    let shm = Path::new("/dev/shm");
-    let builder = {
-        let mut b = tempfile::Builder::new();
-        b.prefix("tresor-edit-");
-        b
+    let mut b = tempfile::Builder::new();
+    b.prefix("tresor-edit-");
+    let dir = if let Some(d) = std::env::var_os("TRESOR_TMPDIR") {
+        b.tempdir_in(&d)
+            .with_context(|| format!("creating a private directory in TRESOR_TMPDIR={}", Path::new(&d).display()))?
+    } else {
+        let candidates = [Some(PathBuf::from("/dev/shm")), std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from)];
+        candidates.into_iter().flatten().find_map(|d| b.tempdir_in(d).ok()).ok_or_else(|| {
+            crate::exit::fail(
+                3,
+                "no tmpfs to hold the plaintext (/dev/shm and $XDG_RUNTIME_DIR are unusable); \
+                 set TRESOR_TMPDIR=DIR to use DIR anyway (it may reach a disk)",
+            )
+        })?
     };
-    let dir = if shm.is_dir() { builder.tempdir_in(shm).or_else(|_| builder.tempdir()) } else { builder.tempdir() }
-        .context("creating a private temporary directory")?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700))?;
     }
+    crate::signals::register(dir.path());
     Ok(dir)
 }

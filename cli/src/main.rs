@@ -6,6 +6,7 @@ mod cmd;
 mod exit;
 mod fileio;
 mod keys;
+mod signals;
 
 use clap::Parser;
 
@@ -46,6 +47,7 @@ fn legacy_sops_args(mut argv: Vec<String>) -> Vec<String> {
 }
 
 fn main() {
+    signals::install();
     let cli = args::Cli::parse_from(legacy_sops_args(std::env::args().collect()));
     let code = match cmd::run(cli) {
         Ok(code) => code,

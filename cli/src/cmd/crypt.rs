@@ -51,6 +51,14 @@ fn sink(io: &IoArgs) -> Result<Sink> {
     }
 }
 
+/// With `-i`, hold the file's update lock from reading it to replacing it.
+fn lock_in_place(io: &IoArgs) -> Result<Option<fileio::UpdateLock>> {
+    match input_path(io) {
+        Some(p) if io.in_place => Ok(Some(fileio::UpdateLock::acquire(p)?)),
+        _ => Ok(None),
+    }
+}
+
 pub(crate) fn display(path: Option<&Path>) -> String {
     path.map(|p| p.display().to_string()).unwrap_or_else(|| "standard input".into())
 }
@@ -62,6 +70,7 @@ pub(crate) fn encrypt(a: EncryptArgs) -> Result<i32> {
     if out_format != format {
         return Err(fail(8, "encrypt keeps the input format; convert the plaintext first"));
     }
+    let _lock = lock_in_place(&a.io)?;
     let src = fileio::read_input(path)?;
     let plan = keys::plan_for(path.or(a.io.filename_override.as_deref()), &a.keys)?;
     let key = DataKey::generate();
@@ -150,6 +159,7 @@ fn print_warnings(what: &str, warnings: &[String]) {
 
 pub(crate) fn decrypt(a: DecryptArgs) -> Result<i32> {
     let path = input_path(&a.io);
+    let _lock = lock_in_place(&a.io)?;
     let o = open_encrypted(path, a.io.input_type.as_deref(), a.io.filename_override.as_deref())?;
     let out_format = output_format(&a.io, o.format)?;
     let opts = DecryptOptions { ignore_mac: a.ignore_mac, keep_ivs: false };
@@ -275,6 +285,7 @@ const NEW_FILE_TEMPLATE_JSON: &str = "{\n\t\"example_key\": \"example_value\"\n}
 
 pub(crate) fn edit(a: EditArgs) -> Result<i32> {
     let format = input_format(a.input_type.as_deref(), Some(&a.file), None)?;
+    let _lock = fileio::UpdateLock::acquire(&a.file)?;
     let exists = a.file.exists();
     let (plaintext, meta, key, stash) = if exists {
         let o = open_encrypted(Some(&a.file), a.input_type.as_deref(), None)?;

@@ -1,7 +1,7 @@
 //! The subcommands.
 
 mod audit;
-mod crypt;
+pub(crate) mod crypt;
 mod exec;
 mod modify;
 mod rekey;

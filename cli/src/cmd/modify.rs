@@ -45,6 +45,7 @@ pub(crate) fn set(a: SetArgs) -> Result<i32> {
         })?
     };
     let path = convert::parse_path(&a.path)?;
+    let _lock = fileio::UpdateLock::acquire(&a.file)?;
     let o = open_encrypted(Some(&a.file), a.input_type.as_deref(), None)?;
     let (d, meta, key) =
         decrypt_text(&o, DecryptOptions { ignore_mac: a.ignore_mac, keep_ivs: true }, &display(Some(&a.file)))?;
@@ -56,6 +57,7 @@ pub(crate) fn set(a: SetArgs) -> Result<i32> {
 
 pub(crate) fn unset(a: UnsetArgs) -> Result<i32> {
     let path = convert::parse_path(&a.path)?;
+    let _lock = fileio::UpdateLock::acquire(&a.file)?;
     let o = open_encrypted(Some(&a.file), a.input_type.as_deref(), None)?;
     let (d, meta, key) =
         decrypt_text(&o, DecryptOptions { ignore_mac: a.ignore_mac, keep_ivs: true }, &display(Some(&a.file)))?;

@@ -249,7 +249,7 @@ pub(crate) fn updatekeys(a: UpdatekeysArgs) -> Result<i32> {
             meta.shamir_threshold = job.threshold;
             let result = tresor_sops::file::replace_metadata(&job.src, job.format, &meta)
                 .map_err(anyhow::Error::from)
-                .and_then(|out| fileio::write_atomic(&job.path, out.as_bytes(), 0o644));
+                .and_then(|out| fileio::write_atomic_unchanged(&job.path, &job.src, out.as_bytes()));
             match result {
                 Ok(()) => outcome.changed += 1,
                 Err(e) => outcome.failed.push((job.path.clone(), format!("{e:#}"))),
@@ -380,7 +380,7 @@ pub(crate) fn rotate(a: RotateArgs) -> Result<i32> {
             let out =
                 tresor_sops::encrypt(&plain, job.format, &new_key, meta, &EncryptOptions { stash: Some(&d.stash) })?;
             if in_place {
-                fileio::write_atomic(&job.path, out.as_bytes(), 0o644)
+                fileio::write_atomic_unchanged(&job.path, &job.src, out.as_bytes())
             } else {
                 crate::fileio::Sink::Stdout.write(&out, 0o644)
             }
