@@ -197,12 +197,12 @@ fn decrypt_large(a: &DecryptArgs, o: &Opened, opts: DecryptOptions) -> Result<Op
     let Some((meta, at, key)) = streamable(o, &what)? else { return Ok(None) };
     let verified = tresor_sops::file::decrypt_yaml_to(&o.src, &meta, at, &key, opts, std::io::sink())
         .with_context(|| format!("decrypting {what}"))?;
-    let Some((_, _, warnings, _)) = verified else { return Ok(None) };
+    let Some(tresor_sops::file::StreamDecrypted { warnings, .. }) = verified else { return Ok(None) };
     print_warnings(&what, &warnings);
     sink(&a.io)?
         .stream_verified(0o600, |out| {
             let done = tresor_sops::file::decrypt_yaml_to(&o.src, &meta, at, &key, opts, out)?;
-            done.map(|(_, _, _, verification)| verification).ok_or(tresor_sops::SopsError::MetadataNotFound)
+            done.map(|d| d.verification).ok_or(tresor_sops::SopsError::MetadataNotFound)
         })
         .with_context(|| format!("decrypting {what}"))?;
     Ok(Some(0))

@@ -633,7 +633,7 @@ pub fn decrypt_yaml_stream(
     key: &DataKey,
     opts: DecryptOptions,
 ) -> Result<Option<Decrypted>, SopsError> {
-    let Some((out, stash, warnings, verification)) =
+    let Some(StreamDecrypted { out, stash, warnings, verification }) =
         decrypt_yaml_to(src, meta, meta_at, key, opts, Vec::with_capacity(src.len() / 2))?
     else {
         return Ok(None);
@@ -641,6 +641,18 @@ pub fn decrypt_yaml_stream(
     verification.check(&out)?;
     let text = String::from_utf8(out).expect("spliced from UTF-8 pieces");
     Ok(Some(Decrypted { text, stash, warnings }))
+}
+
+/// What [`decrypt_yaml_to`] gives back.
+pub struct StreamDecrypted<W> {
+    /// The writer the plaintext went to.
+    pub out: W,
+    /// The IVs seen (with `keep_ivs`).
+    pub stash: IvStash,
+    /// Comments that could not be decrypted, and the like.
+    pub warnings: Vec<String>,
+    /// Check the written plaintext with it before releasing it.
+    pub verification: Verification,
 }
 
 /// [`decrypt_yaml_stream`] into a writer, which receives plaintext *before* the MAC is
@@ -655,7 +667,7 @@ pub fn decrypt_yaml_to<W: std::io::Write>(
     key: &DataKey,
     opts: DecryptOptions,
     out: W,
-) -> Result<Option<(W, IvStash, Vec<String>, Verification)>, SopsError> {
+) -> Result<Option<StreamDecrypted<W>>, SopsError> {
     let cipher = Cipher::new(key);
     let layout = match &meta.layout {
         Some(l) => Layout::open(l, &cipher),
@@ -706,7 +718,7 @@ pub fn decrypt_yaml_to<W: std::io::Write>(
     check_mac(meta, &cipher, v.mac, opts)?;
     let expected = Expected::new(false, Format::Yaml, &meta.rule, v.digest);
     let (out, verification) = splicer.finish(v.edits)?.finish(expected, v.saw_alias)?;
-    Ok(Some((out, v.stash, v.warnings, verification)))
+    Ok(Some(StreamDecrypted { out, stash: v.stash, warnings: v.warnings, verification }))
 }
 
 /// What [`walk_yaml_stream`] tells its caller, in document order.
