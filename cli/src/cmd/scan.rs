@@ -73,7 +73,11 @@ pub(crate) fn scan(a: ScanArgs) -> Result<i32> {
                 return Err(fail(2, format!("{} does not exist", p.display())));
             }
         }
-        sources::scan_paths(&engine, &base, &abs, checks)
+        let scanned = sources::scan_paths(&engine, &base, &abs, checks);
+        for (file, why) in &scanned.skipped {
+            eprintln!("tresor: warning: not scanned: {file}: {why}");
+        }
+        scanned.findings
     };
     let supp = Suppressions::load(&root, a.ignore_file.as_deref(), a.baseline.as_deref()).map_err(|e| fail(2, e))?;
     // Our own report and baseline name findings' hashes; never report them as leaks.

@@ -235,7 +235,7 @@ impl<'a> Lexer<'a> {
             Ok(tok.to_string())
         } else {
             self.i = start;
-            Err(self.err(&format!("invalid value '{}'", tok.chars().take(20).collect::<String>())))
+            Err(self.err("invalid value (expected a string, number, true, false or null)"))
         }
     }
 }

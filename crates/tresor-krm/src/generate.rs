@@ -34,10 +34,54 @@ struct Plain {
     format: Option<Format>,
 }
 
+/// Largest file a generator reads (sops files are configuration; `/dev/zero` is not).
+pub const MAX_FILE: u64 = 64 << 20;
+
+/// Set to `LoadRestrictionsNone` (kustomize's `--load-restrictor` value) to let generators
+/// read files outside the kustomization root.
+pub const LOAD_RESTRICTOR_ENV: &str = "TRESOR_LOAD_RESTRICTOR";
+
+/// The file a generator entry names, resolved like kustomize's loader does: relative to
+/// the kustomization root and, after following symlinks, inside it (unless
+/// [`LOAD_RESTRICTOR_ENV`] lifts that), a regular file, at most [`MAX_FILE`] bytes.
+fn contained(base: &Path, rel: &str) -> Result<PathBuf, String> {
+    let root = base.canonicalize().map_err(|e| format!("cannot resolve the kustomization root: {e}"))?;
+    let path = root.join(rel).canonicalize().map_err(|e| format!("cannot read: {e}"))?;
+    let unrestricted = std::env::var(LOAD_RESTRICTOR_ENV).is_ok_and(|v| v == "LoadRestrictionsNone");
+    if !path.starts_with(&root) && !unrestricted {
+        return Err(format!(
+            "the file is outside the kustomization root {} (kustomize's loader refuses such paths too; \
+             set {LOAD_RESTRICTOR_ENV}=LoadRestrictionsNone to allow it)",
+            root.display()
+        ));
+    }
+    let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read: {e}"))?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > MAX_FILE {
+        return Err(format!("larger than {} MiB; not a SOPS file a generator should read", MAX_FILE >> 20));
+    }
+    Ok(path)
+}
+
 fn decrypt_file(keyring: &Keyring, base: &Path, rel: &str) -> Result<Plain, KrmError> {
     let err = |msg: String| KrmError::File { file: rel.to_string(), msg };
-    let path: PathBuf = base.join(rel);
-    let src = Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| err(format!("cannot read: {e}")))?);
+    let path = contained(base, rel).map_err(err)?;
+    let mut raw = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(
+            std::fs::File::open(&path).map_err(|e| err(format!("cannot read: {e}")))?,
+            MAX_FILE + 1,
+        ),
+        &mut raw,
+    )
+    .map_err(|e| err(format!("cannot read: {e}")))?;
+    if raw.len() as u64 > MAX_FILE {
+        return Err(err(format!("larger than {} MiB", MAX_FILE >> 20)));
+    }
+    // Never quote the bytes of a file that is not what we expect: it may be anything.
+    let src = Zeroizing::new(String::from_utf8(raw).map_err(|_| err("not a SOPS file (not UTF-8 text)".into()))?);
     let format = Format::from_path(rel);
     // Anything that is not YAML/JSON is sops' binary store: a JSON envelope with `data`.
     let parse_as = format.unwrap_or(Format::Json);

@@ -16,6 +16,9 @@ use std::path::Path;
 pub use generate::{generate, KrmError};
 pub use resource_list::{process_resource_list, Outcome};
 
+/// Largest ResourceList read from stdin.
+pub const MAX_RESOURCE_LIST: u64 = 256 << 20;
+
 /// Entry point shared by `tresor-kustomize` and `tresor kustomize`. Returns the exit code.
 pub fn main_with_args(args: &[String]) -> i32 {
     match args {
@@ -55,8 +58,12 @@ pub fn main_with_args(args: &[String]) -> i32 {
                 return 1;
             }
             let mut input = String::new();
-            if let Err(e) = std::io::stdin().read_to_string(&mut input) {
+            if let Err(e) = std::io::stdin().take(MAX_RESOURCE_LIST + 1).read_to_string(&mut input) {
                 eprintln!("tresor-kustomize: error: reading the ResourceList: {e}");
+                return 1;
+            }
+            if input.len() as u64 > MAX_RESOURCE_LIST {
+                eprintln!("tresor-kustomize: error: the ResourceList is larger than {} MiB", MAX_RESOURCE_LIST >> 20);
                 return 1;
             }
             let base = std::env::current_dir().unwrap_or_else(|_| ".".into());

@@ -223,8 +223,21 @@ fn forest(p: &Pack) -> Result<Forest, PackError> {
     Ok(Forest { entries, child_start, child_list, roots: roots.into_iter().map(|(_, k)| k).collect() })
 }
 
+/// Largest object (or delta) the walk rebuilds in memory; a pack entry may declare any
+/// size, and a hostile one declares terabytes. Larger objects end the walk with an error
+/// (the caller then reads the pack through `git cat-file`).
+pub const MAX_OBJECT: usize = 512 << 20;
+/// Longest delta chain the walk follows (git's own `pack.depth` maximum is 4095).
+pub const MAX_CHAIN: usize = 4096;
+/// Most bytes held along one delta chain (each version is kept while its children are
+/// rebuilt from it).
+pub const MAX_CHAIN_BYTES: usize = 2 << 30;
+
 fn inflate(p: &Pack, e: &Entry, z: &mut Decompress) -> Result<Vec<u8>, PackError> {
     z.reset(true);
+    if e.size > MAX_OBJECT {
+        return Err(p.bad("an object is larger than the walk rebuilds in memory"));
+    }
     let mut out = Vec::with_capacity(e.size);
     let status = z.decompress_vec(&p.pack[e.data.clone()], &mut out, FlushDecompress::Finish);
     match status {
@@ -261,6 +274,9 @@ pub fn apply_delta(base: &[u8], delta: &[u8], inserted: &mut Vec<Range<usize>>) 
         return None;
     }
     let size = varint(delta, &mut at)?;
+    if size > MAX_OBJECT {
+        return None;
+    }
     let mut out = Vec::with_capacity(size);
     while at < delta.len() {
         let cmd = delta[at];
@@ -333,15 +349,27 @@ pub fn walk<V: Visitor>(pack: &Pack, threads: usize, visitor: &V) -> Result<usiz
             let content = inflate(pack, e, &mut z)?;
             let blob = Blob { oid: pack.oid(e.idx as usize), content: &content, inserted: None };
             let carry = visitor.visit(&blob, None);
-            let n = descend(pack, &f, root, &content, carry.as_ref(), visitor, &mut z, &mut scratch)?;
+            let chain = Chain { depth: 1, bytes: content.len() };
+            let n = descend(pack, &f, root, &content, carry.as_ref(), visitor, &mut z, &mut scratch, chain)?;
             visited.fetch_add(n + 1, Ordering::Relaxed);
         }
     };
     std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads.max(1)).map(|_| s.spawn(worker)).collect();
-        handles.into_iter().try_for_each(|h| h.join().expect("pack walker"))
+        // Chains recurse up to MAX_CHAIN deep: give the walkers the stack for it.
+        let handles: Vec<_> = (0..threads.max(1))
+            .map(|_| std::thread::Builder::new().stack_size(64 << 20).spawn_scoped(s, worker))
+            .collect::<Result<_, _>>()
+            .map_err(|_| pack.bad("cannot start a walker thread"))?;
+        handles.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| Err(pack.bad("a walker thread failed"))))
     })?;
     Ok(visited.into_inner())
+}
+
+/// How deep the walk is in a delta chain, and the bytes the chain holds.
+#[derive(Clone, Copy)]
+struct Chain {
+    depth: usize,
+    bytes: usize,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -354,6 +382,7 @@ fn descend<V: Visitor>(
     visitor: &V,
     z: &mut Decompress,
     inserted: &mut Vec<Range<usize>>,
+    chain: Chain,
 ) -> Result<usize, PackError> {
     let children = &f.child_list[f.child_start[base as usize] as usize..f.child_start[base as usize + 1] as usize];
     let mut n = 0;
@@ -362,13 +391,17 @@ fn descend<V: Visitor>(
         let delta = inflate(pack, e, z)?;
         let content = apply_delta(base_content, &delta, inserted).ok_or_else(|| pack.bad("corrupt delta"))?;
         drop(delta);
+        let chain = Chain { depth: chain.depth + 1, bytes: chain.bytes + content.len() };
+        if chain.depth > MAX_CHAIN || chain.bytes > MAX_CHAIN_BYTES {
+            return Err(pack.bad("a delta chain is deeper or larger than the walk follows"));
+        }
         let blob = Blob {
             oid: pack.oid(e.idx as usize),
             content: &content,
             inserted: base_carry.is_some().then_some(inserted.as_slice()),
         };
         let carry = visitor.visit(&blob, base_carry);
-        n += 1 + descend(pack, f, c, &content, carry.as_ref(), visitor, z, inserted)?;
+        n += 1 + descend(pack, f, c, &content, carry.as_ref(), visitor, z, inserted, chain)?;
     }
     Ok(n)
 }

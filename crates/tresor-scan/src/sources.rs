@@ -103,8 +103,23 @@ fn parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec
     })
 }
 
+/// Files larger than this are scanned in pieces of this size (overlapping by
+/// [`OVERLAP`]), so memory stays bounded and nothing is skipped for its size.
+pub const PIECE: usize = 32 << 20;
+/// How far consecutive pieces overlap: a secret (a PEM block included) shorter than this
+/// that straddles a cut is whole in one of them.
+pub const OVERLAP: usize = 256 << 10;
+
+/// What a directory scan found, and what it could not read (never silently ignored).
+#[derive(Default)]
+pub struct PathScan {
+    pub findings: Vec<Finding>,
+    /// (path as shown, why) for files that could not be scanned.
+    pub skipped: Vec<(String, String)>,
+}
+
 /// A directory tree (respecting .gitignore) or individual files.
-pub fn scan_paths(engine: &Engine, root: &Path, paths: &[std::path::PathBuf], checks: Checks) -> Vec<Finding> {
+pub fn scan_paths(engine: &Engine, root: &Path, paths: &[std::path::PathBuf], checks: Checks) -> PathScan {
     let mut files = Vec::new();
     for p in paths {
         if p.is_file() {
@@ -125,12 +140,71 @@ pub fn scan_paths(engine: &Engine, root: &Path, paths: &[std::path::PathBuf], ch
     }
     let results = parallel(&files, |f| {
         let shown = f.strip_prefix(root).unwrap_or(f).to_string_lossy().replace('\\', "/");
-        match std::fs::read(f) {
-            Ok(bytes) if bytes.len() <= 32 << 20 => scan_content(engine, root, &shown, &bytes, checks),
-            _ => Vec::new(),
+        match scan_file(engine, root, &shown, f, checks) {
+            Ok(found) => Ok(found),
+            Err(e) => Err((shown, e.to_string())),
         }
     });
-    results.into_iter().flatten().collect()
+    let mut out = PathScan::default();
+    for r in results {
+        match r {
+            Ok(f) => out.findings.extend(f),
+            Err(s) => out.skipped.push(s),
+        }
+    }
+    out
+}
+
+fn scan_file(engine: &Engine, root: &Path, shown: &str, f: &Path, checks: Checks) -> std::io::Result<Vec<Finding>> {
+    let file = std::fs::File::open(f)?;
+    let len = file.metadata()?.len() as usize;
+    if len <= PIECE {
+        let mut bytes = Vec::with_capacity(len);
+        std::io::Read::read_to_end(&mut std::io::Read::take(&file, PIECE as u64 + 1), &mut bytes)?;
+        if bytes.len() <= PIECE {
+            return Ok(scan_content(engine, root, shown, &bytes, checks));
+        }
+    }
+    // SAFETY: read-only map of a file we do not write; a concurrent truncation by another
+    // process could fault, which a scanner of a working tree accepts as gitleaks does.
+    let map = unsafe { memmap2::Mmap::map(&file) }?;
+    Ok(scan_pieces(&map, |piece| scan_content(engine, root, shown, piece, checks)))
+}
+
+/// Scan `data` in overlapping pieces cut at line breaks; findings keep whole-file line
+/// numbers and appear once.
+pub fn scan_pieces(data: &[u8], mut scan: impl FnMut(&[u8]) -> Vec<Finding>) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let (mut start, mut line0) = (0usize, 0usize);
+    loop {
+        let mut end = (start + PIECE).min(data.len());
+        if end < data.len() {
+            // Cut after a line break, so line numbers and columns stay right.
+            if let Some(nl) = memchr::memrchr(b'\n', &data[start..end]) {
+                end = start + nl + 1;
+            }
+        }
+        for mut f in scan(&data[start..end]) {
+            f.line += line0;
+            f.span = f.span.start + start..f.span.end + start;
+            f.refresh_fingerprint();
+            if seen.insert((f.rule_id.clone(), f.line, f.column)) {
+                out.push(f);
+            }
+        }
+        if end >= data.len() {
+            return out;
+        }
+        // The next piece starts OVERLAP bytes back, at a line start.
+        let mut next = end.saturating_sub(OVERLAP).max(start + 1);
+        match memchr::memchr(b'\n', &data[next..end]) {
+            Some(nl) if next + nl + 1 < end => next += nl + 1,
+            _ => next = end,
+        }
+        line0 += memchr::memchr_iter(b'\n', &data[start..next]).count();
+        start = next;
+    }
 }
 
 /// The staged version of every added or modified file (what `git commit` would record).

@@ -20,25 +20,60 @@ fn scalar_to_json(v: Value) -> J {
     }
 }
 
-fn node_to_json(doc: &Document, node: &Node, depth: usize) -> Result<J, SopsError> {
-    if depth > tresor_format::MAX_DEPTH * 4 {
-        return Err(SopsError::InvalidMetadata("alias expansion too deep".into()));
-    }
-    Ok(match node {
-        Node::Scalar(s) => scalar_to_json(scalar::resolve(s).unwrap_or_else(|_| Value::Str(s.text.clone()))),
-        Node::Alias(a) => match doc.anchors.get(a.anchor).and_then(|n| n.as_ref()) {
-            Some(t) => node_to_json(doc, t, depth + 1)?,
-            None => J::Null,
-        },
-        Node::Seq(s) => J::Array(s.values().map(|v| node_to_json(doc, v, depth + 1)).collect::<Result<_, _>>()?),
-        Node::Map(m) => {
-            let mut out = JMap::new();
-            for e in m.entries() {
-                out.insert(e.key.clone(), node_to_json(doc, &e.value, depth + 1)?);
-            }
-            J::Object(out)
+/// Converts a tree to data, expanding aliases within a budget of nodes (a billion-laughs
+/// document would otherwise expand to gigabytes).
+struct Converter<'a> {
+    doc: &'a Document,
+    left: usize,
+}
+
+impl Converter<'_> {
+    fn node(&mut self, node: &Node, depth: usize) -> Result<J, SopsError> {
+        if depth > tresor_format::MAX_DEPTH * 4 {
+            return Err(SopsError::Format(tresor_format::FormatError::TooDeep {
+                pos: node.pos(),
+                max: tresor_format::MAX_DEPTH * 4,
+            }));
         }
-    })
+        self.left = self.left.checked_sub(1).ok_or_else(|| {
+            SopsError::Format(tresor_format::FormatError::Unsupported {
+                pos: node.pos(),
+                msg: format!(
+                    "the document expands to more than {} nodes (aliases repeating aliases?); refusing",
+                    tresor_format::MAX_ALIAS_EXPANSION
+                ),
+            })
+        })?;
+        Ok(match node {
+            Node::Scalar(s) => scalar_to_json(scalar::resolve(s).unwrap_or_else(|_| Value::Str(s.text.clone()))),
+            Node::Alias(a) => match self.doc.anchors.get(a.anchor).and_then(|n| n.as_ref()) {
+                Some(t) => self.node(t, depth + 1)?,
+                None => J::Null,
+            },
+            Node::Seq(s) => J::Array(s.values().map(|v| self.node(v, depth + 1)).collect::<Result<_, _>>()?),
+            Node::Map(m) => {
+                let mut out = JMap::new();
+                for e in m.entries() {
+                    out.insert(e.key.clone(), self.node(&e.value, depth + 1)?);
+                }
+                J::Object(out)
+            }
+        })
+    }
+}
+
+fn node_to_json(doc: &Document, node: &Node, depth: usize) -> Result<J, SopsError> {
+    Converter { doc, left: tresor_format::MAX_ALIAS_EXPANSION.max(count_nodes(node)) }.node(node, depth)
+}
+
+/// Nodes written in the document (aliases counted once): a document without aliases
+/// always converts, however large.
+fn count_nodes(node: &Node) -> usize {
+    match node {
+        Node::Scalar(_) | Node::Alias(_) => 1,
+        Node::Seq(s) => 1 + s.values().map(count_nodes).sum::<usize>(),
+        Node::Map(m) => 1 + m.entries().map(|e| count_nodes(&e.value)).sum::<usize>(),
+    }
 }
 
 /// The whole document as data, `sops` entry included.

@@ -180,16 +180,16 @@ impl Visitor for EncryptVisitor<'_> {
                 });
             }
             self.mac.leaf(&mac_bytes(s, &value), false);
-            self.digest.plain(at, &value);
+            self.digest.plain(self.format, at, &value);
             return Ok(());
         }
         if value.is_null() {
-            self.digest.plain(at, &value);
+            self.digest.plain(self.format, at, &value);
             return Ok(());
         }
         if !at.encrypt || value == Value::Str(String::new()) {
             self.mac.leaf(&mac_bytes(s, &value), false);
-            self.digest.plain(at, &value);
+            self.digest.plain(self.format, at, &value);
             return Ok(());
         }
         let plaintext = Zeroizing::new(value.canonical_bytes());
@@ -939,13 +939,13 @@ impl Visitor for DecryptVisitor<'_> {
             if !v.is_null() {
                 self.mac.leaf(&mac_bytes(s, &v), false);
             }
-            self.digest.plain(at, &v);
+            self.digest.plain(self.format, at, &v);
             return Ok(());
         }
         if !looks_encrypted {
             let v = plain_value();
             if v.is_null() || v == Value::Str(String::new()) {
-                self.digest.plain(at, &v);
+                self.digest.plain(self.format, at, &v);
                 return Ok(());
             }
             return Err(SopsError::CannotDecrypt {
@@ -970,7 +970,7 @@ impl Visitor for DecryptVisitor<'_> {
             reason: format!("the decrypted bytes are not a valid '{type_name}'"),
         })?;
         self.mac.leaf(&value.canonical(), true);
-        self.digest.plain(at, &value);
+        self.digest.plain(self.format, at, &value);
         // Most files have no layout record: skip re-parsing the envelope for its tag.
         let spelling = if self.layout.is_empty() {
             None

@@ -69,8 +69,17 @@ impl DataDigest {
         self.count += o.count;
     }
 
-    /// A value as readers see it: its type and canonical bytes.
-    pub(crate) fn plain(&mut self, at: &At, v: &Value) {
+    /// A value as readers see it: its type and canonical bytes. JSON readers (sops 3.11,
+    /// Flux) see every number as a float64, so JSON integers are recorded as floats.
+    pub(crate) fn plain(&mut self, format: Format, at: &At, v: &Value) {
+        match (format, v) {
+            (Format::Json, Value::Int(i)) => return self.plain(format, at, &Value::Float(*i as f64)),
+            // `-0` reads back as the integer 0.
+            (Format::Json, Value::Float(f)) if *f == 0.0 && f.is_sign_negative() => {
+                return self.plain(format, at, &Value::Float(0.0))
+            }
+            _ => {}
+        }
         let bytes = v.canonical();
         self.record(b'v', at.path, v.sops_type(), bytes.len(), &bytes);
     }
@@ -165,7 +174,7 @@ impl Verification {
 }
 
 fn reread(side: Side, format: Format, rule: &Rule, text: &str) -> Result<DataDigest, SopsError> {
-    let mut v = Reread { side, digest: DataDigest::default() };
+    let mut v = Reread { side, format, digest: DataDigest::default() };
     match format {
         Format::Yaml => crate::file::walk_yaml_plain(text, rule, &mut v)?,
         Format::Json => {
@@ -277,6 +286,7 @@ impl<W: std::io::Write> std::io::Write for Tee<W> {
 /// Reads an output back and digests it the way the producing visitor did.
 struct Reread {
     side: Side,
+    format: Format,
     digest: DataDigest,
 }
 
@@ -298,10 +308,10 @@ impl Visitor for Reread {
                     what: format!("the value at {} would be left unencrypted", display_steps(at.path)),
                 });
             }
-            self.digest.plain(at, &v);
+            self.digest.plain(self.format, at, &v);
             return Ok(());
         }
-        self.digest.plain(at, &plain_value(s));
+        self.digest.plain(self.format, at, &plain_value(s));
         Ok(())
     }
 
