@@ -18,6 +18,9 @@ pub struct Settings {
     pub retries: u32,
     /// First backoff delay; doubles per retry.
     pub backoff: Duration,
+    /// The most one operation may take, retries included: a key server that accepts
+    /// connections and never answers fails within this, not after every attempt's timeout.
+    pub deadline: Duration,
 }
 
 impl Default for Settings {
@@ -28,9 +31,13 @@ impl Default for Settings {
             timeout: Duration::from_secs(30),
             retries: 3,
             backoff: Duration::from_millis(200),
+            deadline: Duration::from_secs(60),
         }
     }
 }
+
+/// Seconds one key-service operation may take in all, retries included (default 60).
+pub const DEADLINE_ENV: &str = "TRESOR_KEY_SERVICE_DEADLINE";
 
 /// The first of these environment variables that is set to something non-blank.
 pub fn env_first(names: &[&str]) -> Option<String> {
@@ -45,6 +52,9 @@ impl Settings {
         }
         if let Some(r) = env_first(retry_vars).and_then(|r| r.parse().ok()) {
             self.retries = r;
+        }
+        if let Some(t) = env_first(&[DEADLINE_ENV]).and_then(|t| t.trim_end_matches('s').parse().ok()) {
+            self.deadline = Duration::from_secs(t);
         }
         self
     }
@@ -118,15 +128,18 @@ impl Client {
     ) -> Result<Reply, KmsError> {
         let mut attempt = 0u32;
         let mut delay = self.settings.backoff;
+        let deadline = std::time::Instant::now() + self.settings.deadline;
         loop {
             attempt += 1;
-            let result = self.once(method, url, headers, body);
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let result = self.once(method, url, headers, body, left.min(self.settings.timeout));
             let retryable = match &result {
                 Ok(r) => (r.status == 429 || r.status >= 500) && !is_sealed(r),
                 Err(KmsError::Unreachable { .. } | KmsError::Timeout { .. }) => true,
                 Err(_) => false,
             };
-            if !retryable || attempt > self.settings.retries {
+            let out_of_time = std::time::Instant::now() + delay >= deadline;
+            if !retryable || attempt > self.settings.retries || out_of_time {
                 return match result {
                     Ok(r) if r.status >= 500 && !is_sealed(&r) => Err(KmsError::Server {
                         service: "key service",
@@ -148,11 +161,15 @@ impl Client {
         url: &str,
         headers: &[(&str, &str)],
         body: &serde_json::Value,
+        timeout: Duration,
     ) -> Result<Reply, KmsError> {
         let mut req = match method {
             "PUT" => self.agent.put(url),
             _ => self.agent.post(url),
-        };
+        }
+        .config()
+        .timeout_global(Some(timeout.max(Duration::from_millis(1))))
+        .build();
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -162,9 +179,7 @@ impl Client {
                 let body = resp.body_mut().read_to_string().unwrap_or_default();
                 Ok(Reply { status, body })
             }
-            Err(ureq::Error::Timeout(_)) => {
-                Err(KmsError::Timeout { url: url.into(), secs: self.settings.timeout.as_secs() })
-            }
+            Err(ureq::Error::Timeout(_)) => Err(KmsError::Timeout { url: url.into(), secs: timeout.as_secs() }),
             Err(ureq::Error::Io(e)) => Err(KmsError::Unreachable { url: url.into(), why: e.to_string() }),
             Err(ureq::Error::HostNotFound) => {
                 Err(KmsError::Unreachable { url: url.into(), why: "host not found".into() })
