@@ -37,7 +37,9 @@ pub fn parse(src: &str) -> Result<Document, FormatError> {
 
 impl<'a> Lexer<'a> {
     fn pos(&self) -> Position {
-        Position { line: self.line, col: self.src[self.line_start..self.i.min(self.b.len())].chars().count() + 1 }
+        // Count characters by their first bytes: `i` may sit inside a multi-byte character.
+        let line = &self.b[self.line_start.min(self.b.len())..self.i.min(self.b.len())];
+        Position { line: self.line, col: line.iter().filter(|&&b| b & 0xC0 != 0x80).count() + 1 }
     }
 
     fn err(&self, msg: &str) -> FormatError {

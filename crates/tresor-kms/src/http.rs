@@ -31,12 +31,12 @@ impl Default for Settings {
             timeout: Duration::from_secs(30),
             retries: 3,
             backoff: Duration::from_millis(200),
-            deadline: Duration::from_secs(60),
+            deadline: Duration::from_secs(50),
         }
     }
 }
 
-/// Seconds one key-service operation may take in all, retries included (default 60).
+/// Seconds one key-service operation may take in all, retries included (default 50).
 pub const DEADLINE_ENV: &str = "TRESOR_KEY_SERVICE_DEADLINE";
 
 /// The first of these environment variables that is set to something non-blank.

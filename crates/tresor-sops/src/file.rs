@@ -594,6 +594,7 @@ impl<'a> EncryptedFile<'a> {
             warnings: Vec::new(),
             digest: DataDigest::default(),
             saw_alias: false,
+            decrypted: Vec::new(),
         };
         for d in &self.docs {
             walk::walk(d, &self.metadata.rule, &mut v)?;
@@ -686,6 +687,7 @@ pub fn decrypt_yaml_to<W: std::io::Write>(
         warnings: Vec::new(),
         digest: DataDigest::default(),
         saw_alias: false,
+        decrypted: Vec::new(),
     };
     let tee = Tee::new(out, src.len() >= INLINE_FROM, false, &meta.rule);
     let mut splicer = splice::Splicer::new(src, tee);
@@ -858,13 +860,20 @@ fn metadata_removal(src: &str, format: Format, d: &Document) -> Option<Edit> {
             } else if let Some(next) = entries.get(1) {
                 Some(Edit { range: entry.key_span.start..next.key_span.start, text: String::new() })
             } else {
-                Some(Edit { range: map.span.start + 1..map.span.end - 1, text: String::new() })
+                // The only entry: undo the insertion (`"sops":…` or `NL UNIT "sops": … NL`)
+                // exactly, keeping whatever spacing the empty object had.
+                let rest = &src[value_end..map.span.end.saturating_sub(1).max(value_end)];
+                let nl = if rest.starts_with("\r\n") { 2 } else { usize::from(rest.starts_with('\n')) };
+                Some(Edit { range: map.span.start + 1..value_end + nl, text: String::new() })
             }
         }
     }
 }
 
-/// The lines holding a top-level YAML `sops:` entry, with the line break before them.
+/// The lines holding a top-level YAML `sops:` entry with one line break: the one after
+/// them when there is one (undoing [`yaml_metadata_insertion`]'s `block + newline` at a
+/// line start exactly, whatever break the line before uses), else the one before them
+/// (a file that ended without a line break).
 fn yaml_entry_removal(src: &str, entry: &tresor_format::tree::Entry) -> Edit {
     let b = src.as_bytes();
     let line_start = src[..entry.key_span.start].rfind('\n').map(|i| i + 1).unwrap_or(0);
@@ -872,20 +881,15 @@ fn yaml_entry_removal(src: &str, entry: &tresor_format::tree::Entry) -> Edit {
     while end < b.len() && b[end] != b'\n' && b[end] != b'\r' {
         end += 1;
     }
-    if line_start > 0 {
-        let mut start = line_start - 1;
-        if start > 0 && b[start - 1] == b'\r' {
-            start -= 1;
-        }
-        return Edit { range: start..end, text: String::new() };
+    let after = if b[end..].starts_with(b"\r\n") { 2 } else { usize::from(end < b.len() && b[end] == b'\n') };
+    if after > 0 || line_start == 0 {
+        return Edit { range: line_start..end + after, text: String::new() };
     }
-    if end < b.len() && b[end] == b'\r' {
-        end += 1;
+    let mut start = line_start - 1;
+    if start > 0 && b[start - 1] == b'\r' {
+        start -= 1;
     }
-    if end < b.len() && b[end] == b'\n' {
-        end += 1;
-    }
-    Edit { range: 0..end, text: String::new() }
+    Edit { range: start..end, text: String::new() }
 }
 
 struct DecryptVisitor<'a> {
@@ -903,6 +907,9 @@ struct DecryptVisitor<'a> {
     digest: DataDigest,
     /// An alias was walked: the output cannot be read back in independent pieces.
     saw_alias: bool,
+    /// Start offsets of the values decrypted, in document order (sorted): an alias to one
+    /// of them is refused, an alias to clear text that merely looks like ciphertext is not.
+    decrypted: Vec<usize>,
 }
 
 impl Visitor for DecryptVisitor<'_> {
@@ -927,7 +934,7 @@ impl Visitor for DecryptVisitor<'_> {
             });
         }
         if !at.encrypt || at.in_alias {
-            if at.in_alias && looks_encrypted {
+            if at.in_alias && looks_encrypted && self.decrypted.binary_search(&s.span.start).is_ok() {
                 return Err(SopsError::CannotDecrypt {
                     pos: s.pos,
                     path: display_steps(at.path),
@@ -971,6 +978,7 @@ impl Visitor for DecryptVisitor<'_> {
         })?;
         self.mac.leaf(&value.canonical(), true);
         self.digest.plain(self.format, at, &value);
+        self.decrypted.push(s.span.start);
         // Most files have no layout record: skip re-parsing the envelope for its tag.
         let spelling = if self.layout.is_empty() {
             None
