@@ -692,7 +692,11 @@ pub fn decrypt_yaml_to<W: std::io::Write>(
     let tee = Tee::new(out, src.len() >= INLINE_FROM, false, &meta.rule);
     let mut splicer = splice::Splicer::new(src, tee);
     let mut first_sops = None;
+    let mut first_doc_end = None;
     walk_yaml_stream(src, &meta.rule, &mut v, |event, v| {
+        if let StreamEvent::Document(d) = &event {
+            first_doc_end = first_doc_end.or(Some(d.append_at));
+        }
         match event {
             StreamEvent::Item(MapItem::Entry(e)) if e.key == "sops" => {
                 first_sops = first_sops.or(Some(e.key_span.start));
@@ -714,7 +718,9 @@ pub fn decrypt_yaml_to<W: std::io::Write>(
         }
         Ok(())
     })?;
-    if first_sops != Some(meta_at) {
+    // Like sops, the metadata must be in the first document (a `...` or `---` put before
+    // it by hand splits the data into documents the MAC does not tell apart).
+    if first_sops != Some(meta_at) || first_doc_end.is_some_and(|end| meta_at > end) {
         return Ok(None);
     }
     check_mac(meta, &cipher, v.mac, opts)?;
