@@ -30,6 +30,11 @@ if need kubernetes-validate; then
   echo "installing kubernetes-validate (PyPI)"
   pip_install kubernetes-validate
 fi
+# libyaml's reading of decrypted files (tests/differential.rs) goes through PyYAML.
+if ! python3 -c 'import yaml' >/dev/null 2>&1; then
+  echo "installing PyYAML (PyPI)"
+  pip_install pyyaml
+fi
 if need kustomize; then
   echo "installing kustomize (Debian trixie, standalone CLI with --enable-exec)"
   dest=/usr/local/bin

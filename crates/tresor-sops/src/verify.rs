@@ -205,42 +205,58 @@ pub(crate) struct Tee<W: std::io::Write> {
     out: W,
     piece: Vec<u8>,
     tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
-    worker: Option<std::thread::JoinHandle<Outcome>>,
+    workers: Vec<std::thread::JoinHandle<Outcome>>,
+}
+
+/// Read pieces from the shared queue until it closes.
+fn check_pieces(side: Side, rule: &Rule, rx: &std::sync::Mutex<std::sync::mpsc::Receiver<Vec<u8>>>) -> Outcome {
+    let mut total = DataDigest::default();
+    let mut undecided = false;
+    loop {
+        let piece = match rx.lock() {
+            Ok(r) => r.recv(),
+            Err(_) => return Outcome::Undecided,
+        };
+        let Ok(piece) = piece else { break };
+        if undecided {
+            continue;
+        }
+        let Ok(text) = std::str::from_utf8(&piece) else {
+            undecided = true;
+            continue;
+        };
+        match reread(side, Format::Yaml, rule, text) {
+            Ok(d) => total.add(d),
+            Err(e @ SopsError::Verify { .. }) => return Outcome::Failed(e),
+            Err(_) => undecided = true,
+        }
+    }
+    if undecided {
+        Outcome::Undecided
+    } else {
+        Outcome::Read(total)
+    }
 }
 
 impl<W: std::io::Write> Tee<W> {
     pub(crate) fn new(out: W, inline: bool, encrypted: bool, rule: &Rule) -> Tee<W> {
         if !inline {
-            return Tee { out, piece: Vec::new(), tx: None, worker: None };
+            return Tee { out, piece: Vec::new(), tx: None, workers: Vec::new() };
         }
         let side = if encrypted { Side::Encrypted } else { Side::Decrypted };
-        let rule = rule.clone();
         // Pieces in flight are bounded: the output is never held twice.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(64);
-        let worker = std::thread::spawn(move || {
-            let mut total = DataDigest::default();
-            let mut undecided = false;
-            for piece in rx {
-                if undecided {
-                    continue;
-                }
-                let Ok(text) = std::str::from_utf8(&piece) else {
-                    undecided = true;
-                    continue;
-                };
-                match reread(side, Format::Yaml, &rule, text) {
-                    Ok(d) => total.add(d),
-                    Err(e @ SopsError::Verify { .. }) => return Outcome::Failed(e),
-                    Err(_) => undecided = true,
-                }
-            }
-            if undecided {
-                Outcome::Undecided
-            } else {
-                Outcome::Read(total)
-            }
-        });
-        Tee { out, piece: Vec::new(), tx: Some(tx), worker: Some(worker) }
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        // One checker per core: when the output is complete, whatever is left to read back
+        // is read on all of them.
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+        let workers = (0..n)
+            .map(|_| {
+                let (rule, rx) = (rule.clone(), rx.clone());
+                std::thread::spawn(move || check_pieces(side, &rule, &rx))
+            })
+            .collect();
+        Tee { out, piece: Vec::new(), tx: Some(tx), workers }
     }
 
     /// The output so far ends at a root entry's line start: send it to the checker.
@@ -256,15 +272,21 @@ impl<W: std::io::Write> Tee<W> {
     /// `whole` says the pieces cannot be read independently (aliases were walked).
     pub(crate) fn finish(mut self, expected: Expected, whole: bool) -> Result<(W, Verification), SopsError> {
         self.cut();
-        drop(self.tx.take());
-        let outcome = self.worker.take().map(|w| w.join().unwrap_or(Outcome::Undecided));
-        let v = match outcome {
-            Some(Outcome::Failed(e)) => return Err(e),
-            Some(Outcome::Read(d)) if !whole => {
-                expected.compare(d)?;
-                Verification::Done
+        let inline = self.tx.take().is_some();
+        let mut total = DataDigest::default();
+        let mut decided = inline;
+        for w in std::mem::take(&mut self.workers) {
+            match w.join().unwrap_or(Outcome::Undecided) {
+                Outcome::Failed(e) => return Err(e),
+                Outcome::Read(d) => total.add(d),
+                Outcome::Undecided => decided = false,
             }
-            _ => Verification::Pending(expected),
+        }
+        let v = if decided && !whole {
+            expected.compare(total)?;
+            Verification::Done
+        } else {
+            Verification::Pending(expected)
         };
         Ok((self.out, v))
     }
