@@ -446,6 +446,125 @@ mod tests {
         assert_eq!(ins, vec![6..12]);
     }
 
+    /// Write a pack (version 2) and its index holding `entries` (type, declared size,
+    /// OFS_DELTA distance back in entries or 0, uncompressed payload).
+    fn write_pack(dir: &Path, entries: &[(u8, u64, usize, Vec<u8>)]) -> PathBuf {
+        use std::io::Write;
+        let mut pack = b"PACK".to_vec();
+        pack.extend(2u32.to_be_bytes());
+        pack.extend((entries.len() as u32).to_be_bytes());
+        let mut offsets = Vec::new();
+        for (kind, size, back, payload) in entries {
+            let off = pack.len();
+            offsets.push(off);
+            let mut size = *size;
+            let mut b = (kind << 4) | (size & 0x0f) as u8;
+            size >>= 4;
+            while size > 0 {
+                pack.push(b | 0x80);
+                b = (size & 0x7f) as u8;
+                size >>= 7;
+            }
+            pack.push(b);
+            if *kind == OBJ_OFS_DELTA {
+                let mut d = off - offsets[offsets.len() - 1 - back];
+                let mut enc = vec![(d & 0x7f) as u8];
+                d >>= 7;
+                while d > 0 {
+                    d -= 1;
+                    enc.push(0x80 | (d & 0x7f) as u8);
+                    d >>= 7;
+                }
+                enc.reverse();
+                pack.extend(enc);
+            }
+            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+            z.write_all(payload).unwrap();
+            pack.extend(z.finish().unwrap());
+        }
+        pack.extend([0u8; 20]);
+        let n = entries.len() as u32;
+        let mut idx = vec![0xff, b't', b'O', b'c'];
+        idx.extend(2u32.to_be_bytes());
+        for _ in 0..256 {
+            idx.extend(n.to_be_bytes());
+        }
+        for i in 0..n {
+            let mut oid = [0u8; 20];
+            oid[16..].copy_from_slice(&i.to_be_bytes());
+            idx.extend(oid);
+        }
+        idx.extend(std::iter::repeat_n(0u8, 4 * n as usize));
+        for off in &offsets {
+            idx.extend((*off as u32).to_be_bytes());
+        }
+        idx.extend([0u8; 40]);
+        std::fs::write(dir.join("p.pack"), pack).unwrap();
+        std::fs::write(dir.join("p.idx"), idx).unwrap();
+        dir.join("p.idx")
+    }
+
+    struct Count(AtomicUsize);
+    impl Visitor for Count {
+        type Carry = ();
+        fn visit(&self, _: &Blob, _: Option<&()>) -> Option<()> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Some(())
+        }
+    }
+
+    fn varint_bytes(mut v: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let b = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(b);
+                return out;
+            }
+            out.push(b | 0x80);
+        }
+    }
+
+    #[test]
+    fn an_entry_declaring_a_terabyte_is_refused_without_allocating_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let idx = write_pack(dir.path(), &[(OBJ_BLOB, 1 << 40, 0, b"x".to_vec())]);
+        let pack = Pack::open(&idx, 20).unwrap();
+        assert!(walk(&pack, 1, &Count(AtomicUsize::new(0))).is_err());
+        // A delta announcing a terabyte result.
+        let mut delta = varint_bytes(1);
+        delta.extend(varint_bytes(1 << 40));
+        delta.extend([1, b'y']);
+        let idx =
+            write_pack(dir.path(), &[(OBJ_BLOB, 1, 0, b"x".to_vec()), (OBJ_OFS_DELTA, delta.len() as u64, 1, delta)]);
+        let pack = Pack::open(&idx, 20).unwrap();
+        assert!(walk(&pack, 1, &Count(AtomicUsize::new(0))).is_err());
+    }
+
+    #[test]
+    fn a_very_deep_delta_chain_ends_the_walk_with_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut entries = vec![(OBJ_BLOB, 1, 0, b"x".to_vec())];
+        for depth in 1..=MAX_CHAIN + 50 {
+            // Copy the whole base (depth bytes), insert one byte.
+            let mut d = varint_bytes(depth);
+            d.extend(varint_bytes(depth + 1));
+            d.extend([0x80 | 0x10 | 0x20, (depth & 0xff) as u8, (depth >> 8) as u8]);
+            d.extend([1, b'y']);
+            entries.push((OBJ_OFS_DELTA, d.len() as u64, 1, d));
+        }
+        let idx = write_pack(dir.path(), &entries);
+        let pack = Pack::open(&idx, 20).unwrap();
+        assert!(walk(&pack, 2, &Count(AtomicUsize::new(0))).is_err());
+        // The same chain within the limit is walked whole.
+        entries.truncate(1000);
+        let idx = write_pack(dir.path(), &entries);
+        let pack = Pack::open(&idx, 20).unwrap();
+        let count = Count(AtomicUsize::new(0));
+        assert_eq!(walk(&pack, 2, &count).unwrap(), 1000);
+    }
+
     #[test]
     fn delta_rejects_wrong_base_and_overruns() {
         let mut ins = Vec::new();

@@ -409,3 +409,40 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
     let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
     b.chunks(2).map(|p| Some(nibble(p[0])? << 4 | nibble(p[1])?)).collect()
 }
+
+#[cfg(test)]
+mod pieces {
+    use super::*;
+
+    /// Findings of a marker, with 1-based line numbers within the scanned slice.
+    fn markers(piece: &[u8]) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for (line, text) in piece.split(|&b| b == b'\n').enumerate() {
+            if let Some(col) = memchr::memmem::find(text, b"SECRET") {
+                out.push(Finding::new("marker", "marker", "f", line + 1, col + 1, "SECRET-value", ""));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn large_files_are_scanned_whole_in_overlapping_pieces() {
+        let line = b"an ordinary line of text that holds nothing of interest at all\n";
+        let lines = (PIECE + PIECE / 2) / line.len();
+        let mut data = Vec::with_capacity(lines * line.len());
+        let wanted = [7, lines / 2, PIECE / line.len() - 1, PIECE / line.len(), lines - 2];
+        for i in 0..lines {
+            if wanted.contains(&i) {
+                data.extend_from_slice(b"here is a SECRET on this line\n");
+            } else {
+                data.extend_from_slice(line);
+            }
+        }
+        let found = scan_pieces(&data, markers);
+        let got: Vec<usize> = found.iter().map(|f| f.line).collect();
+        let mut want: Vec<usize> = wanted.iter().map(|i| i + 1).collect();
+        want.sort();
+        assert_eq!(got, want);
+        assert!(found.iter().all(|f| f.fingerprint.ends_with(&format!(":{}", f.line))));
+    }
+}
