@@ -106,8 +106,11 @@ pub fn krm(data: &[u8]) {
     let _ = tresor_krm::process_resource_list(s, dir.path());
 }
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// Every target, by name (the smoke test and scripts use this table).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("yaml_parse", yaml_parse),
     ("json_parse", json_parse),
     ("enc_codec", enc_codec),
