@@ -325,3 +325,37 @@ fn an_alias_bomb_in_the_resource_list_is_refused_quickly() {
     assert_ne!(code_of(&out), 0);
     assert!(t0.elapsed() < std::time::Duration::from_secs(20), "took {:?}", t0.elapsed());
 }
+
+#[test]
+fn duplicate_keys_are_refused_like_sops_and_eof_blocks_read_like_sops() {
+    let sb = Sandbox::new();
+    let p = sb.write("dup.yaml", "a: 1\nb:\n  c: 2\na: 3\n");
+    let out = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&p).run();
+    assert_eq!(code_of(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already defined"));
+    assert_ne!(sb.sops().args(["encrypt", "--age", &recipient()]).arg(&p).run().status.code(), Some(0));
+    // Merge keys may repeat.
+    let p = sb.write("merge.yaml", "x: &x {a: 1}\ny: &y {b: 2}\nz_unencrypted:\n  <<: *x\n  <<: *y\n");
+    let _ = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&p).run();
+
+    // A block scalar ending the file without a line break: the value sops reads from
+    // tresor's file is the value sops reads from its own.
+    for src in ["a: |\n  x", "a: |+\n  x", "a: >\n  x\n  y", "b: 1\na: |\n  x\n\n  "] {
+        let p = sb.write("eof.yaml", src);
+        let ours = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&p).ok();
+        let ours_path = sb.write("eof.tresor.yaml", &ours);
+        assert_eq!(sb.tresor().arg("decrypt").arg(&ours_path).ok(), src, "{src:?}");
+        let theirs = sb.sops().args(["encrypt", "--age", &recipient()]).arg(&p).ok();
+        let theirs_path = sb.write("eof.sops.yaml", &theirs);
+        let a = sb.sops().args(["decrypt", "--output-type", "json"]).arg(&ours_path).ok();
+        let b = sb.sops().args(["decrypt", "--output-type", "json"]).arg(&theirs_path).ok();
+        assert_eq!(a, b, "{src:?}");
+    }
+
+    // A trailing `---` (an empty last document) is accepted, as sops accepts it.
+    let p = sb.write("trail.yaml", "a: 1\n---\n");
+    let enc = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&p).ok();
+    let f = sb.write("trail.enc.yaml", &enc);
+    assert_eq!(sb.tresor().arg("decrypt").arg(&f).ok(), "a: 1\n---\n");
+    sb.sops().arg("decrypt").arg(&f).ok();
+}

@@ -21,6 +21,9 @@ enum Frame {
         /// Comments between a key and its (not yet started) nested value, indented deeper
         /// than the key: they belong to that value's collection.
         for_value: Vec<Comment>,
+        /// Hashes of the keys seen, to refuse duplicates as sops (go-yaml v3) does; kept
+        /// apart from `items` because a stream hands finished items out.
+        keys: std::collections::HashSet<u64>,
     },
     Seq {
         seq: Seq,
@@ -424,6 +427,7 @@ impl<'a> Builder<'a> {
                     anchor,
                     deferred: Vec::new(),
                     for_value: Vec::new(),
+                    keys: Default::default(),
                 });
             }
             Event::SequenceStart(style, anchor, _tag) => {
@@ -541,7 +545,7 @@ impl<'a> Builder<'a> {
 
     fn scalar(
         &mut self,
-        text: String,
+        mut text: String,
         style: GStyle,
         anchor: usize,
         tag: Option<String>,
@@ -570,6 +574,12 @@ impl<'a> Builder<'a> {
             GStyle::DoubleQuoted => (ScalarStyle::DoubleQuoted, range.clone(), None, owner_indent),
             GStyle::Literal | GStyle::Folded => {
                 let (header, body) = self.block_ranges(&range, pos)?;
+                // A block that ends the input without a line break has none to keep or clip:
+                // go-yaml and libyaml read `a: |\n  x` as "x".
+                let last = self.src[body.end..].trim_matches([' ', '\t']);
+                if last.is_empty() && text.ends_with('\n') && !self.src.ends_with('\n') {
+                    text.pop();
+                }
                 let st = if style == GStyle::Literal { ScalarStyle::Literal } else { ScalarStyle::Folded };
                 (st, body, Some(header), span.indent.unwrap_or(owner_indent + 2))
             }
@@ -638,16 +648,34 @@ impl<'a> Builder<'a> {
             return Ok(());
         };
         match top {
-            Frame::Map { map, pending_key, deferred, for_value, .. } => {
+            Frame::Map { map, pending_key, deferred, for_value, keys, .. } => {
                 // Comments between a key and a scalar value stay in this map, before the entry.
                 map.items.extend(for_value.drain(..).map(MapItem::Comment));
                 let Some(k) = pending_key.take() else {
                     let pos = node.pos();
-                    return Err(FormatError::Unsupported {
-                        pos,
-                        msg: "complex mapping keys (a collection used as a key) are not supported".into(),
-                    });
+                    let msg = if matches!(node, Node::Alias(_)) {
+                        "an alias used as a mapping key is not supported (sops cannot keep it either)"
+                    } else {
+                        "complex mapping keys (a collection used as a key) are not supported"
+                    };
+                    return Err(FormatError::Unsupported { pos, msg: msg.into() });
                 };
+                // Merge keys (`<<`) may repeat; any other key twice is an error for go-yaml v3
+                // (sops 3.10+), and readers would disagree on which value counts.
+                if k.key != "<<" {
+                    use std::hash::{Hash, Hasher};
+                    let mut h = std::hash::DefaultHasher::new();
+                    k.key.hash(&mut h);
+                    if !keys.insert(h.finish()) {
+                        return Err(FormatError::Yaml {
+                            pos: k.pos,
+                            msg: format!(
+                                "mapping key \"{}\" already defined (duplicate keys are refused, as sops does)",
+                                k.key
+                            ),
+                        });
+                    }
+                }
                 map.items.push(MapItem::Entry(Entry {
                     key: k.key,
                     key_is_string: k.is_string,

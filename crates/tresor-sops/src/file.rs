@@ -379,7 +379,7 @@ fn encrypt_yaml_stream(
     // MAC over all documents is known.
     let mut meta_at: Vec<(usize, usize)> = Vec::new();
     let mut docs = 0;
-    let mut empty_doc = None;
+    let mut empty_docs = Vec::new();
     walk_yaml_stream(src, &meta.rule, &mut v, |event, v| match event {
         StreamEvent::Item(MapItem::Entry(e)) if e.key == "sops" => Err(SopsError::AlreadyEncrypted),
         StreamEvent::Item(_) => Ok(()),
@@ -396,8 +396,9 @@ fn encrypt_yaml_stream(
                 }
                 Node::Map(_) if metadata::find_in(&d.root).is_some() => return Err(SopsError::AlreadyEncrypted),
                 Node::Map(_) => {}
-                Node::Scalar(s) if s.text.is_empty() && s.style == ScalarStyle::Plain => {
-                    empty_doc = empty_doc.or(Some(docs));
+                // An empty document (the parser reports it as a `~` spanning nothing).
+                Node::Scalar(s) if s.style == ScalarStyle::Plain && (s.text.is_empty() || s.span.is_empty()) => {
+                    empty_docs.push(docs);
                 }
                 _ => return Err(SopsError::NotAMapping { doc: docs }),
             }
@@ -412,11 +413,20 @@ fn encrypt_yaml_stream(
             Ok(())
         }
     })?;
-    match (docs, empty_doc) {
-        (0, _) | (1, Some(_)) => return Err(SopsError::NoDocument),
-        (_, Some(doc)) => return Err(SopsError::NotAMapping { doc }),
-        _ => {}
+    // Empty documents at the end (a trailing `---`) are kept as they are, as sops accepts
+    // them; an empty one between documents is not a mapping.
+    let mut trailing = 0;
+    while empty_docs.last() == Some(&(docs - trailing)) {
+        empty_docs.pop();
+        trailing += 1;
     }
+    if docs == trailing {
+        return Err(SopsError::NoDocument);
+    }
+    if let Some(&doc) = empty_docs.first() {
+        return Err(SopsError::NotAMapping { doc });
+    }
+    meta_at.truncate(docs - trailing);
     let mac = v.mac.finish();
     meta.lastmodified = now_rfc3339();
     meta.mac = cipher.encrypt(mac.as_bytes(), meta.lastmodified.as_bytes(), "str", None);
