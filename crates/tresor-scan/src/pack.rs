@@ -97,8 +97,9 @@ impl Pack {
     fn find(&self, oid: &[u8]) -> Option<usize> {
         let first = oid[0] as usize;
         let lo = if first == 0 { 0 } else { be32(&self.idx, 8 + (first - 1) * 4) as usize };
-        let hi = be32(&self.idx, 8 + first * 4) as usize;
-        let (mut lo, mut hi) = (lo, hi);
+        // A hostile index may hold any fan-out values: stay inside the name table.
+        let hi = (be32(&self.idx, 8 + first * 4) as usize).min(self.count);
+        let (mut lo, mut hi) = (lo.min(hi), hi);
         while lo < hi {
             let mid = (lo + hi) / 2;
             match self.oid(mid).cmp(oid) {
