@@ -19,8 +19,8 @@ run() {
   cargo +nightly fuzz run -O "$t" "$work" -- -max_total_time="$secs" -print_final_stats=1 -rss_limit_mb=4096 \
     -timeout=20 >"logs/$t.log" 2>&1 && rc=0 || rc=$?
   local runs eps crashes
-  runs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "logs/$t.log" | awk '{print $2}' | tail -1)
-  eps=$(grep -o 'stat::average_exec_per_sec: [0-9]*' "logs/$t.log" | awk '{print $2}' | tail -1)
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "logs/$t.log" | awk '{print $2}' | tail -1)
+  eps=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "logs/$t.log" | awk '{print $2}' | tail -1)
   crashes=$(find "artifacts/$t" -type f | wc -l)
   printf '%-11s %6ss  %12s execs  %8s exec/s  corpus %5s  crashes %s  (exit %s)\n' \
     "$t" "$secs" "${runs:-?}" "${eps:-?}" "$(ls "$work" | wc -l)" "$crashes" "$rc"
