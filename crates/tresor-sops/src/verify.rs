@@ -186,6 +186,111 @@ fn reread(side: Side, format: Format, rule: &Rule, text: &str) -> Result<DataDig
     Ok(v.digest)
 }
 
+/// Read back a piece in the commonest shape of configuration YAML in one pass over its
+/// lines: block mappings (root or nested, consistently indented) whose values are plain
+/// single-line scalars, with nothing else in the piece: no comments, quotes, sequences,
+/// flow collections, block scalars, anchors, aliases, tags, document markers, tabs, CRs,
+/// duplicate keys or trailing spaces. For such text every YAML reader agrees on the data
+/// (keys and values are typed by the same function the full reader uses). Anything else:
+/// `None`, and the full parser reads the piece.
+fn reread_simple(side: Side, rule: &Rule, text: &str) -> Option<Result<DataDigest, SopsError>> {
+    const REFUSED: &[u8] = b"\r\t#\"'&*!|>{}%@`?";
+    if text.bytes().any(|b| REFUSED.contains(&b))
+        || !text.ends_with('\n')
+        || tresor_format::yaml::check_line_breaks(text).is_err()
+    {
+        return None;
+    }
+    let mut v = Reread { side, format: Format::Yaml, digest: DataDigest::default() };
+    // Open mappings: (indent, key that opened it, keys seen).
+    let mut open: Vec<(usize, Option<&str>, std::collections::HashSet<&str>)> = Vec::new();
+    let lines: Vec<&str> = text.split_terminator('\n').collect();
+    let mut started = false;
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        i += 1;
+        if line.is_empty() {
+            continue;
+        }
+        if line.ends_with(' ') {
+            return None;
+        }
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let rest = &line[indent..];
+        let (key, value) = match rest.split_once(':') {
+            Some((k, "")) => (k, None),
+            Some((k, v)) if v.starts_with(' ') => (k, Some(v.trim_start_matches(' '))),
+            _ => return None,
+        };
+        let key_ok = !key.is_empty()
+            && key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'/'))
+            && matches!(tresor_format::scalar::resolve_plain(key), Ok(Value::Str(_)));
+        if !key_ok {
+            return None;
+        }
+        // Close mappings indented deeper; this line must sit at an open mapping's indent
+        // (or open the first one).
+        while open.last().is_some_and(|(ind, _, _)| *ind > indent) {
+            open.pop();
+        }
+        match open.last() {
+            Some((ind, _, _)) if *ind == indent => {}
+            // The root mapping opens at the first line; a line left of it is not YAML.
+            None if !started => open.push((indent, None, Default::default())),
+            _ => return None,
+        }
+        started = true;
+        if !open.last_mut()?.2.insert(key) || open.len() > tresor_format::MAX_DEPTH {
+            return None;
+        }
+        // The top-level `sops` entry is metadata, which the walk skips: leave it to it.
+        if open.len() == 1 && key == "sops" {
+            return None;
+        }
+        let next_indent = lines[i..].iter().find(|l| !l.is_empty()).map(|l| l.len() - l.trim_start_matches(' ').len());
+        let value = match value {
+            // `key:` opens a mapping when the next line is indented deeper, else is null.
+            None if next_indent.is_some_and(|n| n > indent) => {
+                open.push((next_indent.unwrap_or(0), Some(key), Default::default()));
+                continue;
+            }
+            None => "",
+            Some("") => return None,
+            Some(v) => v,
+        };
+        let first = value.as_bytes().first().copied().unwrap_or(b' ');
+        // Indicators: only a negative number may start with one (`-5`).
+        if matches!(first, b':' | b',' | b'[' | b']')
+            || first == b'-' && !value[1..].starts_with(|c: char| c.is_ascii_digit())
+            || value.contains(": ")
+            || value.ends_with(':')
+            || next_indent.is_some_and(|n| n > indent)
+        {
+            return None;
+        }
+        // The path as the walker builds it; the top-level `sops` entry is not data.
+        let mut path: Vec<Step> = open.iter().filter_map(|(_, k, _)| k.map(Step::Key)).collect();
+        path.push(Step::Key(key));
+        let key_matched = path.iter().any(|s| matches!(s, Step::Key(k) if rule.key_matches(k)));
+        let at = At { aad: "", encrypt: rule.encrypts(key_matched, false), path: &path, in_alias: false };
+        let scalar = Scalar {
+            text: value.to_string(),
+            style: tresor_format::ScalarStyle::Plain,
+            tag: None,
+            span: 0..0,
+            header: None,
+            indent,
+            in_flow: false,
+            pos: tresor_format::Position::default(),
+        };
+        if let Err(e) = v.value(&scalar, &at) {
+            return Some(Err(e));
+        }
+    }
+    Some(Ok(v.digest))
+}
+
 /// Outputs of inputs smaller than this are read back whole afterwards; larger ones while
 /// they are written, on a thread of their own.
 pub(crate) const INLINE_FROM: usize = 256 << 10;
@@ -225,7 +330,11 @@ fn check_pieces(side: Side, rule: &Rule, rx: &std::sync::Mutex<std::sync::mpsc::
             undecided = true;
             continue;
         };
-        match reread(side, Format::Yaml, rule, text) {
+        let read = match reread_simple(side, rule, text) {
+            Some(r) => r,
+            None => reread(side, Format::Yaml, rule, text),
+        };
+        match read {
             Ok(d) => total.add(d),
             Err(e @ SopsError::Verify { .. }) => return Outcome::Failed(e),
             Err(_) => undecided = true,
@@ -348,5 +457,54 @@ impl Visitor for Reread {
             self.digest.cipher_comment(at, &c.text);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one-pass reader gives the full reader's digest wherever it answers at all.
+    #[test]
+    fn the_simple_reader_agrees_with_the_full_reader_or_declines() {
+        let rule = Rule::default();
+        let agree = [
+            "a: 1\nb: two\nc:\n  d: true\n  e: 1.5\n  f:\n    g: x/y=z+w\nh: ~\ni:\nj: ENC[AES256_GCM,data:YQ==,iv:aXY=,tag:dA==,type:str]\n",
+            "  x: 1\n  y:\n    z: -5\n",
+            "k_unencrypted: visible\nm: http://example.com/path\n",
+        ];
+        for text in agree {
+            for side in [Side::Encrypted, Side::Decrypted] {
+                let full = reread(side, Format::Yaml, &rule, text);
+                let simple = reread_simple(side, &rule, text).expect("the simple reader answers");
+                match (full, simple) {
+                    (Ok(a), Ok(b)) => assert_eq!(a, b, "{text:?}"),
+                    (Err(_), Err(_)) => {}
+                    (a, b) => panic!("{text:?}: full {:?} vs simple {:?}", a.is_ok(), b.is_ok()),
+                }
+            }
+        }
+        let decline = [
+            "a: 1 # c\n",
+            "a: [1, 2]\n",
+            "a:\n- 1\n",
+            "a: |\n  x\n",
+            "a: 'q'\n",
+            "a: 1\na: 2\n",
+            "a: &x 1\n",
+            "a: !!str 1\n",
+            "---\na: 1\n",
+            "a: 1\nb\n",
+            "a: x\n  y\n",
+            "  a: 1\nb: 2\n",
+            "a: 1 \n",
+            "a: -\n",
+            "a: x\u{2028}y\n",
+            "sops:\n  mac: x\n",
+            "a: 1",
+        ];
+        for text in decline {
+            assert!(reread_simple(Side::Decrypted, &rule, text).is_none(), "{text:?} should go to the full parser");
+        }
     }
 }
