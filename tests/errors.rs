@@ -3,16 +3,10 @@
 mod common;
 use common::*;
 
-fn encrypted(sb: &Sandbox, src: &str, name: &str) -> std::path::PathBuf {
-    let p = sb.write(&format!("plain-{name}"), src);
-    let enc = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&p).ok();
-    sb.write(name, &enc)
-}
-
 #[test]
 fn tampered_value_fails_with_25_and_names_the_path() {
     let sb = Sandbox::new();
-    let f = encrypted(&sb, "db:\n  password: hunter2\n", "t.yaml");
+    let f = sb.encrypted("t.yaml", "db:\n  password: hunter2\n");
     let text = std::fs::read_to_string(&f).unwrap();
     let start = text.find("data:").unwrap() + 5;
     let mut bytes = text.into_bytes();
@@ -26,7 +20,7 @@ fn tampered_value_fails_with_25_and_names_the_path() {
 #[test]
 fn moved_value_fails_because_the_path_is_authenticated() {
     let sb = Sandbox::new();
-    let f = encrypted(&sb, "a: one\nb: two\n", "m.yaml");
+    let f = sb.encrypted("m.yaml", "a: one\nb: two\n");
     let text = std::fs::read_to_string(&f).unwrap();
     let swapped = text.replacen("a: ENC", "x: ENC", 1);
     std::fs::write(&f, swapped).unwrap();
@@ -36,7 +30,7 @@ fn moved_value_fails_because_the_path_is_authenticated() {
 #[test]
 fn tampered_clear_value_or_metadata_fails_mac_with_51() {
     let sb = Sandbox::new();
-    let f = encrypted(&sb, "a: one\nb_unencrypted: visible\n", "mac.yaml");
+    let f = sb.encrypted("mac.yaml", "a: one\nb_unencrypted: visible\n");
     let text = std::fs::read_to_string(&f).unwrap();
     std::fs::write(&f, text.replace("visible", "changed")).unwrap();
     let err = sb.tresor().arg("decrypt").arg(&f).fails_with(51);
@@ -45,7 +39,7 @@ fn tampered_clear_value_or_metadata_fails_mac_with_51() {
     let out = sb.tresor().args(["decrypt", "--ignore-mac"]).arg(&f).ok();
     assert!(out.contains("b_unencrypted: changed"));
     // Changing lastmodified breaks the MAC's AAD.
-    let g = encrypted(&sb, "a: one\n", "lm.yaml");
+    let g = sb.encrypted("lm.yaml", "a: one\n");
     let t = std::fs::read_to_string(&g).unwrap();
     let lm = t.find("lastmodified: \"").unwrap() + 15;
     let mut b = t.into_bytes();
@@ -57,7 +51,7 @@ fn tampered_clear_value_or_metadata_fails_mac_with_51() {
 #[test]
 fn wrong_or_missing_key_fails_with_128_and_lists_what_was_tried() {
     let sb = Sandbox::new();
-    let f = encrypted(&sb, "a: one\n", "k.yaml");
+    let f = sb.encrypted("k.yaml", "a: one\n");
     let err =
         sb.tresor().arg("decrypt").arg(&f).env("SOPS_AGE_KEY_FILE", testdata("keys/age-test2.txt")).fails_with(128);
     assert!(err.contains(&recipient()), "{err}");
@@ -107,7 +101,7 @@ fn deep_nesting_is_refused_cleanly() {
 #[test]
 fn already_encrypted_fails_with_203() {
     let sb = Sandbox::new();
-    let f = encrypted(&sb, "a: one\n", "twice.yaml");
+    let f = sb.encrypted("twice.yaml", "a: one\n");
     let before = std::fs::read_to_string(&f).unwrap();
     sb.tresor().args(["encrypt", "-i", "--age", &recipient()]).arg(&f).fails_with(203);
     assert_eq!(std::fs::read_to_string(&f).unwrap(), before);
@@ -155,7 +149,7 @@ fn integers_beyond_int64_and_aliases_to_secrets_are_refused_with_guidance() {
 #[test]
 fn in_place_decrypt_failure_keeps_the_encrypted_file() {
     let sb = Sandbox::new();
-    let f = encrypted(&sb, "a: one\n", "keep.yaml");
+    let f = sb.encrypted("keep.yaml", "a: one\n");
     let before = std::fs::read_to_string(&f).unwrap();
     sb.tresor()
         .args(["decrypt", "-i"])
@@ -187,7 +181,7 @@ fn huge_files_stream_and_release_nothing_before_the_mac_is_verified() {
         i += 1;
     }
     src.push_str("last_unencrypted: visible\n");
-    let f = encrypted(&sb, &src, "huge.yaml");
+    let f = sb.encrypted("huge.yaml", &src);
     let out = sb.tresor().arg("decrypt").arg(&f).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.stdout == src.as_bytes(), "a huge file round-trips byte for byte");

@@ -7,10 +7,21 @@ mod common;
 use common::*;
 use std::process::Stdio;
 
-fn encrypt_text(sb: &Sandbox, name: &str, plain: &str) -> std::path::PathBuf {
-    let p = sb.write(&format!("plain-{name}"), plain);
-    let enc = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&p).ok();
-    sb.write(name, &enc)
+/// Encrypt `plain`, replace the first `from` in the encrypted text by `to`, and decrypt
+/// the result. Returns the file and the decryption's output.
+fn decrypt_tampered(
+    sb: &Sandbox,
+    name: &str,
+    plain: &str,
+    from: &str,
+    to: &str,
+) -> (std::path::PathBuf, std::process::Output) {
+    let f = sb.encrypted(name, plain);
+    let t = sb.read(name);
+    assert!(t.contains(from), "{from:?} not in the encrypted {name}");
+    std::fs::write(&f, t.replacen(from, to, 1)).unwrap();
+    let out = sb.tresor().arg("decrypt").arg(&f).run();
+    (f, out)
 }
 
 /// Exit code of a run, asserting it did not panic (101) or abort (134, 139).
@@ -46,7 +57,7 @@ fn line_separators_that_yaml_readers_see_as_breaks_are_refused_both_ways() {
         assert_eq!(code_of(&out), 2, "{sep:?}");
         // ...and so is a comment carrying one added to an encrypted file (sops refuses too:
         // its YAML reader sees a new key the MAC does not cover).
-        let f = encrypt_text(&sb, "enc.yaml", "password: hunter2\nuser: admin\n");
+        let f = sb.encrypted("enc.yaml", "password: hunter2\nuser: admin\n");
         let text = sb.read("enc.yaml").replacen("\nuser:", &format!(" # note{sep}injected: evil\nuser:"), 1);
         std::fs::write(&f, &text).unwrap();
         let out = sb.tresor().arg("decrypt").arg(&f).run();
@@ -59,7 +70,7 @@ fn line_separators_that_yaml_readers_see_as_breaks_are_refused_both_ways() {
 #[test]
 fn a_lone_cr_before_the_metadata_does_not_drop_lines_or_panic() {
     let sb = Sandbox::new();
-    let f = encrypt_text(&sb, "cr.yaml", "a: one\nb: two\nc: three\n");
+    let f = sb.encrypted("cr.yaml", "a: one\nb: two\nc: three\n");
     let text = sb.read("cr.yaml");
     for (i, _) in text.match_indices('\n').take(4) {
         let mut t = text.clone();
@@ -77,10 +88,8 @@ fn a_lone_cr_before_the_metadata_does_not_drop_lines_or_panic() {
 #[test]
 fn a_tag_put_before_ciphertext_is_refused_like_sops() {
     let sb = Sandbox::new();
-    let f = encrypt_text(&sb, "t.yaml", "password: hunter2\nb: 1\n");
-    let t = sb.read("t.yaml").replacen("password: ENC", "password: !!null ENC", 1);
-    std::fs::write(&f, t).unwrap();
-    let out = sb.tresor().arg("decrypt").arg(&f).run();
+    let (f, out) =
+        decrypt_tampered(&sb, "t.yaml", "password: hunter2\nb: 1\n", "password: ENC", "password: !!null ENC");
     assert_eq!(code_of(&out), 25);
     assert!(out.stdout.is_empty());
     assert_ne!(sb.sops().arg("decrypt").arg(&f).run().status.code(), Some(0));
@@ -89,14 +98,11 @@ fn a_tag_put_before_ciphertext_is_refused_like_sops() {
 #[test]
 fn blank_lines_added_after_a_keep_block_are_refused() {
     let sb = Sandbox::new();
-    let f = encrypt_text(&sb, "k.yaml", "a: |+\n  x\n\nb: 1\n");
-    let t = sb.read("k.yaml").replacen("\nb: ", "\n\n\nb: ", 1);
-    std::fs::write(&f, t).unwrap();
-    let out = sb.tresor().arg("decrypt").arg(&f).run();
+    let (_, out) = decrypt_tampered(&sb, "k.yaml", "a: |+\n  x\n\nb: 1\n", "\nb: ", "\n\n\nb: ");
     assert_eq!(code_of(&out), 25, "{}", String::from_utf8_lossy(&out.stdout));
     assert!(out.stdout.is_empty());
     // Untouched, the file still round-trips byte for byte.
-    let f = encrypt_text(&sb, "k2.yaml", "a: |+\n  x\n\nb: 1\n");
+    let f = sb.encrypted("k2.yaml", "a: |+\n  x\n\nb: 1\n");
     assert_eq!(sb.tresor().arg("decrypt").arg(&f).ok(), "a: |+\n  x\n\nb: 1\n");
 }
 
@@ -164,7 +170,7 @@ fn in_place_writes_follow_symlinks_and_refuse_read_only_and_hard_linked_files() 
 #[test]
 fn concurrent_sets_on_one_file_lose_no_update() {
     let sb = Sandbox::new();
-    let f = encrypt_text(&sb, "p.yaml", "password: hunter2\n");
+    let f = sb.encrypted("p.yaml", "password: hunter2\n");
     let children: Vec<_> = (0..16)
         .map(|i| {
             sb.tresor()
@@ -195,7 +201,7 @@ fn killed_in_place_runs_leave_no_temporary_files() {
     for i in 0..60_000 {
         big.push_str(&format!("key{i}: value-{i}-{}\n", "x".repeat(40)));
     }
-    let f = encrypt_text(&sb, "big.yaml", &big);
+    let f = sb.encrypted("big.yaml", &big);
     let original = sb.read("big.yaml");
     for delay in [5u64, 20, 40, 80] {
         let mut child =
@@ -220,7 +226,7 @@ fn killed_in_place_runs_leave_no_temporary_files() {
 #[test]
 fn sigterm_during_edit_removes_the_plaintext_copy() {
     let sb = Sandbox::new();
-    let f = encrypt_text(&sb, "e.yaml", "password: hunter2\n");
+    let f = sb.encrypted("e.yaml", "password: hunter2\n");
     let tmp = sb.path("private-tmp");
     std::fs::create_dir(&tmp).unwrap();
     let editor = sb.write("slow-editor.sh", "#!/bin/sh\nsleep 30\n");
@@ -257,7 +263,7 @@ fn sigterm_during_edit_removes_the_plaintext_copy() {
 #[test]
 fn edit_refuses_to_put_plaintext_on_disk_without_a_tmpfs() {
     let sb = Sandbox::new();
-    let f = encrypt_text(&sb, "e.yaml", "password: hunter2\n");
+    let f = sb.encrypted("e.yaml", "password: hunter2\n");
     // TRESOR_TMPDIR names a directory that cannot be used: an error, no fallback.
     let out = sb.tresor().arg("edit").arg(&f).env("EDITOR", "true").env("TRESOR_TMPDIR", sb.path("missing")).run();
     assert_ne!(code_of(&out), 0);

@@ -88,9 +88,8 @@ impl Tally {
 }
 
 fn encrypted(sb: &Sandbox) -> (std::path::PathBuf, String) {
-    let p = sb.write("plain.yaml", PLAIN);
-    let enc = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&p).ok();
-    (sb.write("t.yaml", &enc), enc)
+    let file = sb.encrypted("t.yaml", PLAIN);
+    (file, sb.read("t.yaml"))
 }
 
 #[test]

@@ -46,6 +46,13 @@ impl Sandbox {
         std::fs::write(&p, text).unwrap();
         p
     }
+    /// Encrypt `plain` to the test recipient: the plaintext is kept as `plain-NAME`, the
+    /// encrypted file written as NAME, whose path is returned.
+    pub fn encrypted(&self, name: &str, plain: &str) -> PathBuf {
+        let p = self.write(&format!("plain-{name}"), plain);
+        let enc = self.tresor().args(["encrypt", "--age", &recipient()]).arg(&p).ok();
+        self.write(name, &enc)
+    }
     pub fn read(&self, name: &str) -> String {
         std::fs::read_to_string(self.path(name)).unwrap()
     }
