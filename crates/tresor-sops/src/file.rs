@@ -15,7 +15,7 @@ use crate::layout::Layout;
 use crate::mac::MacHasher;
 use crate::metadata::{self, Metadata, FORMAT_VERSION};
 use crate::splice::{self, Edit};
-use crate::verify::{DataDigest, Expected, Tee, Verification, INLINE_FROM};
+use crate::verify::{DataDigest, Expected, Side, Tee, Verification, INLINE_FROM};
 use crate::walk::{self, display_steps, At, Visitor};
 
 /// IVs of the values seen while decrypting, so re-encrypting an unchanged value gives the
@@ -373,7 +373,7 @@ fn encrypt_yaml_stream(
         saw_alias: false,
     };
     // Callers buffer (a BufWriter on files, memory on stdout): the splicer writes small pieces.
-    let tee = Tee::new(out, src.len() >= INLINE_FROM, true, &meta.rule);
+    let tee = Tee::new(out, src.len() >= INLINE_FROM, Side::Encrypted, &meta.rule);
     let mut splicer = splice::Splicer::new(src, tee);
     // Where each document's metadata goes; nothing past the first is written until the
     // MAC over all documents is known.
@@ -434,7 +434,7 @@ fn encrypt_yaml_stream(
     meta.layout = v.layout.seal(&cipher);
     let mut edits = v.edits;
     edits.extend(meta_at.into_iter().map(|(at, indent)| yaml_metadata_insertion(src, at, indent, &meta, nl)));
-    let expected = Expected::new(true, Format::Yaml, &meta.rule, v.digest);
+    let expected = Expected::new(Side::Encrypted, Format::Yaml, &meta.rule, v.digest);
     let (out, verification) = splicer.finish(edits)?.finish(expected, v.saw_alias)?;
     out.flush()?;
     Ok(verification)
@@ -491,7 +491,7 @@ fn encrypt_tree(
     for d in &docs {
         edits.push(metadata_insertion(src, format, d, &meta, nl));
     }
-    Ok((splice::apply(src, edits), Verification::Pending(Expected::new(true, format, &meta.rule, v.digest))))
+    Ok((splice::apply(src, edits), Verification::Pending(Expected::new(Side::Encrypted, format, &meta.rule, v.digest))))
 }
 
 fn metadata_insertion(src: &str, format: Format, d: &Document, meta: &Metadata, nl: &str) -> Edit {
@@ -617,7 +617,7 @@ impl<'a> EncryptedFile<'a> {
             }
         }
         let text = splice::apply(self.src, edits);
-        Expected::new(false, self.format, &self.metadata.rule, v.digest).check(text.as_bytes())?;
+        Expected::new(Side::Decrypted, self.format, &self.metadata.rule, v.digest).check(text.as_bytes())?;
         Ok(Decrypted { text, stash: v.stash, warnings: v.warnings })
     }
 }
@@ -699,7 +699,7 @@ pub fn decrypt_yaml_to<W: std::io::Write>(
         saw_alias: false,
         decrypted: Vec::new(),
     };
-    let tee = Tee::new(out, src.len() >= INLINE_FROM, false, &meta.rule);
+    let tee = Tee::new(out, src.len() >= INLINE_FROM, Side::Decrypted, &meta.rule);
     let mut splicer = splice::Splicer::new(src, tee);
     let mut first_sops = None;
     let mut first_doc_end = None;
@@ -734,7 +734,7 @@ pub fn decrypt_yaml_to<W: std::io::Write>(
         return Ok(None);
     }
     check_mac(meta, &cipher, v.mac, opts)?;
-    let expected = Expected::new(false, Format::Yaml, &meta.rule, v.digest);
+    let expected = Expected::new(Side::Decrypted, Format::Yaml, &meta.rule, v.digest);
     let (out, verification) = splicer.finish(v.edits)?.finish(expected, v.saw_alias)?;
     Ok(Some(StreamDecrypted { out, stash: v.stash, warnings: v.warnings, verification }))
 }

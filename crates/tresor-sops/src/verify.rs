@@ -102,10 +102,12 @@ fn envelope_end(enc: &str) -> &[u8] {
     &b[b.len().saturating_sub(48)..]
 }
 
-/// Which side of the format an [`Expected`] describes.
+/// Which side of the format an output is: what its check expects of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Side {
+pub(crate) enum Side {
+    /// Ciphertext where the rules encrypt, everything else unchanged.
     Encrypted,
+    /// Plaintext holding the authenticated data.
     Decrypted,
 }
 
@@ -120,8 +122,7 @@ pub struct Expected {
 }
 
 impl Expected {
-    pub(crate) fn new(encrypted: bool, format: Format, rule: &Rule, digest: DataDigest) -> Expected {
-        let side = if encrypted { Side::Encrypted } else { Side::Decrypted };
+    pub(crate) fn new(side: Side, format: Format, rule: &Rule, digest: DataDigest) -> Expected {
         Expected { side, format, rule: rule.clone(), digest }
     }
 
@@ -348,11 +349,10 @@ fn check_pieces(side: Side, rule: &Rule, rx: &std::sync::Mutex<std::sync::mpsc::
 }
 
 impl<W: std::io::Write> Tee<W> {
-    pub(crate) fn new(out: W, inline: bool, encrypted: bool, rule: &Rule) -> Tee<W> {
+    pub(crate) fn new(out: W, inline: bool, side: Side, rule: &Rule) -> Tee<W> {
         if !inline {
             return Tee { out, piece: Vec::new(), tx: None, workers: Vec::new() };
         }
-        let side = if encrypted { Side::Encrypted } else { Side::Decrypted };
         // Pieces in flight are bounded: the output is never held twice.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(64);
         let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
