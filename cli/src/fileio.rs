@@ -212,8 +212,14 @@ fn temp_name() -> String {
 }
 
 /// Remove `.tresor-PID-….tmp` files left in `dir` by runs that no longer exist (killed
-/// where no handler could run). Files of live processes are left alone.
+/// where no handler could run). Files of live processes are left alone. Each directory is
+/// swept once per run: batch commands replace many files in one directory.
 pub fn remove_stale_temps(dir: &Path) {
+    static SWEPT: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    match SWEPT.lock() {
+        Ok(mut swept) if !swept.iter().any(|d| d == dir) => swept.push(dir.to_path_buf()),
+        _ => return,
+    }
     let Ok(entries) = fs::read_dir(dir) else { return };
     for e in entries.flatten() {
         let name = e.file_name();
@@ -232,7 +238,8 @@ pub fn remove_stale_temps(dir: &Path) {
 /// losing each other's updates. The file may be replaced while we wait for the lock: we
 /// lock again until the lock is on the file the path names.
 pub struct UpdateLock {
-    _file: fs::File,
+    /// The locked file; none while the file does not exist yet (nothing to serialise).
+    _file: Option<fs::File>,
 }
 
 impl UpdateLock {
@@ -242,10 +249,7 @@ impl UpdateLock {
         loop {
             let file = match fs::File::open(&target) {
                 Ok(f) => f,
-                // A new file: nothing to serialise against yet.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Ok(UpdateLock { _file: fs::File::open("/dev/null")? })
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(UpdateLock { _file: None }),
                 Err(e) => return Err(anyhow::Error::new(e).context(format!("opening {}", target.display()))),
             };
             rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
@@ -253,7 +257,7 @@ impl UpdateLock {
                 .with_context(|| format!("locking {}", target.display()))?;
             let (held, now) = (file.metadata()?, fs::metadata(&target));
             if now.is_ok_and(|n| n.ino() == held.ino() && n.dev() == held.dev()) {
-                return Ok(UpdateLock { _file: file });
+                return Ok(UpdateLock { _file: Some(file) });
             }
         }
     }
