@@ -32,3 +32,26 @@ measure() {
   MEDIAN=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
   printf '%-40s median %8.4f s   peak RSS %8d KiB\n' "$name" "$MEDIAN" "$RSS"
 }
+
+# measure_pair NAME RUNS PEER_CMD... --vs-- TRESOR_CMD...
+# Times both commands in alternation (peer, tresor, peer, …) so that a neighbour's load on
+# this shared machine hits both alike, then prints both medians and their ratio. Sets
+# PEER_MEDIAN, TRESOR_MEDIAN and RATIO (peer / tresor).
+measure_pair() {
+  local name=$1 runs=$2; shift 2
+  local peer=() ours=() seen=0 a
+  for a in "$@"; do
+    if [ "$a" = "--vs--" ]; then seen=1; elif [ $seen = 0 ]; then peer+=("$a"); else ours+=("$a"); fi
+  done
+  local pt=() tt=() t0 t1
+  for _ in $(seq "$runs"); do
+    t0=$EPOCHREALTIME; "${peer[@]}" >/dev/null 2>"$OUT/.err" || { cat "$OUT/.err" >&2; return 1; }; t1=$EPOCHREALTIME
+    pt+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')")
+    t0=$EPOCHREALTIME; "${ours[@]}" >/dev/null 2>"$OUT/.err" || { cat "$OUT/.err" >&2; return 1; }; t1=$EPOCHREALTIME
+    tt+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')")
+  done
+  med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+  PEER_MEDIAN=$(med "${pt[@]}"); TRESOR_MEDIAN=$(med "${tt[@]}")
+  RATIO=$(awk -v a="$PEER_MEDIAN" -v b="$TRESOR_MEDIAN" 'BEGIN { if (b == 0) b = 0.001; printf "%.1fx", a / b }')
+  printf '%-40s peer %8.4f s   tresor %8.4f s   ratio %s (%d interleaved runs)\n' "$name" "$PEER_MEDIAN" "$TRESOR_MEDIAN" "$RATIO" "$runs"
+}

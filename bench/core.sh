@@ -19,8 +19,10 @@ measure "tresor encrypt 10k" "$RUNS" "$TRESOR" encrypt --age "$PUB" "$OUT/perf-1
 measure "sops decrypt 10k" "$RUNS" "$SOPS" decrypt "$OUT/perf-10k.sops.yaml"; s_dec=$MEDIAN
 measure "tresor decrypt 10k (own file)" "$RUNS" "$TRESOR" decrypt "$OUT/perf-10k.tresor.yaml"; t_dec=$MEDIAN; t_dec_rss=$RSS
 measure "tresor decrypt 10k (sops' file)" "$RUNS" "$TRESOR" decrypt "$OUT/perf-10k.sops.yaml"
+measure_pair "encrypt 10k, sops vs tresor" "$RUNS" "$SOPS" encrypt --age "$PUB" "$OUT/perf-10k.yaml" --vs-- "$TRESOR" encrypt --age "$PUB" "$OUT/perf-10k.yaml"
+measure_pair "decrypt 10k, sops vs tresor" "$RUNS" "$SOPS" decrypt "$OUT/perf-10k.sops.yaml" --vs-- "$TRESOR" decrypt "$OUT/perf-10k.tresor.yaml"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) b = 0.001; printf "%.1fx", a / b }'; }
-echo "encrypt: sops/tresor = $(ratio "$s_enc" "$t_enc"); decrypt: sops/tresor = $(ratio "$s_dec" "$t_dec")"
+echo "separate runs: encrypt sops/tresor = $(ratio "$s_enc" "$t_enc"); decrypt sops/tresor = $(ratio "$s_dec" "$t_dec")"
 echo "tresor peak RSS: encrypt ${t_enc_rss} KiB, decrypt ${t_dec_rss} KiB (input $(( $(wc -c < "$OUT/perf-10k.yaml") / 1024 )) KiB)"
 
 BIG_MB=${BIG_MB:-100}

@@ -7,6 +7,7 @@
 //! the `type:` tag and the bytes that go into the MAC.
 
 pub mod error;
+pub mod hash;
 pub mod json;
 pub mod render;
 pub mod scalar;

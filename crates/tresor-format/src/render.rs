@@ -117,6 +117,35 @@ pub fn json_string(s: &str) -> String {
     out
 }
 
+/// Bytes [`plain_safe`] must look at; every other byte is fine anywhere in a plain scalar.
+const PLAIN_ATTENTION: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] =
+            i <= 0x1f || matches!(i as u8, 0x7f | b' ' | b'#' | b',' | b'[' | b']' | b'{' | b'}' | 0xc2 | 0xe2 | 0xef);
+        i += 1;
+    }
+    t
+};
+
+/// Does `b` hold a byte [`PLAIN_ATTENTION`] names (or any non-ASCII byte)? Branch-free over
+/// 32-byte blocks so that it compiles to vector compares: most values have none.
+fn any_attention(b: &[u8]) -> bool {
+    b.chunks(32).any(|c| {
+        c.iter().fold(false, |m, &x| {
+            m | (x <= b' ')
+                | (x >= 0x7f)
+                | (x == b'#')
+                | (x == b',')
+                | (x == b'[')
+                | (x == b']')
+                | (x == b'{')
+                | (x == b'}')
+        })
+    })
+}
+
 /// Can `s` be written as a plain scalar that reads back as the same string?
 /// One pass over the bytes: this runs for every decrypted value.
 pub fn plain_safe(s: &str, in_flow: bool) -> bool {
@@ -133,9 +162,14 @@ pub fn plain_safe(s: &str, in_flow: bool) -> bool {
         return false;
     }
     let mut prev = 0u8;
-    let mut i = 0;
+    let mut i = if any_attention(b) { 0 } else { b.len() };
     while i < b.len() {
         let c = b[i];
+        if !PLAIN_ATTENTION[c as usize] {
+            prev = c;
+            i += 1;
+            continue;
+        }
         match c {
             0..=0x1f | 0x7f => return false,
             b' ' if prev == b':' => return false,

@@ -23,7 +23,7 @@ enum Frame {
         for_value: Vec<Comment>,
         /// Hashes of the keys seen, to refuse duplicates as sops (go-yaml v3) does; kept
         /// apart from `items` because a stream hands finished items out.
-        keys: std::collections::HashSet<u64>,
+        keys: crate::hash::FastSet<u64>,
     },
     Seq {
         seq: Seq,
@@ -248,6 +248,9 @@ pub struct Chunk {
     pub held_from: usize,
 }
 
+/// Input bytes of root items a threaded [`pipeline`] hands over at once.
+const BATCH: usize = 64 << 10;
+
 fn next_chunk(stream: &mut Stream, sent_anchors: &mut usize) -> Result<Option<Chunk>, FormatError> {
     let Some(pulled) = stream.pull()? else { return Ok(None) };
     let anchors = (stream.b.anchor_count != *sent_anchors).then(|| {
@@ -277,8 +280,45 @@ pub fn pipeline<E: From<FormatError>>(
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Chunk, FormatError>>(8);
         scope.spawn(move || {
             let (mut stream, mut sent) = (Stream::new(src), 0);
+            // Root items are batched up to BATCH bytes of input: a hand-over wakes the
+            // consumer, and a file of many small root entries would otherwise pay that
+            // for each one.
+            let mut batch: Option<Chunk> = None;
+            let mut batch_from = 0;
             loop {
-                let r = next_chunk(&mut stream, &mut sent).transpose();
+                let r = match next_chunk(&mut stream, &mut sent).transpose() {
+                    Some(Ok(Chunk { pulled: Pulled::Items(items), anchors, held_from })) => {
+                        match &mut batch {
+                            Some(Chunk { pulled: Pulled::Items(mine), anchors: held, held_from: upto }) => {
+                                // Anchor ids are unique per definition (the parser numbers a
+                                // redefined name anew) and only accumulate within a document,
+                                // so the later table serves the earlier items too.
+                                mine.extend(items);
+                                if anchors.is_some() {
+                                    *held = anchors;
+                                }
+                                *upto = held_from;
+                            }
+                            _ => {
+                                batch_from = held_from;
+                                batch = Some(Chunk { pulled: Pulled::Items(items), anchors, held_from });
+                            }
+                        }
+                        if batch.as_ref().is_some_and(|b| b.held_from.saturating_sub(batch_from) < BATCH) {
+                            continue;
+                        }
+                        batch.take().map(Ok)
+                    }
+                    other => {
+                        // A document or the end: what is batched goes first.
+                        if let Some(b) = batch.take() {
+                            if tx.send(Ok(b)).is_err() {
+                                return;
+                            }
+                        }
+                        other
+                    }
+                };
                 let last = !matches!(r, Some(Ok(_)));
                 // A closed channel means the consumer stopped on an error.
                 if r.is_some_and(|r| tx.send(r).is_err()) || last {
@@ -662,19 +702,14 @@ impl<'a> Builder<'a> {
                 };
                 // Merge keys (`<<`) may repeat; any other key twice is an error for go-yaml v3
                 // (sops 3.10+), and readers would disagree on which value counts.
-                if k.key != "<<" {
-                    use std::hash::{Hash, Hasher};
-                    let mut h = std::hash::DefaultHasher::new();
-                    k.key.hash(&mut h);
-                    if !keys.insert(h.finish()) {
-                        return Err(FormatError::Yaml {
-                            pos: k.pos,
-                            msg: format!(
-                                "mapping key \"{}\" already defined (duplicate keys are refused, as sops does)",
-                                k.key
-                            ),
-                        });
-                    }
+                if k.key != "<<" && !keys.insert(crate::hash::hash_bytes(k.key.as_bytes())) {
+                    return Err(FormatError::Yaml {
+                        pos: k.pos,
+                        msg: format!(
+                            "mapping key \"{}\" already defined (duplicate keys are refused, as sops does)",
+                            k.key
+                        ),
+                    });
                 }
                 map.items.push(MapItem::Entry(Entry {
                     key: k.key,

@@ -14,7 +14,8 @@
 //! The comparison is a sum of per-leaf hashes over `(path with indices, kind, type,
 //! bytes)`: order-free, so the output can be read back in pieces on all cores, and exact
 //! about where each value sits because the path names it. A self-check, not a MAC: the
-//! hash needs no secret and no collision resistance against an adversary.
+//! hash is keyed at random once per process ([`tresor_format::hash`]), so no input can be
+//! prepared to collide with another.
 
 use std::hash::Hasher;
 
@@ -37,8 +38,8 @@ pub struct DataDigest {
 
 impl DataDigest {
     fn record(&mut self, kind: u8, path: &[Step], ty: &str, len: usize, bytes: &[u8]) {
-        // SipHash with fixed keys: the same in every thread of the process.
-        let mut h = std::hash::DefaultHasher::new();
+        // Keyed once per process: the same in every thread.
+        let mut h = tresor_format::hash::FoldHasher::default();
         h.write_u8(kind);
         for step in path {
             match step {
@@ -195,8 +196,28 @@ fn reread(side: Side, format: Format, rule: &Rule, text: &str) -> Result<DataDig
 /// (keys and values are typed by the same function the full reader uses). Anything else:
 /// `None`, and the full parser reads the piece.
 fn reread_simple(side: Side, rule: &Rule, text: &str) -> Option<Result<DataDigest, SopsError>> {
-    const REFUSED: &[u8] = b"\r\t#\"'&*!|>{}%@`?";
-    if text.bytes().any(|b| REFUSED.contains(&b))
+    // Branch-free over 32-byte blocks (vector compares): this scan runs over every output byte.
+    let refused = |c: &[u8]| {
+        c.iter().fold(false, |m, &x| {
+            m | (x == b'\r')
+                | (x == b'\t')
+                | (x == b'#')
+                | (x == b'"')
+                | (x == b'\'')
+                | (x == b'&')
+                | (x == b'*')
+                | (x == b'!')
+                | (x == b'|')
+                | (x == b'>')
+                | (x == b'{')
+                | (x == b'}')
+                | (x == b'%')
+                | (x == b'@')
+                | (x == b'`')
+                | (x == b'?')
+        })
+    };
+    if text.as_bytes().chunks(32).any(refused)
         || !text.ends_with('\n')
         || tresor_format::yaml::check_line_breaks(text).is_err()
     {
@@ -204,7 +225,7 @@ fn reread_simple(side: Side, rule: &Rule, text: &str) -> Option<Result<DataDiges
     }
     let mut v = Reread { side, format: Format::Yaml, digest: DataDigest::default() };
     // Open mappings: (indent, key that opened it, keys seen).
-    let mut open: Vec<(usize, Option<&str>, std::collections::HashSet<&str>)> = Vec::new();
+    let mut open: Vec<(usize, Option<&str>, tresor_format::hash::FastSet<&str>)> = Vec::new();
     let lines: Vec<&str> = text.split_terminator('\n').collect();
     let mut started = false;
     let mut i = 0;
@@ -264,7 +285,7 @@ fn reread_simple(side: Side, rule: &Rule, text: &str) -> Option<Result<DataDiges
         // Indicators: only a negative number may start with one (`-5`).
         if matches!(first, b':' | b',' | b'[' | b']')
             || first == b'-' && !value[1..].starts_with(|c: char| c.is_ascii_digit())
-            || value.contains(": ")
+            || memchr::memchr_iter(b':', value.as_bytes()).any(|i| value.as_bytes().get(i + 1) == Some(&b' '))
             || value.ends_with(':')
             || next_indent.is_some_and(|n| n > indent)
         {
@@ -295,6 +316,9 @@ fn reread_simple(side: Side, rule: &Rule, text: &str) -> Option<Result<DataDiges
 /// Outputs of inputs smaller than this are read back whole afterwards; larger ones while
 /// they are written, on a thread of their own.
 pub(crate) const INLINE_FROM: usize = 256 << 10;
+
+/// The smallest piece handed to a checker (the last one excepted).
+const PIECE_MIN: usize = 64 << 10;
 
 enum Outcome {
     Read(DataDigest),
@@ -368,8 +392,15 @@ impl<W: std::io::Write> Tee<W> {
         Tee { out, piece: Vec::new(), tx: Some(tx), workers }
     }
 
-    /// The output so far ends at a root entry's line start: send it to the checker.
+    /// The output so far ends at a root entry's line start: send it to the checkers once
+    /// it is large enough to be worth a hand-over (each one wakes a thread).
     pub(crate) fn cut(&mut self) {
+        if self.piece.len() >= PIECE_MIN {
+            self.send_piece();
+        }
+    }
+
+    fn send_piece(&mut self) {
         if let Some(tx) = &self.tx {
             if !self.piece.is_empty() && tx.send(std::mem::take(&mut self.piece)).is_err() {
                 self.tx = None;
@@ -380,7 +411,7 @@ impl<W: std::io::Write> Tee<W> {
     /// Finish: the verification to hand to the caller, given what the walk expects.
     /// `whole` says the pieces cannot be read independently (aliases were walked).
     pub(crate) fn finish(mut self, expected: Expected, whole: bool) -> Result<(W, Verification), SopsError> {
-        self.cut();
+        self.send_piece();
         let inline = self.tx.take().is_some();
         let mut total = DataDigest::default();
         let mut decided = inline;
