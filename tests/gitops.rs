@@ -82,3 +82,37 @@ fn flux_decrypts_tresor_secrets_with_age_and_openbao() {
     let v = flux_style_decrypt(&sb, &enc, &[("VAULT_TOKEN", "root")]);
     assert_eq!(v["stringData"]["username"], "payments_app");
 }
+
+/// Flux's kustomize-controller decrypts a `secretGenerator` Secret value only when its bytes
+/// hold the store's marker (`internal/decryptor`: YAML `mac: ENC[`, JSON `"mac": "ENC[`);
+/// a file without it is shipped to the cluster as ciphertext. Every shape tresor writes
+/// must carry it, and sops must decrypt it the way Flux does (JSON/YAML store, MAC unchecked).
+#[test]
+fn every_file_tresor_writes_carries_the_marker_flux_looks_for() {
+    let sb = Sandbox::new();
+    let key = std::fs::read_to_string(key_file()).unwrap();
+    let cases: &[(&str, &str, &str)] = &[
+        ("compact.json", "{\"password\":\"hunter2\",\"port\":5432}", "\"mac\": \"ENC["),
+        ("empty-ish.json", "{\"password\":\"hunter2\"}\n", "\"mac\": \"ENC["),
+        ("pretty.json", "{\n  \"password\": \"hunter2\"\n}\n", "\"mac\": \"ENC["),
+        ("tabs.json", "{\n\t\"password\": \"hunter2\"\n}\n", "\"mac\": \"ENC["),
+        ("plain.yaml", "password: hunter2\n", "mac: ENC["),
+        ("indented.yaml", "  password: hunter2\n", "mac: ENC["),
+        ("crlf.yaml", "password: hunter2\r\nuser: admin\r\n", "mac: ENC["),
+        ("multi.yaml", "password: hunter2\n---\nuser: admin\n", "mac: ENC["),
+    ];
+    for (name, text, marker) in cases {
+        let plain = sb.write(name, text);
+        let enc = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&plain).ok();
+        assert!(enc.contains(marker), "{name}: Flux's marker {marker:?} missing from\n{enc}");
+        let ty = if name.ends_with(".json") { "json" } else { "yaml" };
+        let out = sb
+            .sops()
+            .args(["decrypt", "--ignore-mac", "--input-type", ty, "--output-type", "json", "/dev/stdin"])
+            .env_remove("SOPS_AGE_KEY_FILE")
+            .env("SOPS_AGE_KEY", &key)
+            .stdin_text(&enc);
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("hunter2"), "{name}");
+    }
+}

@@ -227,3 +227,215 @@ fn openbao_wrapped_files_build_with_a_token() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("k: from-bao"));
 }
+
+/// The shapes of ksops' own integration fixtures (viaduct-ai/kustomize-sops `test/krm` and
+/// `test/legacy`), with the same plaintext values and the outputs its `want.yaml` files
+/// hold, written here by hand; the secrets are encrypted by the real sops for age (ksops'
+/// fixtures use a PGP test key). `kustomize build` must print exactly ksops' output.
+struct KsopsCase {
+    name: &'static str,
+    /// The generator config after `kind: ksops`, without the metadata.
+    body: &'static str,
+    /// Plaintext files to encrypt with sops: (name, text).
+    files: &'static [(&'static str, &'static str)],
+    /// Extra files in clear (a base to replace).
+    plain: &'static [(&'static str, &'static str)],
+    kustomization: &'static str,
+    want: &'static str,
+}
+
+const KSOPS_SECRET: &str = "apiVersion: v1\nkind: Secret\nmetadata:\n    name: mysecret\ndata:\n    password: MWYyZDFlMmU2N2Rm\n    username: YWRtaW4=\nstringData:\n    application: kustomize-sops\ntype: Opaque\n";
+const KSOPS_WANT: &str = "apiVersion: v1\ndata:\n  password: MWYyZDFlMmU2N2Rm\n  username: YWRtaW4=\nkind: Secret\nmetadata:\n  name: mysecret\nstringData:\n  application: kustomize-sops\ntype: Opaque\n";
+const KSOPS_FILE: &str = "username: admin\npassword: 1f2d1e2e67df\n";
+
+fn ksops_cases() -> Vec<KsopsCase> {
+    vec![
+        KsopsCase {
+            name: "single",
+            body: "files:\n  - ./secret.enc.yaml\n",
+            files: &[("secret.enc.yaml", KSOPS_SECRET)],
+            plain: &[],
+            kustomization: "generators:\n  - ./generate-resources.yaml\n",
+            want: KSOPS_WANT,
+        },
+        KsopsCase {
+            name: "multiple",
+            body: "files:\n  - ./secret-A.enc.yaml\n  - ./secret-B.enc.yaml\n",
+            files: &[
+                ("secret-A.enc.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n    name: mysecret-A\ndata:\n    password: MWYyZDFlMmU2N2Rm\ntype: Opaque\n"),
+                ("secret-B.enc.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n    name: mysecret-B\ndata:\n    password: MWYyZDFlMmU2N2Rm\ntype: Opaque\n"),
+            ],
+            plain: &[],
+            kustomization: "generators:\n  - ./generate-resources.yaml\n",
+            want: "apiVersion: v1\ndata:\n  password: MWYyZDFlMmU2N2Rm\nkind: Secret\nmetadata:\n  name: mysecret-A\ntype: Opaque\n---\napiVersion: v1\ndata:\n  password: MWYyZDFlMmU2N2Rm\nkind: Secret\nmetadata:\n  name: mysecret-B\ntype: Opaque\n",
+        },
+        KsopsCase {
+            name: "hash",
+            body: "files:\n  - ./secret.enc.yaml\n",
+            files: &[(
+                "secret.enc.yaml",
+                "apiVersion: v1\ndata:\n    password: MWYyZDFlMmU2N2Rm\n    username: YWRtaW4=\nkind: Secret\nmetadata:\n    name: mysecret-hash\n    annotations:\n        kustomize.config.k8s.io/needs-hash: \"true\"\nstringData:\n    application: kustomize-sops\ntype: Opaque\n",
+            )],
+            plain: &[],
+            kustomization: "generators:\n  - ./generate-resources.yaml\n",
+            // ksops' want.yaml: the name kustomize hashes from this content.
+            want: "apiVersion: v1\ndata:\n  password: MWYyZDFlMmU2N2Rm\n  username: YWRtaW4=\nkind: Secret\nmetadata:\n  name: mysecret-hash-h55dbmfg7b\nstringData:\n  application: kustomize-sops\ntype: Opaque\n",
+        },
+        KsopsCase {
+            name: "behaviors",
+            body: "files:\n  - ./secret.enc.yaml\n",
+            files: &[(
+                "secret.enc.yaml",
+                "apiVersion: v1\ndata:\n    password: MWYyZDFlMmU2N2Rm\n    username: YWRtaW4=\nkind: Secret\nmetadata:\n    name: my-base-secret\n    annotations:\n        kustomize.config.k8s.io/behavior: replace\nstringData:\n    application: kustomize-sops\ntype: Opaque\n",
+            )],
+            plain: &[
+                ("base/secret.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: my-base-secret\nstringData:\n  application: kustomize-sops\ntype: Opaque\n"),
+                ("base/kustomization.yaml", "resources:\n  - ./secret.yaml\n"),
+            ],
+            kustomization: "resources:\n  - ./base\n\ngenerators:\n  - ./generate-resources.yaml\n",
+            want: "apiVersion: v1\ndata:\n  password: MWYyZDFlMmU2N2Rm\n  username: YWRtaW4=\nkind: Secret\nmetadata:\n  name: my-base-secret\nstringData:\n  application: kustomize-sops\ntype: Opaque\n",
+        },
+        KsopsCase {
+            name: "file",
+            body: "secretFrom:\n- metadata:\n    name: mysecret\n  type: Opaque\n  files:\n  - ./secret.enc.yaml\n",
+            files: &[("secret.enc.yaml", KSOPS_FILE)],
+            plain: &[],
+            kustomization: "generators:\n  - ./generate-resources.yaml\n",
+            want: "apiVersion: v1\nkind: Secret\nmetadata:\n  name: mysecret\nstringData:\n  secret.enc.yaml: |\n    username: admin\n    password: 1f2d1e2e67df\ntype: Opaque\n",
+        },
+        KsopsCase {
+            name: "binaryfile",
+            body: "secretFrom:\n- metadata:\n    name: mysecret\n  type: Opaque\n  binaryFiles:\n  - ./secret.enc.yaml\n",
+            files: &[("secret.enc.yaml", KSOPS_FILE)],
+            plain: &[],
+            kustomization: "generators:\n  - ./generate-resources.yaml\n",
+            want: "apiVersion: v1\ndata:\n  secret.enc.yaml: dXNlcm5hbWU6IGFkbWluCnBhc3N3b3JkOiAxZjJkMWUyZTY3ZGYK\nkind: Secret\nmetadata:\n  name: mysecret\ntype: Opaque\n",
+        },
+        KsopsCase {
+            name: "override",
+            body: "secretFrom:\n- metadata:\n    name: mysecret\n  type: Opaque\n  files:\n  - secret.yaml=secret.enc.yaml\n",
+            files: &[("secret.enc.yaml", KSOPS_FILE)],
+            plain: &[],
+            kustomization: "generators:\n  - ./generate-resources.yaml\n",
+            want: "apiVersion: v1\nkind: Secret\nmetadata:\n  name: mysecret\nstringData:\n  secret.yaml: |\n    username: admin\n    password: 1f2d1e2e67df\ntype: Opaque\n",
+        },
+        KsopsCase {
+            // No `type` in the config: ksops writes none (an added `type: Opaque` would
+            // change every hashed name on migration).
+            name: "untyped",
+            body: "secretFrom:\n- metadata:\n    name: mysecret\n    namespace: test\n    labels:\n      foo: bar\n    annotations:\n      abc: xyz\n  files:\n  - password=pw.enc.yaml\n",
+            files: &[("pw.enc.yaml", "1f2d1e2e67df: true\n")],
+            plain: &[],
+            kustomization: "generators:\n  - ./generate-resources.yaml\n",
+            want: "apiVersion: v1\nkind: Secret\nmetadata:\n  annotations:\n    abc: xyz\n  labels:\n    foo: bar\n  name: mysecret\n  namespace: test\nstringData:\n  password: |\n    1f2d1e2e67df: true\n",
+        },
+    ]
+}
+
+fn ksops_case_dir(sb: &Sandbox, mode: &str, case: &KsopsCase, path_line: &str) -> String {
+    let dir = format!("{mode}/{}", case.name);
+    std::fs::create_dir_all(sb.path(&format!("{dir}/base"))).unwrap();
+    for (name, text) in case.plain {
+        sb.write(&format!("{dir}/{name}"), text);
+    }
+    for (name, text) in case.files {
+        let plain = sb.write(&format!("{dir}/{name}.plain"), text);
+        let enc = sb
+            .sops()
+            .args(["encrypt", "--input-type", "yaml", "--output-type", "yaml", "--age", &recipient()])
+            .arg(&plain)
+            .ok();
+        std::fs::remove_file(plain).unwrap();
+        sb.write(&format!("{dir}/{name}"), &enc);
+    }
+    // KRM mode uses ksops' v2 apiVersion for one case, as its `behaviors` fixture does.
+    let api = if mode == "krm" && case.name == "behaviors" { "viaduct.ai/v2" } else { "viaduct.ai/v1" };
+    sb.write(
+        &format!("{dir}/generate-resources.yaml"),
+        &format!(
+            "apiVersion: {api}\nkind: ksops\nmetadata:\n  name: ksops-{}-generator\n{path_line}{}",
+            case.name, case.body
+        ),
+    );
+    sb.write(&format!("{dir}/kustomization.yaml"), case.kustomization);
+    dir
+}
+
+#[test]
+fn ksops_fixture_shapes_build_to_ksops_own_output_in_krm_and_legacy_modes() {
+    let sb = Sandbox::new();
+    let f = function_binary(&sb);
+    let krm_path = format!(
+        "  annotations:\n    config.kubernetes.io/function: |\n        exec:\n          path: {}\n",
+        f.display()
+    );
+    // Legacy mode: kustomize finds the plugin as viaduct.ai/v1/ksops/ksops under its config dir.
+    let plugin_dir = sb.path(".config/kustomize/plugin/viaduct.ai/v1/ksops");
+    std::fs::create_dir_all(&plugin_dir).unwrap();
+    let target = plugin_dir.join("ksops");
+    std::fs::write(&target, format!("#!/bin/sh\nexec '{}' \"$@\"\n", f.display())).unwrap();
+    std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut failures = Vec::new();
+    for case in ksops_cases() {
+        for (mode, path_line, flags) in [("krm", krm_path.as_str(), &["--enable-exec"][..]), ("legacy", "", &[][..])] {
+            let dir = ksops_case_dir(&sb, mode, &case, path_line);
+            let out = build(&sb, &dir, flags);
+            let got = String::from_utf8_lossy(&out.stdout);
+            if !out.status.success() || got != case.want {
+                failures.push(format!(
+                    "{dir}: exit {:?}\n--- want\n{}--- got\n{got}--- stderr\n{}",
+                    out.status.code(),
+                    case.want,
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_generator_config_tresor_does_not_know_fails_the_build_naming_it() {
+    let sb = Sandbox::new();
+    setup(&sb);
+    let f = function_binary(&sb);
+    for (api, kind, named) in [
+        ("tresor.dev/v2", "SecretGenerator", "apiVersion: tresor.dev/v2, kind: SecretGenerator"),
+        ("tresor.dev/v1", "SecretGenertor", "kind: SecretGenertor"),
+        ("viaduct.ai/v1", "ksopz", "kind: ksopz"),
+        ("example.com/v1", "Whatever", "apiVersion: example.com/v1, kind: Whatever"),
+    ] {
+        sb.write(
+            "app/gen.yaml",
+            &format!(
+                "apiVersion: {api}\nkind: {kind}\nmetadata:\n  name: app\n  annotations:\n    config.kubernetes.io/function: |\n      exec:\n        path: {}\nfiles:\n  - password=secrets/pw.enc.txt\n",
+                f.display()
+            ),
+        );
+        sb.write("app/kustomization.yaml", "generators:\n  - gen.yaml\n");
+        let out = build(&sb, "app", &["--enable-exec"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "{api} {kind}: the build must fail, got {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(err.contains(named), "{api} {kind}: {err}");
+    }
+}
+
+#[test]
+fn install_copies_the_function_and_with_kustomize_the_kustomize_on_path() {
+    let sb = Sandbox::new();
+    let f = function_binary(&sb);
+    let dest = sb.path("tools");
+    std::fs::create_dir_all(&dest).unwrap();
+    let out = std::process::Command::new(&f).args(["install", "--with-kustomize"]).arg(&dest).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(dest.join("kustomize")).unwrap(), std::fs::read(kustomize()).unwrap());
+    let v = std::process::Command::new(dest.join("tresor-kustomize")).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&v.stdout).starts_with("tresor-kustomize "));
+    let bad = std::process::Command::new(&f).args(["install"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("usage: tresor-kustomize install [--with-kustomize] DIR"));
+}

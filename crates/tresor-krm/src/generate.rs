@@ -168,6 +168,8 @@ struct SecretSpec<'a> {
     binary_files: Vec<String>,
     envs: Vec<String>,
     default_hash: bool,
+    /// Write `type: Opaque` when the config names no type (kustomize's behaviour, not ksops').
+    default_type: bool,
 }
 
 fn build_secret(keyring: &Keyring, base: &Path, spec: SecretSpec) -> Result<J, KrmError> {
@@ -216,7 +218,17 @@ fn build_secret(keyring: &Keyring, base: &Path, spec: SecretSpec) -> Result<J, K
     secret.insert("apiVersion".into(), J::String("v1".into()));
     secret.insert("kind".into(), J::String("Secret".into()));
     secret.insert("metadata".into(), J::Object(metadata));
-    secret.insert("type".into(), spec.type_.cloned().unwrap_or(J::String("Opaque".into())));
+    // kustomize's own secretGenerator writes `type: Opaque`; ksops writes a type only when
+    // the config names one (the Secret's hashed name depends on it).
+    match (spec.type_, spec.default_type) {
+        (Some(t), _) if !t.is_null() => {
+            secret.insert("type".into(), t.clone());
+        }
+        (_, true) => {
+            secret.insert("type".into(), J::String("Opaque".into()));
+        }
+        _ => {}
+    }
     if !data.is_empty() {
         secret.insert("data".into(), J::Object(data));
     }
@@ -235,13 +247,48 @@ fn resources(keyring: &Keyring, base: &Path, files: &[String]) -> Result<Vec<J>,
     Ok(out)
 }
 
+/// Which generator a config is, by its `apiVersion` and `kind`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GeneratorKind {
+    /// `tresor.dev/v1`, `SecretGenerator`.
+    Tresor,
+    /// ksops' `kind: ksops` under any `viaduct.ai/` version (ksops itself reads no version:
+    /// its own fixtures use v1 and v2).
+    Ksops,
+}
+
+/// Classify a config: `Ok(None)` for an object that is not addressed to a generator at all
+/// (a resource kpt passes along), an error for one addressed to tresor or ksops in a
+/// version or kind this build does not know (passing it through would silently produce no
+/// Secret).
+pub fn classify(cfg: &J) -> Result<Option<GeneratorKind>, KrmError> {
+    let api = cfg.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("");
+    let kind = cfg.get("kind").and_then(|v| v.as_str()).unwrap_or("");
+    let group = api.split_once('/').map_or(api, |(g, _)| g);
+    match (group, api, kind) {
+        (_, "tresor.dev/v1", "SecretGenerator") => Ok(Some(GeneratorKind::Tresor)),
+        ("viaduct.ai", _, k) if k.eq_ignore_ascii_case("ksops") => Ok(Some(GeneratorKind::Ksops)),
+        ("tresor.dev" | "viaduct.ai", ..) => Err(unsupported(api, kind)),
+        _ => Ok(None),
+    }
+}
+
+fn unsupported(api: &str, kind: &str) -> KrmError {
+    let api = if api.is_empty() { "(no apiVersion)" } else { api };
+    let kind = if kind.is_empty() { "(no kind)" } else { kind };
+    KrmError::Config(format!(
+        "unsupported generator apiVersion: {api}, kind: {kind}; expected apiVersion: tresor.dev/v1 with \
+         kind: SecretGenerator, or ksops' apiVersion: viaduct.ai/v1 with kind: ksops"
+    ))
+}
+
 /// The objects a generator config produces. Files are relative to `base`.
 pub fn generate(cfg: &J, base: &Path) -> Result<Vec<J>, KrmError> {
     let api = cfg.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("");
     let kind = cfg.get("kind").and_then(|v| v.as_str()).unwrap_or("");
     let keyring = Keyring::new();
-    match (api, kind) {
-        ("tresor.dev/v1", "SecretGenerator") => {
+    match classify(cfg)?.ok_or_else(|| unsupported(api, kind))? {
+        GeneratorKind::Tresor => {
             let mut out = resources(&keyring, base, &strings(cfg, "resources")?)?;
             let (files, binary_files, envs) =
                 (strings(cfg, "files")?, strings(cfg, "binaryFiles")?, strings(cfg, "envs")?);
@@ -258,6 +305,7 @@ pub fn generate(cfg: &J, base: &Path) -> Result<Vec<J>, KrmError> {
                         binary_files,
                         envs,
                         default_hash: !disable_hash,
+                        default_type: true,
                     },
                 )?);
             }
@@ -266,7 +314,7 @@ pub fn generate(cfg: &J, base: &Path) -> Result<Vec<J>, KrmError> {
             }
             Ok(out)
         }
-        ("viaduct.ai/v1", k) if k.eq_ignore_ascii_case("ksops") => {
+        GeneratorKind::Ksops => {
             let files = strings(cfg, "files")?;
             let secret_from = match cfg.get("secretFrom") {
                 Some(J::Array(a)) => a.clone(),
@@ -288,13 +336,11 @@ pub fn generate(cfg: &J, base: &Path) -> Result<Vec<J>, KrmError> {
                         binary_files: strings(s, "binaryFiles")?,
                         envs: strings(s, "envs")?,
                         default_hash: false,
+                        default_type: false,
                     },
                 )?);
             }
             Ok(out)
         }
-        _ => Err(KrmError::Config(format!(
-            "unsupported generator {api}/{kind}: expected tresor.dev/v1 SecretGenerator or viaduct.ai/v1 ksops"
-        ))),
     }
 }

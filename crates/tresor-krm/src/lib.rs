@@ -2,7 +2,12 @@
 //!
 //! Two generator formats are accepted:
 //! * ours, `apiVersion: tresor.dev/v1`, `kind: SecretGenerator` (see docs/kustomize.md);
-//! * ksops', `apiVersion: viaduct.ai/v1`, `kind: ksops` (`files`, `secretFrom`), as is.
+//! * ksops', `apiVersion: viaduct.ai/v1` (any `viaduct.ai/` version, as ksops reads none),
+//!   `kind: ksops` (`files`, `secretFrom`), as is, with ksops' output (no `type` it was
+//!   not given).
+//!
+//! A config addressed to either in a version or kind this build does not know is an error
+//! naming it, and so is a run that generates nothing.
 //!
 //! Every file is decrypted with its MAC verified; a file that fails stops the build with
 //! its name (a silently missing Secret is the failure mode ksops users hit most).
@@ -13,7 +18,7 @@ mod resource_list;
 use std::io::{IsTerminal, Read};
 use std::path::Path;
 
-pub use generate::{generate, KrmError};
+pub use generate::{classify, generate, GeneratorKind, KrmError};
 pub use resource_list::{process_resource_list, Outcome};
 
 /// Largest ResourceList read from stdin.
@@ -30,17 +35,28 @@ pub fn main_with_args(args: &[String]) -> i32 {
             println!("tresor-kustomize {}", env!("CARGO_PKG_VERSION"));
             0
         }
-        // Used by an Argo CD init container: copy this binary into a shared volume.
-        [cmd, dir] if cmd == "install" => match install(Path::new(dir)) {
-            Ok(p) => {
-                eprintln!("tresor-kustomize: installed {}", p.display());
-                0
+        // Used by an Argo CD init container: copy this binary (and, as ksops does with
+        // `--with-kustomize`, the kustomize on PATH) into a shared volume.
+        [cmd, rest @ ..] if cmd == "install" => {
+            let with_kustomize = rest.iter().any(|a| a == "--with-kustomize");
+            let dirs: Vec<&String> = rest.iter().filter(|a| *a != "--with-kustomize").collect();
+            let [dir] = dirs.as_slice() else {
+                eprintln!("tresor-kustomize: error: usage: tresor-kustomize install [--with-kustomize] DIR");
+                return 2;
+            };
+            match install(Path::new(dir.as_str()), with_kustomize) {
+                Ok(paths) => {
+                    for p in paths {
+                        eprintln!("tresor-kustomize: installed {}", p.display());
+                    }
+                    0
+                }
+                Err(e) => {
+                    eprintln!("tresor-kustomize: error: install: {e}");
+                    1
+                }
             }
-            Err(e) => {
-                eprintln!("tresor-kustomize: error: install: {e}");
-                1
-            }
-        },
+        }
         // Legacy exec plugin: kustomize passes the path of a temporary copy of the config.
         [config, ..] => match legacy(Path::new(config)) {
             Ok(out) => {
@@ -81,16 +97,30 @@ pub fn main_with_args(args: &[String]) -> i32 {
     }
 }
 
-fn install(dir: &Path) -> std::io::Result<std::path::PathBuf> {
-    let me = std::env::current_exe()?;
-    let target = dir.join("tresor-kustomize");
-    std::fs::copy(&me, &target)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))?;
+fn install(dir: &Path, with_kustomize: bool) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut copies = vec![(std::env::current_exe()?, dir.join("tresor-kustomize"))];
+    if with_kustomize {
+        let found = std::env::var_os("PATH")
+            .iter()
+            .flat_map(std::env::split_paths)
+            .map(|d| d.join("kustomize"))
+            .find(|p| p.is_file())
+            .ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::NotFound, "--with-kustomize: no kustomize on PATH")
+            })?;
+        copies.push((found, dir.join("kustomize")));
     }
-    Ok(target)
+    let mut done = Vec::new();
+    for (from, to) in copies {
+        std::fs::copy(&from, &to).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", to.display())))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755))?;
+        }
+        done.push(to);
+    }
+    Ok(done)
 }
 
 fn legacy(config: &Path) -> Result<String, KrmError> {
@@ -124,6 +154,7 @@ KRM exec function (kustomize >= 4, kpt):
   kustomize build --enable-alpha-plugins --enable-exec .
 
 Legacy exec plugin: tresor-kustomize CONFIG_FILE (argv[1] is the generator config).
-Argo CD init container: tresor-kustomize install DIR (copies the binary into DIR).
+Argo CD init container: tresor-kustomize install [--with-kustomize] DIR (copies the binary,
+  and the kustomize on PATH with --with-kustomize, into DIR).
 Keys are found like sops/tresor: SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, VAULT_TOKEN, KMS_RESTAPI_* ...
 See docs/kustomize.md.";

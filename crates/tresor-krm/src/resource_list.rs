@@ -4,20 +4,13 @@ use std::path::Path;
 
 use serde_json::{json, Value as J};
 
-use crate::generate::{generate, KrmError};
+use crate::generate::{classify, generate, KrmError};
 
 pub struct Outcome {
     /// The ResourceList to print on stdout (also on failure, with `results`).
     pub output: String,
     /// Human messages for stderr; non-empty means exit non-zero.
     pub errors: Vec<String>,
-}
-
-fn is_generator(item: &J) -> bool {
-    matches!(
-        (item.get("apiVersion").and_then(|v| v.as_str()), item.get("kind").and_then(|v| v.as_str())),
-        (Some("tresor.dev/v1"), Some("SecretGenerator")) | (Some("viaduct.ai/v1"), Some("ksops" | "Ksops" | "KSOPS"))
-    )
 }
 
 fn result_for(e: &KrmError, item: &J) -> J {
@@ -52,9 +45,17 @@ pub fn process_resource_list(input: &str, base: &Path) -> Outcome {
     let mut errors = Vec::new();
     let mut generators = 0;
     for item in &items {
-        if !is_generator(item) {
-            out_items.push(item.clone());
-            continue;
+        match classify(item) {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                out_items.push(item.clone());
+                continue;
+            }
+            Err(e) => {
+                errors.push(e.to_string());
+                results.push(result_for(&e, item));
+                continue;
+            }
         }
         generators += 1;
         match generate(item, base) {
@@ -65,15 +66,26 @@ pub fn process_resource_list(input: &str, base: &Path) -> Outcome {
             }
         }
     }
-    // kpt-style invocation: the config comes only as functionConfig.
-    if generators == 0 {
-        if let Some(cfg) = list.get("functionConfig").filter(|c| is_generator(c)) {
-            match generate(cfg, base) {
+    // kpt-style invocation: the config comes only as functionConfig. A run that generates
+    // nothing is an error, never an empty success: a missing Secret shows up much later,
+    // in a failing Pod.
+    if generators == 0 && errors.is_empty() {
+        match list.get("functionConfig").filter(|c| !c.is_null()) {
+            Some(cfg) => match generate(cfg, base) {
                 Ok(objs) => out_items.extend(objs),
                 Err(e) => {
                     errors.push(e.to_string());
                     results.push(result_for(&e, cfg));
                 }
+            },
+            None => {
+                let e = KrmError::Config(
+                    "no generator config: the ResourceList has neither a functionConfig nor an item of \
+                     apiVersion tresor.dev/v1 (SecretGenerator) or viaduct.ai/v1 (ksops)"
+                        .into(),
+                );
+                errors.push(e.to_string());
+                results.push(json!({ "message": e.to_string(), "severity": "error" }));
             }
         }
     }

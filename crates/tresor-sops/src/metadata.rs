@@ -462,7 +462,9 @@ fn emit_json(v: &Meta, unit: &str, depth: usize, nl: &str, out: &mut String) {
                     out.push_str(&pad(depth + 1));
                 }
                 out.push_str(&json_string(k));
-                out.push_str(if compact { ":" } else { ": " });
+                // Always `": "`, also on one line: Flux's kustomize-controller recognises an
+                // encrypted JSON file only by the bytes `"mac": "ENC[`.
+                out.push_str(": ");
                 emit_json(v, unit, depth + 1, nl, out);
             }
             if !compact && !entries.is_empty() {
