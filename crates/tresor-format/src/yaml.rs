@@ -29,6 +29,9 @@ enum Frame {
         seq: Seq,
         anchor: usize,
         deferred: Vec<Comment>,
+        /// The column of a block sequence's `-` indicators (`seq.indent` is the column of
+        /// the first item's content).
+        dash_col: usize,
     },
 }
 
@@ -102,6 +105,53 @@ struct Builder<'a> {
     next_started: bool,
     /// How many anchored nodes were recorded (tells a [`pipeline`] consumer to refresh).
     anchor_count: usize,
+    /// The last [`next_token`] answer: (scan start, where the token's line starts, answer).
+    /// Every comment line of a block shares it, so a long block is scanned once.
+    next_token_cache: Option<(usize, usize, Option<NextToken>)>,
+}
+
+/// The first token after a comment line: its column, and whether it is a block sequence
+/// entry (`- `).
+#[derive(Clone, Copy, Debug)]
+struct NextToken {
+    col: usize,
+    dash: bool,
+    /// Where the last blank line between the comment block and the token starts.
+    last_blank: Option<usize>,
+}
+
+/// The token that follows offset `from` (the end of a comment): the first character of the
+/// next line that is neither blank nor a comment. `None` at the end of the input or at a
+/// document marker (comments there end their document). Also returns where that line
+/// starts.
+fn next_token(src: &str, from: usize) -> (usize, Option<NextToken>) {
+    let b = src.as_bytes();
+    let mut line = match memchr::memchr(b'\n', &b[from.min(b.len())..]) {
+        Some(i) => from + i + 1,
+        None => return (b.len(), None),
+    };
+    let mut last_blank = None;
+    while line < b.len() {
+        let end = memchr::memchr(b'\n', &b[line..]).map_or(b.len(), |i| line + i);
+        let text = &b[line..end];
+        let indent = text.iter().take_while(|&&c| c == b' ').count();
+        let rest = &text[indent..];
+        let blank = rest.iter().all(|&c| matches!(c, b' ' | b'\t' | b'\r'));
+        if blank {
+            last_blank = Some(line);
+        } else if rest[0] != b'#' {
+            let marker = indent == 0
+                && (rest.starts_with(b"---") || rest.starts_with(b"..."))
+                && matches!(rest.get(3), None | Some(b' ' | b'\t' | b'\r'));
+            if marker {
+                return (line, None);
+            }
+            let dash = rest[0] == b'-' && matches!(rest.get(1), None | Some(b' ' | b'\t' | b'\r'));
+            return (line, Some(NextToken { col: indent, dash, last_blank }));
+        }
+        line = end + 1;
+    }
+    (b.len(), None)
 }
 
 impl<'a> Builder<'a> {
@@ -119,6 +169,7 @@ impl<'a> Builder<'a> {
             drained_end: 0,
             next_started: false,
             anchor_count: 0,
+            next_token_cache: None,
         }
     }
 }
@@ -485,7 +536,8 @@ impl<'a> Builder<'a> {
                 items.extend(self.take_for_value().into_iter().map(SeqItem::Comment));
                 let seq = Seq { items, flow, indent: span.start.col(), pos: self.pos(&span), span: range.clone() };
                 self.last_end = range.end;
-                self.stack.push(Frame::Seq { seq, anchor, deferred: Vec::new() });
+                let dash_col = self.dash_col(range.start, span.start.col());
+                self.stack.push(Frame::Seq { seq, anchor, deferred: Vec::new(), dash_col });
             }
             Event::MappingEnd | Event::SequenceEnd => {
                 let frame = self.stack.pop().expect("balanced events");
@@ -503,7 +555,7 @@ impl<'a> Builder<'a> {
                         }
                         (Node::Map(map), anchor, deferred)
                     }
-                    Frame::Seq { mut seq, anchor, deferred } => {
+                    Frame::Seq { mut seq, anchor, deferred, .. } => {
                         seq.span.end = if seq.flow { range.end } else { seq.items_end().max(seq.span.end) };
                         (Node::Seq(seq), anchor, deferred)
                     }
@@ -555,19 +607,50 @@ impl<'a> Builder<'a> {
             return;
         }
         if placement == Placement::Right {
+            // `key: &anchor # c` (or a tag) before a nested collection: go-yaml makes the
+            // comment the collection's own line comment, and sops files it inside it.
+            if let Some(Frame::Map { map, pending_key: Some(k), for_value, .. }) = self.stack.last_mut() {
+                let between = self.src.get(k.span.end..c.span.start).unwrap_or("");
+                let props = between.trim_matches(|ch: char| ch == ' ' || ch == '\t' || ch == ':');
+                if !map.flow && !props.is_empty() && !between.contains('\n') {
+                    for_value.push(c);
+                    return;
+                }
+            }
             self.stack.last_mut().unwrap().push_inline_comment(c);
             return;
         }
-        // An own-line comment belongs to the innermost block collection whose items are not
-        // indented deeper than the comment (sops places comments by the node they precede).
         let col = span.start.col();
         let top = self.stack.len() - 1;
-        if let Frame::Map { map, pending_key: Some(_), for_value, .. } = &mut self.stack[top] {
-            if !map.flow && col > map.indent {
-                for_value.push(c);
+        // Where go-yaml v3 (sops) files an own-line comment depends on the token after it
+        // (the end of the document counts as a token at column 0):
+        // * that token continues the innermost open collection (or goes deeper): the
+        //   comment is its head comment, wherever the comment itself is indented;
+        // * it closes collections (a dedent): the comment is its head comment at exactly its
+        //   column, or left of it with a blank line between them, and otherwise a foot
+        //   comment of the deepest collection still open, however far left it is.
+        if !self.stack[top].flow() {
+            let next = self.next_token_after(c.span.end).unwrap_or(NextToken { col: 0, dash: false, last_blank: None });
+            let top_col = match &self.stack[top] {
+                Frame::Map { map, .. } => map.indent,
+                Frame::Seq { dash_col, .. } => *dash_col,
+            };
+            // Left of the dedented token and apart from it by a blank line: its head too.
+            let apart = col < next.col && next.last_blank.is_some_and(|b| b > c.span.end);
+            if next.col >= top_col || col == next.col || apart {
+                self.head_comment(c, next);
                 return;
             }
+            if let Frame::Map { map, pending_key: Some(_), for_value, .. } = &mut self.stack[top] {
+                if col > map.indent {
+                    for_value.push(c);
+                    return;
+                }
+            }
+            self.stack[top].push_comment(c);
+            return;
         }
+        // Inside a flow collection: the innermost collection not indented deeper.
         let mut target = 0;
         for i in (0..=top).rev() {
             let f = &self.stack[i];
@@ -579,6 +662,64 @@ impl<'a> Builder<'a> {
         if target == top {
             self.stack[top].push_comment(c);
         } else {
+            self.stack[target].deferred().push(c);
+        }
+    }
+
+    /// The column of the `-` before a block sequence's first item that starts at byte
+    /// `at`, column `col` (`col` itself when there is none to find).
+    fn dash_col(&self, at: usize, col: usize) -> usize {
+        let b = self.src.as_bytes();
+        let mut i = at.min(b.len());
+        while i > 0 && b[i - 1] == b' ' {
+            i -= 1;
+        }
+        if i > 0 && b[i - 1] == b'-' {
+            col.saturating_sub(at - i + 1)
+        } else {
+            col
+        }
+    }
+
+    /// [`next_token`], cached across the lines of one comment block.
+    fn next_token_after(&mut self, from: usize) -> Option<NextToken> {
+        if let Some((start, line, answer)) = self.next_token_cache {
+            if from >= start && from < line {
+                return answer;
+            }
+        }
+        let (line, answer) = next_token(self.src, from);
+        self.next_token_cache = Some((from, line, answer));
+        answer
+    }
+
+    /// File a comment with the collection that will hold `next`: a nested value about to
+    /// open under the pending key, or the open collection at that column (a sequence only
+    /// for a `- ` entry, so a comment between an indentless list and the next key goes to
+    /// the mapping).
+    fn head_comment(&mut self, c: Comment, next: NextToken) {
+        let top = self.stack.len() - 1;
+        if let Frame::Map { map, pending_key: Some(_), for_value, .. } = &mut self.stack[top] {
+            // Deeper than the key, or an indentless list at the key's column: the value.
+            if next.col > map.indent || (next.dash && next.col == map.indent) {
+                for_value.push(c);
+                return;
+            }
+        }
+        let holds = |f: &Frame| match f {
+            Frame::Map { map, .. } => !map.flow && map.indent == next.col && !next.dash,
+            Frame::Seq { seq, dash_col, .. } => !seq.flow && *dash_col == next.col && next.dash,
+        };
+        let target = (0..=top)
+            .rev()
+            .find(|&i| holds(&self.stack[i]))
+            .or_else(|| (0..=top).rev().find(|&i| self.stack[i].flow() || self.stack[i].indent() <= next.col))
+            .unwrap_or(0);
+        let pending = matches!(&self.stack[target], Frame::Map { pending_key: Some(_), .. });
+        if target == top && !pending {
+            self.stack[top].push_comment(c);
+        } else {
+            // After the item being built (a pending key's value comes first).
             self.stack[target].deferred().push(c);
         }
     }

@@ -929,6 +929,30 @@ struct DecryptVisitor<'a> {
 }
 
 impl Visitor for DecryptVisitor<'_> {
+    fn item_comments(&self) -> bool {
+        self.format == Format::Yaml
+    }
+
+    /// sops writes a comment inside a list as an item, `- ENC[…,type:comment]`, and
+    /// decrypts it back to a comment line where the `-` stood.
+    fn item_comment(&mut self, s: &Scalar, at: &At) -> Result<(), SopsError> {
+        let b = self.src.as_bytes();
+        let mut dash = s.span.start;
+        while dash > 0 && b[dash - 1] == b' ' {
+            dash -= 1;
+        }
+        // `- - ENC[…]` (the first item of a nested list) becomes `- # text`, which reads as
+        // the nested list with the comment before its first item, as the input had it.
+        if dash == 0 || b[dash - 1] != b'-' {
+            return Err(SopsError::CannotDecrypt {
+                pos: s.pos,
+                path: display_steps(at.path),
+                reason: "an encrypted comment stored as a list item must follow its `-`".into(),
+            });
+        }
+        self.comment(&Comment { text: s.text.clone(), span: dash - 1..s.span.end, pos: s.pos }, at)
+    }
+
     fn value(&mut self, s: &Scalar, at: &At) -> Result<(), SopsError> {
         let plain_value = || scalar::resolve(s).unwrap_or_else(|_| Value::Str(s.text.clone()));
         let looks_encrypted = matches!(

@@ -61,6 +61,24 @@ pub trait Visitor {
     fn alias(&mut self, _a: &Alias, _at: &At) -> Result<(), SopsError> {
         Ok(())
     }
+    /// Whether a list item holding an encrypted comment (`- ENC[…,type:comment]`, how sops
+    /// writes a comment inside a list) is a comment to this visitor rather than a value.
+    /// Visitors of encrypted files that produce plaintext say yes: in the plaintext the
+    /// item is a comment line and does not count as a list index.
+    fn item_comments(&self) -> bool {
+        false
+    }
+    /// Such a list item, when [`Visitor::item_comments`] says yes.
+    fn item_comment(&mut self, s: &Scalar, at: &At) -> Result<(), SopsError> {
+        self.comment(&Comment { text: s.text.clone(), span: s.span.clone(), pos: s.pos }, at)
+    }
+}
+
+/// Is `s` an encrypted comment stored as a list item?
+fn is_item_comment(s: &Scalar) -> bool {
+    s.style == tresor_format::ScalarStyle::Plain
+        && s.tag.is_none()
+        && crate::cipher::parse_enc(&s.text).is_some_and(|e| e.type_name == "comment")
 }
 
 struct Walker<'a, V> {
@@ -159,9 +177,15 @@ impl<'a, V: Visitor> Walker<'a, V> {
             Node::Seq(s) => {
                 let mut pending = false;
                 let mut index = 0;
+                let item_comments = self.v.item_comments();
                 for item in &s.items {
                     match item {
                         SeqItem::Comment(c) => self.comment(c, key_matched, marked, &mut pending, in_alias)?,
+                        SeqItem::Value(Node::Scalar(sc)) if item_comments && !s.flow && is_item_comment(sc) => {
+                            let c = Comment { text: sc.text.clone(), span: sc.span.clone(), pos: sc.pos };
+                            let (aad, encrypt) = self.comment_rule(&c, key_matched, marked, &mut pending);
+                            self.v.item_comment(sc, &At { aad: &aad, encrypt, path: &self.path, in_alias })?;
+                        }
                         SeqItem::Value(v) => {
                             let mk = marked || pending;
                             pending = false;
@@ -222,8 +246,14 @@ impl<'a, V: Visitor> Walker<'a, V> {
         pending: &mut bool,
         in_alias: bool,
     ) -> Result<(), SopsError> {
+        let (aad, encrypt) = self.comment_rule(c, key_matched, marked, pending);
+        self.v.comment(c, &At { aad: &aad, encrypt, path: &self.path, in_alias })
+    }
+
+    /// A comment's AAD and whether the rules encrypt it.
+    fn comment_rule(&self, c: &Comment, key_matched: bool, marked: bool, pending: &mut bool) -> (String, bool) {
         // sops joins the (empty) path and appends ':', so top-level comments use ":".
-        let aad = if self.aad.is_empty() { ":" } else { self.aad.as_str() };
+        let aad = if self.aad.is_empty() { ":".to_string() } else { self.aad.clone() };
         let encrypt = if self.comment_matches(c) {
             // A marker comment stays readable so the rule still finds it next time.
             *pending = true;
@@ -231,6 +261,6 @@ impl<'a, V: Visitor> Walker<'a, V> {
         } else {
             self.rule.encrypts(key_matched, marked)
         };
-        self.v.comment(c, &At { aad, encrypt, path: &self.path, in_alias })
+        (aad, encrypt)
     }
 }
