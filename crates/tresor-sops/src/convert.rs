@@ -9,15 +9,24 @@ use tresor_format::Value;
 use crate::error::SopsError;
 use crate::walk::Seg;
 
-fn scalar_to_json(v: Value) -> J {
-    match v {
+fn scalar_to_json(v: Value, pos: tresor_format::Position) -> Result<J, SopsError> {
+    Ok(match v {
         Value::Null => J::Null,
         Value::Bool(b) => J::Bool(b),
         Value::Int(i) => J::Number(i.into()),
         Value::Float(f) => Number::from_f64(f).map(J::Number).unwrap_or_else(|| J::String(scalar::go_format_float(f))),
         Value::Str(s) | Value::Time(s) => J::String(s),
-        Value::Bytes(b) => J::String(String::from_utf8_lossy(&b).into_owned()),
-    }
+        // JSON strings are text: replacing the bytes (as Go's encoder does) would change
+        // the secret.
+        Value::Bytes(_) => {
+            return Err(SopsError::Format(tresor_format::FormatError::Unsupported {
+                pos,
+                msg: "a `!!binary` value that is not UTF-8 text cannot be converted to JSON or an \
+                      environment variable; decrypt to YAML to keep its bytes"
+                    .into(),
+            }))
+        }
+    })
 }
 
 /// Converts a tree to data, expanding aliases within a budget of nodes (a billion-laughs
@@ -45,7 +54,9 @@ impl Converter<'_> {
             })
         })?;
         Ok(match node {
-            Node::Scalar(s) => scalar_to_json(scalar::resolve(s).unwrap_or_else(|_| Value::Str(s.text.clone()))),
+            Node::Scalar(s) => {
+                scalar_to_json(scalar::resolve(s).unwrap_or_else(|_| Value::Str(s.text.clone())), s.pos)?
+            }
             Node::Alias(a) => match self.doc.anchors.get(a.anchor).and_then(|n| n.as_ref()) {
                 Some(t) => self.node(t, depth + 1)?,
                 None => J::Null,

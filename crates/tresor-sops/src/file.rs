@@ -1016,6 +1016,13 @@ impl Visitor for DecryptVisitor<'_> {
             path: display_steps(at.path),
             reason: format!("the decrypted bytes are not a valid '{type_name}'"),
         })?;
+        if self.format == Format::Json && matches!(value, Value::Bytes(_)) {
+            return Err(SopsError::CannotDecrypt {
+                pos: s.pos,
+                path: display_steps(at.path),
+                reason: "the value decrypts to bytes that are not UTF-8 text, which a JSON string cannot hold".into(),
+            });
+        }
         self.mac.leaf(&value.canonical(), true);
         self.digest.plain(self.format, at, &value);
         self.decrypted.push(s.span.start);
