@@ -7,6 +7,7 @@
 //! 1. tresor's round trip is byte-identical;
 //! 2. sops decrypts tresor's file to the data and comments sops' own encryption gives;
 //! 3. tresor decrypts sops' file to the data and comments sops reads from it.
+//!
 //! Input sops refuses must be refused by tresor too.
 
 mod common;
