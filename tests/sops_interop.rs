@@ -252,6 +252,11 @@ fn yaml_sops_refuses_is_refused_and_key_anchors_read_like_sops() {
         assert!(err.contains(says), "{name}: {err}");
         assert!(ours.stdout.is_empty());
     }
+    // An alias as a key: sops writes the key's text in its place; tresor refuses, naming it.
+    let p = sb.write("aliaskey.yaml", "x: &k key\n*k : 1\n");
+    let out = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("an alias used as a mapping key is not supported"));
     // A tab after the indentation is content: both accept it.
     let p = sb.write("tab3.yaml", "a: |\n  x\n  \ty\n");
     let enc = sb.write("tab3.enc.yaml", &sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&p).ok());
