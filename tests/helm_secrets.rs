@@ -42,3 +42,38 @@ fn helm_secrets_decrypt_invocations() {
     let e = sb.tresor().args(["--encrypt", "--age", &recipient()]).arg(&plain).ok();
     assert!(e.contains("ENC[AES256_GCM"));
 }
+
+/// `helm secrets edit` runs sops' implicit edit form, `sops --input-type yaml
+/// --output-type yaml FILE` (no subcommand): tresor edits the file as sops does, and the
+/// real sops still decrypts the result.
+#[test]
+fn helm_secrets_edit_invocation_edits_the_file() {
+    let sb = Sandbox::new();
+    let values = sb.write("secrets.yaml", "db:\n  password: hunter2\nreplicas: 2\n");
+    sb.tresor().args(["encrypt", "-i", "--age", &recipient()]).arg(&values).ok();
+    let editor = sb.write("editor.sh", "#!/bin/sh\nsed -i 's/hunter2/hunter3/' \"$1\"\n");
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    sb.tresor().args(["--input-type", "yaml", "--output-type", "yaml"]).arg(&values).env("EDITOR", &editor).ok();
+    let after = sb.read("secrets.yaml");
+    assert!(!after.contains("hunter3") && after.contains("ENC[AES256_GCM,"), "{after}");
+    assert_eq!(sb.sops().arg("decrypt").arg(&values).ok(), "db:\n    password: hunter3\nreplicas: 2\n");
+    // The bare form too (`sops FILE`).
+    let editor2 = sb.write("editor2.sh", "#!/bin/sh\nsed -i 's/replicas: 2/replicas: 3/' \"$1\"\n");
+    std::fs::set_permissions(&editor2, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    sb.tresor().arg(&values).env("EDITOR", &editor2).ok();
+    assert_eq!(sb.tresor().arg("decrypt").arg(&values).ok(), "db:\n  password: hunter3\nreplicas: 3\n");
+    // An output type that would change the file's format is refused, naming the flag.
+    let out = sb
+        .tresor()
+        .args(["--input-type", "yaml", "--output-type", "json"])
+        .arg(&values)
+        .env("EDITOR", "true")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--output-type json"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -165,6 +165,10 @@ pub struct EditArgs {
     /// Format of the file when the name does not tell (yaml or json)
     #[arg(long = "input-type", value_name = "TYPE")]
     pub input_type: Option<String>,
+    /// Accepted as sops accepts it (helm-secrets passes both types); the file is written
+    /// back in its own format, so this must name the same type
+    #[arg(long = "output-type", value_name = "TYPE")]
+    pub output_type: Option<String>,
     #[command(flatten)]
     pub keys: KeyArgs,
 }

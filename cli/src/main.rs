@@ -43,6 +43,12 @@ fn legacy_sops_args(mut argv: Vec<String>) -> Vec<String> {
             return argv;
         }
     }
+    // `sops [--input-type T --output-type T] FILE`: sops edits the file (helm-secrets'
+    // `helm secrets edit` runs exactly that).
+    let asks_about_tresor = argv.iter().skip(1).any(|a| matches!(a.as_str(), "-h" | "--help" | "-V" | "--version"));
+    if !asks_about_tresor && argv.len() > 1 && argv.last().is_some_and(|a| !a.starts_with('-')) {
+        argv.insert(1, "edit".to_string());
+    }
     argv
 }
 

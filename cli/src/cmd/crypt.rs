@@ -285,6 +285,15 @@ const NEW_FILE_TEMPLATE_JSON: &str = "{\n\t\"example_key\": \"example_value\"\n}
 
 pub(crate) fn edit(a: EditArgs) -> Result<i32> {
     let format = input_format(a.input_type.as_deref(), Some(&a.file), None)?;
+    if let Some(out) = a.output_type.as_deref() {
+        let wanted = input_format(Some(out), None, None)?;
+        if wanted != format {
+            anyhow::bail!(
+                "edit writes {} back in its own format ({format:?}); --output-type {out} would change it (decrypt with --output-type to convert)",
+                a.file.display()
+            );
+        }
+    }
     let _lock = fileio::UpdateLock::acquire(&a.file)?;
     let exists = a.file.exists();
     let (plaintext, meta, key, stash) = if exists {
