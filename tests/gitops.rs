@@ -23,9 +23,82 @@ fn argocd_manifests_validate() {
     let p = &plugin[0];
     assert_eq!(p["apiVersion"], "argoproj.io/v1alpha1");
     assert_eq!(p["kind"], "ConfigManagementPlugin");
-    assert!(p["spec"]["generate"]["command"].is_array());
-    assert!(p["spec"]["discover"]["find"]["command"].is_array());
-    assert!(p["spec"]["generate"]["args"][0].as_str().unwrap().contains("--enable-exec"));
+    let argv = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect()
+    };
+    let generate = argv(&p["spec"]["generate"]["command"]);
+    let discover = argv(&p["spec"]["discover"]["find"]["command"]);
+    // No shell: the commands are argv lists of tools the sidecar has.
+    assert_eq!(generate, ["kustomize", "build", "--enable-alpha-plugins", "--enable-exec", "."]);
+    assert_eq!(discover[..2], ["tresor-kustomize", "discover"]);
+    assert!(p["spec"].get("generate").unwrap().get("args").is_none());
+    // The key Secret is readable by Argo CD's uid 999 through fsGroup.
+    for f in ["repo-server-patch.yaml", "cmp-sidecar-patch.yaml"] {
+        let d = data(&std::fs::read_to_string(dir.join(f)).unwrap(), f);
+        let spec = &d[0]["spec"]["template"]["spec"];
+        assert_eq!(spec["securityContext"]["fsGroup"], 999, "{f}");
+        let vol = spec["volumes"].as_array().unwrap().iter().find(|v| v["name"] == "sops-age").unwrap();
+        assert_eq!(vol["secret"]["defaultMode"], 0o440, "{f}");
+    }
+}
+
+/// The CMP as Argo CD runs it: the discover command in the application's directory (a
+/// generator in a `.yml` file), then the generate command, as argv lists.
+#[test]
+fn argocd_cmp_commands_discover_and_generate_a_sample_app() {
+    let Some(kustomize) = which("kustomize") else {
+        panic!("kustomize is not installed: run scripts/install-peers.sh")
+    };
+    let sb = Sandbox::new();
+    let cm = data(&std::fs::read_to_string(root().join("deploy/argocd/cmp-plugin.yaml")).unwrap(), "cm.yaml");
+    let plugin = data(cm[0]["data"]["plugin.yaml"].as_str().unwrap(), "plugin.yaml");
+    let argv = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect()
+    };
+    let discover = argv(&plugin[0]["spec"]["discover"]["find"]["command"]);
+    let generate = argv(&plugin[0]["spec"]["generate"]["command"]);
+    // The tools the sidecar has on PATH: kustomize and tresor-kustomize.
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_tresor"));
+    let tools = sb.path("tools");
+    std::fs::create_dir_all(&tools).unwrap();
+    std::os::unix::fs::symlink(&kustomize, tools.join("kustomize")).unwrap();
+    let f = bin.with_file_name("tresor-kustomize");
+    if f.is_file() {
+        std::os::unix::fs::symlink(&f, tools.join("tresor-kustomize")).unwrap();
+    } else {
+        let w = sb.write("tools/tresor-kustomize", &format!("#!/bin/sh\nexec '{}' kustomize \"$@\"\n", bin.display()));
+        std::fs::set_permissions(&w, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    let path = format!("{}:/usr/bin:/bin", tools.display());
+    std::fs::create_dir_all(sb.path("app")).unwrap();
+    let plain = sb.write("app/pw.yaml", "password: hunter2\n");
+    let enc = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&plain).ok();
+    std::fs::remove_file(plain).unwrap();
+    sb.write("app/pw.enc.yaml", &enc);
+    sb.write(
+        "app/gen.yml",
+        "apiVersion: tresor.dev/v1\nkind: SecretGenerator\nmetadata:\n  name: app\n  annotations:\n    config.kubernetes.io/function: |\n      exec:\n        path: tresor-kustomize\nfiles:\n  - password=pw.enc.yaml\n",
+    );
+    sb.write("app/kustomization.yaml", "generators:\n  - gen.yml\n");
+    let run = |argv: &[String]| {
+        std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .current_dir(sb.path("app"))
+            .env("PATH", &path)
+            .env("SOPS_AGE_KEY_FILE", key_file())
+            .output()
+            .unwrap()
+    };
+    let found = run(&discover);
+    assert!(found.status.success(), "{}", String::from_utf8_lossy(&found.stderr));
+    assert_eq!(String::from_utf8_lossy(&found.stdout).trim(), "./gen.yml");
+    let out = run(&generate);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let objs = data(&String::from_utf8(out.stdout).unwrap(), "out.yaml");
+    assert_eq!(objs[0]["stringData"]["password"], "password: hunter2\n");
+    // An application without a generator is not this plugin's.
+    std::fs::remove_file(sb.path("app/gen.yml")).unwrap();
+    assert_eq!(run(&discover).status.code(), Some(1));
 }
 
 /// Flux marshals each built resource to JSON and decrypts it with sops' JSON store,

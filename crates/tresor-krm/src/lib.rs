@@ -35,6 +35,24 @@ pub fn main_with_args(args: &[String]) -> i32 {
             println!("tresor-kustomize {}", env!("CARGO_PKG_VERSION"));
             0
         }
+        // Argo CD CMP discovery without a shell: print the generator configs under DIR,
+        // exit 1 when there is none (the plugin is then not chosen).
+        [cmd, rest @ ..] if cmd == "discover" && rest.len() <= 1 => {
+            let dir = Path::new(rest.first().map_or(".", String::as_str));
+            match discover(dir) {
+                Ok(found) if found.is_empty() => 1,
+                Ok(found) => {
+                    for f in found {
+                        println!("{}", f.display());
+                    }
+                    0
+                }
+                Err(e) => {
+                    eprintln!("tresor-kustomize: error: discover {}: {e}", dir.display());
+                    2
+                }
+            }
+        }
         // Used by an Argo CD init container: copy this binary (and, as ksops does with
         // `--with-kustomize`, the kustomize on PATH) into a shared volume.
         [cmd, rest @ ..] if cmd == "install" => {
@@ -97,6 +115,42 @@ pub fn main_with_args(args: &[String]) -> i32 {
     }
 }
 
+/// YAML files under `dir` (not in hidden directories) that hold a generator config this
+/// function runs: `apiVersion: tresor.dev/…` or a `viaduct.ai/…` ksops config.
+pub fn discover(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&d)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            let ty = e.file_type()?;
+            if name.starts_with('.') {
+                continue;
+            }
+            if ty.is_dir() {
+                stack.push(e.path());
+            } else if ty.is_file()
+                && (name.ends_with(".yaml") || name.ends_with(".yml"))
+                && e.metadata()?.len() <= generate::MAX_FILE
+            {
+                let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                let ours = text.lines().any(|l| {
+                    let l = l.trim();
+                    l.starts_with("apiVersion:") && (l.contains("tresor.dev/") || l.contains("viaduct.ai/"))
+                });
+                if ours {
+                    found.push(e.path());
+                }
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
 fn install(dir: &Path, with_kustomize: bool) -> std::io::Result<Vec<std::path::PathBuf>> {
     let mut copies = vec![(std::env::current_exe()?, dir.join("tresor-kustomize"))];
     if with_kustomize {
@@ -154,6 +208,7 @@ KRM exec function (kustomize >= 4, kpt):
   kustomize build --enable-alpha-plugins --enable-exec .
 
 Legacy exec plugin: tresor-kustomize CONFIG_FILE (argv[1] is the generator config).
+Argo CD CMP discovery: tresor-kustomize discover [DIR] (lists generator configs; exit 1 if none).
 Argo CD init container: tresor-kustomize install [--with-kustomize] DIR (copies the binary,
   and the kustomize on PATH with --with-kustomize, into DIR).
 Keys are found like sops/tresor: SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, VAULT_TOKEN, KMS_RESTAPI_* ...
