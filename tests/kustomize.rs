@@ -164,22 +164,19 @@ fn legacy_exec_plugin_mode() {
 }
 
 #[test]
-fn kpt_fn_eval_exec_where_present() {
-    let Some(kpt) = which("kpt") else {
-        eprintln!("kpt not installed; skipping the kpt cross-check");
-        return;
-    };
+fn kpt_fn_eval_exec_with_fn_config() {
+    let kpt = which("kpt").expect("kpt is not installed");
     let sb = Sandbox::new();
     setup(&sb);
     let f = function_binary(&sb);
-    std::fs::create_dir_all(sb.path("pkg")).unwrap();
+    std::fs::create_dir_all(sb.path("pkg/secrets")).unwrap();
+    std::fs::copy(sb.path("app/secrets/pw.enc.txt"), sb.path("pkg/secrets/pw.enc.txt")).unwrap();
+    sb.write("pkg/.krmignore", "secrets/\n");
     sb.write("pkg/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: keep-me\ndata:\n  a: b\n");
+    // The config is outside the package; its paths are relative to the package.
     let cfg = sb.write(
         "fn-config.yaml",
-        &format!(
-            "apiVersion: tresor.dev/v1\nkind: SecretGenerator\nmetadata:\n  name: from-kpt\nfiles:\n  - password={}\n",
-            sb.path("app/secrets/pw.enc.txt").display()
-        ),
+        "apiVersion: tresor.dev/v1\nkind: SecretGenerator\nmetadata:\n  name: from-kpt\nfiles:\n  - password=secrets/pw.enc.txt\n",
     );
     let out = std::process::Command::new(kpt)
         .args(["fn", "eval"])
@@ -438,4 +435,54 @@ fn install_copies_the_function_and_with_kustomize_the_kustomize_on_path() {
     let bad = std::process::Command::new(&f).args(["install"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("usage: tresor-kustomize install [--with-kustomize] DIR"));
+}
+
+/// kpt runs a function in the directory kpt was started from, not in the package: run from
+/// the repository root, the generator's relative paths still resolve against the package.
+/// Encrypted files are not KRM resources, so the package's `.krmignore` lists them (kpt
+/// would otherwise refuse to read them). Output goes to stdout (`-o stdout`): kpt's default
+/// in-place mode would write the decrypted Secret into the package.
+#[test]
+fn kpt_resolves_paths_against_the_package_when_run_from_the_repository_root() {
+    let kpt = which("kpt").expect("kpt is not installed");
+    let sb = Sandbox::new();
+    let f = function_binary(&sb);
+    std::fs::create_dir_all(sb.path("repo/apps/prod/secrets")).unwrap();
+    let plain = sb.write("repo/apps/prod/secrets/pw.txt", "hunter2");
+    let enc = sb.sops().args(["encrypt", "--age", &recipient()]).arg(&plain).ok();
+    std::fs::remove_file(plain).unwrap();
+    sb.write("repo/apps/prod/secrets/pw.enc.txt", &enc);
+    let m = sb.write(
+        "repo/apps/prod/secrets/db.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: s3cret\n",
+    );
+    let enc =
+        sb.tresor().args(["encrypt", "--encrypted-regex", "^(data|stringData)$", "--age", &recipient()]).arg(&m).ok();
+    std::fs::remove_file(m).unwrap();
+    sb.write("repo/apps/prod/secrets/db.enc.yaml", &enc);
+    sb.write("repo/apps/prod/.krmignore", "secrets/\n");
+    sb.write("repo/apps/prod/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: keep-me\ndata:\n  a: b\n");
+    sb.write(
+        "repo/apps/prod/gen.yaml",
+        "apiVersion: tresor.dev/v1\nkind: SecretGenerator\nmetadata:\n  name: from-kpt\n  annotations:\n    config.kubernetes.io/local-config: \"true\"\nfiles:\n  - password=secrets/pw.enc.txt\nresources:\n  - secrets/db.enc.yaml\n",
+    );
+    let out = std::process::Command::new(&kpt)
+        .args(["fn", "eval", "apps/prod", "--exec"])
+        .arg(&f)
+        .args(["-o", "stdout"])
+        .env("SOPS_AGE_KEY_FILE", key_file())
+        .env("HOME", sb.dir.path())
+        .current_dir(sb.path("repo"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("keep-me") && text.contains("from-kpt") && text.contains("hunter2") && text.contains("s3cret"),
+        "{text}"
+    );
+    // Nothing was written into the package.
+    assert!(!std::fs::read_dir(sb.path("repo/apps/prod")).unwrap().any(|e| {
+        std::fs::read_to_string(e.unwrap().path()).is_ok_and(|t| t.contains("hunter2") || t.contains("s3cret"))
+    }));
 }

@@ -40,6 +40,11 @@ pub fn process_resource_list(input: &str, base: &Path) -> Outcome {
         Err(e) => return failure(format!("cannot parse the ResourceList: {e}")),
     };
     let items = list.get("items").and_then(|i| i.as_array()).cloned().unwrap_or_default();
+    let root = match package_root(&items, base) {
+        Ok(r) => r,
+        Err(msg) => return failure(msg),
+    };
+    let base = root.as_path();
     let mut out_items = Vec::new();
     let mut results = Vec::new();
     let mut errors = Vec::new();
@@ -94,6 +99,66 @@ pub fn process_resource_list(input: &str, base: &Path) -> Outcome {
         out["results"] = J::Array(results);
     }
     Outcome { output: tresor_sops::convert::to_yaml(&out), errors }
+}
+
+/// The directory the items' paths are relative to. kpt runs a function in the directory it
+/// was started from, not in the package, and tells each item's path only relative to the
+/// package (`internal.config.kubernetes.io/path`): the package is the one directory, `base`
+/// or below it, that holds those files. Without path annotations (kustomize, which runs
+/// the function in the kustomization root) it is `base`.
+fn package_root(items: &[J], base: &Path) -> Result<std::path::PathBuf, String> {
+    let paths: Vec<&str> = items
+        .iter()
+        .filter_map(|i| {
+            let ann = i.pointer("/metadata/annotations")?;
+            ann.get("internal.config.kubernetes.io/path").or_else(|| ann.get("config.kubernetes.io/path"))?.as_str()
+        })
+        .filter(|p| !p.is_empty() && !p.starts_with('/') && !p.split('/').any(|c| c == ".."))
+        .take(16)
+        .collect();
+    if paths.is_empty() {
+        return Ok(base.to_path_buf());
+    }
+    let holds = |d: &Path| paths.iter().all(|p| d.join(p).is_file());
+    if holds(base) {
+        return Ok(base.to_path_buf());
+    }
+    // Breadth-first below `base`, bounded (a function must not crawl a whole disk).
+    let mut found = Vec::new();
+    let mut level = vec![base.to_path_buf()];
+    let mut visited = 0;
+    for _ in 0..6 {
+        let mut next = Vec::new();
+        for dir in &level {
+            let Ok(entries) = std::fs::read_dir(dir) else { continue };
+            for e in entries.flatten() {
+                let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+                if !is_dir || e.file_name().to_string_lossy().starts_with('.') {
+                    continue;
+                }
+                visited += 1;
+                if visited > 20_000 {
+                    break;
+                }
+                let d = e.path();
+                if holds(&d) {
+                    found.push(d);
+                } else {
+                    next.push(d);
+                }
+            }
+        }
+        level = next;
+    }
+    match found.len() {
+        0 => Ok(base.to_path_buf()),
+        1 => Ok(found.remove(0)),
+        _ => Err(format!(
+            "cannot tell which package the resources come from: {} all hold {}; run the function from the package directory",
+            found.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
+            paths[0]
+        )),
+    }
 }
 
 fn failure(msg: String) -> Outcome {
