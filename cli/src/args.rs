@@ -52,6 +52,9 @@ pub enum Command {
     ExecFile(ExecFileArgs),
     /// Report who holds each file's keys, under which jurisdiction, and how old the data keys are (no decryption)
     Audit(AuditArgs),
+    /// Why can't it decrypt? Try every key of each file against the identities and key
+    /// services found here, and check what a delivery tool needs (--target)
+    Doctor(DoctorArgs),
     /// Kustomize KRM function / legacy exec plugin (same as the tresor-kustomize binary)
     Kustomize(KustomizeArgs),
     /// Find secrets in files, staged changes or Git history (gitleaks rules work too)
@@ -316,6 +319,26 @@ pub struct AuditArgs {
     /// Write the report to a file instead of standard output
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+#[command(after_help = "Exit codes: 0 every file opens here (and passes the --target checks); \
+1 a --target check failed; 128 a file no identity or key service here can open.\n\
+Examples:\n  tresor doctor secrets/db.enc.yaml\n  tresor doctor --target flux clusters/prod/*.yaml\n  \
+tresor doctor --format json app.enc.yaml")]
+pub struct DoctorArgs {
+    /// Encrypted files to diagnose
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Also check what this delivery tool needs of the files
+    #[arg(long, value_parser = ["flux", "argocd", "ksops", "kpt", "helm"])]
+    pub target: Option<String>,
+    /// Output: text (for people) or json (for machines)
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    pub format: String,
+    /// Format of the files when the names do not tell (yaml or json)
+    #[arg(long = "input-type", value_name = "TYPE")]
+    pub input_type: Option<String>,
 }
 
 #[derive(Args)]

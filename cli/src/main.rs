@@ -13,7 +13,7 @@ use clap::Parser;
 /// sops' legacy global mode (`sops --decrypt [flags] FILE`, `sops -e …`), which
 /// helm-secrets and many scripts use: rewrite it to the subcommand form.
 fn legacy_sops_args(mut argv: Vec<String>) -> Vec<String> {
-    const SUBCOMMANDS: [&str; 18] = [
+    const SUBCOMMANDS: [&str; 19] = [
         "encrypt",
         "decrypt",
         "edit",
@@ -26,6 +26,7 @@ fn legacy_sops_args(mut argv: Vec<String>) -> Vec<String> {
         "exec-env",
         "exec-file",
         "audit",
+        "doctor",
         "kustomize",
         "scan",
         "hook",

@@ -2,6 +2,7 @@
 
 mod audit;
 pub(crate) mod crypt;
+mod doctor;
 mod exec;
 mod modify;
 mod rekey;
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::ExecEnv(a) => exec::exec_env(a),
         Command::ExecFile(a) => exec::exec_file(a),
         Command::Audit(a) => audit::audit(a),
+        Command::Doctor(a) => doctor::doctor(a),
         Command::Kustomize(a) => Ok(tresor_krm::main_with_args(&a.args)),
         Command::Scan(a) => scan::scan(a),
         Command::Hook(a) => scan::hook(a),

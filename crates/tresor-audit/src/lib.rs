@@ -5,6 +5,7 @@
 pub mod jurisdiction;
 pub mod policy;
 pub mod report;
+pub mod target;
 
 pub use jurisdiction::{Jurisdiction, Jurisdictions};
 pub use policy::Policy;

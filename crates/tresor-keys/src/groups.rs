@@ -80,6 +80,19 @@ pub fn sops_compatibility(groups: &[Vec<KeySpec>], threshold: usize) -> Option<S
 }
 
 /// Holds the key-service clients (created on first use) and the local age identities.
+/// One master key of a file, tried on its own.
+#[derive(Debug)]
+pub struct KeyCheck {
+    /// The key group (1-based).
+    pub group: usize,
+    /// `age`, `hc_vault`, `okms`, `pgp`, `kms`, …
+    pub kind: String,
+    /// Recipient, key URI or key id.
+    pub id: String,
+    /// `Ok` when this key unwraps its share here; otherwise why not.
+    pub result: Result<(), String>,
+}
+
 #[derive(Default)]
 pub struct Keyring {
     identities: OnceLock<Result<age_key::Identities, String>>,
@@ -215,6 +228,28 @@ impl Keyring {
             }
             MasterKey::Foreign { kind, .. } => Err(format!("key type '{kind}' is not supported by tresor")),
         }
+    }
+
+    /// Try every master key of a file on its own (not stopping at the first that opens),
+    /// for `tresor doctor`: which key opens it here, and why each other one does not.
+    pub fn check_keys(&self, meta: &Metadata) -> Vec<KeyCheck> {
+        let mut out = Vec::new();
+        for (gi, group) in meta.key_groups.iter().enumerate() {
+            for key in &group.keys {
+                out.push(KeyCheck {
+                    group: gi + 1,
+                    kind: key.kind().to_string(),
+                    id: key.id(),
+                    result: self.unwrap_one(key).map(|_| ()),
+                });
+            }
+        }
+        out
+    }
+
+    /// Where age identities were looked for, in sops' order (what `doctor` reports).
+    pub fn identity_sources(&self) -> Result<(Vec<String>, usize), String> {
+        self.identities().map(|i| (i.searched.clone(), i.ids.len()))
     }
 
     /// Recover the data key, trying keys in sops' order (age first, then the rest in

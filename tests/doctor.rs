@@ -1,0 +1,102 @@
+//! `tresor doctor`: which key opens a file here and why each other one does not, with real
+//! age identities and a real OpenBao (a token without the key's policy, then sealed), and
+//! the checks a delivery tool needs.
+
+mod common;
+use common::*;
+
+const OTHER: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+
+fn doctor_json(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, serde_json::Value) {
+    let mut c = sb.tresor();
+    c.args(["doctor", "--format", "json"]).args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    (
+        out.status.code(),
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout))),
+    )
+}
+
+#[test]
+fn doctor_names_the_key_that_opens_a_file_and_why_the_others_do_not() {
+    let sb = Sandbox::new();
+    let plain = sb.write("db.yaml", "password: hunter2\n");
+    let enc = sb.tresor().args(["encrypt", "--age", OTHER, "--age", &recipient()]).arg(&plain).ok();
+    let f = sb.write("db.enc.yaml", &enc);
+    let (code, v) = doctor_json(&sb, &[f.to_str().unwrap()], &[]);
+    assert_eq!(code, Some(0), "{v}");
+    let file = &v["files"][0];
+    assert_eq!(file["decrypts"], true);
+    let keys = file["keys"].as_array().unwrap();
+    let mine = keys.iter().find(|k| k["id"] == recipient().as_str()).unwrap();
+    assert_eq!(mine["opens"], true);
+    let other = keys.iter().find(|k| k["id"] == OTHER).unwrap();
+    assert_eq!(other["opens"], false);
+    assert!(other["reason"].as_str().unwrap().contains("none of the age identities matches"), "{other}");
+    // No identity at all: exit 128 (decrypt's code), and the report says where it looked.
+    let (code, v) =
+        doctor_json(&sb, &[f.to_str().unwrap()], &[("SOPS_AGE_KEY_FILE", "/dev/null"), ("HOME", "/nonexistent")]);
+    assert_eq!(code, Some(128));
+    assert_eq!(v["identities"]["age_found"], 0);
+    assert!(v["files"][0]["keys"][0]["reason"].as_str().unwrap().contains("no age identity found"));
+    // Secrets never appear: not the plaintext, not the key.
+    let text = sb.tresor().arg("doctor").arg(&f).ok();
+    let key = std::fs::read_to_string(key_file()).unwrap();
+    let secret_line = key.lines().find(|l| l.starts_with("AGE-SECRET-KEY-")).unwrap();
+    assert!(!text.contains("hunter2") && !text.contains(secret_line), "{text}");
+}
+
+#[test]
+fn doctor_tells_a_token_without_policy_from_a_sealed_openbao() {
+    let sb = Sandbox::new();
+    let bao = Bao::start();
+    let uri = bao.create_key("doctor");
+    let plain = sb.write("db.yaml", "password: hunter2\n");
+    let mut c = sb.tresor();
+    c.args(["encrypt", "--hc-vault-transit", &uri]).arg(&plain).env("VAULT_TOKEN", "root");
+    let f = sb.write("db.enc.yaml", &c.ok());
+    let f = f.to_str().unwrap();
+    let (code, v) = doctor_json(&sb, &[f], &[("VAULT_TOKEN", "root")]);
+    assert_eq!(code, Some(0), "{v}");
+    // A token that exists but may not use the transit key.
+    let weak = bao.cli(&["token", "create", "-policy=default", "-field=token"]);
+    let (code, v) = doctor_json(&sb, &[f], &[("VAULT_TOKEN", weak.trim())]);
+    assert_eq!(code, Some(128));
+    let reason = v["files"][0]["keys"][0]["reason"].as_str().unwrap().to_lowercase();
+    assert!(reason.contains("permission denied") || reason.contains("403"), "{reason}");
+    // The server sealed.
+    bao.cli(&["operator", "seal"]);
+    let (code, v) = doctor_json(&sb, &[f], &[("VAULT_TOKEN", "root")]);
+    assert_eq!(code, Some(128));
+    let reason = v["files"][0]["keys"][0]["reason"].as_str().unwrap().to_lowercase();
+    assert!(reason.contains("sealed") || reason.contains("503"), "{reason}");
+}
+
+#[test]
+fn doctor_checks_what_flux_and_helm_need() {
+    let sb = Sandbox::new();
+    let plain = sb.write("values.yaml", "# keep: x\npassword: hunter2\n");
+    let ok = sb.write("ok.enc.yaml", &sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&plain).ok());
+    let (code, v) = doctor_json(&sb, &["--target", "flux", ok.to_str().unwrap()], &[]);
+    assert_eq!(code, Some(0), "{v}");
+    assert!(v["files"][0]["checks"].as_array().unwrap().iter().all(|c| c["ok"] == true), "{v}");
+    // A comment-marker rule: Flux marshals to JSON and loses the markers.
+    let marked =
+        sb.tresor().args(["encrypt", "--encrypted-comment-regex", "^ *keep", "--age", &recipient()]).arg(&plain).ok();
+    let marked = sb.write("marked.enc.yaml", &marked);
+    let (code, v) = doctor_json(&sb, &["--target", "flux", marked.to_str().unwrap()], &[]);
+    assert_eq!(code, Some(1), "{v}");
+    let bad: Vec<_> = v["files"][0]["checks"].as_array().unwrap().iter().filter(|c| c["ok"] == false).collect();
+    assert!(bad.len() == 1 && bad[0]["detail"].as_str().unwrap().contains("encrypted_comment_regex"), "{v}");
+    // helm-secrets takes the store from the extension.
+    let odd = sb.write("values.enc", &std::fs::read_to_string(&ok).unwrap());
+    let (code, v) = doctor_json(&sb, &["--target", "helm", "--input-type", "yaml", odd.to_str().unwrap()], &[]);
+    assert_eq!(code, Some(1), "{v}");
+    // Not an encrypted file at all: named, exit 128.
+    let (code, v) = doctor_json(&sb, &[plain.to_str().unwrap()], &[]);
+    assert_eq!(code, Some(128));
+    assert!(v["files"][0]["error"].as_str().unwrap().contains("no sops metadata"), "{v}");
+}
