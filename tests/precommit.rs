@@ -1,5 +1,6 @@
 //! The hooks with the real pre-commit framework (PyPI `pre-commit`, via `try-repo` against
-//! this repository's `.pre-commit-hooks.yaml`) and a real `git commit` through the plain
+//! this repository's `.pre-commit-hooks.yaml`: `language: rust`, so pre-commit itself
+//! builds and installs tresor, no set-up step) and a real `git commit` through the plain
 //! hook `tresor hook install` writes.
 
 mod common;
@@ -48,7 +49,7 @@ fn try_repo(sb: &Sandbox, dir: &Path, hook: &str, all_files: bool) -> (bool, Str
     try_repo_with(sb, dir, hook, all_files, &[])
 }
 
-fn try_repo_with(sb: &Sandbox, dir: &Path, hook: &str, all_files: bool, extra: &[&str]) -> (bool, String) {
+fn try_repo_with(_sb: &Sandbox, dir: &Path, hook: &str, all_files: bool, extra: &[&str]) -> (bool, String) {
     let pre_commit = which("pre-commit").expect("pre-commit is not installed: run scripts/install-peers.sh");
     let mut c = Command::new(pre_commit);
     c.arg("try-repo").arg(root()).arg(hook).current_dir(dir);
@@ -56,7 +57,18 @@ fn try_repo_with(sb: &Sandbox, dir: &Path, hook: &str, all_files: bool, extra: &
         c.arg("--all-files");
     }
     c.args(extra);
-    let out = c.env("PATH", path_with_tresor()).env("PRE_COMMIT_HOME", sb.path("pre-commit-home")).output().unwrap();
+    // The hooks are `language: rust`: pre-commit builds and installs this repository's
+    // binaries (`cargo install --path`) into its own environment. One environment for all
+    // tests (pre-commit locks its store), built into a target directory of its own, in the
+    // release profile without optimisation: a test checks behaviour, not speed.
+    let target = root().join("target");
+    c.env("PRE_COMMIT_HOME", target.join("pre-commit-home"))
+        .env("CARGO_TARGET_DIR", target.join("pre-commit-build"))
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0")
+        .env("CARGO_PROFILE_RELEASE_LTO", "false")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false");
+    let out = c.output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }

@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use serde_json::Value as J;
 
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 pub fn testdata(rel: &str) -> PathBuf {
