@@ -58,17 +58,10 @@ fn argocd_cmp_commands_discover_and_generate_a_sample_app() {
     let discover = argv(&plugin[0]["spec"]["discover"]["find"]["command"]);
     let generate = argv(&plugin[0]["spec"]["generate"]["command"]);
     // The tools the sidecar has on PATH: kustomize and tresor-kustomize.
-    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_tresor"));
     let tools = sb.path("tools");
     std::fs::create_dir_all(&tools).unwrap();
     std::os::unix::fs::symlink(&kustomize, tools.join("kustomize")).unwrap();
-    let f = bin.with_file_name("tresor-kustomize");
-    if f.is_file() {
-        std::os::unix::fs::symlink(&f, tools.join("tresor-kustomize")).unwrap();
-    } else {
-        let w = sb.write("tools/tresor-kustomize", &format!("#!/bin/sh\nexec '{}' kustomize \"$@\"\n", bin.display()));
-        std::fs::set_permissions(&w, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    }
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_tresor-kustomize"), tools.join("tresor-kustomize")).unwrap();
     let path = format!("{}:/usr/bin:/bin", tools.display());
     std::fs::create_dir_all(sb.path("app")).unwrap();
     let plain = sb.write("app/pw.yaml", "password: hunter2\n");

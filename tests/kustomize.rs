@@ -10,17 +10,10 @@ fn kustomize() -> PathBuf {
     which("kustomize").expect("kustomize is not installed: run scripts/install-peers.sh")
 }
 
-/// The function binary: `tresor-kustomize` built next to `tresor` (cargo test --workspace
-/// builds both); otherwise a one-line wrapper around `tresor kustomize`.
-fn function_binary(sb: &Sandbox) -> PathBuf {
-    let tresor = PathBuf::from(env!("CARGO_BIN_EXE_tresor"));
-    let sibling = tresor.with_file_name("tresor-kustomize");
-    if sibling.is_file() {
-        return sibling;
-    }
-    let w = sb.write("tresor-kustomize", &format!("#!/bin/sh\nexec '{}' kustomize \"$@\"\n", tresor.display()));
-    std::fs::set_permissions(&w, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    w
+/// The function binary (`tresor-kustomize`, a binary of the same package, so cargo builds
+/// it for the tests).
+fn function_binary(_sb: &Sandbox) -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_tresor-kustomize"))
 }
 
 fn setup(sb: &Sandbox) {
