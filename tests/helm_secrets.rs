@@ -77,3 +77,53 @@ fn helm_secrets_edit_invocation_edits_the_file() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The native Helm plugin: `tresor helm-plugin DIR` writes a getter plugin whose command
+/// is a link to tresor itself (no script); the real Helm 4 installs it in both manifest
+/// forms (Helm 3's downloader, which Helm 4 loads as legacy, and Helm 4's getter/v1), and
+/// `helm template -f tresor://FILE` gets the decrypted values. A file it cannot decrypt
+/// fails the render.
+#[test]
+fn helm_template_reads_tresor_urls_through_the_plugin() {
+    let helm = which("helm").expect("helm is not installed: run scripts/install-peers.sh");
+    for manifest in ["legacy", "v1"] {
+        let sb = Sandbox::new();
+        let plugin = sb.path(&format!("plugin-{manifest}"));
+        sb.tresor().args(["helm-plugin", "--manifest", manifest]).arg(&plugin).ok();
+        let helm_cmd = |args: &[&str]| {
+            std::process::Command::new(&helm)
+                .args(args)
+                .current_dir(sb.dir.path())
+                .env("HELM_DATA_HOME", sb.path("helm-data"))
+                .env("HELM_CONFIG_HOME", sb.path("helm-config"))
+                .env("HELM_CACHE_HOME", sb.path("helm-cache"))
+                .env_remove("HELM_PLUGINS")
+                .env("HOME", sb.dir.path())
+                .env("SOPS_AGE_KEY_FILE", key_file())
+                .output()
+                .unwrap()
+        };
+        let out = helm_cmd(&["plugin", "install", plugin.to_str().unwrap()]);
+        assert!(out.status.success(), "{manifest}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(helm_cmd(&["create", "chart"]).status.success());
+        let values = sb.write("values.yaml", "replicaCount: 5\nimage:\n  tag: \"1.2.3\"\n");
+        sb.tresor().args(["encrypt", "-i", "--age", &recipient()]).arg(&values).ok();
+        let out = helm_cmd(&["template", "r", "chart", "-f", "tresor://values.yaml"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{manifest}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(text.contains("replicas: 5") && text.contains("nginx:1.2.3"), "{manifest}: {text}");
+        // Not decryptable here: helm fails, naming the cause.
+        let other = sb.write("other.yaml", "replicaCount: 9\n");
+        sb.tresor()
+            .args(["encrypt", "-i", "--age", "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"])
+            .arg(&other)
+            .ok();
+        let out = helm_cmd(&["template", "r", "chart", "-f", "tresor://other.yaml"]);
+        assert!(!out.status.success(), "{manifest}: rendered without the key");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("could not retrieve the data key"),
+            "{manifest}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -61,6 +61,10 @@ pub enum Command {
     Scan(ScanArgs),
     /// Git hooks: `tresor hook install` adds a pre-commit hook that scans staged changes
     Hook(HookArgs),
+    /// Write a Helm plugin directory that makes `helm … -f tresor://FILE` decrypt FILE
+    /// (then `helm plugin install DIR`); no shell script, the plugin runs this binary
+    #[command(name = "helm-plugin")]
+    HelmPlugin(HelmPluginArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completion {
         #[arg(value_enum)]
@@ -339,6 +343,20 @@ pub struct DoctorArgs {
     /// Format of the files when the names do not tell (yaml or json)
     #[arg(long = "input-type", value_name = "TYPE")]
     pub input_type: Option<String>,
+}
+
+#[derive(Args)]
+#[command(
+    after_help = "Example:\n  tresor helm-plugin ~/.local/share/tresor/helm-plugin && helm plugin install ~/.local/share/tresor/helm-plugin\n  \
+helm template app ./chart -f tresor://secrets/values.enc.yaml"
+)]
+pub struct HelmPluginArgs {
+    /// The directory to write (created; must not hold another plugin)
+    pub dir: PathBuf,
+    /// Plugin manifest format: legacy (Helm 3 downloader, which Helm 4 also loads) or
+    /// v1 (Helm 4's `getter/v1`)
+    #[arg(long, default_value = "legacy", value_parser = ["legacy", "v1"])]
+    pub manifest: String,
 }
 
 #[derive(Args)]

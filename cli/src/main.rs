@@ -13,7 +13,7 @@ use clap::Parser;
 /// sops' legacy global mode (`sops --decrypt [flags] FILE`, `sops -e …`), which
 /// helm-secrets and many scripts use: rewrite it to the subcommand form.
 fn legacy_sops_args(mut argv: Vec<String>) -> Vec<String> {
-    const SUBCOMMANDS: [&str; 19] = [
+    const SUBCOMMANDS: [&str; 20] = [
         "encrypt",
         "decrypt",
         "edit",
@@ -30,6 +30,7 @@ fn legacy_sops_args(mut argv: Vec<String>) -> Vec<String> {
         "kustomize",
         "scan",
         "hook",
+        "helm-plugin",
         "help",
         "completion",
         "man",
@@ -55,7 +56,18 @@ fn legacy_sops_args(mut argv: Vec<String>) -> Vec<String> {
 
 fn main() {
     signals::install();
-    let cli = args::Cli::parse_from(legacy_sops_args(std::env::args().collect()));
+    let argv: Vec<String> = std::env::args().collect();
+    // Run as a Helm getter (the plugin's `bin/tresor-helm-getter` links to this binary):
+    // Helm passes `CERT KEY CA URL`.
+    let called = argv.first().map(|a| std::path::Path::new(a).file_name().unwrap_or_default().to_os_string());
+    if called.as_deref() == Some(std::ffi::OsStr::new(cmd::helm::GETTER_NAME)) {
+        let code = match cmd::helm::getter(&argv[1..]) {
+            Ok(code) => code,
+            Err(err) => exit::report(&err),
+        };
+        std::process::exit(code);
+    }
+    let cli = args::Cli::parse_from(legacy_sops_args(argv));
     let code = match cmd::run(cli) {
         Ok(code) => code,
         Err(err) => exit::report(&err),

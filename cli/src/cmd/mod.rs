@@ -4,6 +4,7 @@ mod audit;
 pub(crate) mod crypt;
 mod doctor;
 mod exec;
+pub(crate) mod helm;
 mod modify;
 mod rekey;
 mod scan;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Kustomize(a) => Ok(tresor_krm::main_with_args(&a.args)),
         Command::Scan(a) => scan::scan(a),
         Command::Hook(a) => scan::hook(a),
+        Command::HelmPlugin(a) => helm::write_plugin(a),
         Command::Completion { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut buf = Vec::new();
