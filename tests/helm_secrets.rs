@@ -79,19 +79,24 @@ fn helm_secrets_edit_invocation_edits_the_file() {
 }
 
 /// The native Helm plugin: `tresor helm-plugin DIR` writes a getter plugin whose command
-/// is a link to tresor itself (no script); the real Helm 4 installs it in both manifest
-/// forms (Helm 3's downloader, which Helm 4 loads as legacy, and Helm 4's getter/v1), and
+/// is a link to tresor itself (no script); the real Helm 4.3.1 installs it in both manifest
+/// forms (Helm 3's downloader, which Helm 4 loads as legacy, and Helm 4's getter/v1) and
+/// Helm 3.17.2 the downloader form, and
 /// `helm template -f tresor://FILE` gets the decrypted values. A file it cannot decrypt
 /// fails the render.
 #[test]
 fn helm_template_reads_tresor_urls_through_the_plugin() {
-    let helm = which("helm").expect("helm is not installed: run scripts/install-peers.sh");
-    for manifest in ["legacy", "v1"] {
+    let helm4 = which("helm").expect("helm is not installed: run scripts/install-peers.sh");
+    let helm3 = which("helm3").expect("helm3 is not installed: run scripts/install-peers.sh");
+    // Helm 3 knows only the downloader form.
+    for (helm, manifest) in [(&helm4, "legacy"), (&helm4, "v1"), (&helm3, "legacy")] {
         let sb = Sandbox::new();
         let plugin = sb.path(&format!("plugin-{manifest}"));
-        sb.tresor().args(["helm-plugin", "--manifest", manifest]).arg(&plugin).ok();
+        let manifest = format!("{manifest} with {}", helm.display());
+        let manifest = manifest.as_str();
+        sb.tresor().args(["helm-plugin", "--manifest", manifest.split(' ').next().unwrap()]).arg(&plugin).ok();
         let helm_cmd = |args: &[&str]| {
-            std::process::Command::new(&helm)
+            std::process::Command::new(helm)
                 .args(args)
                 .current_dir(sb.dir.path())
                 .env("HELM_DATA_HOME", sb.path("helm-data"))
