@@ -221,10 +221,16 @@ impl Visitor for EncryptVisitor<'_> {
             (Rendered::Inline(t), _) if t.starts_with('"') => ScalarStyle::DoubleQuoted,
             _ => ScalarStyle::Plain,
         };
-        let natural = natural_render(self.src, s, slot_style, &value, self.nl, self.format);
         let original = (s.header.as_ref().map(|h| &self.src[h.clone()]), &self.src[s.span.clone()]);
-        if rendered_parts(&natural) != original {
-            self.layout.insert(tag, (original.0.map(str::to_string), original.1.to_string()));
+        // The commonest case, a plain string the decryptor writes back plain, without
+        // rendering it into a new string only to compare it.
+        let plain_as_is = matches!((&value, slot_style, self.format), (Value::Str(t), ScalarStyle::Plain, Format::Yaml)
+            if s.header.is_none() && render::plain_safe(t, s.in_flow) && t == original.1);
+        if !plain_as_is {
+            let natural = natural_render(self.src, s, slot_style, &value, self.nl, self.format);
+            if rendered_parts(&natural) != original {
+                self.layout.insert(tag, (original.0.map(str::to_string), original.1.to_string()));
+            }
         }
         slot_edits(self.src, s, slot, self.nl, &mut self.edits);
         Ok(())
