@@ -230,6 +230,15 @@ fn binary_values_that_are_not_utf8_interoperate_with_sops() {
     let json = sb.tresor().args(["decrypt", "--output-type", "json"]).arg(&senc).output().unwrap();
     assert!(!json.status.success() && json.stdout.is_empty());
     assert!(String::from_utf8_lossy(&json.stderr).contains("cannot be converted to JSON"));
+    // sops' binary store with bytes that are not UTF-8: until tresor writes raw bytes, a
+    // clear refusal, never an envelope printed in their place.
+    let bytes: Vec<u8> = (0u8..=255).rev().collect();
+    let raw = sb.path("ks.p12");
+    std::fs::write(&raw, &bytes).unwrap();
+    let store = sb.write("ks.p12.enc", &sb.sops().args(["encrypt", "--age", &recipient()]).arg(&raw).ok());
+    let out = sb.tresor().arg("decrypt").arg(&store).output().unwrap();
+    assert!(!out.status.success() && out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("binary-store"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// Input sops refuses is refused, with a message naming the problem; input sops accepts

@@ -1022,11 +1022,16 @@ impl Visitor for DecryptVisitor<'_> {
             path: display_steps(at.path),
             reason: format!("the decrypted bytes are not a valid '{type_name}'"),
         })?;
-        if self.format == Format::Json && matches!(value, Value::Bytes(_)) {
+        // Raw bytes go back as `!!binary` only where sops writes them so: a block-style YAML
+        // value. In JSON, or in a flow collection (sops' binary store, `{"data": …}`, read
+        // as YAML), refuse rather than print an envelope that is not the file's bytes.
+        if matches!(value, Value::Bytes(_)) && (self.format == Format::Json || s.in_flow) {
             return Err(SopsError::CannotDecrypt {
                 pos: s.pos,
                 path: display_steps(at.path),
-                reason: "the value decrypts to bytes that are not UTF-8 text, which a JSON string cannot hold".into(),
+                reason: "the value decrypts to bytes that are not UTF-8 text, which a JSON string cannot hold \
+                         (a sops binary-store file? tresor cannot write its raw bytes yet)"
+                    .into(),
             });
         }
         self.mac.leaf(&value.canonical(), true);
