@@ -52,22 +52,6 @@ const POSITIONS: &[&str] = &[
     "m:\n  n:\n# column 0 after a null value\n  o: 1\n",
 ];
 
-/// The text of every non-empty comment (own-line or after a value), sorted. The inputs
-/// here hold no `#` inside values.
-fn comments(text: &str) -> Vec<String> {
-    let mut v: Vec<String> = text
-        .lines()
-        .filter_map(|l| {
-            let t = l.trim_start();
-            let at = if t.starts_with('#') { Some(0) } else { t.find(" #").map(|i| i + 1) }?;
-            let c = t[at..].trim_end();
-            (c != "#").then(|| c.to_string())
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 fn first_doc(text: &str) -> serde_json::Value {
     data(text, "x.yaml").into_iter().next().unwrap_or(serde_json::Value::Null)
 }

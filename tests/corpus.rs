@@ -155,20 +155,6 @@ fn chart_style_files(out: &mut Vec<Entry>) {
     }
 }
 
-fn comments(text: &str) -> Vec<String> {
-    let mut v: Vec<String> = text
-        .lines()
-        .filter_map(|l| {
-            let t = l.trim_start();
-            let at = if t.starts_with('#') { Some(0) } else { t.find(" #").map(|i| i + 1) }?;
-            let c = t[at..].trim_end();
-            (c != "#").then(|| c.to_string())
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 /// Check one file; the problems found, if any.
 fn check(sb: &Sandbox, idx: usize, (tool, name, text): &Entry) -> Vec<String> {
     let mut problems = Vec::new();

@@ -50,13 +50,7 @@ fn argocd_cmp_commands_discover_and_generate_a_sample_app() {
         panic!("kustomize is not installed: run scripts/install-peers.sh")
     };
     let sb = Sandbox::new();
-    let cm = data(&std::fs::read_to_string(root().join("deploy/argocd/cmp-plugin.yaml")).unwrap(), "cm.yaml");
-    let plugin = data(cm[0]["data"]["plugin.yaml"].as_str().unwrap(), "plugin.yaml");
-    let argv = |v: &serde_json::Value| -> Vec<String> {
-        v.as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect()
-    };
-    let discover = argv(&plugin[0]["spec"]["discover"]["find"]["command"]);
-    let generate = argv(&plugin[0]["spec"]["generate"]["command"]);
+    let (discover, generate) = cmp_commands();
     // The tools the sidecar has on PATH: kustomize and tresor-kustomize.
     let tools = sb.path("tools");
     std::fs::create_dir_all(&tools).unwrap();

@@ -93,15 +93,11 @@ fn the_image_serves_as_argocd_cmp_sidecar_and_krm_function_as_uid_999() {
     };
 
     // 1. The CMP, with the commands exactly as deploy/argocd/cmp-plugin.yaml gives them.
-    let cm = data(&std::fs::read_to_string(root().join("deploy/argocd/cmp-plugin.yaml")).unwrap(), "cm.yaml");
-    let plugin = data(cm[0]["data"]["plugin.yaml"].as_str().unwrap(), "plugin.yaml");
-    let argv = |v: &serde_json::Value| -> Vec<String> {
-        v.as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect()
-    };
-    let found = run(&argv(&plugin[0]["spec"]["discover"]["find"]["command"]), None);
+    let (discover, generate) = cmp_commands();
+    let found = run(&discover, None);
     assert!(found.status.success(), "discover: {}", text(&found));
     assert_eq!(String::from_utf8_lossy(&found.stdout).trim(), "./gen.yml");
-    let generated = run(&argv(&plugin[0]["spec"]["generate"]["command"]), None);
+    let generated = run(&generate, None);
     assert!(generated.status.success(), "generate: {}", text(&generated));
     let objs = data(&String::from_utf8_lossy(&generated.stdout), "out.yaml");
     assert_eq!(objs[0]["kind"], "Secret");

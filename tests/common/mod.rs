@@ -256,3 +256,29 @@ impl Drop for Bao {
         self.stop();
     }
 }
+
+/// The text of every non-empty comment (own-line or after a value), sorted. Meant for
+/// inputs with no `#` inside values.
+pub fn comments(text: &str) -> Vec<String> {
+    let mut v: Vec<String> = text
+        .lines()
+        .filter_map(|l| {
+            let t = l.trim_start();
+            let at = if t.starts_with('#') { Some(0) } else { t.find(" #").map(|i| i + 1) }?;
+            let c = t[at..].trim_end();
+            (c != "#").then(|| c.to_string())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The Argo CD CMP's discover and generate commands, as argv lists, exactly as
+/// `deploy/argocd/cmp-plugin.yaml` gives them.
+pub fn cmp_commands() -> (Vec<String>, Vec<String>) {
+    let cm = data(&std::fs::read_to_string(root().join("deploy/argocd/cmp-plugin.yaml")).unwrap(), "cm.yaml");
+    let plugin = data(cm[0]["data"]["plugin.yaml"].as_str().unwrap(), "plugin.yaml");
+    let argv =
+        |v: &J| -> Vec<String> { v.as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect() };
+    (argv(&plugin[0]["spec"]["discover"]["find"]["command"]), argv(&plugin[0]["spec"]["generate"]["command"]))
+}

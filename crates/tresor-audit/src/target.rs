@@ -58,15 +58,7 @@ pub fn check(target: Target, name: &str, src: &str, format: Format, meta: &Metad
         // Enough key groups must hold a key the sops library can open.
         let usable =
             meta.key_groups.iter().filter(|g| g.keys.iter().any(|k| SOPS_KEY_TYPES.contains(&k.kind()))).count();
-        let needed = if meta.key_groups.len() > 1 {
-            if meta.shamir_threshold == 0 {
-                meta.key_groups.len()
-            } else {
-                meta.shamir_threshold
-            }
-        } else {
-            1
-        };
+        let needed = meta.groups_needed();
         let only_tresor: Vec<String> = meta
             .key_groups
             .iter()

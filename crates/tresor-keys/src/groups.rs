@@ -268,15 +268,7 @@ impl Keyring {
         prefetched: &BTreeMap<String, Zeroizing<Vec<u8>>>,
         remote: bool,
     ) -> Result<DataKey, KeyError> {
-        let needed = if meta.key_groups.len() > 1 {
-            if meta.shamir_threshold == 0 {
-                meta.key_groups.len()
-            } else {
-                meta.shamir_threshold
-            }
-        } else {
-            1
-        };
+        let needed = meta.groups_needed();
         let mut failures = Vec::new();
         let mut payloads: Vec<Zeroizing<Vec<u8>>> = Vec::new();
         for (gi, group) in meta.key_groups.iter().enumerate() {

@@ -27,6 +27,18 @@ pub struct Metadata {
     pub owner: Option<String>,
 }
 
+impl Metadata {
+    /// How many key groups must give their share to recover the data key: one for the
+    /// flat layout, else the Shamir threshold (all groups when none is set).
+    pub fn groups_needed(&self) -> usize {
+        match (self.key_groups.len(), self.shamir_threshold) {
+            (0 | 1, _) => 1,
+            (n, 0) => n,
+            (_, t) => t,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct KeyGroup {
     pub keys: Vec<MasterKey>,
