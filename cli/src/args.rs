@@ -61,6 +61,9 @@ pub enum Command {
     Scan(ScanArgs),
     /// Git hooks: `tresor hook install` adds a pre-commit hook that scans staged changes
     Hook(HookArgs),
+    /// Git integration: a diff driver that shows decrypted values to key holders and
+    /// which values changed to everyone else (`tresor git setup`, then `git diff` as usual)
+    Git(GitArgs),
     /// Write a Helm plugin directory that makes `helm … -f tresor://FILE` decrypt FILE
     /// (then `helm plugin install DIR`); no shell script, the plugin runs this binary
     #[command(name = "helm-plugin")]
@@ -357,6 +360,35 @@ pub struct HelmPluginArgs {
     /// v1 (Helm 4's `getter/v1`)
     #[arg(long, default_value = "legacy", value_parser = ["legacy", "v1"])]
     pub manifest: String,
+}
+
+#[derive(Args)]
+pub struct GitArgs {
+    #[command(subcommand)]
+    pub action: GitAction,
+}
+
+#[derive(Subcommand)]
+pub enum GitAction {
+    /// Configure the `tresor` diff driver: `git config diff.tresor.textconv` and
+    /// `.gitattributes` lines for the encrypted files Git tracks (and --pattern globs)
+    Setup {
+        /// Only report what is missing (exit 1 when something is)
+        #[arg(long)]
+        check: bool,
+        /// Configure the driver in the global Git config instead of the repository's
+        #[arg(long)]
+        global: bool,
+        /// Also mark files matching this .gitattributes pattern (e.g. 'secrets/*.yaml')
+        #[arg(long, value_name = "GLOB")]
+        pattern: Vec<String>,
+    },
+    /// Git's textconv: print FILE decrypted (to stdout only) when a key here opens it, else
+    /// with every ciphertext shown as a short digest, so a diff names the changed values
+    Textconv {
+        /// The file Git hands over (a temporary copy of one version)
+        file: PathBuf,
+    },
 }
 
 #[derive(Args)]

@@ -13,7 +13,7 @@ use clap::Parser;
 /// sops' legacy global mode (`sops --decrypt [flags] FILE`, `sops -e …`), which
 /// helm-secrets and many scripts use: rewrite it to the subcommand form.
 fn legacy_sops_args(mut argv: Vec<String>) -> Vec<String> {
-    const SUBCOMMANDS: [&str; 20] = [
+    const SUBCOMMANDS: [&str; 21] = [
         "encrypt",
         "decrypt",
         "edit",
@@ -31,6 +31,7 @@ fn legacy_sops_args(mut argv: Vec<String>) -> Vec<String> {
         "scan",
         "hook",
         "helm-plugin",
+        "git",
         "help",
         "completion",
         "man",

@@ -4,6 +4,7 @@ mod audit;
 pub(crate) mod crypt;
 mod doctor;
 mod exec;
+mod git;
 pub(crate) mod helm;
 mod modify;
 mod rekey;
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Scan(a) => scan::scan(a),
         Command::Hook(a) => scan::hook(a),
         Command::HelmPlugin(a) => helm::write_plugin(a),
+        Command::Git(a) => git::git(a),
         Command::Completion { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut buf = Vec::new();

@@ -16,6 +16,7 @@ pub mod metadata;
 pub mod rules;
 pub mod shamir;
 pub mod splice;
+pub mod summary;
 pub mod verify;
 pub mod walk;
 
