@@ -57,16 +57,7 @@ fn argocd_cmp_commands_discover_and_generate_a_sample_app() {
     std::os::unix::fs::symlink(&kustomize, tools.join("kustomize")).unwrap();
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_tresor-kustomize"), tools.join("tresor-kustomize")).unwrap();
     let path = format!("{}:/usr/bin:/bin", tools.display());
-    std::fs::create_dir_all(sb.path("app")).unwrap();
-    let plain = sb.write("app/pw.yaml", "password: hunter2\n");
-    let enc = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&plain).ok();
-    std::fs::remove_file(plain).unwrap();
-    sb.write("app/pw.enc.yaml", &enc);
-    sb.write(
-        "app/gen.yml",
-        "apiVersion: tresor.dev/v1\nkind: SecretGenerator\nmetadata:\n  name: app\n  annotations:\n    config.kubernetes.io/function: |\n      exec:\n        path: tresor-kustomize\nfiles:\n  - password=pw.enc.yaml\n",
-    );
-    sb.write("app/kustomization.yaml", "generators:\n  - gen.yml\n");
+    cmp_sample_app(&sb);
     let run = |argv: &[String]| {
         std::process::Command::new(&argv[0])
             .args(&argv[1..])

@@ -54,16 +54,7 @@ fn the_image_serves_as_argocd_cmp_sidecar_and_krm_function_as_uid_999() {
     assert_eq!(String::from_utf8_lossy(&user.stdout).trim(), "999:999");
 
     // A sample application, and the age key as Argo CD mounts it: 0440, group 999.
-    std::fs::create_dir_all(sb.path("app")).unwrap();
-    let plain = sb.write("app/pw.yaml", "password: hunter2\n");
-    let enc = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&plain).ok();
-    std::fs::remove_file(plain).unwrap();
-    sb.write("app/pw.enc.yaml", &enc);
-    sb.write(
-        "app/gen.yml",
-        "apiVersion: tresor.dev/v1\nkind: SecretGenerator\nmetadata:\n  name: app\n  annotations:\n    config.kubernetes.io/function: |\n      exec:\n        path: tresor-kustomize\nfiles:\n  - password=pw.enc.yaml\n",
-    );
-    sb.write("app/kustomization.yaml", "generators:\n  - gen.yml\n");
+    cmp_sample_app(&sb);
     let key = sb.path("key.txt");
     std::fs::copy(key_file(), &key).unwrap();
     rustix::fs::chown(&key, None, Some(rustix::fs::Gid::from_raw(999))).unwrap();

@@ -282,3 +282,19 @@ pub fn cmp_commands() -> (Vec<String>, Vec<String>) {
         |v: &J| -> Vec<String> { v.as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect() };
     (argv(&plugin[0]["spec"]["discover"]["find"]["command"]), argv(&plugin[0]["spec"]["generate"]["command"]))
 }
+
+/// `app/` in the sandbox: an application the Argo CD CMP serves, a tresor generator in a
+/// `.yml` file (discovery must find it) that runs `tresor-kustomize` from `PATH`, and its
+/// encrypted file holding `password: hunter2`.
+pub fn cmp_sample_app(sb: &Sandbox) {
+    std::fs::create_dir_all(sb.path("app")).unwrap();
+    let plain = sb.write("app/pw.yaml", "password: hunter2\n");
+    let enc = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&plain).ok();
+    std::fs::remove_file(plain).unwrap();
+    sb.write("app/pw.enc.yaml", &enc);
+    sb.write(
+        "app/gen.yml",
+        "apiVersion: tresor.dev/v1\nkind: SecretGenerator\nmetadata:\n  name: app\n  annotations:\n    config.kubernetes.io/function: |\n      exec:\n        path: tresor-kustomize\nfiles:\n  - password=pw.enc.yaml\n",
+    );
+    sb.write("app/kustomization.yaml", "generators:\n  - gen.yml\n");
+}

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result};
-use tresor_sops::DecryptOptions;
+use tresor_sops::{DecryptOptions, SopsError};
 
 use super::crypt::{decrypt_text, open_encrypted};
 use crate::args::{GitAction, GitArgs};
@@ -29,12 +29,19 @@ fn textconv(file: &Path) -> Result<i32> {
     let name = file.display().to_string();
     // Git's temporary copy keeps the file's name at its end, so the format is known.
     let opened = open_encrypted(Some(file), None, None).or_else(|_| open_encrypted(Some(file), Some("yaml"), None))?;
-    if tresor_sops::EncryptedFile::parse(&opened.src, opened.format).is_err() {
-        Sink::Stdout.write(&opened.src, 0o600)?;
-        return Ok(0);
-    }
     let out = match decrypt_text(&opened, DecryptOptions::default(), &name) {
         Ok((d, _, _)) => d.text,
+        // Not encrypted (or not parseable as such): shown as it is.
+        Err(e)
+            if e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref(),
+                    Some(SopsError::MetadataNotFound | SopsError::InvalidMetadata(_) | SopsError::Format(_))
+                )
+            }) =>
+        {
+            opened.src.clone()
+        }
         Err(e) => {
             let why = format!("{e:#}");
             let first = why.lines().next().unwrap_or("").trim_start_matches("decrypting ").to_string();
@@ -78,12 +85,7 @@ fn setup(check: bool, global: bool, patterns: &[String]) -> Result<i32> {
         let mut wanted: Vec<String> = patterns.to_vec();
         let (_, tracked) = git_out(&["-C", &top.display().to_string(), "ls-files", "-z"])?;
         for rel in tracked.split('\0').filter(|r| !r.is_empty()) {
-            let path = top.join(rel);
-            let encrypted = std::fs::read_to_string(&path).is_ok_and(|t| {
-                let format = tresor_format::Format::from_path(rel).unwrap_or(tresor_format::Format::Yaml);
-                tresor_sops::EncryptedFile::parse(&t, format).is_ok()
-            });
-            if encrypted {
+            if super::rekey::is_encrypted_file(&top.join(rel)) {
                 // Git attribute patterns treat spaces and these characters specially.
                 wanted.push(format!("/{}", rel.replace(['\\', ' ', '*', '?', '['], "?")));
             }

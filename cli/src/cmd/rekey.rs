@@ -32,18 +32,20 @@ pub(crate) fn find_encrypted(dir: &Path) -> Result<Vec<PathBuf>> {
             let ft = entry.file_type()?;
             if ft.is_dir() {
                 stack.push(p);
-            } else if ft.is_file() && Format::from_path(&p.to_string_lossy()).is_some() {
-                let Ok(src) = std::fs::read_to_string(&p) else { continue };
-                if src.contains("sops")
-                    && EncryptedFile::parse(&src, Format::from_path(&p.to_string_lossy()).unwrap()).is_ok()
-                {
-                    out.push(p);
-                }
+            } else if ft.is_file() && is_encrypted_file(&p) {
+                out.push(p);
             }
         }
     }
     out.sort();
     Ok(out)
+}
+
+/// A YAML/JSON file (by its name) that holds SOPS metadata.
+pub(crate) fn is_encrypted_file(p: &Path) -> bool {
+    let Some(format) = Format::from_path(&p.to_string_lossy()) else { return false };
+    let Ok(src) = std::fs::read_to_string(p) else { return false };
+    src.contains("sops") && EncryptedFile::parse(&src, format).is_ok()
 }
 
 fn targets(files: &[PathBuf], recursive: &Option<PathBuf>) -> Result<Vec<PathBuf>> {

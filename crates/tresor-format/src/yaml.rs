@@ -55,6 +55,14 @@ impl Frame {
             Frame::Seq { seq, .. } => seq.indent,
         }
     }
+    /// The column of this collection's own tokens: a mapping's keys, a block sequence's
+    /// `-` indicators (the column comments are compared with).
+    fn token_col(&self) -> usize {
+        match self {
+            Frame::Map { map, .. } => map.indent,
+            Frame::Seq { dash_col, .. } => *dash_col,
+        }
+    }
     fn deferred(&mut self) -> &mut Vec<Comment> {
         match self {
             Frame::Map { deferred, .. } | Frame::Seq { deferred, .. } => deferred,
@@ -503,10 +511,10 @@ impl<'a> Builder<'a> {
                 // The anchor's node is recorded when it ends: an alias before that sits
                 // inside its own anchor (`a: &a [*a]`), a cycle no SOPS tool can walk.
                 if !self.anchors.get(id).is_some_and(Option::is_some) {
-                    let msg = format!(
-                        "the alias '*{name}' is inside the node its anchor names (a recursive alias); sops refuses it too"
-                    );
-                    return Err(FormatError::Unsupported { pos: self.pos(&span), msg });
+                    return Err(FormatError::Unsupported {
+                        pos: self.pos(&span),
+                        msg: format!("the alias '*{name}' is inside the node its anchor names (a recursive alias); sops refuses it too"),
+                    });
                 }
                 let node = Node::Alias(Alias { anchor: id, name, span: range.clone(), pos: self.pos(&span) });
                 self.last_end = range.end;
@@ -649,32 +657,22 @@ impl<'a> Builder<'a> {
         //   comment of the deepest collection still open, however far left it is.
         if !self.stack[top].flow() {
             let next = self.next_token_after(c.span.end).unwrap_or(NextToken { col: 0, dash: false, last_blank: None });
-            let top_col = match &self.stack[top] {
-                Frame::Map { map, .. } => map.indent,
-                Frame::Seq { dash_col, .. } => *dash_col,
-            };
+            let blank_after = next.last_blank.is_some_and(|b| b > c.span.end);
             // Left of the dedented token and apart from it by a blank line: its head too.
-            let apart = col < next.col && next.last_blank.is_some_and(|b| b > c.span.end);
-            if next.col >= top_col || col == next.col || apart {
+            let apart = col < next.col && blank_after;
+            if next.col >= self.stack[top].token_col() || col == next.col || apart {
                 self.head_comment(c, next);
                 return;
             }
             // Right after content and apart from the dedented token by a blank line: a foot
             // comment of the innermost collection not indented deeper than the comment.
-            let blank_after = next.last_blank.is_some_and(|b| b > c.span.end);
-            if blank_after && !self.blank_line_before(c.span.start) {
-                let column = |f: &Frame| match f {
-                    Frame::Map { map, .. } => map.indent,
-                    Frame::Seq { dash_col, .. } => *dash_col,
-                };
-                if let Some(inner) = (0..top).rev().find(|&i| column(&self.stack[i]) <= col) {
+            if blank_after && self.stack[top].token_col() > col && !self.blank_line_before(c.span.start) {
+                if let Some(inner) = (0..top).rev().find(|&i| self.stack[i].token_col() <= col) {
                     // An indentless list shares its mapping's column: the mapping holds it.
-                    let at = column(&self.stack[inner]);
-                    let target = (0..=inner).find(|&i| column(&self.stack[i]) == at).unwrap_or(inner);
-                    if column(&self.stack[top]) > col {
-                        self.stack[target].deferred().push(c);
-                        return;
-                    }
+                    let at = self.stack[inner].token_col();
+                    let target = (0..=inner).find(|&i| self.stack[i].token_col() == at).unwrap_or(inner);
+                    self.stack[target].deferred().push(c);
+                    return;
                 }
             }
             if let Frame::Map { map, pending_key: Some(_), for_value, .. } = &mut self.stack[top] {
@@ -758,10 +756,7 @@ impl<'a> Builder<'a> {
                 return;
             }
         }
-        let holds = |f: &Frame| match f {
-            Frame::Map { map, .. } => !map.flow && map.indent == next.col && !next.dash,
-            Frame::Seq { seq, dash_col, .. } => !seq.flow && *dash_col == next.col && next.dash,
-        };
+        let holds = |f: &Frame| !f.flow() && f.token_col() == next.col && next.dash == matches!(f, Frame::Seq { .. });
         let target = (0..=top)
             .rev()
             .find(|&i| holds(&self.stack[i]))
@@ -812,11 +807,7 @@ impl<'a> Builder<'a> {
                         in_flow,
                         pos,
                     };
-                    if self.anchors.len() <= anchor {
-                        self.anchors.resize(anchor + 1, None);
-                    }
-                    self.anchors[anchor] = Some(Node::Scalar(key));
-                    self.anchor_count += 1;
+                    self.record_anchor(anchor, Node::Scalar(key));
                 }
                 if let Some(Frame::Map { pending_key, .. }) = self.stack.last_mut() {
                     *pending_key = Some(PendingKey { key: text, is_string, span: range, pos });
@@ -923,13 +914,18 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
+    /// Remember the node an anchor names, for the aliases to it.
+    fn record_anchor(&mut self, anchor: usize, node: Node) {
+        if self.anchors.len() <= anchor {
+            self.anchors.resize(anchor + 1, None);
+        }
+        self.anchors[anchor] = Some(node);
+        self.anchor_count += 1;
+    }
+
     fn attach(&mut self, node: Node, anchor: usize) -> Result<(), FormatError> {
         if anchor > 0 {
-            if self.anchors.len() <= anchor {
-                self.anchors.resize(anchor + 1, None);
-            }
-            self.anchors[anchor] = Some(node.clone());
-            self.anchor_count += 1;
+            self.record_anchor(anchor, node.clone());
         }
         let Some(top) = self.stack.last_mut() else {
             self.root = Some(node);

@@ -121,9 +121,8 @@ pub fn discover(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let mut entries: Vec<_> = std::fs::read_dir(&d)?.collect::<Result<_, _>>()?;
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
+        for e in std::fs::read_dir(&d)? {
+            let e = e?;
             let name = e.file_name();
             let name = name.to_string_lossy();
             let ty = e.file_type()?;

@@ -121,10 +121,6 @@ impl RootWalk {
 }
 
 impl<'a, V: Visitor> Walker<'a, V> {
-    fn comment_matches(&self, c: &Comment) -> bool {
-        self.rule.comment_regex().is_some_and(|r| r.is_match(&c.text))
-    }
-
     fn node(
         &mut self,
         node: &'a Node,
@@ -182,9 +178,9 @@ impl<'a, V: Visitor> Walker<'a, V> {
                     match item {
                         SeqItem::Comment(c) => self.comment(c, key_matched, marked, &mut pending, in_alias)?,
                         SeqItem::Value(Node::Scalar(sc)) if item_comments && !s.flow && is_item_comment(sc) => {
-                            let c = Comment { text: sc.text.clone(), span: sc.span.clone(), pos: sc.pos };
-                            let (aad, encrypt) = self.comment_rule(&c, key_matched, marked, &mut pending);
-                            self.v.item_comment(sc, &At { aad: &aad, encrypt, path: &self.path, in_alias })?;
+                            let encrypt = self.comment_encrypted(&sc.text, key_matched, marked, &mut pending);
+                            let aad = comment_aad(&self.aad);
+                            self.v.item_comment(sc, &At { aad, encrypt, path: &self.path, in_alias })?;
                         }
                         SeqItem::Value(v) => {
                             let mk = marked || pending;
@@ -246,21 +242,29 @@ impl<'a, V: Visitor> Walker<'a, V> {
         pending: &mut bool,
         in_alias: bool,
     ) -> Result<(), SopsError> {
-        let (aad, encrypt) = self.comment_rule(c, key_matched, marked, pending);
-        self.v.comment(c, &At { aad: &aad, encrypt, path: &self.path, in_alias })
+        let encrypt = self.comment_encrypted(&c.text, key_matched, marked, pending);
+        self.v.comment(c, &At { aad: comment_aad(&self.aad), encrypt, path: &self.path, in_alias })
     }
 
-    /// A comment's AAD and whether the rules encrypt it.
-    fn comment_rule(&self, c: &Comment, key_matched: bool, marked: bool, pending: &mut bool) -> (String, bool) {
-        // sops joins the (empty) path and appends ':', so top-level comments use ":".
-        let aad = if self.aad.is_empty() { ":".to_string() } else { self.aad.clone() };
-        let encrypt = if self.comment_matches(c) {
+    /// Whether the rules encrypt a comment with this text; a marker comment
+    /// (`*_comment_regex`) stays readable and marks what follows it.
+    fn comment_encrypted(&self, text: &str, key_matched: bool, marked: bool, pending: &mut bool) -> bool {
+        if self.rule.comment_regex().is_some_and(|r| r.is_match(text)) {
             // A marker comment stays readable so the rule still finds it next time.
             *pending = true;
             false
         } else {
             self.rule.encrypts(key_matched, marked)
-        };
-        (aad, encrypt)
+        }
+    }
+}
+
+/// A comment's AAD: its collection's path. sops joins the (empty) path and appends ':', so
+/// top-level comments use ":".
+fn comment_aad(path: &str) -> &str {
+    if path.is_empty() {
+        ":"
+    } else {
+        path
     }
 }
