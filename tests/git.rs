@@ -1,6 +1,8 @@
-//! The `tresor` diff driver with the real git: `tresor git setup`, then `git diff` and
+//! The `tresor` Git drivers with the real git: `tresor git setup`, then `git diff` and
 //! `git log -p` show decrypted values to a key holder and, to anyone else, which values'
-//! ciphertext changed instead of base64 — and nothing is written in plaintext.
+//! ciphertext changed instead of base64; `git merge`, `rebase` and `cherry-pick` merge
+//! encrypted files value by value; `tresor git mergetool` resolves real conflicts — and
+//! nothing is written in plaintext.
 
 mod common;
 use common::*;
@@ -49,7 +51,7 @@ fn diffs_show_values_to_key_holders_and_changed_paths_to_others() {
     assert_eq!(before.status.code(), Some(1), "{}", String::from_utf8_lossy(&before.stdout));
     sb.tresor().args(["git", "setup"]).current_dir(&dir).env("HOME", dir.join("home")).ok();
     sb.tresor().args(["git", "setup"]).current_dir(&dir).env("HOME", dir.join("home")).ok();
-    assert_eq!(std::fs::read_to_string(dir.join(".gitattributes")).unwrap(), "/db.enc.yaml diff=tresor\n");
+    assert_eq!(std::fs::read_to_string(dir.join(".gitattributes")).unwrap(), "/db.enc.yaml diff=tresor merge=tresor\n");
     let after =
         sb.tresor().args(["git", "setup", "--check"]).current_dir(&dir).env("HOME", dir.join("home")).output().unwrap();
     assert_eq!(after.status.code(), Some(0), "{}", String::from_utf8_lossy(&after.stdout));
@@ -86,4 +88,328 @@ fn diffs_show_values_to_key_holders_and_changed_paths_to_others() {
             assert!(!std::fs::read_to_string(&p).unwrap_or_default().contains("hunter"), "{}", p.display());
         }
     }
+}
+
+/// A repository whose encrypted files use both drivers, on branch `main`.
+struct Repo {
+    sb: Sandbox,
+    dir: std::path::PathBuf,
+}
+
+impl Repo {
+    fn new() -> Repo {
+        let sb = Sandbox::new();
+        let dir = sb.path("repo");
+        for d in ["repo/home", "tmp"] {
+            std::fs::create_dir_all(sb.path(d)).unwrap();
+        }
+        let r = Repo { sb, dir };
+        r.ok(&["init", "-q", "-b", "main"]);
+        r
+    }
+    fn git(&self, args: &[&str]) -> Output {
+        git(&self.dir, args, &[("TMPDIR", self.sb.path("tmp").to_str().unwrap()), ("EDITOR", "false")])
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        ok(self.git(args))
+    }
+    fn tresor(&self) -> Command {
+        let mut c = self.sb.tresor();
+        c.current_dir(&self.dir).env("HOME", self.dir.join("home")).env("TMPDIR", self.sb.path("tmp"));
+        c
+    }
+    fn path(&self, rel: &str) -> std::path::PathBuf {
+        self.dir.join(rel)
+    }
+    fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap()
+    }
+    /// Encrypt `plain` as `rel`, set up the drivers and commit.
+    fn add_encrypted(&self, rel: &str, plain: &str) {
+        std::fs::write(self.path(rel), plain).unwrap();
+        self.tresor().args(["encrypt", "-i", "--age", &recipient(), rel]).ok();
+        self.tresor().args(["git", "setup"]).ok();
+        self.ok(&["add", "-A"]);
+        self.ok(&["commit", "-q", "-m", &format!("add {rel}")]);
+    }
+    fn set(&self, rel: &str, path: &str, json: &str) {
+        self.tresor().args(["set", rel, path, json]).ok();
+    }
+    fn commit(&self, msg: &str) {
+        self.ok(&["commit", "-q", "-am", msg]);
+    }
+    fn decrypted(&self, rel: &str) -> String {
+        self.tresor().args(["decrypt", rel]).ok()
+    }
+    /// Decrypt with the real sops too: the merged file must be a valid SOPS file.
+    fn sops_decrypted(&self, rel: &str) -> String {
+        self.sb.sops().args(["decrypt"]).arg(self.path(rel)).ok()
+    }
+    /// Every place a merge could leave plaintext: the working tree, every object Git
+    /// holds (all versions, the index's conflict stages included), and the temp dir.
+    fn assert_no_plaintext(&self, needles: &[&str]) {
+        let mut texts: Vec<(String, String)> = Vec::new();
+        let mut stack = vec![self.dir.clone(), self.sb.path("tmp")];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() && p.file_name().unwrap() != ".git" {
+                    stack.push(p);
+                } else if p.is_file() {
+                    texts.push((p.display().to_string(), String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into()));
+                }
+            }
+        }
+        let objects = self.ok(&["cat-file", "--batch-all-objects", "--batch-check=%(objectname) %(objecttype)"]);
+        for line in objects.lines().filter(|l| l.ends_with(" blob")) {
+            let id = line.split(' ').next().unwrap();
+            texts.push((format!("object {id}"), self.ok(&["cat-file", "blob", id])));
+        }
+        for (what, text) in &texts {
+            for n in needles {
+                assert!(!text.contains(n), "plaintext {n:?} found in {what}");
+            }
+        }
+    }
+}
+
+/// The `ENC[…]` tokens of a file's data (the metadata's MAC excluded).
+fn ciphertexts(text: &str) -> Vec<String> {
+    let data = text.split("\nsops:").next().unwrap();
+    data.split("ENC[").skip(1).map(|t| format!("ENC[{}", &t[..t.find(']').unwrap() + 1])).collect()
+}
+
+const DB: &str =
+    "# database\nuser: admin\npassword: hunter2\nhost: db.internal\nport: 5432\nreplicas:\n  - r1\n  - r2\n";
+
+#[test]
+fn values_changed_on_two_branches_merge_keeping_every_other_ciphertext() {
+    let r = Repo::new();
+    r.add_encrypted("db.enc.yaml", DB);
+    let base = r.read("db.enc.yaml");
+    r.ok(&["checkout", "-q", "-b", "feature"]);
+    r.set("db.enc.yaml", "[\"password\"]", "\"correct-horse\"");
+    r.commit("theirs: password");
+    let theirs = r.read("db.enc.yaml");
+    r.ok(&["checkout", "-q", "main"]);
+    // The neighbouring line: Git's own line merge would conflict here.
+    r.set("db.enc.yaml", "[\"host\"]", "\"db2.internal\"");
+    r.commit("ours: host");
+    let ours = r.read("db.enc.yaml");
+
+    let merge = r.git(&["merge", "-q", "--no-edit", "feature"]);
+    assert!(merge.status.success(), "{}", String::from_utf8_lossy(&merge.stderr));
+    let want =
+        "# database\nuser: admin\npassword: correct-horse\nhost: db2.internal\nport: 5432\nreplicas:\n  - r1\n  - r2\n";
+    assert_eq!(r.decrypted("db.enc.yaml"), want);
+    assert_same_docs(&data(&r.sops_decrypted("db.enc.yaml"), "x.yaml"), &data(want, "x.yaml"), "sops reads the merge");
+
+    // Every ciphertext comes from a parent: the changed values from the side that changed
+    // them, the rest as they were in all three.
+    let merged = ciphertexts(&r.read("db.enc.yaml"));
+    let (b, a, t) = (ciphertexts(&base), ciphertexts(&ours), ciphertexts(&theirs));
+    assert_eq!(merged.len(), b.len());
+    for (i, c) in merged.iter().enumerate() {
+        assert!(c == &a[i] || c == &t[i], "value {i} was re-encrypted");
+    }
+    assert_eq!(merged[2], t[2], "password: theirs' ciphertext");
+    assert_eq!(merged[3], a[3], "host: ours' ciphertext");
+    assert_eq!(merged[1], b[1], "user: unchanged");
+    r.assert_no_plaintext(&["hunter2", "correct-horse", "db2.internal"]);
+}
+
+#[test]
+fn keys_added_and_removed_on_both_sides_merge() {
+    let r = Repo::new();
+    r.add_encrypted("db.enc.yaml", DB);
+    r.ok(&["checkout", "-q", "-b", "feature"]);
+    r.tresor().args(["unset", "db.enc.yaml", "[\"port\"]"]).ok();
+    r.set("db.enc.yaml", "[\"token\"]", "\"tok-theirs\"");
+    r.set("db.enc.yaml", "[\"replicas\"][2]", "\"r3\"");
+    r.commit("theirs");
+    r.ok(&["checkout", "-q", "main"]);
+    r.tresor().args(["unset", "db.enc.yaml", "[\"user\"]"]).ok();
+    r.set("db.enc.yaml", "[\"api_key\"]", "\"key-ours\"");
+    r.commit("ours");
+    ok(r.git(&["merge", "-q", "--no-edit", "feature"]));
+    let want = serde_json::json!({
+        "password": "hunter2", "host": "db.internal", "replicas": ["r1", "r2", "r3"],
+        "api_key": "key-ours", "token": "tok-theirs"
+    });
+    assert_same_docs(&data(&r.decrypted("db.enc.yaml"), "x.yaml"), std::slice::from_ref(&want), "tresor");
+    assert_same_docs(&data(&r.sops_decrypted("db.enc.yaml"), "x.yaml"), &[want], "sops");
+    assert!(r.decrypted("db.enc.yaml").starts_with("# database\n"));
+}
+
+#[test]
+fn the_same_value_changed_on_both_sides_conflicts_and_mergetool_resolves_it() {
+    let r = Repo::new();
+    r.add_encrypted("db.enc.yaml", DB);
+    r.ok(&["checkout", "-q", "-b", "feature"]);
+    r.set("db.enc.yaml", "[\"password\"]", "\"theirs-secret\"");
+    r.commit("theirs");
+    r.ok(&["checkout", "-q", "main"]);
+    r.set("db.enc.yaml", "[\"password\"]", "\"ours-secret\"");
+    r.commit("ours");
+    let ours = r.read("db.enc.yaml");
+
+    let merge = r.git(&["merge", "-q", "--no-edit", "feature"]);
+    assert!(!merge.status.success());
+    let err = String::from_utf8_lossy(&merge.stderr);
+    assert!(err.contains("conflict at [\"password\"]: changed on both sides"), "{err}");
+    assert!(err.contains("tresor git mergetool db.enc.yaml"), "{err}");
+    assert!(!err.contains("secret"), "no value in messages: {err}");
+    assert_eq!(r.read("db.enc.yaml"), ours, "the working file is ours, encrypted");
+    r.assert_no_plaintext(&["ours-secret", "theirs-secret", "hunter2"]);
+
+    // The mergetool: an editor that keeps a third value in place of the conflict block.
+    let shm = r.sb.path("shm");
+    std::fs::create_dir_all(&shm).unwrap();
+    let editor = r.sb.write(
+        "resolve.sh",
+        "grep -q '^<<<<<<< ' \"$1\" || exit 3\n\
+         awk '/^<<<<<<< /{skip=1; print \"password: resolved-secret\"; next} /^>>>>>>> /{skip=0; next} !skip' \"$1\" > \"$1.new\" && mv \"$1.new\" \"$1\"\n",
+    );
+    let out = r
+        .tresor()
+        .args(["git", "mergetool", "db.enc.yaml"])
+        .env("EDITOR", format!("sh {}", editor.display()))
+        .env("TRESOR_TMPDIR", &shm)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_dir(&shm).unwrap().count(), 0, "the plaintext copy is removed");
+    assert!(r.decrypted("db.enc.yaml").contains("password: resolved-secret\n"));
+    assert!(r.sops_decrypted("db.enc.yaml").contains("resolved-secret"));
+    assert!(r.ok(&["status", "--porcelain"]).contains("M  db.enc.yaml"), "staged");
+    r.ok(&["commit", "-q", "--no-edit"]);
+    r.assert_no_plaintext(&["ours-secret", "theirs-secret", "resolved-secret", "hunter2"]);
+}
+
+#[test]
+fn without_the_key_the_merge_is_git_s_conflict_on_ciphertext() {
+    let r = Repo::new();
+    r.add_encrypted("db.enc.yaml", DB);
+    r.ok(&["checkout", "-q", "-b", "feature"]);
+    r.set("db.enc.yaml", "[\"password\"]", "\"p1\"");
+    r.commit("theirs");
+    r.ok(&["checkout", "-q", "main"]);
+    r.set("db.enc.yaml", "[\"host\"]", "\"h1\"");
+    r.commit("ours");
+    let merge = git(&r.dir, &["merge", "-q", "--no-edit", "feature"], &[("SOPS_AGE_KEY_FILE", "/dev/null")]);
+    assert!(!merge.status.success());
+    let err = String::from_utf8_lossy(&merge.stderr);
+    assert!(err.contains("cannot merge db.enc.yaml value by value"), "{err}");
+    let text = r.read("db.enc.yaml");
+    assert!(text.contains("<<<<<<< ours") && text.contains("ENC[AES256_GCM"), "{text}");
+    r.assert_no_plaintext(&["hunter2", "p1\n", "h1\n"]);
+}
+
+#[test]
+fn a_side_that_rotated_or_updated_keys_gives_its_keys_to_the_merge() {
+    let r = Repo::new();
+    r.add_encrypted("db.enc.yaml", DB);
+    let second = r.sb.path("second.txt");
+    let second_pub = r.tresor().args(["keygen", "--output"]).arg(&second).ok().trim().to_string();
+
+    // theirs: rotate (a new data key) adding a recipient; ours: a value change.
+    r.ok(&["checkout", "-q", "-b", "rotated"]);
+    r.tresor().args(["rotate", "-i", "--add-age", &second_pub, "db.enc.yaml"]).ok();
+    r.commit("rotate");
+    r.ok(&["checkout", "-q", "main"]);
+    r.set("db.enc.yaml", "[\"port\"]", "6543");
+    r.commit("port");
+    ok(r.git(&["merge", "-q", "--no-edit", "rotated"]));
+    let with_second = r.tresor().args(["decrypt", "db.enc.yaml"]).env("SOPS_AGE_KEY_FILE", &second).ok();
+    assert!(with_second.contains("port: 6543\n"), "the new recipient opens the merged file: {with_second}");
+    assert!(r.sops_decrypted("db.enc.yaml").contains("6543"));
+
+    // updatekeys on one side (same data key, new recipients), a value on the other.
+    r.sb.write("repo/.sops.yaml", &format!("creation_rules:\n  - age: {}\n", recipient()));
+    r.ok(&["add", ".sops.yaml"]);
+    r.commit("rules");
+    r.ok(&["checkout", "-q", "-b", "dropped"]);
+    r.tresor().args(["updatekeys", "-y", "db.enc.yaml"]).ok();
+    r.commit("updatekeys: only the first key");
+    r.ok(&["checkout", "-q", "main"]);
+    r.set("db.enc.yaml", "[\"user\"]", "\"root\"");
+    r.commit("user");
+    ok(r.git(&["merge", "-q", "--no-edit", "dropped"]));
+    assert!(r.decrypted("db.enc.yaml").contains("user: root\n"));
+    let second_try = r.tresor().args(["decrypt", "db.enc.yaml"]).env("SOPS_AGE_KEY_FILE", &second).output().unwrap();
+    assert!(!second_try.status.success(), "the removed recipient no longer opens the merge");
+
+    // Both sides changing the keys differently is a conflict, not a silent choice.
+    r.ok(&["checkout", "-q", "-b", "k1"]);
+    r.tresor().args(["rotate", "-i", "db.enc.yaml"]).ok();
+    r.commit("k1");
+    r.ok(&["checkout", "-q", "main"]);
+    r.tresor().args(["rotate", "-i", "db.enc.yaml"]).ok();
+    r.commit("k2");
+    let both = r.git(&["merge", "-q", "--no-edit", "k1"]);
+    assert!(!both.status.success());
+    assert!(String::from_utf8_lossy(&both.stderr).contains("both sides changed the file's keys"));
+}
+
+#[test]
+fn rebase_and_cherry_pick_use_the_driver_and_json_and_multi_document_files_merge() {
+    let r = Repo::new();
+    r.add_encrypted("app.enc.json", "{\n  \"a\": \"1\",\n  \"b\": \"2\",\n  \"c\": \"3\"\n}\n");
+    r.add_encrypted("multi.enc.yaml", "a: 1\nb: 2\n---\nc: 3\nd: 4\n");
+    r.ok(&["checkout", "-q", "-b", "feature"]);
+    r.set("app.enc.json", "[\"b\"]", "\"20\"");
+    r.set("multi.enc.yaml", "[\"b\"]", "20");
+    r.commit("feature");
+    r.ok(&["checkout", "-q", "main"]);
+    r.set("app.enc.json", "[\"c\"]", "\"30\"");
+    r.set("app.enc.json", "[\"a\"]", "\"10\"");
+    r.tresor().args(["decrypt", "multi.enc.yaml"]).ok();
+    r.commit("main");
+    // cherry-pick the feature commit onto main.
+    ok(r.git(&["cherry-pick", "feature"]));
+    assert_eq!(r.decrypted("app.enc.json"), "{\n  \"a\": \"10\",\n  \"b\": \"20\",\n  \"c\": \"30\"\n}\n");
+    // rebase the feature branch onto main (already has it: nothing left), then a new one.
+    r.ok(&["checkout", "-q", "-b", "second", "HEAD~1"]);
+    r.set("app.enc.json", "[\"a\"]", "\"11\"");
+    r.commit("second");
+    let rebase = r.git(&["rebase", "-q", "feature"]);
+    assert!(rebase.status.success(), "{}", String::from_utf8_lossy(&rebase.stderr));
+    assert_eq!(r.decrypted("app.enc.json"), "{\n  \"a\": \"11\",\n  \"b\": \"20\",\n  \"c\": \"30\"\n}\n");
+    assert!(r.sops_decrypted("app.enc.json").contains("\"a\": \"11\""));
+    // Multi-document YAML: documents merge one by one.
+    r.ok(&["checkout", "-q", "main"]);
+    r.ok(&["checkout", "-q", "-b", "docs"]);
+    r.set("multi.enc.yaml", "[\"a\"]", "10");
+    r.commit("docs");
+    r.ok(&["checkout", "-q", "main"]);
+    let d = r.decrypted("multi.enc.yaml");
+    assert_eq!(d, "a: 1\nb: 20\n---\nc: 3\nd: 4\n");
+    ok(r.git(&["merge", "-q", "--no-edit", "docs"]));
+    assert_eq!(r.decrypted("multi.enc.yaml"), "a: 10\nb: 20\n---\nc: 3\nd: 4\n");
+}
+
+#[test]
+fn tresor_diff_compares_files_and_revisions() {
+    let r = Repo::new();
+    r.add_encrypted("db.enc.yaml", DB);
+    r.set("db.enc.yaml", "[\"password\"]", "\"hunter3\"");
+    let out = r.tresor().args(["diff", "HEAD:db.enc.yaml", "db.enc.yaml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("--- a/db.enc.yaml\n+++ b/db.enc.yaml\n"), "{text}");
+    assert!(text.contains("\n-password: hunter2\n+password: hunter3\n"), "{text}");
+    assert!(!text.contains("ENC["), "{text}");
+    let same = r.tresor().args(["diff", "db.enc.yaml", "db.enc.yaml"]).output().unwrap();
+    assert_eq!((same.status.code(), same.stdout.len()), (Some(0), 0));
+    let keyless = r
+        .tresor()
+        .args(["diff", "HEAD:db.enc.yaml", "db.enc.yaml"])
+        .env("SOPS_AGE_KEY_FILE", "/dev/null")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(keyless.stdout).unwrap();
+    assert!(text.contains("-password: ENC[sha256:") && !text.contains("hunter"), "{text}");
+    let missing = r.tresor().args(["diff", "nope.yaml", "db.enc.yaml"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("nope.yaml: no such file"));
 }

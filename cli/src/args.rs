@@ -61,9 +61,13 @@ pub enum Command {
     Scan(ScanArgs),
     /// Git hooks: `tresor hook install` adds a pre-commit hook that scans staged changes
     Hook(HookArgs),
-    /// Git integration: a diff driver that shows decrypted values to key holders and
-    /// which values changed to everyone else (`tresor git setup`, then `git diff` as usual)
+    /// Git integration: a merge driver that merges encrypted files value by value, a diff
+    /// driver that shows decrypted values to key holders and which values changed to
+    /// everyone else, and a mergetool (`tresor git setup`, then Git as usual)
     Git(GitArgs),
+    /// Show what changed between two versions of an encrypted file, decrypted for a key
+    /// holder (each of A and B is a file or a Git revision:path such as HEAD~1:secrets.yaml)
+    Diff(DiffArgs),
     /// Write a Helm plugin directory that makes `helm … -f tresor://FILE` decrypt FILE
     /// (then `helm plugin install DIR`); no shell script, the plugin runs this binary
     #[command(name = "helm-plugin")]
@@ -370,8 +374,9 @@ pub struct GitArgs {
 
 #[derive(Subcommand)]
 pub enum GitAction {
-    /// Configure the `tresor` diff driver: `git config diff.tresor.textconv` and
-    /// `.gitattributes` lines for the encrypted files Git tracks (and --pattern globs)
+    /// Configure the `tresor` diff and merge drivers: `git config diff.tresor.textconv`,
+    /// `merge.tresor.driver` and `.gitattributes` lines for the encrypted files Git tracks
+    /// (and --pattern globs)
     Setup {
         /// Only report what is missing (exit 1 when something is)
         #[arg(long)]
@@ -389,6 +394,38 @@ pub enum GitAction {
         /// The file Git hands over (a temporary copy of one version)
         file: PathBuf,
     },
+    /// Git's merge driver (`%O %A %B %P`): merge three versions value by value and write
+    /// the encrypted result over OURS; on a conflict OURS stays as it was and the exit code
+    /// is 1 (resolve with `tresor git mergetool PATH`). Writes no plaintext anywhere.
+    #[command(name = "merge-driver")]
+    MergeDriver {
+        /// The common ancestor's version (%O)
+        base: PathBuf,
+        /// Our version (%A), replaced by the result
+        ours: PathBuf,
+        /// Their version (%B)
+        theirs: PathBuf,
+        /// The file's path in the repository (%P), for its format and messages
+        path: PathBuf,
+    },
+    /// Resolve a conflicted encrypted file: the three versions Git holds are decrypted in
+    /// memory and opened in $EDITOR on tmpfs with conflict markers around the values; the
+    /// result is encrypted, written over FILE and staged with `git add`
+    Mergetool {
+        /// The conflicted file
+        file: PathBuf,
+    },
+}
+
+#[derive(Args)]
+pub struct DiffArgs {
+    /// The old version: a file, or REV:PATH for a version Git holds
+    pub a: String,
+    /// The new version: a file, or REV:PATH
+    pub b: String,
+    /// Input type when the name does not tell (yaml or json)
+    #[arg(long)]
+    pub input_type: Option<String>,
 }
 
 #[derive(Args)]

@@ -13,30 +13,11 @@ use clap::Parser;
 /// sops' legacy global mode (`sops --decrypt [flags] FILE`, `sops -e …`), which
 /// helm-secrets and many scripts use: rewrite it to the subcommand form.
 fn legacy_sops_args(mut argv: Vec<String>) -> Vec<String> {
-    const SUBCOMMANDS: [&str; 21] = [
-        "encrypt",
-        "decrypt",
-        "edit",
-        "keygen",
-        "filestatus",
-        "rotate",
-        "updatekeys",
-        "set",
-        "unset",
-        "exec-env",
-        "exec-file",
-        "audit",
-        "doctor",
-        "kustomize",
-        "scan",
-        "hook",
-        "helm-plugin",
-        "git",
-        "help",
-        "completion",
-        "man",
-    ];
-    if argv.iter().skip(1).any(|a| SUBCOMMANDS.contains(&a.as_str())) {
+    // The subcommand names come from the parser itself, so a new one is never taken for
+    // a file to edit.
+    let cmd = <args::Cli as clap::CommandFactory>::command();
+    let is_subcommand = |a: &str| a == "help" || cmd.get_subcommands().any(|c| c.get_name() == a);
+    if argv.iter().skip(1).any(|a| is_subcommand(a)) {
         return argv;
     }
     for (flags, sub) in [(["-d", "--decrypt"], "decrypt"), (["-e", "--encrypt"], "encrypt")] {

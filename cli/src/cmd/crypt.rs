@@ -259,7 +259,7 @@ fn editor_command() -> String {
     String::new()
 }
 
-fn run_editor(file: &Path) -> Result<()> {
+pub(crate) fn run_editor(file: &Path) -> Result<()> {
     let cmd = editor_command();
     if cmd.is_empty() {
         return Err(fail(201, "no editor found: set $EDITOR"));

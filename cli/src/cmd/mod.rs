@@ -34,6 +34,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Hook(a) => scan::hook(a),
         Command::HelmPlugin(a) => helm::write_plugin(a),
         Command::Git(a) => git::git(a),
+        Command::Diff(a) => git::diff(a),
         Command::Completion { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut buf = Vec::new();

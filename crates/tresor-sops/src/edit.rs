@@ -63,8 +63,13 @@ fn line_end_incl(src: &str, at: usize) -> usize {
 /// Set the value at `path` to `value` (JSON). Creates the last key of a mapping, or
 /// appends to a list when the index equals its length.
 pub fn set(src: &str, format: Format, path: &[Seg], value: &J) -> Result<String, SopsError> {
+    set_in(src, format, 0, path, value)
+}
+
+/// [`set`] in document `doc` (0-based) of a multi-document file.
+pub fn set_in(src: &str, format: Format, doc: usize, path: &[Seg], value: &J) -> Result<String, SopsError> {
     let docs = tresor_format::parse(src, format)?;
-    let doc = docs.first().ok_or(SopsError::NoDocument)?;
+    let doc = docs.get(doc).ok_or(SopsError::NoDocument)?;
     let nl = crate::file::newline_of(src);
     let (last, parents) = path.split_last().ok_or_else(|| SopsError::BadPath(String::new()))?;
     let mut node = &doc.root;
@@ -133,8 +138,13 @@ pub fn set(src: &str, format: Format, path: &[Seg], value: &J) -> Result<String,
 
 /// Remove the entry (or list item) at `path`.
 pub fn unset(src: &str, format: Format, path: &[Seg]) -> Result<String, SopsError> {
+    unset_in(src, format, 0, path)
+}
+
+/// [`unset`] in document `doc` (0-based) of a multi-document file.
+pub fn unset_in(src: &str, format: Format, doc: usize, path: &[Seg]) -> Result<String, SopsError> {
     let docs = tresor_format::parse(src, format)?;
-    let doc = docs.first().ok_or(SopsError::NoDocument)?;
+    let doc = docs.get(doc).ok_or(SopsError::NoDocument)?;
     let (last, parents) = path.split_last().ok_or_else(|| SopsError::BadPath(String::new()))?;
     let mut node = &doc.root;
     for (i, seg) in parents.iter().enumerate() {

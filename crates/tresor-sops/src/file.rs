@@ -34,6 +34,12 @@ impl IvStash {
     fn get(&self, aad: &str, plaintext: &[u8]) -> Option<[u8; 32]> {
         self.0.get(&Self::id(aad, plaintext)).copied()
     }
+    /// Add `other`'s IVs (a merge keeps the ciphertext of values from either side).
+    pub fn extend(&mut self, other: &IvStash) {
+        for (k, v) in &other.0 {
+            self.0.entry(*k).or_insert(*v);
+        }
+    }
     fn put(&mut self, aad: &str, plaintext: &[u8], iv: &[u8]) {
         if let Ok(iv) = <[u8; 32]>::try_from(iv) {
             self.0.insert(Self::id(aad, plaintext), iv);

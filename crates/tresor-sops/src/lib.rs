@@ -12,6 +12,7 @@ pub mod error;
 pub mod file;
 pub mod layout;
 pub mod mac;
+pub mod merge;
 pub mod metadata;
 pub mod rules;
 pub mod shamir;

@@ -1,6 +1,7 @@
 //! A keyless view of an encrypted file, for `git diff` without the key: every ciphertext
 //! (values, comments, the MAC, wrapped data keys) replaced by a short digest of itself, so a
-//! diff shows which values changed without pages of base64.
+//! diff shows which values changed without pages of base64; and the unified diff
+//! `tresor diff` prints.
 
 use sha2::{Digest, Sha256};
 
@@ -59,6 +60,17 @@ pub fn keyless(src: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// A unified diff of two texts (empty when they are equal), with `a/NAME` and `b/NAME`
+/// headers as `git diff` writes them.
+pub fn unified_diff(a_name: &str, a: &str, b_name: &str, b: &str) -> String {
+    if a == b {
+        return String::new();
+    }
+    let mut opts = diffy::DiffOptions::new();
+    opts.set_original_filename(format!("a/{a_name}")).set_modified_filename(format!("b/{b_name}"));
+    opts.create_patch(a, b).to_string()
 }
 
 #[cfg(test)]
