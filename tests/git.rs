@@ -363,7 +363,6 @@ fn rebase_and_cherry_pick_use_the_driver_and_json_and_multi_document_files_merge
     r.ok(&["checkout", "-q", "main"]);
     r.set("app.enc.json", "[\"c\"]", "\"30\"");
     r.set("app.enc.json", "[\"a\"]", "\"10\"");
-    r.tresor().args(["decrypt", "multi.enc.yaml"]).ok();
     r.commit("main");
     // cherry-pick the feature commit onto main.
     ok(r.git(&["cherry-pick", "feature"]));
@@ -382,10 +381,17 @@ fn rebase_and_cherry_pick_use_the_driver_and_json_and_multi_document_files_merge
     r.set("multi.enc.yaml", "[\"a\"]", "10");
     r.commit("docs");
     r.ok(&["checkout", "-q", "main"]);
-    let d = r.decrypted("multi.enc.yaml");
-    assert_eq!(d, "a: 1\nb: 20\n---\nc: 3\nd: 4\n");
+    // The second document, changed through the editor (set addresses the first only).
+    r.tresor().args(["edit", "multi.enc.yaml"]).env("EDITOR", "sed -i 's/^c: 3$/c: 30/'").ok();
+    r.commit("second document");
+    assert_eq!(r.decrypted("multi.enc.yaml"), "a: 1\nb: 20\n---\nc: 30\nd: 4\n");
     ok(r.git(&["merge", "-q", "--no-edit", "docs"]));
-    assert_eq!(r.decrypted("multi.enc.yaml"), "a: 10\nb: 20\n---\nc: 3\nd: 4\n");
+    assert_eq!(r.decrypted("multi.enc.yaml"), "a: 10\nb: 20\n---\nc: 30\nd: 4\n");
+    assert_same_docs(
+        &data(&r.sops_decrypted("multi.enc.yaml"), "x.yaml"),
+        &data("a: 10\nb: 20\n---\nc: 30\nd: 4\n", "x.yaml"),
+        "sops reads the merged multi-document file",
+    );
 }
 
 #[test]

@@ -310,6 +310,15 @@ fn ksops_cases() -> Vec<KsopsCase> {
             want: "apiVersion: v1\nkind: Secret\nmetadata:\n  name: mysecret\nstringData:\n  secret.yaml: |\n    username: admin\n    password: 1f2d1e2e67df\ntype: Opaque\n",
         },
         KsopsCase {
+            // ksops' `metadata` fixture: a sops dotenv file in `envs:`, each line a key.
+            name: "envs",
+            body: "secretFrom:\n- metadata:\n    name: mysecret\n    namespace: test\n    labels:\n      foo: bar\n    annotations:\n      abc: xyz\n  envs:\n  - ./secret.enc.env\n",
+            files: &[("secret.enc.env", "username=admin\npassword=1f2d1e2e67df\n")],
+            plain: &[],
+            kustomization: "generators:\n  - ./generate-resources.yaml\n",
+            want: "apiVersion: v1\nkind: Secret\nmetadata:\n  annotations:\n    abc: xyz\n  labels:\n    foo: bar\n  name: mysecret\n  namespace: test\nstringData:\n  password: 1f2d1e2e67df\n  username: admin\n",
+        },
+        KsopsCase {
             // No `type` in the config: ksops writes none (an added `type: Opaque` would
             // change every hashed name on migration).
             name: "untyped",
@@ -330,9 +339,10 @@ fn ksops_case_dir(sb: &Sandbox, mode: &str, case: &KsopsCase, path_line: &str) -
     }
     for (name, text) in case.files {
         let plain = sb.write(&format!("{dir}/{name}.plain"), text);
+        let store = if name.ends_with(".env") { "dotenv" } else { "yaml" };
         let enc = sb
             .sops()
-            .args(["encrypt", "--input-type", "yaml", "--output-type", "yaml", "--age", &recipient()])
+            .args(["encrypt", "--input-type", store, "--output-type", store, "--age", &recipient()])
             .arg(&plain)
             .ok();
         std::fs::remove_file(plain).unwrap();
@@ -478,4 +488,45 @@ fn kpt_resolves_paths_against_the_package_when_run_from_the_repository_root() {
     assert!(!std::fs::read_dir(sb.path("repo/apps/prod")).unwrap().any(|e| {
         std::fs::read_to_string(e.unwrap().path()).is_ok_and(|t| t.contains("hunter2") || t.contains("s3cret"))
     }));
+}
+
+#[test]
+fn binary_files_of_any_bytes_and_dotenv_envs_written_by_either_tool_build() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("app/secrets")).unwrap();
+    // Every byte value, as in a DER certificate or a PKCS#12 keystore.
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
+    std::fs::write(sb.path("app/secrets/keystore.p12"), &bytes).unwrap();
+    let by_sops =
+        sb.sops().args(["encrypt", "--age", &recipient()]).arg(sb.path("app/secrets/keystore.p12")).output().unwrap();
+    assert!(by_sops.status.success());
+    std::fs::write(sb.path("app/secrets/sops.enc.p12"), &by_sops.stdout).unwrap();
+    let by_tresor =
+        sb.tresor().args(["encrypt", "--age", &recipient()]).arg(sb.path("app/secrets/keystore.p12")).output().unwrap();
+    assert!(by_tresor.status.success(), "{}", String::from_utf8_lossy(&by_tresor.stderr));
+    std::fs::write(sb.path("app/secrets/tresor.enc.p12"), &by_tresor.stdout).unwrap();
+    std::fs::remove_file(sb.path("app/secrets/keystore.p12")).unwrap();
+    sb.write("app/secrets/db.env", "DB_USER=admin\nDB_PASSWORD=s3cr3t=with=equals\n");
+    let env = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(sb.path("app/secrets/db.env")).ok();
+    sb.write("app/secrets/db.enc.env", &env);
+    std::fs::remove_file(sb.path("app/secrets/db.env")).unwrap();
+    let f = function_binary(&sb);
+    sb.write(
+        "app/gen.yaml",
+        &format!(
+            "apiVersion: viaduct.ai/v1\nkind: ksops\nmetadata:\n  name: g\n  annotations:\n    config.kubernetes.io/function: |\n      exec:\n        path: {}\nsecretFrom:\n- metadata:\n    name: bin\n  binaryFiles:\n  - a.p12=secrets/sops.enc.p12\n  - b.p12=secrets/tresor.enc.p12\n  envs:\n  - secrets/db.enc.env\n",
+            f.display()
+        ),
+    );
+    sb.write("app/kustomization.yaml", "generators:\n  - gen.yaml\n");
+    let out = build(&sb, "app", &["--enable-exec"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let objs = objects(&String::from_utf8(out.stdout).unwrap());
+    let s = &objs[0];
+    use base64::Engine;
+    let want = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    assert_eq!(s["data"]["a.p12"], want.as_str());
+    assert_eq!(s["data"]["b.p12"], want.as_str());
+    assert_eq!(s["stringData"]["DB_USER"], "admin");
+    assert_eq!(s["stringData"]["DB_PASSWORD"], "s3cr3t=with=equals");
 }

@@ -95,10 +95,11 @@ pub struct IoArgs {
     /// Write the result to this file instead of standard output
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// Input format (yaml or json); guessed from the file name otherwise
+    /// Input format: yaml, json, dotenv or binary; by default from the file name as sops
+    /// picks it (.yaml/.yml, .json, .env; any other name is binary)
     #[arg(long = "input-type", value_name = "TYPE")]
     pub input_type: Option<String>,
-    /// Output format (yaml or json); defaults to the input format
+    /// Output format (yaml, json, dotenv or binary); defaults to the input format
     #[arg(long = "output-type", value_name = "TYPE")]
     pub output_type: Option<String>,
     /// File name used to guess the format (and match .sops.yaml rules) for standard input
@@ -141,6 +142,9 @@ pub struct KeyArgs {
     /// OVHcloud KMS keys: https://<region>.okms.ovh.net/api/<okmsId>/v1/servicekey/<keyId> (comma-separated)
     #[arg(long = "okms", env = "TRESOR_OKMS_URIS", value_delimiter = ',', value_name = "URI")]
     pub okms: Vec<String>,
+    /// PGP key fingerprints, used through gpg as sops does (comma-separated)
+    #[arg(long = "pgp", short = 'p', env = "SOPS_PGP_FP", value_delimiter = ',', value_name = "FINGERPRINT")]
+    pub pgp: Vec<String>,
     /// Use this .sops.yaml instead of searching upward from the file's directory
     #[arg(long = "config", env = "SOPS_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -176,7 +180,7 @@ pub struct EditArgs {
     /// Edit even if the MAC does not match
     #[arg(long = "ignore-mac")]
     pub ignore_mac: bool,
-    /// Format of the file when the name does not tell (yaml or json)
+    /// Format of the file when the name does not tell (yaml, json, dotenv or binary)
     #[arg(long = "input-type", value_name = "TYPE")]
     pub input_type: Option<String>,
     /// Accepted as sops accepts it (helm-secrets passes both types); the file is written
@@ -229,6 +233,12 @@ pub struct RotateArgs {
     /// Remove OVHcloud KMS keys while rotating
     #[arg(long = "rm-okms", value_delimiter = ',', value_name = "URI")]
     pub rm_okms: Vec<String>,
+    /// Add PGP keys (fingerprints) while rotating
+    #[arg(long = "add-pgp", value_delimiter = ',', value_name = "FINGERPRINT")]
+    pub add_pgp: Vec<String>,
+    /// Remove PGP keys (fingerprints) while rotating
+    #[arg(long = "rm-pgp", value_delimiter = ',', value_name = "FINGERPRINT")]
+    pub rm_pgp: Vec<String>,
     #[arg(long = "input-type", value_name = "TYPE")]
     pub input_type: Option<String>,
 }
@@ -347,7 +357,7 @@ pub struct DoctorArgs {
     /// Output: text (for people) or json (for machines)
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     pub format: String,
-    /// Format of the files when the names do not tell (yaml or json)
+    /// Format of the files when the names do not tell (yaml, json, dotenv or binary)
     #[arg(long = "input-type", value_name = "TYPE")]
     pub input_type: Option<String>,
 }
@@ -423,7 +433,7 @@ pub struct DiffArgs {
     pub a: String,
     /// The new version: a file, or REV:PATH
     pub b: String,
-    /// Input type when the name does not tell (yaml or json)
+    /// Input type when the name does not tell (yaml, json, dotenv or binary)
     #[arg(long)]
     pub input_type: Option<String>,
 }

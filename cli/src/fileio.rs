@@ -12,7 +12,8 @@ use tresor_sops::Verification;
 /// a mistaken `tresor encrypt /dev/zero` from exhausting memory.
 pub const MAX_INPUT: u64 = 1 << 30;
 
-pub fn read_input(path: Option<&Path>) -> Result<String> {
+/// Read a file (or standard input when `None`) as bytes, within [`MAX_INPUT`].
+pub fn read_bytes(path: Option<&Path>) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
     match path {
         None => {
@@ -29,15 +30,7 @@ pub fn read_input(path: Option<&Path>) -> Result<String> {
     if buf.len() as u64 > MAX_INPUT {
         return Err(crate::exit::fail(2, format!("input is larger than {} MiB", MAX_INPUT >> 20)));
     }
-    String::from_utf8(buf).map_err(|e| {
-        crate::exit::fail(
-            2,
-            format!(
-                "input is not valid UTF-8 (byte {}); YAML and JSON files must be UTF-8",
-                e.utf8_error().valid_up_to()
-            ),
-        )
-    })
+    Ok(buf)
 }
 
 /// Write `data` to `path` atomically, keeping the mode of an existing file (or using
@@ -50,10 +43,10 @@ pub fn write_atomic(path: &Path, data: &[u8], new_mode: u32) -> Result<()> {
 
 /// [`write_atomic`] for a file read earlier as `original` without a lock held since
 /// (batch `rotate`/`updatekeys`): under the file's lock, refuse if it changed meanwhile.
-pub fn write_atomic_unchanged(path: &Path, original: &str, data: &[u8]) -> Result<()> {
+pub fn write_atomic_unchanged(path: &Path, original: &[u8], data: &[u8]) -> Result<()> {
     let _lock = UpdateLock::acquire(path)?;
     let now = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    if now != original.as_bytes() {
+    if now != original {
         return Err(crate::exit::fail(
             3,
             format!("{} changed while tresor was updating it; nothing written, run the command again", path.display()),
@@ -293,9 +286,13 @@ pub enum Sink {
 
 impl Sink {
     pub fn write(&self, data: &str, new_mode: u32) -> Result<()> {
+        self.write_bytes(data.as_bytes(), new_mode)
+    }
+
+    pub fn write_bytes(&self, data: &[u8], new_mode: u32) -> Result<()> {
         match self {
-            Sink::Stdout => write_stdout(data.as_bytes()),
-            Sink::File(p) => write_atomic(p, data.as_bytes(), new_mode),
+            Sink::Stdout => write_stdout(data),
+            Sink::File(p) => write_atomic(p, data, new_mode),
         }
     }
 

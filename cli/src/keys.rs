@@ -32,6 +32,9 @@ fn flag_keys(args: &KeyArgs) -> Result<Vec<KeySpec>> {
         keys.push(KeySpec::okms(uri)?);
     }
     keys.extend(args.age.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).map(|s| KeySpec::Age(s.to_string())));
+    keys.extend(
+        args.pgp.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).map(|s| KeySpec::Pgp(s.to_ascii_uppercase())),
+    );
     Ok(keys)
 }
 

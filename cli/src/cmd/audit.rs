@@ -2,7 +2,6 @@
 
 use anyhow::{Context, Result};
 use tresor_audit::{audit_file, Policy, Report};
-use tresor_format::Format;
 
 use super::rekey::find_encrypted;
 use crate::args::AuditArgs;
@@ -50,9 +49,8 @@ pub(crate) fn audit(a: AuditArgs) -> Result<i32> {
     let mut reports = Vec::new();
     for f in &files {
         let shown = f.display().to_string();
-        let src = fileio::read_input(Some(f)).with_context(|| format!("reading {shown}"))?;
-        let format = Format::from_path(&shown).unwrap_or(Format::Yaml);
-        reports.push(audit_file(&shown, &src, format, &policy, &juris, now));
+        let src = fileio::read_bytes(Some(f)).with_context(|| format!("reading {shown}"))?;
+        reports.push(audit_file(&shown, &src, tresor_sops::store::for_path(&shown), &policy, &juris, now));
     }
     let report = Report::new(reports, source, now);
     let text = match a.format.as_str() {

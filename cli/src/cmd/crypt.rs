@@ -6,7 +6,9 @@ use anyhow::{Context, Result};
 use tresor_format::Format;
 use tresor_keys::{data_key, sops_compatibility, wrap_groups};
 use tresor_sops::convert;
-use tresor_sops::{DataKey, DecryptOptions, EncryptOptions, EncryptedFile, Metadata};
+use tresor_sops::store::{self, Plain, Store};
+use tresor_sops::{DataKey, DecryptOptions, EncryptOptions, Metadata};
+use zeroize::Zeroizing;
 
 use crate::args::*;
 use crate::exit::fail;
@@ -17,27 +19,30 @@ pub(crate) fn input_path(io: &IoArgs) -> Option<&Path> {
     io.file.as_deref().filter(|p| p.as_os_str() != "-")
 }
 
-/// The format from `--input-type`, else the file name (or `--filename-override`).
-pub(crate) fn input_format(
+/// The store from `--input-type`, else the file name (or `--filename-override`), as sops
+/// picks it (an unknown extension is the binary store).
+pub(crate) fn input_store(
     explicit: Option<&str>,
     path: Option<&Path>,
     override_name: Option<&Path>,
-) -> Result<Format> {
-    if let Some(t) = explicit {
-        return Format::parse_name(t).ok_or_else(|| fail(1, format!("unsupported type '{t}': use yaml or json")));
-    }
+) -> Result<&'static dyn Store> {
     let name = override_name.or(path).map(|p| p.to_string_lossy().into_owned());
-    match name {
-        Some(n) => Ok(Format::from_path(&n).unwrap_or(Format::Yaml)),
-        None => Err(fail(1, "reading standard input: pass --input-type yaml|json or --filename-override NAME")),
+    store::detect(explicit, name.as_deref()).map_err(|e| fail(1, e.to_string()))
+}
+
+fn output_store(io: &IoArgs, input: &'static dyn Store) -> Result<&'static dyn Store> {
+    match &io.output_type {
+        Some(t) => store::detect(Some(t), None).map_err(|e| fail(1, e.to_string())),
+        None => Ok(input),
     }
 }
 
-fn output_format(io: &IoArgs, input: Format) -> Result<Format> {
-    match &io.output_type {
-        Some(t) => Format::parse_name(t).ok_or_else(|| fail(1, format!("unsupported type '{t}': use yaml or json"))),
-        None => Ok(input),
-    }
+/// The document format of a store that has one (set, unset, merge), else an error naming
+/// the store.
+pub(crate) fn document_format(store: &dyn Store, what: &str, op: &str) -> Result<Format> {
+    store
+        .document_format()
+        .ok_or_else(|| fail(1, format!("{op} works on YAML and JSON files; {what} is read as a {} file", store.name())))
 }
 
 fn sink(io: &IoArgs) -> Result<Sink> {
@@ -65,18 +70,18 @@ pub(crate) fn display(path: Option<&Path>) -> String {
 
 pub(crate) fn encrypt(a: EncryptArgs) -> Result<i32> {
     let path = input_path(&a.io);
-    let format = input_format(a.io.input_type.as_deref(), path, a.io.filename_override.as_deref())?;
-    let out_format = output_format(&a.io, format)?;
-    if out_format != format {
+    let store = input_store(a.io.input_type.as_deref(), path, a.io.filename_override.as_deref())?;
+    let out_store = output_store(&a.io, store)?;
+    if out_store.name() != store.name() {
         return Err(fail(8, "encrypt keeps the input format; convert the plaintext first"));
     }
     let _lock = lock_in_place(&a.io)?;
-    let src = fileio::read_input(path)?;
+    let src = fileio::read_bytes(path)?;
     let plan = keys::plan_for(path.or(a.io.filename_override.as_deref()), &a.keys)?;
     let key = DataKey::generate();
     let meta = new_metadata(&plan, &key)?;
     sink(&a.io)?
-        .stream(0o644, |out| tresor_sops::encrypt_to(&src, format, &key, meta, &EncryptOptions::default(), out))
+        .stream(0o644, |out| store.encrypt_to(&src, &key, meta, &EncryptOptions::default(), out))
         .with_context(|| format!("encrypting {}", display(path)))?;
     Ok(0)
 }
@@ -105,9 +110,17 @@ pub(crate) fn new_metadata(plan: &keys::Plan, key: &DataKey) -> Result<Metadata>
     })
 }
 
+/// An input file and the store that reads it.
 pub(crate) struct Opened {
-    pub src: String,
-    pub format: Format,
+    pub src: Vec<u8>,
+    pub store: &'static dyn Store,
+}
+
+impl Opened {
+    /// The file as text, for views that show it as it is (binary bytes replaced).
+    pub fn text_lossy(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.src)
+    }
 }
 
 pub(crate) fn open_encrypted(
@@ -115,40 +128,25 @@ pub(crate) fn open_encrypted(
     input_type: Option<&str>,
     override_name: Option<&Path>,
 ) -> Result<Opened> {
-    let format = input_format(input_type, path, override_name)?;
-    let src = fileio::read_input(path)?;
-    Ok(Opened { src, format })
+    let store = input_store(input_type, path, override_name)?;
+    let src = fileio::read_bytes(path)?;
+    Ok(Opened { src, store })
 }
 
-pub(crate) fn decrypt_text(
-    o: &Opened,
-    opts: DecryptOptions,
-    what: &str,
-) -> Result<(tresor_sops::Decrypted, Metadata, DataKey)> {
-    // YAML as sops and tresor write it: values decrypted while parsing, no document tree
-    // held whole.
-    if let Some((meta, at, key)) = streamable(o, what)? {
-        let streamed = tresor_sops::file::decrypt_yaml_stream(&o.src, &meta, at, &key, opts)
-            .with_context(|| format!("decrypting {what}"))?;
-        if let Some(d) = streamed {
-            print_warnings(what, &d.warnings);
-            return Ok((d, meta, key));
-        }
-    }
-    let file = EncryptedFile::parse(&o.src, o.format).with_context(|| format!("reading {what}"))?;
-    let key = data_key(&file.metadata).with_context(|| format!("decrypting {what}"))?;
-    let d = file.decrypt(&key, opts).with_context(|| format!("decrypting {what}"))?;
+/// Decrypt an opened file with the keys found here: its metadata, the data key it wraps,
+/// and the plaintext.
+pub(crate) fn decrypt_text(o: &Opened, opts: DecryptOptions, what: &str) -> Result<(Plain, Metadata, DataKey)> {
+    let (meta, key) = open_key(o, what)?;
+    let d = o.store.decrypt(&o.src, &meta, &key, opts).with_context(|| format!("decrypting {what}"))?;
     print_warnings(what, &d.warnings);
-    Ok((d, file.metadata, key))
+    Ok((d, meta, key))
 }
 
-/// A YAML file whose metadata can be read from its end (as sops and tresor write it):
-/// that metadata, where it starts, and the data key it wraps.
-fn streamable(o: &Opened, what: &str) -> Result<Option<(Metadata, usize, DataKey)>> {
-    let found = (o.format == Format::Yaml).then(|| tresor_sops::file::yaml_metadata_fast(&o.src)).flatten();
-    let Some((meta, at)) = found else { return Ok(None) };
+/// The metadata of an opened file and the data key it wraps.
+fn open_key(o: &Opened, what: &str) -> Result<(Metadata, DataKey)> {
+    let meta = o.store.metadata(&o.src).with_context(|| format!("reading {what}"))?;
     let key = data_key(&meta).with_context(|| format!("decrypting {what}"))?;
-    Ok(Some((meta, at, key)))
+    Ok((meta, key))
 }
 
 fn print_warnings(what: &str, warnings: &[String]) {
@@ -161,70 +159,64 @@ pub(crate) fn decrypt(a: DecryptArgs) -> Result<i32> {
     let path = input_path(&a.io);
     let _lock = lock_in_place(&a.io)?;
     let o = open_encrypted(path, a.io.input_type.as_deref(), a.io.filename_override.as_deref())?;
-    let out_format = output_format(&a.io, o.format)?;
+    let out_store = output_store(&a.io, o.store)?;
+    let converting = out_store.name() != o.store.name();
     let opts = DecryptOptions { ignore_mac: a.ignore_mac, keep_ivs: false };
-    if a.extract.is_none() && out_format == o.format && o.src.len() > fileio::HOLD_BACK {
+    if a.extract.is_none() && !converting && o.src.len() > fileio::HOLD_BACK {
         if let Some(done) = decrypt_large(&a, &o, opts)? {
             return Ok(done);
         }
     }
     let (d, _, _) = decrypt_text(&o, opts, &display(path))?;
-    let text = if let Some(expr) = &a.extract {
+    let bytes: Zeroizing<Vec<u8>> = if let Some(expr) = &a.extract {
         let segs = convert::parse_path(expr)?;
-        let data = document_data(&d.text, o.format)?;
+        let data = o.store.data(&d.bytes)?;
         let v = convert::extract(&data, &segs).ok_or_else(|| fail(1, format!("component {expr} not found")))?;
-        match v {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Object(_) | serde_json::Value::Array(_) => render_data(v, out_format),
+        Zeroizing::new(match v {
+            serde_json::Value::String(s) => s.clone().into_bytes(),
+            serde_json::Value::Object(_) | serde_json::Value::Array(_) => out_store.emit(v)?,
             // Like sops: strings print raw, other scalars as a line in the output format.
-            other => format!("{}\n", render_data(other, out_format).trim_end()),
-        }
-    } else if out_format != o.format {
-        render_data(&document_data(&d.text, o.format)?, out_format)
+            other => {
+                let text = String::from_utf8(out_store.emit(other).unwrap_or_else(|_| other.to_string().into_bytes()))
+                    .unwrap_or_default();
+                format!("{}\n", text.trim_end()).into_bytes()
+            }
+        })
+    } else if converting {
+        Zeroizing::new(out_store.emit(&o.store.data(&d.bytes)?)?)
     } else {
-        d.text
+        d.bytes
     };
     // Plaintext written to a file is the user's explicit choice; keep it private.
-    sink(&a.io)?.write(&text, 0o600)?;
+    sink(&a.io)?.write_bytes(&bytes, 0o600)?;
     Ok(0)
 }
 
-/// A YAML file too large to hold its plaintext beside it: verify the MAC in a first pass
-/// that writes nothing, then decrypt again straight into the destination. Memory stays
-/// near the input's size; no plaintext from a file that fails its MAC is ever written.
+/// A file too large to hold its plaintext beside it: verify the MAC in a first pass that
+/// writes nothing, then decrypt again straight into the destination. Memory stays near
+/// the input's size; no plaintext from a file that fails its MAC is ever written.
 fn decrypt_large(a: &DecryptArgs, o: &Opened, opts: DecryptOptions) -> Result<Option<i32>> {
     let what = display(input_path(&a.io));
-    let Some((meta, at, key)) = streamable(o, &what)? else { return Ok(None) };
-    let verified = tresor_sops::file::decrypt_yaml_to(&o.src, &meta, at, &key, opts, std::io::sink())
+    let (meta, key) = open_key(o, &what)?;
+    let verified = o
+        .store
+        .decrypt_to(&o.src, &meta, &key, opts, &mut std::io::sink())
         .with_context(|| format!("decrypting {what}"))?;
-    let Some(tresor_sops::file::StreamDecrypted { warnings, .. }) = verified else { return Ok(None) };
+    let Some(store::Streamed { warnings, .. }) = verified else { return Ok(None) };
     print_warnings(&what, &warnings);
     sink(&a.io)?
         .stream_verified(0o600, |out| {
-            let done = tresor_sops::file::decrypt_yaml_to(&o.src, &meta, at, &key, opts, out)?;
+            let done = o.store.decrypt_to(&o.src, &meta, &key, opts, out)?;
             done.map(|d| d.verification).ok_or(tresor_sops::SopsError::MetadataNotFound)
         })
         .with_context(|| format!("decrypting {what}"))?;
     Ok(Some(0))
 }
 
-pub(crate) fn document_data(text: &str, format: Format) -> Result<serde_json::Value> {
-    let docs = tresor_format::parse(text, format)?;
-    let first = docs.first().ok_or(tresor_sops::SopsError::NoDocument)?;
-    Ok(convert::document_data(first)?)
-}
-
-pub(crate) fn render_data(v: &serde_json::Value, f: Format) -> String {
-    match f {
-        Format::Json => convert::to_json(v),
-        Format::Yaml => convert::to_yaml(v),
-    }
-}
-
 pub(crate) fn filestatus(a: FilestatusArgs) -> Result<i32> {
     let o = open_encrypted(Some(&a.file), a.input_type.as_deref(), None)?;
-    let encrypted = match EncryptedFile::parse(&o.src, o.format) {
-        Ok(f) => !f.metadata.mac.is_empty(),
+    let encrypted = match o.store.metadata(&o.src) {
+        Ok(m) => !m.mac.is_empty(),
         Err(tresor_sops::SopsError::MetadataNotFound) => false,
         Err(e) => return Err(e.into()),
     };
@@ -279,18 +271,15 @@ pub(crate) fn run_editor(file: &Path) -> Result<()> {
     Ok(())
 }
 
-const NEW_FILE_TEMPLATE_YAML: &str =
-    "# Write your secrets here; values are encrypted when you save and quit.\nexample_key: example_value\n";
-const NEW_FILE_TEMPLATE_JSON: &str = "{\n\t\"example_key\": \"example_value\"\n}\n";
-
 pub(crate) fn edit(a: EditArgs) -> Result<i32> {
-    let format = input_format(a.input_type.as_deref(), Some(&a.file), None)?;
+    let store = input_store(a.input_type.as_deref(), Some(&a.file), None)?;
     if let Some(out) = a.output_type.as_deref() {
-        let wanted = input_format(Some(out), None, None)?;
-        if wanted != format {
+        let wanted = input_store(Some(out), None, None)?;
+        if wanted.name() != store.name() {
             anyhow::bail!(
-                "edit writes {} back in its own format ({format:?}); --output-type {out} would change it (decrypt with --output-type to convert)",
-                a.file.display()
+                "edit writes {} back in its own format ({}); --output-type {out} would change it (decrypt with --output-type to convert)",
+                a.file.display(),
+                store.name()
             );
         }
     }
@@ -303,28 +292,26 @@ pub(crate) fn edit(a: EditArgs) -> Result<i32> {
             DecryptOptions { ignore_mac: a.ignore_mac, keep_ivs: true },
             &a.file.display().to_string(),
         )?;
-        (d.text, meta, key, d.stash)
+        (d.bytes, meta, key, d.stash)
     } else {
         let plan = keys::plan_for(Some(&a.file), &a.keys)?;
         let key = DataKey::generate();
         let meta = new_metadata(&plan, &key)?;
-        let t = if format == Format::Json { NEW_FILE_TEMPLATE_JSON } else { NEW_FILE_TEMPLATE_YAML };
-        (t.to_string(), meta, key, Default::default())
+        (Zeroizing::new(store.template().as_bytes().to_vec()), meta, key, Default::default())
     };
-    let plaintext = zeroize::Zeroizing::new(plaintext);
     let dir = fileio::private_tempdir()?;
     let name = a.file.file_name().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("secret.yaml"));
     let tmp = dir.path().join(name);
     write_private(&tmp, &plaintext)?;
     let result = loop {
         run_editor(&tmp)?;
-        let edited = zeroize::Zeroizing::new(std::fs::read_to_string(&tmp).context("reading the edited file")?);
+        let edited = Zeroizing::new(std::fs::read(&tmp).context("reading the edited file")?);
         if exists && *edited == *plaintext {
             break Err(fail(200, "file has not changed; nothing written"));
         }
         let mut fresh = meta.clone();
         fresh.layout = None;
-        match tresor_sops::encrypt(&edited, format, &key, fresh, &EncryptOptions { stash: Some(&stash) }) {
+        match store.encrypt(&edited, &key, fresh, &EncryptOptions { stash: Some(&stash) }) {
             Ok(out) => break Ok(out),
             Err(e) if std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
                 eprintln!(
@@ -339,11 +326,11 @@ pub(crate) fn edit(a: EditArgs) -> Result<i32> {
     shred(&tmp);
     drop(dir);
     let out = result?;
-    fileio::write_atomic(&a.file, out.as_bytes(), 0o644)?;
+    fileio::write_atomic(&a.file, &out, 0o644)?;
     Ok(0)
 }
 
-pub(crate) fn write_private(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write_private(path: &Path, text: &[u8]) -> Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -353,7 +340,7 @@ pub(crate) fn write_private(path: &Path, text: &str) -> Result<()> {
         opts.mode(0o600);
     }
     let mut f = opts.open(path).with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(text.as_bytes())?;
+    f.write_all(text)?;
     Ok(())
 }
 

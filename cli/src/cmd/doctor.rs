@@ -5,7 +5,6 @@ use serde_json::json;
 use tresor_audit::target::{self, Target, TargetCheck};
 use tresor_keys::groups::KeyCheck;
 use tresor_keys::Keyring;
-use tresor_sops::EncryptedFile;
 
 use super::crypt::open_encrypted;
 use crate::args::DoctorArgs;
@@ -41,8 +40,8 @@ pub(crate) fn doctor(a: DoctorArgs) -> Result<i32> {
                 continue;
             }
         };
-        let meta = match EncryptedFile::parse(&opened.src, opened.format) {
-            Ok(f) => f.metadata,
+        let meta = match opened.store.metadata(&opened.src) {
+            Ok(m) => m,
             Err(e) => {
                 files.push(FileDiagnosis {
                     name,
@@ -57,7 +56,7 @@ pub(crate) fn doctor(a: DoctorArgs) -> Result<i32> {
         let keys = keyring.check_keys(&meta);
         // The real answer: the data key from enough groups (Shamir), as decrypt gets it.
         let opens = keyring.data_key(&meta).is_ok();
-        let checks = target.map(|t| target::check(t, &name, &opened.src, opened.format, &meta)).unwrap_or_default();
+        let checks = target.map(|t| target::check(t, &name, &opened.src, opened.store, &meta)).unwrap_or_default();
         files.push(FileDiagnosis { name, error: None, keys, opens, checks });
     }
     let (sources, found) = keyring.identity_sources().unwrap_or_else(|e| (vec![format!("(error: {e})")], 0));

@@ -3,10 +3,9 @@
 use std::process::Command;
 
 use anyhow::{Context, Result};
-use tresor_format::Format;
 use tresor_sops::DecryptOptions;
 
-use super::crypt::{decrypt_text, display, document_data, open_encrypted, render_data};
+use super::crypt::{decrypt_text, display, input_store, open_encrypted};
 use crate::args::{ExecEnvArgs, ExecFileArgs};
 use crate::exit::fail;
 
@@ -17,7 +16,7 @@ fn exit_code_of(status: std::process::ExitStatus) -> i32 {
 pub(crate) fn exec_env(a: ExecEnvArgs) -> Result<i32> {
     let o = open_encrypted(Some(&a.file), a.input_type.as_deref(), None)?;
     let (d, _, _) = decrypt_text(&o, DecryptOptions::default(), &display(Some(&a.file)))?;
-    let data = document_data(&d.text, o.format)?;
+    let data = o.store.data(&d.bytes)?;
     let serde_json::Value::Object(map) = data else { return Err(fail(1, "the file's top level is not a mapping")) };
     let mut cmd = Command::new("sh");
     cmd.arg("-c").arg(&a.command);
@@ -47,15 +46,15 @@ pub(crate) fn exec_env(a: ExecEnvArgs) -> Result<i32> {
 pub(crate) fn exec_file(a: ExecFileArgs) -> Result<i32> {
     let o = open_encrypted(Some(&a.file), a.input_type.as_deref(), None)?;
     let (d, _, _) = decrypt_text(&o, DecryptOptions::default(), &display(Some(&a.file)))?;
-    let out_format = match &a.output_type {
-        Some(t) => Format::parse_name(t).ok_or_else(|| fail(1, format!("unsupported type '{t}'")))?,
-        None => o.format,
+    let out_store = match &a.output_type {
+        Some(t) => input_store(Some(t), None, None)?,
+        None => o.store,
     };
-    let text = zeroize::Zeroizing::new(if out_format == o.format {
-        d.text.clone()
+    let text = if out_store.name() == o.store.name() {
+        d.bytes
     } else {
-        render_data(&document_data(&d.text, o.format)?, out_format)
-    });
+        zeroize::Zeroizing::new(out_store.emit(&o.store.data(&d.bytes)?)?)
+    };
     let dir = crate::fileio::private_tempdir()?;
     let name = a.filename.clone().unwrap_or_else(|| {
         a.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "secret".into())
@@ -76,7 +75,7 @@ pub(crate) fn exec_file(a: ExecFileArgs) -> Result<i32> {
         let writer = std::thread::spawn(move || {
             if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&p) {
                 use std::io::Write;
-                let _ = f.write_all(payload.as_bytes());
+                let _ = f.write_all(&payload);
             }
         });
         let st = Command::new("sh").arg("-c").arg(&command).status();

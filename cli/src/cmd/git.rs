@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result};
-use tresor_format::Format;
 use tresor_sops::merge::{self, Version};
-use tresor_sops::{DataKey, DecryptOptions, Decrypted, Metadata, SopsError};
+use tresor_sops::store::{Plain, Store};
+use tresor_sops::{DataKey, DecryptOptions, Metadata, SopsError};
 
-use super::crypt::{decrypt_text, input_format, open_encrypted, Opened};
+use super::crypt::{decrypt_text, document_format, input_store, open_encrypted, Opened};
 use crate::args::{DiffArgs, GitAction, GitArgs};
 use crate::exit::fail;
 use crate::fileio::{self, Sink};
@@ -35,7 +35,7 @@ pub(crate) fn git(a: GitArgs) -> Result<i32> {
 fn textconv(file: &Path) -> Result<i32> {
     let name = file.display().to_string();
     // Git's temporary copy keeps the file's name at its end, so the format is known.
-    let opened = open_encrypted(Some(file), None, None).or_else(|_| open_encrypted(Some(file), Some("yaml"), None))?;
+    let opened = open_encrypted(Some(file), None, None)?;
     Sink::Stdout.write(&review_view(&opened, &name), 0o600)?;
     Ok(0)
 }
@@ -44,7 +44,7 @@ fn textconv(file: &Path) -> Result<i32> {
 /// when it is not encrypted, else the keyless view with a first line saying why.
 fn review_view(opened: &Opened, name: &str) -> String {
     match decrypt_text(opened, DecryptOptions::default(), name) {
-        Ok((d, _, _)) => d.text,
+        Ok((d, _, _)) => String::from_utf8_lossy(&d.bytes).into_owned(),
         // Not encrypted (or not parseable as such): shown as it is.
         Err(e)
             if e.chain().any(|c| {
@@ -54,7 +54,7 @@ fn review_view(opened: &Opened, name: &str) -> String {
                 )
             }) =>
         {
-            opened.src.clone()
+            opened.text_lossy().into_owned()
         }
         Err(e) => {
             let why = format!("{e:#}");
@@ -62,7 +62,7 @@ fn review_view(opened: &Opened, name: &str) -> String {
             format!(
                 "# tresor: shown without decrypting ({}); ciphertexts as digests\n{}",
                 first.replace(name, "this file"),
-                tresor_sops::summary::keyless(&opened.src)
+                tresor_sops::summary::keyless(&opened.text_lossy())
             )
         }
     }
@@ -161,7 +161,7 @@ fn setup(check: bool, global: bool, patterns: &[String]) -> Result<i32> {
 
 /// One version in a merge: decrypted, or a file that is not encrypted.
 enum Loaded {
-    Encrypted { d: Box<Decrypted>, meta: Box<Metadata>, key: DataKey },
+    Encrypted { d: Box<Plain>, meta: Box<Metadata>, key: DataKey },
     Plain(String),
 }
 
@@ -169,7 +169,7 @@ impl Loaded {
     fn version(&self) -> Option<Version<'_>> {
         match self {
             Loaded::Encrypted { d, meta, key } => {
-                Some(Version { plaintext: &d.text, metadata: meta, key, stash: &d.stash })
+                Some(Version { plaintext: d.text().ok()?, metadata: meta, key, stash: &d.stash })
             }
             Loaded::Plain(_) => None,
         }
@@ -177,13 +177,13 @@ impl Loaded {
 }
 
 /// Decrypt one version (keeping its IVs) or take it as plain text when it has no metadata.
-fn load(src: String, format: Format, what: &str) -> Result<Loaded> {
-    let opened = Opened { src, format };
-    match tresor_sops::EncryptedFile::parse(&opened.src, format) {
-        Err(SopsError::MetadataNotFound) => return Ok(Loaded::Plain(opened.src)),
+fn load(src: String, store: &'static dyn Store, what: &str) -> Result<Loaded> {
+    match store.metadata(src.as_bytes()) {
+        Err(SopsError::MetadataNotFound) => return Ok(Loaded::Plain(src)),
         Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {what}"))),
         Ok(_) => {}
     }
+    let opened = Opened { src: src.into_bytes(), store };
     let (d, meta, key) = decrypt_text(&opened, DecryptOptions { ignore_mac: false, keep_ivs: true }, what)?;
     Ok(Loaded::Encrypted { d: Box::new(d), meta: Box::new(meta), key })
 }
@@ -223,12 +223,13 @@ fn merge_driver(base: &Path, ours: &Path, theirs: &Path, path: &Path) -> i32 {
 
 fn try_merge(base: &Path, ours: &Path, theirs: &Path, path: &Path) -> Result<Result<(), Vec<String>>> {
     let name = path.display().to_string();
-    let format = input_format(None, Some(path), None)?;
+    let store = input_store(None, Some(path), None)?;
+    let format = document_format(store, &name, "the merge driver")?;
     let (o, a, b) = (read_text(base)?, read_text(ours)?, read_text(theirs)?);
     let had_base = !o.is_empty();
-    let o = if had_base { Some(load(o, format, &format!("{name} (base)"))?) } else { None };
-    let a = load(a, format, &format!("{name} (ours)"))?;
-    let b = load(b, format, &format!("{name} (theirs)"))?;
+    let o = if had_base { Some(load(o, store, &format!("{name} (base)"))?) } else { None };
+    let a = load(a, store, &format!("{name} (ours)"))?;
+    let b = load(b, store, &format!("{name} (theirs)"))?;
     let versions = (o.as_ref().map(|v| v.version()), a.version(), b.version());
     let (vo, va, vb) = match versions {
         (None | Some(Some(_)), Some(va), Some(vb)) => (versions.0.flatten(), va, vb),
@@ -318,11 +319,12 @@ fn conflict_stages(file: &Path) -> Result<(Option<String>, String, String, Strin
 /// tmpfs directory while the editor runs.
 fn mergetool(file: &Path) -> Result<i32> {
     let name = file.display().to_string();
-    let format = input_format(None, Some(file), None)?;
+    let store = input_store(None, Some(file), None)?;
+    let format = document_format(store, &name, "the mergetool")?;
     let (o, a, b, _) = conflict_stages(file)?;
-    let o = o.map(|t| load(t, format, &format!("{name} (base)"))).transpose()?;
-    let a = load(a, format, &format!("{name} (ours)"))?;
-    let b = load(b, format, &format!("{name} (theirs)"))?;
+    let o = o.map(|t| load(t, store, &format!("{name} (base)"))).transpose()?;
+    let a = load(a, store, &format!("{name} (ours)"))?;
+    let b = load(b, store, &format!("{name} (theirs)"))?;
     let (Some(va), Some(vb)) = (a.version(), b.version()) else {
         return Err(fail(1, format!("{name}: ours or theirs is not encrypted; resolve it by hand")));
     };
@@ -354,7 +356,7 @@ fn mergetool(file: &Path) -> Result<i32> {
     };
     let dir = fileio::private_tempdir()?;
     let tmp = dir.path().join(file.file_name().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("merge.yaml")));
-    super::crypt::write_private(&tmp, &shown)?;
+    super::crypt::write_private(&tmp, shown.as_bytes())?;
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
     let result = loop {
         if let Err(e) = super::crypt::run_editor(&tmp) {
@@ -413,7 +415,7 @@ fn version_for_diff(spec: &str, input_type: Option<&str>) -> Result<(String, Str
     } else {
         return Err(fail(1, format!("{spec}: no such file (for a version in Git, write REV:PATH)")));
     };
-    let format = input_format(input_type, Some(Path::new(&name)), None)?;
-    let view = review_view(&Opened { src, format }, &name);
+    let store = input_store(input_type, Some(Path::new(&name)), None)?;
+    let view = review_view(&Opened { src: src.into_bytes(), store }, &name);
     Ok((name, view))
 }

@@ -5,7 +5,7 @@ use std::io::Read;
 use anyhow::{Context, Result};
 use tresor_sops::{convert, edit, DecryptOptions, EncryptOptions};
 
-use super::crypt::{decrypt_text, display, open_encrypted};
+use super::crypt::{decrypt_text, display, document_format, open_encrypted};
 use crate::args::{SetArgs, UnsetArgs};
 use crate::exit::fail;
 use crate::fileio;
@@ -14,14 +14,16 @@ fn reencrypt(
     file: &std::path::Path,
     o: &super::crypt::Opened,
     new_plain: &str,
-    d: &tresor_sops::Decrypted,
+    d: &tresor_sops::store::Plain,
     mut meta: tresor_sops::Metadata,
     key: &tresor_sops::DataKey,
 ) -> Result<()> {
     meta.layout = None;
-    let out = tresor_sops::encrypt(new_plain, o.format, key, meta, &EncryptOptions { stash: Some(&d.stash) })
+    let out = o
+        .store
+        .encrypt(new_plain.as_bytes(), key, meta, &EncryptOptions { stash: Some(&d.stash) })
         .with_context(|| format!("re-encrypting {}", file.display()))?;
-    fileio::write_atomic(file, out.as_bytes(), 0o644)
+    fileio::write_atomic(file, &out, 0o644)
 }
 
 pub(crate) fn set(a: SetArgs) -> Result<i32> {
@@ -47,10 +49,10 @@ pub(crate) fn set(a: SetArgs) -> Result<i32> {
     let path = convert::parse_path(&a.path)?;
     let _lock = fileio::UpdateLock::acquire(&a.file)?;
     let o = open_encrypted(Some(&a.file), a.input_type.as_deref(), None)?;
+    let format = document_format(o.store, &display(Some(&a.file)), "set")?;
     let (d, meta, key) =
         decrypt_text(&o, DecryptOptions { ignore_mac: a.ignore_mac, keep_ivs: true }, &display(Some(&a.file)))?;
-    let d_text = zeroize::Zeroizing::new(d.text.clone());
-    let new_plain = zeroize::Zeroizing::new(edit::set(&d_text, o.format, &path, &value)?);
+    let new_plain = zeroize::Zeroizing::new(edit::set(d.text()?, format, &path, &value)?);
     reencrypt(&a.file, &o, &new_plain, &d, meta, &key)?;
     Ok(0)
 }
@@ -59,10 +61,10 @@ pub(crate) fn unset(a: UnsetArgs) -> Result<i32> {
     let path = convert::parse_path(&a.path)?;
     let _lock = fileio::UpdateLock::acquire(&a.file)?;
     let o = open_encrypted(Some(&a.file), a.input_type.as_deref(), None)?;
+    let format = document_format(o.store, &display(Some(&a.file)), "unset")?;
     let (d, meta, key) =
         decrypt_text(&o, DecryptOptions { ignore_mac: a.ignore_mac, keep_ivs: true }, &display(Some(&a.file)))?;
-    let d_text = zeroize::Zeroizing::new(d.text.clone());
-    let new_plain = match edit::unset(&d_text, o.format, &path) {
+    let new_plain = match edit::unset(d.text()?, format, &path) {
         Ok(t) => zeroize::Zeroizing::new(t),
         Err(tresor_sops::SopsError::PathNotFound(_)) if a.idempotent => return Ok(0),
         Err(e) => return Err(e.into()),

@@ -6,18 +6,19 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use tresor_format::Format;
 use tresor_keys::groups::spec_of;
 use tresor_keys::{sops_compatibility, KeySpec, Keyring};
 use tresor_sops::metadata::{KeyGroup, MasterKey};
-use tresor_sops::{DataKey, DecryptOptions, EncryptOptions, EncryptedFile, Metadata};
+use tresor_sops::store::{self, Store};
+use tresor_sops::{DataKey, DecryptOptions, EncryptOptions, Metadata};
 
-use super::crypt::input_format;
+use super::crypt::input_store;
 use crate::args::{RotateArgs, UpdatekeysArgs};
 use crate::exit::fail;
 use crate::fileio;
 
-/// Encrypted YAML/JSON files under `dir` (hidden directories skipped), sorted.
+/// Encrypted files of every store under `dir` (hidden entries skipped), found by their
+/// metadata, sorted.
 pub(crate) fn find_encrypted(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -41,11 +42,14 @@ pub(crate) fn find_encrypted(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// A YAML/JSON file (by its name) that holds SOPS metadata.
+/// A file that holds SOPS metadata in the store its name picks.
 pub(crate) fn is_encrypted_file(p: &Path) -> bool {
-    let Some(format) = Format::from_path(&p.to_string_lossy()) else { return false };
-    let Ok(src) = std::fs::read_to_string(p) else { return false };
-    src.contains("sops") && EncryptedFile::parse(&src, format).is_ok()
+    // Configuration-sized files only: a large blob is not read whole to find out.
+    if std::fs::metadata(p).map_or(true, |m| m.len() > fileio::MAX_INPUT) {
+        return false;
+    }
+    let Ok(src) = std::fs::read(p) else { return false };
+    store::is_encrypted(&p.to_string_lossy(), &src)
 }
 
 fn targets(files: &[PathBuf], recursive: &Option<PathBuf>) -> Result<Vec<PathBuf>> {
@@ -110,8 +114,8 @@ pub(crate) fn updatekeys(a: UpdatekeysArgs) -> Result<i32> {
     // Pass 1: read every file and decide what it needs.
     struct Job {
         path: PathBuf,
-        src: String,
-        format: Format,
+        src: Vec<u8>,
+        store: &'static dyn Store,
         meta: Metadata,
         groups: Vec<Vec<KeySpec>>,
         threshold: usize,
@@ -119,9 +123,9 @@ pub(crate) fn updatekeys(a: UpdatekeysArgs) -> Result<i32> {
     let mut jobs = Vec::new();
     for path in &files {
         let prepared = (|| -> Result<Option<Job>> {
-            let format = input_format(a.input_type.as_deref(), Some(path), None)?;
-            let src = fileio::read_input(Some(path))?;
-            let meta = EncryptedFile::parse(&src, format)?.metadata;
+            let store = input_store(a.input_type.as_deref(), Some(path), None)?;
+            let src = fileio::read_bytes(Some(path))?;
+            let meta = store.metadata(&src)?;
             let cfg = tresor_config::for_file(path, a.config.as_deref())?
                 .ok_or_else(|| fail(61, format!("no .sops.yaml found above {}", path.display())))?;
             let rule = cfg.rule_for(path)?;
@@ -143,7 +147,7 @@ pub(crate) fn updatekeys(a: UpdatekeysArgs) -> Result<i32> {
             if same {
                 return Ok(None);
             }
-            Ok(Some(Job { path: path.clone(), src, format, meta, groups, threshold }))
+            Ok(Some(Job { path: path.clone(), src, store, meta, groups, threshold }))
         })();
         match prepared {
             Ok(Some(job)) => jobs.push(job),
@@ -249,9 +253,11 @@ pub(crate) fn updatekeys(a: UpdatekeysArgs) -> Result<i32> {
                 groups
             };
             meta.shamir_threshold = job.threshold;
-            let result = tresor_sops::file::replace_metadata(&job.src, job.format, &meta)
+            let result = job
+                .store
+                .replace_metadata(&job.src, &meta)
                 .map_err(anyhow::Error::from)
-                .and_then(|out| fileio::write_atomic_unchanged(&job.path, &job.src, out.as_bytes()));
+                .and_then(|out| fileio::write_atomic_unchanged(&job.path, &job.src, &out));
             match result {
                 Ok(()) => outcome.changed += 1,
                 Err(e) => outcome.failed.push((job.path.clone(), format!("{e:#}"))),
@@ -283,9 +289,10 @@ fn adjust(groups: &mut [Vec<KeySpec>], add: Vec<KeySpec>, remove: &[KeySpec]) ->
     Ok(())
 }
 
-fn specs(age: &[String], vault: &[String], okms: &[String]) -> Result<Vec<KeySpec>> {
+fn specs(age: &[String], vault: &[String], okms: &[String], pgp: &[String]) -> Result<Vec<KeySpec>> {
     let mut v: Vec<KeySpec> =
         age.iter().filter(|s| !s.trim().is_empty()).map(|s| KeySpec::Age(s.trim().to_string())).collect();
+    v.extend(pgp.iter().filter(|s| !s.trim().is_empty()).map(|s| KeySpec::Pgp(s.trim().to_ascii_uppercase())));
     for u in vault {
         v.push(KeySpec::vault(u)?);
     }
@@ -298,15 +305,15 @@ fn specs(age: &[String], vault: &[String], okms: &[String]) -> Result<Vec<KeySpe
 pub(crate) fn rotate(a: RotateArgs) -> Result<i32> {
     let files = targets(&a.files, &a.recursive)?;
     let in_place = a.in_place || a.recursive.is_some() || files.len() > 1;
-    let add = specs(&a.add_age, &a.add_vault, &a.add_okms)?;
-    let remove = specs(&a.rm_age, &a.rm_vault, &a.rm_okms)?;
+    let add = specs(&a.add_age, &a.add_vault, &a.add_okms, &a.add_pgp)?;
+    let remove = specs(&a.rm_age, &a.rm_vault, &a.rm_okms, &a.rm_pgp)?;
     let keyring = Keyring::new();
     let pb = progress(files.len(), "rotate");
     let mut failed: Vec<(PathBuf, anyhow::Error)> = Vec::new();
     struct Job {
         path: PathBuf,
-        format: Format,
-        src: String,
+        store: &'static dyn Store,
+        src: Vec<u8>,
         meta: Metadata,
         groups: Vec<Vec<KeySpec>>,
     }
@@ -314,18 +321,18 @@ pub(crate) fn rotate(a: RotateArgs) -> Result<i32> {
     let mut jobs = Vec::new();
     for path in &files {
         let job = (|| -> Result<Job> {
-            let format = input_format(a.input_type.as_deref(), Some(path), None)?;
-            let src = fileio::read_input(Some(path))?;
-            let meta = EncryptedFile::parse(&src, format)?.metadata;
+            let store = input_store(a.input_type.as_deref(), Some(path), None)?;
+            let src = fileio::read_bytes(Some(path))?;
+            let meta = store.metadata(&src)?;
             if meta.key_groups.iter().any(|g| g.keys.iter().any(|k| matches!(k, MasterKey::Foreign { .. }))) {
                 eprintln!(
-                    "tresor: warning: {}: keys of types tresor cannot use (KMS/PGP) are dropped by rotation",
+                    "tresor: warning: {}: keys of types tresor cannot use (cloud KMS) are dropped by rotation",
                     path.display()
                 );
             }
             let mut groups = current_specs(&meta);
             adjust(&mut groups, add.clone(), &remove)?;
-            Ok(Job { path: path.clone(), format, src, meta, groups })
+            Ok(Job { path: path.clone(), store, src, meta, groups })
         })();
         match job {
             Ok(j) => jobs.push(j),
@@ -339,8 +346,7 @@ pub(crate) fn rotate(a: RotateArgs) -> Result<i32> {
     let mut ready = Vec::new();
     for (job, old) in jobs.into_iter().zip(old_keys) {
         let decrypted = old.map_err(anyhow::Error::from).and_then(|k| {
-            let file = EncryptedFile::parse(&job.src, job.format)?;
-            Ok(file.decrypt(&k, DecryptOptions { ignore_mac: false, keep_ivs: true })?)
+            Ok(job.store.decrypt(&job.src, &job.meta, &k, DecryptOptions { ignore_mac: false, keep_ivs: true })?)
         });
         match decrypted {
             Ok(d) => ready.push((job, d, DataKey::generate())),
@@ -375,16 +381,14 @@ pub(crate) fn rotate(a: RotateArgs) -> Result<i32> {
     for ((job, d, new_key), key_groups) in ready.into_iter().zip(wrapped) {
         let Some(key_groups) = key_groups else { continue };
         let result = (|| -> Result<()> {
-            let plain = zeroize::Zeroizing::new(d.text.clone());
             let meta = Metadata { key_groups, layout: None, ..job.meta.clone() };
             // sops reuses the IVs on rotate; under a new key that is harmless, and it keeps
             // the IV column of the diff stable.
-            let out =
-                tresor_sops::encrypt(&plain, job.format, &new_key, meta, &EncryptOptions { stash: Some(&d.stash) })?;
+            let out = job.store.encrypt(&d.bytes, &new_key, meta, &EncryptOptions { stash: Some(&d.stash) })?;
             if in_place {
-                fileio::write_atomic_unchanged(&job.path, &job.src, out.as_bytes())
+                fileio::write_atomic_unchanged(&job.path, &job.src, &out)
             } else {
-                crate::fileio::Sink::Stdout.write(&out, 0o644)
+                crate::fileio::Sink::Stdout.write_bytes(&out, 0o644)
             }
         })();
         match result {

@@ -1,8 +1,8 @@
 //! Per-file findings and the report renderers (table, JSON, Markdown evidence).
 
 use serde::Serialize;
-use tresor_format::Format;
-use tresor_sops::{EncryptedFile, MasterKey};
+use tresor_sops::store::Store;
+use tresor_sops::MasterKey;
 
 use crate::jurisdiction::{Jurisdiction, Jurisdictions};
 use crate::policy::Policy;
@@ -54,14 +54,14 @@ fn age_days(lastmodified: &str, now: time::OffsetDateTime) -> Option<u64> {
 /// Audit one file's metadata against `policy`. Nothing is decrypted.
 pub fn audit_file(
     path: &str,
-    src: &str,
-    format: Format,
+    src: &[u8],
+    store: &dyn Store,
     policy: &Policy,
     j: &Jurisdictions,
     now: time::OffsetDateTime,
 ) -> FileReport {
-    let meta = match EncryptedFile::parse(src, format) {
-        Ok(f) => f.metadata,
+    let meta = match store.metadata(src) {
+        Ok(m) => m,
         Err(e) => {
             return FileReport {
                 path: path.into(),

@@ -2,8 +2,8 @@
 //! from the file's bytes and metadata alone.
 
 use serde::Serialize;
-use tresor_format::Format;
 use tresor_sops::metadata::{MasterKey, Metadata};
+use tresor_sops::store::Store;
 
 /// A delivery tool that reads SOPS files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -51,7 +51,7 @@ const SOPS_KEY_TYPES: &[&str] = &["age", "pgp", "hc_vault", "kms", "gcp_kms", "a
 
 /// The checks `target` needs `src` (a file in `format` with metadata `meta`, named
 /// `name`) to pass.
-pub fn check(target: Target, name: &str, src: &str, format: Format, meta: &Metadata) -> Vec<TargetCheck> {
+pub fn check(target: Target, name: &str, src: &[u8], store: &dyn Store, meta: &Metadata) -> Vec<TargetCheck> {
     let mut out = Vec::new();
     let sops_library = matches!(target, Target::Flux | Target::Ksops);
     if sops_library {
@@ -80,17 +80,20 @@ pub fn check(target: Target, name: &str, src: &str, format: Format, meta: &Metad
         });
     }
     if target == Target::Flux {
-        let marker = match format {
-            Format::Yaml => "mac: ENC[",
-            Format::Json => "\"mac\": \"ENC[",
-        };
+        let found = store.flux_marker().map(|m| (m, src.windows(m.len()).any(|w| w == m.as_bytes())));
         out.push(TargetCheck {
             check: "Flux's marker bytes".into(),
-            ok: src.contains(marker),
-            detail: format!(
-                "Flux decrypts a secretGenerator value only when it contains `{marker}`{}",
-                if src.contains(marker) { "" } else { ": this file does not (re-encrypt it with tresor or sops)" }
-            ),
+            ok: found.is_some_and(|(_, ok)| ok),
+            detail: match found {
+                Some((m, true)) => format!("Flux decrypts a secretGenerator value only when it contains `{m}`"),
+                Some((m, false)) => format!(
+                    "Flux decrypts a secretGenerator value only when it contains `{m}`: this file does not (re-encrypt it with tresor or sops)"
+                ),
+                None => format!(
+                    "Flux's kustomize-controller decrypts {} files in a secretGenerator only as YAML, JSON, dotenv or INI",
+                    store.name()
+                ),
+            },
         });
         let comment_rule = meta.rule.field().0;
         let ok = !comment_rule.ends_with("comment_regex");

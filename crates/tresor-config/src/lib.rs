@@ -132,13 +132,18 @@ fn group_keys(m: &Map, path: &str) -> Result<Vec<KeySpec>, ConfigError> {
     for r in strings(m.get("age")) {
         keys.push(KeySpec::Age(r));
     }
-    for unsupported in ["pgp", "kms", "gcp_kms", "azure_keyvault", "hckms"] {
+    for fp in strings(m.get("pgp")) {
+        keys.push(KeySpec::Pgp(fp.to_ascii_uppercase()));
+    }
+    for unsupported in ["kms", "gcp_kms", "azure_keyvault", "hckms"] {
         if m.get(unsupported)
             .is_some_and(|n| !strings(Some(n)).is_empty() || matches!(n, Node::Seq(s) if s.values().next().is_some()))
         {
             return Err(invalid(
                 path,
-                format!("key type '{unsupported}' is not supported by tresor (use age, hc_vault_transit_uri or okms)"),
+                format!(
+                    "key type '{unsupported}' is not supported by tresor (use age, pgp, hc_vault_transit_uri or okms)"
+                ),
             ));
         }
     }

@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 
 use crate::age_key;
 use crate::error::KeyError;
+use crate::pgp;
 
 /// A master key to encrypt to, before wrapping.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,6 +20,8 @@ pub enum KeySpec {
     Age(String),
     Vault(VaultKey),
     Okms(OkmsKey),
+    /// A PGP key by fingerprint, used through `gpg` as sops does.
+    Pgp(String),
 }
 
 impl KeySpec {
@@ -33,6 +36,7 @@ impl KeySpec {
             KeySpec::Age(r) => format!("age {r}"),
             KeySpec::Vault(v) => format!("hc_vault {}", v.uri()),
             KeySpec::Okms(o) => format!("okms {}", o.uri()),
+            KeySpec::Pgp(fp) => format!("pgp {fp}"),
         }
     }
 }
@@ -51,7 +55,20 @@ pub fn spec_of(key: &MasterKey) -> Option<KeySpec> {
             okms_id: okms_id.clone(),
             key_id: key_id.clone(),
         })),
+        MasterKey::Foreign { kind, fields } if kind == "pgp" => {
+            fields.iter().find(|(k, _)| k == "fp").map(|(_, fp)| KeySpec::Pgp(fp.to_ascii_uppercase()))
+        }
         MasterKey::Foreign { .. } => None,
+    }
+}
+
+/// The `enc` of a PGP entry (a foreign key kind that tresor uses through gpg).
+fn pgp_enc(key: &MasterKey) -> Option<&str> {
+    match key {
+        MasterKey::Foreign { kind, fields } if kind == "pgp" => {
+            fields.iter().find(|(k, _)| k == "enc").map(|(_, v)| v.as_str())
+        }
+        _ => None,
     }
 }
 
@@ -162,6 +179,21 @@ impl Keyring {
                     })
                     .collect()
             }
+            KeySpec::Pgp(fp) => payloads
+                .iter()
+                .map(|p| {
+                    let enc = pgp::wrap(fp, p).map_err(|reason| KeyError::Wrap { key: spec.describe(), reason })?;
+                    // sops' field order for a PGP entry.
+                    Ok(MasterKey::Foreign {
+                        kind: "pgp".into(),
+                        fields: vec![
+                            ("created_at".into(), created_at.clone()),
+                            ("enc".into(), enc),
+                            ("fp".into(), fp.trim().to_ascii_uppercase()),
+                        ],
+                    })
+                })
+                .collect(),
         }
     }
 
@@ -226,7 +258,10 @@ impl Keyring {
                 let c = self.okms().map_err(|e| e.to_string())?;
                 c.decrypt(&o, enc).map_err(|e| e.to_string())
             }
-            MasterKey::Foreign { kind, .. } => Err(format!("key type '{kind}' is not supported by tresor")),
+            MasterKey::Foreign { .. } if pgp_enc(key).is_some() => pgp::unwrap(pgp_enc(key).unwrap_or_default()),
+            MasterKey::Foreign { kind, .. } => Err(format!(
+                "key type '{kind}' is not supported by tresor (it uses age, PGP through gpg, OpenBao/Vault transit and OVHcloud KMS)"
+            )),
         }
     }
 

@@ -9,6 +9,7 @@
 pub mod age_key;
 pub mod error;
 pub mod groups;
+pub mod pgp;
 
 pub use error::KeyError;
 pub use groups::{data_key, sops_compatibility, wrap_groups, KeySpec, Keyring};

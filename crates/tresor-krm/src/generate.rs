@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::{json, Map, Value as J};
-use tresor_format::Format;
 use tresor_keys::Keyring;
-use tresor_sops::{DecryptOptions, EncryptedFile};
+use tresor_sops::store::{self, Store};
+use tresor_sops::DecryptOptions;
 use zeroize::Zeroizing;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,10 +28,11 @@ impl KrmError {
     }
 }
 
-/// A decrypted file: its plaintext bytes and format (None = sops' binary store).
+/// A decrypted file: its plaintext bytes and the store that read it (by its name, as
+/// sops and ksops choose: an unknown extension is the binary store).
 struct Plain {
     bytes: Zeroizing<Vec<u8>>,
-    format: Option<Format>,
+    store: &'static dyn Store,
 }
 
 /// Largest file a generator reads (sops files are configuration; `/dev/zero` is not).
@@ -81,24 +82,20 @@ fn decrypt_file(keyring: &Keyring, base: &Path, rel: &str) -> Result<Plain, KrmE
         return Err(err(format!("larger than {} MiB", MAX_FILE >> 20)));
     }
     // Never quote the bytes of a file that is not what we expect: it may be anything.
-    let src = Zeroizing::new(String::from_utf8(raw).map_err(|_| err("not a SOPS file (not UTF-8 text)".into()))?);
-    let format = Format::from_path(rel);
-    // Anything that is not YAML/JSON is sops' binary store: a JSON envelope with `data`.
-    let parse_as = format.unwrap_or(Format::Json);
-    let file = EncryptedFile::parse(&src, parse_as).map_err(|e| err(e.to_string()))?;
-    let key = keyring.data_key(&file.metadata).map_err(|e| err(e.to_string()))?;
-    let d = file.decrypt(&key, DecryptOptions::default()).map_err(|e| err(e.to_string()))?;
+    let raw = Zeroizing::new(raw);
+    let store = store::for_path(rel);
+    let meta = store.metadata(&raw).map_err(|e| match e {
+        tresor_sops::SopsError::MetadataNotFound | tresor_sops::SopsError::NotText { .. } => {
+            err(format!("not a SOPS file (read as {} by its name)", store.name()))
+        }
+        e => err(e.to_string()),
+    })?;
+    let key = keyring.data_key(&meta).map_err(|e| err(e.to_string()))?;
+    let d = store.decrypt(&raw, &meta, &key, DecryptOptions::default()).map_err(|e| err(e.to_string()))?;
     for w in &d.warnings {
         eprintln!("tresor-kustomize: warning: {rel}: {w}");
     }
-    let text = Zeroizing::new(d.text);
-    if format.is_some() {
-        return Ok(Plain { bytes: Zeroizing::new(text.as_bytes().to_vec()), format });
-    }
-    let v: J = serde_json::from_str(&text).map_err(|e| err(format!("binary store: {e}")))?;
-    let data =
-        v.get("data").and_then(|d| d.as_str()).ok_or_else(|| err("binary store without a `data` string".into()))?;
-    Ok(Plain { bytes: Zeroizing::new(data.as_bytes().to_vec()), format: None })
+    Ok(Plain { bytes: d.bytes, store })
 }
 
 fn strings(cfg: &J, key: &str) -> Result<Vec<String>, KrmError> {
@@ -127,12 +124,20 @@ fn key_and_path(entry: &str) -> (String, String) {
     }
 }
 
-/// The documents of a decrypted YAML/JSON file, as objects.
+/// The documents of a decrypted file, as objects: each document of YAML/JSON, the one
+/// mapping of the other stores (a dotenv file's `KEY=VALUE` lines).
 fn documents(p: &Plain, rel: &str) -> Result<Vec<J>, KrmError> {
+    let Some(format) = p.store.document_format() else {
+        return p
+            .store
+            .data(&p.bytes)
+            .map(|d| vec![d])
+            .map_err(|e| KrmError::File { file: rel.into(), msg: e.to_string() });
+    };
     let text =
         std::str::from_utf8(&p.bytes).map_err(|_| KrmError::File { file: rel.into(), msg: "not UTF-8".into() })?;
-    let docs = tresor_format::parse(text, p.format.unwrap_or(Format::Yaml))
-        .map_err(|e| KrmError::File { file: rel.into(), msg: e.to_string() })?;
+    let docs =
+        tresor_format::parse(text, format).map_err(|e| KrmError::File { file: rel.into(), msg: e.to_string() })?;
     docs.iter()
         .map(|d| {
             tresor_sops::convert::document_data(d).map_err(|e| KrmError::File { file: rel.into(), msg: e.to_string() })
@@ -242,6 +247,12 @@ fn resources(keyring: &Keyring, base: &Path, files: &[String]) -> Result<Vec<J>,
     let mut out = Vec::new();
     for rel in files {
         let p = decrypt_file(keyring, base, rel)?;
+        if p.store.document_format().is_none() {
+            return Err(KrmError::File {
+                file: rel.clone(),
+                msg: format!("a resource file must be YAML or JSON, not {}", p.store.name()),
+            });
+        }
         out.extend(documents(&p, rel)?.into_iter().filter(|d| !d.is_null()));
     }
     Ok(out)

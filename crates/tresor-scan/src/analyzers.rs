@@ -280,7 +280,6 @@ pub fn dockerfile(path: &str, src: &str) -> Vec<Finding> {
 /// A file that a `.sops.yaml` creation rule (with a `path_regex`) covers but that is not
 /// SOPS-encrypted. `content` is what would be committed.
 pub fn must_be_encrypted(repo_root: &Path, rel_path: &str, content: &[u8]) -> Option<Finding> {
-    let format = Format::from_path(rel_path)?;
     let abs = repo_root.join(rel_path);
     let cfg = tresor_config::for_file(&abs, None).ok()??;
     let dir = cfg.path.parent()?;
@@ -292,9 +291,8 @@ pub fn must_be_encrypted(repo_root: &Path, rel_path: &str, content: &[u8]) -> Op
     let rule = cfg.rules.iter().find(|r| r.path_regex.as_ref().is_none_or(|re| re.is_match(&rel_s)))?;
     // A catch-all rule (no path_regex) says how to encrypt, not that everything must be.
     rule.path_regex.as_ref()?;
-    let text = std::str::from_utf8(content).ok()?;
-    let encrypted = tresor_sops::EncryptedFile::parse(text, format).is_ok_and(|f| !f.metadata.mac.is_empty());
-    if encrypted {
+    // Any store: sops encrypts a file of any name (an unknown extension as binary).
+    if tresor_sops::store::is_encrypted(rel_path, content) {
         return None;
     }
     Some(Finding::new(

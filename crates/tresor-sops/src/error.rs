@@ -42,6 +42,17 @@ pub enum SopsError {
     Verify { encrypting: bool, what: String },
     #[error("invalid path expression '{0}': expected e.g. '[\"data\"][\"password\"]' or '[\"list\"][0]'")]
     BadPath(String),
+    /// Bytes that are not UTF-8 given to a text store. Never quotes the input.
+    #[error(
+        "the input is not UTF-8 text, so it cannot be read as {store}; to encrypt any bytes, use --input-type binary"
+    )]
+    NotText { store: &'static str },
+    /// A line a line-based store (dotenv, INI) cannot read. Never quotes the line.
+    #[error("{store} line {line}: {msg}")]
+    Syntax { store: &'static str, line: usize, msg: String },
+    /// An operation a store cannot do (nested data in dotenv, an edit of a binary file...).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl SopsError {
@@ -63,6 +74,8 @@ impl SopsError {
             SopsError::Shamir(_) => 128,
             SopsError::InvalidRule(_) => 5,
             SopsError::BadPath(_) => 91,
+            SopsError::NotText { .. } | SopsError::Syntax { .. } => 2,
+            SopsError::Unsupported(_) => 1,
         }
     }
 }

@@ -31,7 +31,7 @@ impl IvStash {
         h.update(plaintext);
         h.finalize().into()
     }
-    fn get(&self, aad: &str, plaintext: &[u8]) -> Option<[u8; 32]> {
+    pub(crate) fn get(&self, aad: &str, plaintext: &[u8]) -> Option<[u8; 32]> {
         self.0.get(&Self::id(aad, plaintext)).copied()
     }
     /// Add `other`'s IVs (a merge keeps the ciphertext of values from either side).
@@ -40,7 +40,7 @@ impl IvStash {
             self.0.entry(*k).or_insert(*v);
         }
     }
-    fn put(&mut self, aad: &str, plaintext: &[u8], iv: &[u8]) {
+    pub(crate) fn put(&mut self, aad: &str, plaintext: &[u8], iv: &[u8]) {
         if let Ok(iv) = <[u8; 32]>::try_from(iv) {
             self.0.insert(Self::id(aad, plaintext), iv);
         }
@@ -834,7 +834,12 @@ pub(crate) fn walk_yaml_plain<V: Visitor>(src: &str, rule: &crate::rules::Rule, 
     walk_yaml_stream(src, rule, v, |_, _| Ok(()))
 }
 
-fn check_mac(meta: &Metadata, cipher: &Cipher, mac: MacHasher, opts: DecryptOptions) -> Result<(), SopsError> {
+pub(crate) fn check_mac(
+    meta: &Metadata,
+    cipher: &Cipher,
+    mac: MacHasher,
+    opts: DecryptOptions,
+) -> Result<(), SopsError> {
     let computed = mac.finish();
     if opts.ignore_mac {
         return Ok(());
@@ -1036,7 +1041,7 @@ impl Visitor for DecryptVisitor<'_> {
                 pos: s.pos,
                 path: display_steps(at.path),
                 reason: "the value decrypts to bytes that are not UTF-8 text, which a JSON string cannot hold \
-                         (a sops binary-store file? tresor cannot write its raw bytes yet)"
+                         (a sops binary-store file? decrypt it with --input-type binary)"
                     .into(),
             });
         }

@@ -17,6 +17,7 @@ pub mod metadata;
 pub mod rules;
 pub mod shamir;
 pub mod splice;
+pub mod store;
 pub mod summary;
 pub mod verify;
 pub mod walk;

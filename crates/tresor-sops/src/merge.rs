@@ -452,4 +452,18 @@ mod tests {
         let out = m(Some(o), "# head\na: 10\nb: 2\n", "# new head\na: 1\nb: 20\n").unwrap();
         assert_eq!(out, "# new head\na: 10\nb: 20\n");
     }
+
+    #[test]
+    fn changes_in_later_documents_are_spliced_into_that_document() {
+        // Theirs also rewrote the separator, so the line merge conflicts and the value is
+        // spliced into document 2 of ours.
+        let out = m(Some("a: 1\n---\nc: 3\n"), "a: 10\n---\nc: 3\n", "a: 1\n--- \nc: 30\n").unwrap();
+        assert_eq!(out, "a: 10\n---\nc: 30\n");
+    }
+
+    #[test]
+    fn comments_changed_on_both_sides_next_to_values_conflict() {
+        let c = m(Some("# x\na: 1\n"), "# y\na: 2\n", "# z\na: 1\n").unwrap_err();
+        assert_eq!(c[0].path, "file");
+    }
 }

@@ -277,6 +277,91 @@ impl Metadata {
         emit_json(&self.to_tree(), unit, depth, newline, &mut out);
         out
     }
+
+    /// [`Metadata::to_json`] without the encryption rule, as sops writes the binary store
+    /// (its one value is always encrypted, so a rule would only mislead).
+    pub fn to_json_without_rule(&self, unit: &str, depth: usize, newline: &str) -> String {
+        let mut tree = self.to_tree();
+        if let Meta::Map(entries) = &mut tree {
+            entries.retain(|(k, _)| !Rule::FIELD_NAMES.contains(&k.as_str()));
+        }
+        let mut out = String::new();
+        emit_json(&tree, unit, depth, newline, &mut out);
+        out
+    }
+
+    /// The metadata flattened as sops writes it in dotenv and INI files: nested maps as
+    /// `__map_<key>`, list items as `__list_<i>`, every value a string (`true`, `2`).
+    /// In sops' struct order; dotenv sorts them, INI keeps them.
+    pub fn to_flat(&self) -> Vec<(String, String)> {
+        fn walk(prefix: &str, node: &Meta, out: &mut Vec<(String, String)>) {
+            match node {
+                Meta::Map(entries) => {
+                    for (k, v) in entries {
+                        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}__map_{k}") };
+                        walk(&key, v, out);
+                    }
+                }
+                Meta::List(items) => {
+                    for (i, v) in items.iter().enumerate() {
+                        walk(&format!("{prefix}__list_{i}"), v, out);
+                    }
+                }
+                Meta::Str(s) | Meta::Quoted(s) | Meta::Block(s) => out.push((prefix.to_string(), s.clone())),
+                Meta::Int(i) => out.push((prefix.to_string(), i.to_string())),
+                Meta::Bool(b) => out.push((prefix.to_string(), b.to_string())),
+            }
+        }
+        let mut out = Vec::new();
+        walk("", &self.to_tree(), &mut out);
+        out
+    }
+
+    /// Read flattened metadata (see [`Metadata::to_flat`]): the pairs are unflattened into
+    /// a tree and read like any other metadata.
+    pub fn from_flat(pairs: &[(String, String)]) -> Result<Metadata, SopsError> {
+        use serde_json::{Map as JMap, Value as J};
+        fn insert(node: &mut J, segs: &[&str], value: &str) -> Result<(), SopsError> {
+            let bad = || SopsError::InvalidMetadata("a flattened metadata key does not fit the others".into());
+            let Some((first, rest)) = segs.split_first() else {
+                *node = J::String(value.to_string());
+                return Ok(());
+            };
+            if let Some(i) = first.strip_prefix("list_") {
+                let i: usize = i.parse().map_err(|_| bad())?;
+                if node.is_null() {
+                    *node = J::Array(Vec::new());
+                }
+                let list = node.as_array_mut().ok_or_else(bad)?;
+                // Indices arrive in any order (INI keeps Go's map order); 4096 bounds a
+                // hostile index.
+                if i > 4096 {
+                    return Err(bad());
+                }
+                while list.len() <= i {
+                    list.push(J::Null);
+                }
+                insert(&mut list[i], rest, value)
+            } else {
+                let key = first.strip_prefix("map_").ok_or_else(bad)?;
+                if node.is_null() {
+                    *node = J::Object(JMap::new());
+                }
+                let map = node.as_object_mut().ok_or_else(bad)?;
+                insert(map.entry(key.to_string()).or_insert(J::Null), rest, value)
+            }
+        }
+        let mut root = J::Object(JMap::new());
+        for (k, v) in pairs {
+            let mut segs: Vec<&str> = k.split("__").collect();
+            let top = format!("map_{}", segs[0]);
+            segs[0] = &top;
+            insert(&mut root, &segs, v)?;
+        }
+        let text = serde_json::to_string(&root).map_err(|e| SopsError::InvalidMetadata(e.to_string()))?;
+        let doc = tresor_format::json::parse(&text)?;
+        Metadata::from_node(&doc.root)
+    }
 }
 
 fn check_semver(v: &str) -> Result<(), SopsError> {
@@ -360,9 +445,16 @@ fn group_tree(g: &KeyGroup, in_groups: bool) -> Vec<(String, Meta)> {
         .keys
         .iter()
         .filter_map(|k| match k {
-            MasterKey::Foreign { kind, fields } if kind == "pgp" => {
-                Some(Meta::Map(fields.iter().map(|(a, b)| (a.clone(), Meta::Str(b.clone()))).collect()))
-            }
+            MasterKey::Foreign { kind, fields } if kind == "pgp" => Some(Meta::Map(
+                fields
+                    .iter()
+                    .map(|(a, b)| {
+                        // The armored message as a literal block, as sops writes it.
+                        let v = if b.contains('\n') { Meta::Block(b.clone()) } else { Meta::Str(b.clone()) };
+                        (a.clone(), v)
+                    })
+                    .collect(),
+            )),
             _ => None,
         })
         .collect();

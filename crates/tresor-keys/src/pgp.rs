@@ -1,0 +1,77 @@
+//! PGP keys through the `gpg` binary, as sops uses them: the user's keyring, gpg-agent,
+//! smartcards and pinentry all work as they do for sops. `SOPS_GPG_EXEC` names another
+//! program (sops reads the same variable).
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use zeroize::Zeroizing;
+
+fn gpg() -> String {
+    std::env::var("SOPS_GPG_EXEC").ok().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| "gpg".into())
+}
+
+/// Run gpg with `input` on stdin; stdout, or why it failed (gpg's own first error line:
+/// gpg never prints plaintext on stderr).
+fn run(args: &[&str], input: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
+    let exe = gpg();
+    let mut child = Command::new(&exe)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => format!(
+                "PGP keys need gpg, and '{exe}' was not found (install GnuPG, or set SOPS_GPG_EXEC to its path)"
+            ),
+            _ => format!("cannot run '{exe}': {e}"),
+        })?;
+    // Write on another thread: gpg may fill its stdout pipe before reading all of stdin.
+    let mut stdin = child.stdin.take().expect("piped");
+    let data = Zeroizing::new(input.to_vec());
+    let writer = std::thread::spawn(move || stdin.write_all(&data));
+    let out = child.wait_with_output().map_err(|e| format!("waiting for '{exe}': {e}"))?;
+    let _ = writer.join();
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = err
+            .lines()
+            .find(|l| l.contains("failed") || l.contains("No secret key") || l.contains("skipped"))
+            .or_else(|| err.lines().last())
+            .unwrap_or("no message")
+            .trim()
+            .to_string();
+        return Err(format!("{exe} failed ({}): {line}", out.status));
+    }
+    Ok(Zeroizing::new(out.stdout))
+}
+
+/// Encrypt a data key (or Shamir share) to the key with this fingerprint, armored as sops
+/// writes it.
+pub fn wrap(fingerprint: &str, payload: &[u8]) -> Result<String, String> {
+    let fp = fingerprint.trim();
+    if fp.is_empty() || !fp.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!("'{fp}' is not a PGP key fingerprint (hexadecimal)"));
+    }
+    let out = run(
+        &[
+            "--batch",
+            "--quiet",
+            "--no-encrypt-to",
+            "--trust-model",
+            "always",
+            "--armor",
+            "--encrypt",
+            "--recipient",
+            fp,
+        ],
+        payload,
+    )?;
+    String::from_utf8(out.to_vec()).map_err(|_| "gpg wrote armor that is not text".into())
+}
+
+/// Decrypt an armored data key with whatever secret key gpg holds for it.
+pub fn unwrap(enc: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+    run(&["--quiet", "--decrypt"], enc.as_bytes())
+}

@@ -1,0 +1,125 @@
+//! The binary store: any bytes (TLS keys, DER certificates, keystores) as one encrypted
+//! string under `data`, in sops' JSON envelope. Decryption gives back the exact bytes.
+
+use serde_json::Value as J;
+use tresor_format::tree::Node;
+use zeroize::Zeroizing;
+
+use super::{Plain, Store};
+use crate::cipher::{Cipher, DataKey};
+use crate::error::SopsError;
+use crate::file::{self, DecryptOptions, EncryptOptions, EncryptedFile, IvStash};
+use crate::mac::MacHasher;
+use crate::metadata::{Metadata, FORMAT_VERSION};
+
+pub struct Binary;
+
+/// The value's path: the key `data` at the top level.
+const AAD: &str = "data:";
+
+fn envelope(src: &[u8]) -> Result<(String, Metadata), SopsError> {
+    let text = std::str::from_utf8(src).map_err(|_| SopsError::MetadataNotFound)?;
+    let file = EncryptedFile::parse(text, tresor_format::Format::Json)?;
+    let docs = tresor_format::parse(text, tresor_format::Format::Json)?;
+    let data = docs
+        .first()
+        .and_then(|d| d.root.as_map())
+        .and_then(|m| m.get("data"))
+        .and_then(Node::as_scalar)
+        .map(|s| s.text.clone())
+        .ok_or_else(|| SopsError::InvalidMetadata("the binary envelope has no `data` string".into()))?;
+    Ok((data, file.metadata))
+}
+
+impl Store for Binary {
+    fn name(&self) -> &'static str {
+        "binary"
+    }
+
+    fn metadata(&self, src: &[u8]) -> Result<Metadata, SopsError> {
+        envelope(src).map(|(_, m)| m)
+    }
+
+    fn encrypt(
+        &self,
+        plain: &[u8],
+        key: &DataKey,
+        mut meta: Metadata,
+        opts: &EncryptOptions,
+    ) -> Result<Vec<u8>, SopsError> {
+        if memchr::memmem::find(plain, b"\"sops\"").is_some() && envelope(plain).is_ok() {
+            return Err(SopsError::AlreadyEncrypted);
+        }
+        let cipher = Cipher::new(key);
+        let mut mac = MacHasher::new(meta.mac_only_encrypted);
+        // sops encrypts the empty file's empty string too: the envelope always holds ENC.
+        mac.leaf(plain, true);
+        let iv = opts.stash.and_then(|s| s.get(AAD, plain));
+        let enc = cipher.encrypt(plain, AAD.as_bytes(), "str", iv);
+        meta.layout = None;
+        meta.version = FORMAT_VERSION.into();
+        meta.lastmodified = file::now_rfc3339();
+        meta.mac = cipher.encrypt(mac.finish().as_bytes(), meta.lastmodified.as_bytes(), "str", None);
+        let out = format!("{{\n\t\"data\": \"{enc}\",\n\t\"sops\": {}\n}}\n", meta.to_json_without_rule("\t", 1, "\n"));
+        // Read it back before it leaves: the exact bytes must come out again.
+        let back = self.decrypt(out.as_bytes(), &meta, key, DecryptOptions::default())?;
+        if back.bytes.as_slice() != plain {
+            return Err(SopsError::Verify {
+                encrypting: true,
+                what: "the envelope does not decrypt to the input".into(),
+            });
+        }
+        Ok(out.into_bytes())
+    }
+
+    fn decrypt(&self, src: &[u8], _meta: &Metadata, key: &DataKey, opts: DecryptOptions) -> Result<Plain, SopsError> {
+        let (data, meta) = envelope(src)?;
+        let cipher = Cipher::new(key);
+        let plain = cipher.decrypt(&data, AAD.as_bytes()).map_err(|e| SopsError::CannotDecrypt {
+            pos: tresor_format::Position { line: 2, col: 2 },
+            path: "[\"data\"]".into(),
+            reason: e.to_string(),
+        })?;
+        let mut mac = MacHasher::new(meta.mac_only_encrypted);
+        mac.leaf(&plain.bytes, true);
+        file::check_mac(&meta, &cipher, mac, opts)?;
+        let mut stash = IvStash::default();
+        if opts.keep_ivs {
+            stash.put(AAD, &plain.bytes, &plain.iv);
+        }
+        Ok(Plain { bytes: Zeroizing::new(plain.bytes.to_vec()), stash, warnings: Vec::new() })
+    }
+
+    fn data(&self, plain: &[u8]) -> Result<J, SopsError> {
+        let text = std::str::from_utf8(plain).map_err(|_| {
+            SopsError::Unsupported(
+                "the binary file's bytes are not UTF-8 text, so they cannot be given as a string value".into(),
+            )
+        })?;
+        Ok(serde_json::json!({ "data": text }))
+    }
+
+    fn emit(&self, data: &J) -> Result<Vec<u8>, SopsError> {
+        match data.get("data") {
+            Some(J::String(s)) => Ok(s.clone().into_bytes()),
+            _ => Err(SopsError::Unsupported(
+                "binary output takes the string under the top-level key `data`; this file has none".into(),
+            )),
+        }
+    }
+
+    fn replace_metadata(&self, src: &[u8], meta: &Metadata) -> Result<Vec<u8>, SopsError> {
+        let (data, _) = envelope(src)?;
+        Ok(format!("{{\n\t\"data\": \"{data}\",\n\t\"sops\": {}\n}}\n", meta.to_json_without_rule("\t", 1, "\n"))
+            .into_bytes())
+    }
+
+    fn template(&self) -> &'static str {
+        ""
+    }
+
+    fn flux_marker(&self) -> Option<&'static str> {
+        // Flux's decryptor has markers for YAML, JSON, dotenv and INI only.
+        None
+    }
+}

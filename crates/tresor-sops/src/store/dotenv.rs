@@ -1,0 +1,391 @@
+//! The dotenv store, read as sops reads it (`KEY=VALUE` split at the first `=`, `#`
+//! comment lines, `\n` in a value is a line break, quotes are part of the value) and
+//! written losslessly: blank lines, order and spelling stay as written.
+//!
+//! The file is turned into a one-level document so that sops' walk (paths, AADs, rules,
+//! comment markers) is the same code as for YAML.
+
+use serde_json::{Map as JMap, Value as J};
+use tresor_format::tree::{Comment, Document, Entry, Map, MapItem, Node, Scalar, ScalarStyle};
+use tresor_format::Position;
+use zeroize::Zeroizing;
+
+use super::{utf8, Plain, Store};
+use crate::cipher::{is_enc, Cipher, DataKey};
+use crate::error::SopsError;
+use crate::file::{self, DecryptOptions, EncryptOptions, IvStash};
+use crate::mac::MacHasher;
+use crate::metadata::{Metadata, FORMAT_VERSION};
+use crate::splice::{self, Edit};
+use crate::walk::{self, At, Visitor};
+
+pub struct Dotenv;
+
+const NAME: &str = "dotenv";
+/// Metadata keys start with this; a plaintext holding one is taken as already encrypted.
+const META_PREFIX: &str = "sops_";
+/// tresor's note that the plaintext had no final line break (sops ignores unknown keys).
+const NO_FINAL_NEWLINE: &str = "tresor_no_final_newline";
+
+/// A dotenv file read into a document, with its metadata lines set aside.
+struct Parsed {
+    doc: Document,
+    /// (key after `sops_`, value with `\n` unescaped), in file order.
+    meta: Vec<(String, String)>,
+    /// Byte ranges of the metadata lines, line breaks included.
+    meta_lines: Vec<std::ops::Range<usize>>,
+}
+
+fn unescape(v: &str) -> String {
+    v.replace("\\n", "\n")
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\n', "\\n")
+}
+
+fn parse(text: &str) -> Result<Parsed, SopsError> {
+    let mut items = Vec::new();
+    let mut meta = Vec::new();
+    let mut meta_lines = Vec::new();
+    let mut start = 0;
+    let mut line_no = 0;
+    while start < text.len() {
+        line_no += 1;
+        let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+        let next = (end + 1).min(text.len());
+        let line = &text[start..end];
+        let pos = Position { line: line_no, col: 1 };
+        if line.is_empty() {
+            // sops skips blank lines; tresor keeps them where they are.
+        } else if let Some(c) = line.strip_prefix('#') {
+            items.push(MapItem::Comment(Comment { text: c.to_string(), span: start..end, pos }));
+        } else {
+            let eq = line.find('=').ok_or(SopsError::Syntax {
+                store: NAME,
+                line: line_no,
+                msg: "expected KEY=VALUE or a # comment (sops reads every other line that way)".into(),
+            })?;
+            let (key, value) = (&line[..eq], &line[eq + 1..]);
+            if let Some(m) = key.strip_prefix(META_PREFIX) {
+                meta.push((m.to_string(), unescape(value)));
+                meta_lines.push(start..next);
+            } else {
+                let vstart = start + eq + 1;
+                items.push(MapItem::Entry(Entry {
+                    key: key.to_string(),
+                    key_is_string: true,
+                    key_span: start..start + eq,
+                    key_pos: pos,
+                    value: Node::Scalar(Scalar {
+                        text: unescape(value),
+                        style: ScalarStyle::Plain,
+                        tag: None,
+                        span: vstart..end,
+                        header: None,
+                        indent: 0,
+                        in_flow: false,
+                        pos: Position { line: line_no, col: eq + 2 },
+                    }),
+                }));
+            }
+        }
+        start = next;
+    }
+    let root = Node::Map(Map { items, flow: false, indent: 0, pos: Position { line: 1, col: 1 }, span: 0..text.len() });
+    Ok(Parsed { doc: Document { root, anchors: Vec::new(), append_at: text.len() }, meta, meta_lines })
+}
+
+fn read_metadata(p: &Parsed) -> Result<(Metadata, bool), SopsError> {
+    if p.meta.is_empty() {
+        return Err(SopsError::MetadataNotFound);
+    }
+    let no_final_newline = p.meta.iter().any(|(k, v)| k == NO_FINAL_NEWLINE && v == "true");
+    let pairs: Vec<(String, String)> = p.meta.iter().filter(|(k, _)| k != NO_FINAL_NEWLINE).cloned().collect();
+    Ok((Metadata::from_flat(&pairs)?, no_final_newline))
+}
+
+/// The metadata lines sops writes: every flattened key with the `sops_` prefix, sorted.
+fn metadata_lines(meta: &Metadata, no_final_newline: bool) -> String {
+    let mut pairs = meta.to_flat();
+    if no_final_newline {
+        pairs.push((NO_FINAL_NEWLINE.into(), "true".into()));
+    }
+    pairs.sort();
+    pairs.iter().map(|(k, v)| format!("{META_PREFIX}{k}={}\n", escape(v))).collect()
+}
+
+struct Encrypt<'a> {
+    cipher: &'a Cipher,
+    stash: Option<&'a IvStash>,
+    mac: MacHasher,
+    edits: Vec<Edit>,
+}
+
+impl Visitor for Encrypt<'_> {
+    fn value(&mut self, s: &Scalar, at: &At) -> Result<(), SopsError> {
+        let plain = s.text.as_bytes();
+        // sops leaves empty values as they are.
+        if !at.encrypt || plain.is_empty() {
+            self.mac.leaf(plain, false);
+            return Ok(());
+        }
+        self.mac.leaf(plain, true);
+        let iv = self.stash.and_then(|st| st.get(at.aad, plain));
+        let enc = self.cipher.encrypt(plain, at.aad.as_bytes(), "str", iv);
+        self.edits.push(Edit { range: s.span.clone(), text: enc });
+        Ok(())
+    }
+
+    fn comment(&mut self, c: &Comment, at: &At) -> Result<(), SopsError> {
+        if !at.encrypt || c.text.is_empty() {
+            return Ok(());
+        }
+        let iv = self.stash.and_then(|st| st.get(at.aad, c.text.as_bytes()));
+        let enc = self.cipher.encrypt(c.text.as_bytes(), at.aad.as_bytes(), "comment", iv);
+        self.edits.push(Edit { range: c.span.clone(), text: format!("#{enc}") });
+        Ok(())
+    }
+}
+
+struct Decrypt<'a> {
+    cipher: &'a Cipher,
+    keep_ivs: bool,
+    stash: IvStash,
+    mac: MacHasher,
+    edits: Vec<Edit>,
+    warnings: Vec<String>,
+}
+
+impl Visitor for Decrypt<'_> {
+    fn value(&mut self, s: &Scalar, at: &At) -> Result<(), SopsError> {
+        if !at.encrypt || s.text.is_empty() {
+            self.mac.leaf(s.text.as_bytes(), false);
+            return Ok(());
+        }
+        let path = walk::display_steps(at.path);
+        let fail = |reason: String| SopsError::CannotDecrypt { pos: s.pos, path: path.clone(), reason };
+        if !is_enc(&s.text) {
+            return Err(fail("the value is not encrypted, but the file's rules say it must be".into()));
+        }
+        let plain = self.cipher.decrypt(&s.text, at.aad.as_bytes()).map_err(|e| fail(e.to_string()))?;
+        let text = std::str::from_utf8(&plain.bytes).map_err(|_| fail("the plaintext is not UTF-8 text".into()))?;
+        if text.contains('\r') && !(text.ends_with('\r') && text.matches('\r').count() == 1) {
+            return Err(fail("the plaintext holds a carriage return inside it".into()));
+        }
+        self.mac.leaf(&plain.bytes, true);
+        if self.keep_ivs {
+            self.stash.put(at.aad, &plain.bytes, &plain.iv);
+        }
+        self.edits.push(Edit { range: s.span.clone(), text: escape(text) });
+        Ok(())
+    }
+
+    fn comment(&mut self, c: &Comment, at: &At) -> Result<(), SopsError> {
+        if !at.encrypt || !is_enc(&c.text) {
+            return Ok(());
+        }
+        match self.cipher.decrypt(&c.text, at.aad.as_bytes()) {
+            Ok(p) => {
+                let text = String::from_utf8(p.bytes.to_vec()).ok().filter(|t| !t.contains(['\n', '\r']));
+                let Some(text) = text else {
+                    return Err(SopsError::CannotDecrypt {
+                        pos: c.pos,
+                        path: "a comment".into(),
+                        reason: "it decrypts to more than one line".into(),
+                    });
+                };
+                if self.keep_ivs {
+                    self.stash.put(at.aad, text.as_bytes(), &p.iv);
+                }
+                self.edits.push(Edit { range: c.span.clone(), text: format!("#{text}") });
+            }
+            Err(_) => {
+                self.warnings.push(format!("line {}: a comment could not be decrypted; kept as it is", c.pos.line))
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Store for Dotenv {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn metadata(&self, src: &[u8]) -> Result<Metadata, SopsError> {
+        read_metadata(&parse(utf8(src, NAME)?)?).map(|(m, _)| m)
+    }
+
+    fn encrypt(
+        &self,
+        plain: &[u8],
+        key: &DataKey,
+        mut meta: Metadata,
+        opts: &EncryptOptions,
+    ) -> Result<Vec<u8>, SopsError> {
+        let text = utf8(plain, NAME)?;
+        let parsed = parse(text)?;
+        if !parsed.meta.is_empty() {
+            return Err(SopsError::AlreadyEncrypted);
+        }
+        let cipher = Cipher::new(key);
+        let mut v = Encrypt {
+            cipher: &cipher,
+            stash: opts.stash,
+            mac: MacHasher::new(meta.mac_only_encrypted),
+            edits: Vec::new(),
+        };
+        walk::walk(&parsed.doc, &meta.rule, &mut v)?;
+        meta.layout = None;
+        meta.version = FORMAT_VERSION.into();
+        meta.lastmodified = file::now_rfc3339();
+        meta.mac = cipher.encrypt(v.mac.finish().as_bytes(), meta.lastmodified.as_bytes(), "str", None);
+        let mut out = splice::apply(text, v.edits);
+        let no_final_newline = !out.is_empty() && !out.ends_with('\n');
+        if no_final_newline {
+            out.push('\n');
+        }
+        out.push_str(&metadata_lines(&meta, no_final_newline));
+        // Read it back before it leaves: the exact plaintext must come out again.
+        let back = self.decrypt(out.as_bytes(), &meta, key, DecryptOptions::default())?;
+        if back.bytes.as_slice() != plain {
+            return Err(SopsError::Verify {
+                encrypting: true,
+                what: "the encrypted file does not decrypt to the input".into(),
+            });
+        }
+        Ok(out.into_bytes())
+    }
+
+    fn decrypt(&self, src: &[u8], _meta: &Metadata, key: &DataKey, opts: DecryptOptions) -> Result<Plain, SopsError> {
+        let text = utf8(src, NAME)?;
+        let parsed = parse(text)?;
+        let (meta, no_final_newline) = read_metadata(&parsed)?;
+        let cipher = Cipher::new(key);
+        let mut v = Decrypt {
+            cipher: &cipher,
+            keep_ivs: opts.keep_ivs,
+            stash: IvStash::default(),
+            mac: MacHasher::new(meta.mac_only_encrypted),
+            edits: Vec::new(),
+            warnings: Vec::new(),
+        };
+        walk::walk(&parsed.doc, &meta.rule, &mut v)?;
+        file::check_mac(&meta, &cipher, v.mac, opts)?;
+        let mut edits = v.edits;
+        edits.extend(parsed.meta_lines.iter().map(|r| Edit { range: r.clone(), text: String::new() }));
+        let mut out = splice::apply(text, edits);
+        if no_final_newline && out.ends_with('\n') {
+            out.pop();
+        }
+        Ok(Plain { bytes: Zeroizing::new(out.into_bytes()), stash: v.stash, warnings: v.warnings })
+    }
+
+    fn data(&self, plain: &[u8]) -> Result<J, SopsError> {
+        let parsed = parse(utf8(plain, NAME)?)?;
+        let mut map = JMap::new();
+        if let Node::Map(m) = &parsed.doc.root {
+            for e in m.entries() {
+                if let Node::Scalar(s) = &e.value {
+                    map.insert(e.key.clone(), J::String(s.text.clone()));
+                }
+            }
+        }
+        Ok(J::Object(map))
+    }
+
+    fn emit(&self, data: &J) -> Result<Vec<u8>, SopsError> {
+        let J::Object(map) = data else {
+            return Err(SopsError::Unsupported("dotenv output needs a mapping at the top".into()));
+        };
+        let mut out = String::new();
+        for (k, v) in map {
+            let text = match v {
+                J::String(s) => s.clone(),
+                J::Null => String::new(),
+                J::Bool(_) | J::Number(_) => v.to_string(),
+                J::Array(_) | J::Object(_) => {
+                    return Err(SopsError::Unsupported(format!(
+                        "cannot write the nested value of '{k}' as dotenv (one KEY=VALUE per line); decrypt to YAML or JSON"
+                    )))
+                }
+            };
+            if k.contains(['=', '\n']) || k.starts_with('#') || k.is_empty() {
+                return Err(SopsError::Unsupported(format!("the key {k:?} cannot be written as dotenv")));
+            }
+            out.push_str(&format!("{k}={}\n", escape(&text)));
+        }
+        Ok(out.into_bytes())
+    }
+
+    fn replace_metadata(&self, src: &[u8], meta: &Metadata) -> Result<Vec<u8>, SopsError> {
+        let text = utf8(src, NAME)?;
+        let parsed = parse(text)?;
+        let (_, no_final_newline) = read_metadata(&parsed)?;
+        let edits = parsed.meta_lines.iter().map(|r| Edit { range: r.clone(), text: String::new() }).collect();
+        let mut out = splice::apply(text, edits);
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&metadata_lines(meta, no_final_newline));
+        Ok(out.into_bytes())
+    }
+
+    fn template(&self) -> &'static str {
+        "# Write your secrets here as KEY=VALUE lines; values are encrypted when you save and quit.\nEXAMPLE_KEY=example_value\n"
+    }
+
+    fn flux_marker(&self) -> Option<&'static str> {
+        Some("sops_mac=ENC[")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> Metadata {
+        Metadata { version: FORMAT_VERSION.into(), ..Metadata::default() }
+    }
+
+    #[test]
+    fn round_trips_byte_for_byte_with_blank_lines_comments_and_no_final_newline() {
+        let key = DataKey::generate();
+        for src in [
+            "# top\nA=1\n\nB=two words\nC=\"quoted\"\nD=multi\\nline\nE_unencrypted=clear\nexport F=x\n#\nG=",
+            "A=1\r\nB=2\r\n",
+            "",
+            "ONLY=one",
+        ] {
+            let enc = Dotenv.encrypt(src.as_bytes(), &key, meta(), &EncryptOptions::default()).unwrap();
+            let text = String::from_utf8(enc.clone()).unwrap();
+            assert!(text.contains("sops_mac=ENC["), "{text}");
+            assert!(!text.contains("two words") && !text.contains("top\n"), "{text}");
+            assert_eq!(src.contains("E_unencrypted"), text.contains("E_unencrypted=clear\n"));
+            let m = Dotenv.metadata(&enc).unwrap();
+            let back = Dotenv.decrypt(&enc, &m, &key, DecryptOptions::default()).unwrap();
+            assert_eq!(String::from_utf8(back.bytes.to_vec()).unwrap(), src);
+        }
+    }
+
+    #[test]
+    fn a_line_without_equals_is_named_by_number_not_quoted() {
+        let e = Dotenv.encrypt(b"A=1\nsecret-token\n", &DataKey::generate(), meta(), &EncryptOptions::default());
+        let msg = e.unwrap_err().to_string();
+        assert!(msg.starts_with("dotenv line 2:") && !msg.contains("secret-token"), "{msg}");
+    }
+
+    #[test]
+    fn tampering_is_refused() {
+        let key = DataKey::generate();
+        let enc = Dotenv.encrypt(b"A=1\nB_unencrypted=2\n", &key, meta(), &EncryptOptions::default()).unwrap();
+        let text = String::from_utf8(enc).unwrap();
+        let m = Dotenv.metadata(text.as_bytes()).unwrap();
+        for bad in [text.replace("B_unencrypted=2", "B_unencrypted=3"), text.replacen("A=ENC", "X=ENC", 1)] {
+            assert!(Dotenv.decrypt(bad.as_bytes(), &m, &key, DecryptOptions::default()).is_err());
+        }
+        let injected = format!("EVIL=1\n{text}");
+        assert!(Dotenv.decrypt(injected.as_bytes(), &m, &key, DecryptOptions::default()).is_err());
+    }
+}
