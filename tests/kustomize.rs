@@ -530,3 +530,37 @@ fn binary_files_of_any_bytes_and_dotenv_envs_written_by_either_tool_build() {
     assert_eq!(s["stringData"]["DB_USER"], "admin");
     assert_eq!(s["stringData"]["DB_PASSWORD"], "s3cr3t=with=equals");
 }
+
+#[test]
+fn ksops_tutorial_files_encrypted_to_a_pgp_key_build() {
+    let sb = Sandbox::new();
+    let gpg = Gpg::new(&sb);
+    std::fs::create_dir_all(sb.path("app")).unwrap();
+    let plain = sb.write("app/secret.yaml", KSOPS_SECRET);
+    let enc = sb
+        .sops()
+        .args(["encrypt", "--encrypted-regex", "^(data|stringData)$", "--pgp", &gpg.fp])
+        .arg(&plain)
+        .env("GNUPGHOME", &gpg.home)
+        .ok();
+    sb.write("app/secret.enc.yaml", &enc);
+    std::fs::remove_file(plain).unwrap();
+    sb.write(
+        "app/secret-generator.yaml",
+        &format!(
+            "apiVersion: viaduct.ai/v1\nkind: ksops\nmetadata:\n  name: example-secret-generator\n  annotations:\n    config.kubernetes.io/function: |\n        exec:\n          path: {}\nfiles:\n  - ./secret.enc.yaml\n",
+            function_binary(&sb).display()
+        ),
+    );
+    sb.write("app/kustomization.yaml", "generators:\n  - ./secret-generator.yaml\n");
+    let out = std::process::Command::new(kustomize())
+        .args(["build", "--enable-alpha-plugins", "--enable-exec"])
+        .arg(sb.path("app"))
+        .env("SOPS_AGE_KEY_FILE", "/dev/null")
+        .env("GNUPGHOME", &gpg.home)
+        .env("HOME", sb.dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), KSOPS_WANT);
+}

@@ -360,3 +360,65 @@ mod stores {
         assert!(err.contains("dotenv line 2") && !err.contains("equals sign"), "{err}");
     }
 }
+
+/// PGP keys through the real gpg, as sops uses them (ksops' tutorial and fixtures).
+mod pgp {
+    use super::common::*;
+
+    #[test]
+    fn pgp_files_interoperate_both_ways_and_through_rules_and_rotation() {
+        let sb = Sandbox::new();
+        let gpg = Gpg::new(&sb);
+        let g = |c: &mut std::process::Command| {
+            c.env("GNUPGHOME", &gpg.home).env("SOPS_AGE_KEY_FILE", "/dev/null");
+        };
+        let plain = sb.write("db.yaml", "user: admin\npassword: hunter2\n");
+        let mut c = sb.sops();
+        g(&mut c);
+        let by_sops = sb.write("s.yaml", &c.args(["encrypt", "--pgp", &gpg.fp]).arg(&plain).ok());
+        let mut c = sb.tresor();
+        g(&mut c);
+        assert_eq!(c.arg("decrypt").arg(&by_sops).ok(), "user: admin\npassword: hunter2\n");
+        let mut c = sb.tresor();
+        g(&mut c);
+        let ours = c.args(["encrypt", "-p", &gpg.fp]).arg(&plain).ok();
+        assert!(ours.contains("    pgp:\n        - created_at: \"") && ours.contains("          enc: |\n"), "{ours}");
+        let by_tresor = sb.write("t.yaml", &ours);
+        let mut c = sb.sops();
+        g(&mut c);
+        assert_eq!(c.arg("decrypt").arg(&by_tresor).ok(), "user: admin\npassword: hunter2\n");
+        // A .sops.yaml `pgp:` rule, then a rotation that adds an age recipient.
+        sb.write(".sops.yaml", &format!("creation_rules:\n  - path_regex: \\.env$\n    pgp: {}\n", gpg.fp));
+        let env = sb.write("app.env", "TOKEN=t0ken\n");
+        let mut c = sb.tresor();
+        g(&mut c);
+        c.args(["encrypt", "-i"]).arg(&env).ok();
+        let mut c = sb.tresor();
+        g(&mut c);
+        c.args(["rotate", "-i", "--add-age", &recipient()]).arg(&env).ok();
+        let mut c = sb.sops();
+        g(&mut c);
+        assert_eq!(c.arg("decrypt").arg(&env).ok(), "TOKEN=t0ken\n", "sops through PGP");
+        let by_age = sb.tresor().arg("decrypt").arg(&env).env("GNUPGHOME", sb.path("empty")).ok();
+        assert_eq!(by_age, "TOKEN=t0ken\n", "the added age key alone");
+    }
+
+    #[test]
+    fn a_pgp_file_without_gpg_names_gpg() {
+        let sb = Sandbox::new();
+        let gpg = Gpg::new(&sb);
+        let plain = sb.write("db.yaml", "password: hunter2\n");
+        let enc = sb.sops().args(["encrypt", "--pgp", &gpg.fp]).arg(&plain).env("GNUPGHOME", &gpg.home).ok();
+        let f = sb.write("s.yaml", &enc);
+        let err = sb
+            .tresor()
+            .arg("decrypt")
+            .arg(&f)
+            .env("GNUPGHOME", &gpg.home)
+            .env("SOPS_AGE_KEY_FILE", "/dev/null")
+            .env("SOPS_GPG_EXEC", "/nonexistent/gpg")
+            .fails_with(128);
+        assert!(err.contains("pgp") && err.contains("PGP keys need gpg"), "{err}");
+        assert!(!err.contains("hunter2"));
+    }
+}

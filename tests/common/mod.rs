@@ -298,3 +298,39 @@ pub fn cmp_sample_app(sb: &Sandbox) {
     );
     sb.write("app/kustomization.yaml", "generators:\n  - gen.yml\n");
 }
+
+/// A throwaway GnuPG home with one key without passphrase (ed25519/cv25519), for PGP
+/// tests with the real gpg. The agent it starts is stopped when dropped.
+pub struct Gpg {
+    pub home: PathBuf,
+    pub fp: String,
+}
+
+impl Gpg {
+    pub fn new(sb: &Sandbox) -> Gpg {
+        let home = sb.path("gnupg");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        let gen = Command::new("gpg")
+            .args(["--batch", "--passphrase", "", "--quick-gen-key", "tresor test <test@example.eu>"])
+            .args(["future-default", "default", "never"])
+            .env("GNUPGHOME", &home)
+            .output()
+            .expect("gpg is not installed: run scripts/install-peers.sh");
+        assert!(gen.status.success(), "{}", String::from_utf8_lossy(&gen.stderr));
+        let list = Command::new("gpg").args(["--list-keys", "--with-colons"]).env("GNUPGHOME", &home).output().unwrap();
+        let fp = String::from_utf8_lossy(&list.stdout)
+            .lines()
+            .find(|l| l.starts_with("fpr:"))
+            .and_then(|l| l.split(':').nth(9))
+            .expect("a fingerprint")
+            .to_string();
+        Gpg { home, fp }
+    }
+}
+
+impl Drop for Gpg {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf").args(["--kill", "gpg-agent"]).env("GNUPGHOME", &self.home).output();
+    }
+}
