@@ -211,3 +211,17 @@ fn a_full_disk_is_reported_and_loses_nothing() {
     assert_eq!(err.matches("No space left").count(), 1, "said once: {err}");
     assert_eq!(sb.read("s.yaml"), "password: hunter2\n");
 }
+
+#[test]
+fn an_age_plugin_identity_beside_x25519_ones_is_named_not_fatal() {
+    let sb = Sandbox::new();
+    let enc = sb.encrypted("s.yaml", "password: hunter2\n");
+    let key = std::fs::read_to_string(key_file()).unwrap();
+    let plugin = "AGE-PLUGIN-YUBIKEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQZ\n";
+    let mixed = sb.write("mixed.txt", &format!("{plugin}{key}"));
+    let out = sb.tresor().arg("decrypt").arg(&enc).env("SOPS_AGE_KEY_FILE", &mixed).ok();
+    assert_eq!(out, "password: hunter2\n");
+    let only = sb.write("only.txt", plugin);
+    let err = sb.tresor().arg("decrypt").arg(&enc).env("SOPS_AGE_KEY_FILE", &only).fails_with(128);
+    assert!(err.contains("age-plugin-yubikey identity") && err.contains("not supported by tresor yet"), "{err}");
+}

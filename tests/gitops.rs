@@ -135,7 +135,8 @@ fn flux_decrypts_tresor_secrets_with_age_and_openbao() {
 }
 
 /// Flux's kustomize-controller decrypts a `secretGenerator` Secret value only when its bytes
-/// hold the store's marker (`internal/decryptor`: YAML `mac: ENC[`, JSON `"mac": "ENC[`);
+/// hold the store's marker (`internal/decryptor`: YAML `mac: ENC[`, JSON `"mac": "ENC[`,
+/// dotenv `sops_mac=ENC[`);
 /// a file without it is shipped to the cluster as ciphertext. Every shape tresor writes
 /// must carry it, and sops must decrypt it the way Flux does (JSON/YAML store, MAC unchecked).
 #[test]
@@ -151,12 +152,18 @@ fn every_file_tresor_writes_carries_the_marker_flux_looks_for() {
         ("indented.yaml", "  password: hunter2\n", "mac: ENC["),
         ("crlf.yaml", "password: hunter2\r\nuser: admin\r\n", "mac: ENC["),
         ("multi.yaml", "password: hunter2\n---\nuser: admin\n", "mac: ENC["),
+        ("app.env", "PASSWORD=hunter2\nUSER=admin\n", "sops_mac=ENC["),
+        ("no-newline.env", "PASSWORD=hunter2", "sops_mac=ENC["),
     ];
     for (name, text, marker) in cases {
         let plain = sb.write(name, text);
         let enc = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&plain).ok();
         assert!(enc.contains(marker), "{name}: Flux's marker {marker:?} missing from\n{enc}");
-        let ty = if name.ends_with(".json") { "json" } else { "yaml" };
+        let ty = match name.rsplit('.').next() {
+            Some("json") => "json",
+            Some("env") => "dotenv",
+            _ => "yaml",
+        };
         let out = sb
             .sops()
             .args(["decrypt", "--ignore-mac", "--input-type", ty, "--output-type", "json", "/dev/stdin"])

@@ -564,3 +564,33 @@ fn ksops_tutorial_files_encrypted_to_a_pgp_key_build() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), KSOPS_WANT);
 }
+
+#[test]
+fn ksops_envs_read_as_ksops_reads_them_and_unknown_fields_fail_the_build() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("app")).unwrap();
+    sb.write("app/app.env", "# comment\nexport USER=admin # inline\nPASSWORD=\"two words\"\nTOKEN='t$ken'\n");
+    let enc = sb.sops().args(["encrypt", "--age", &recipient()]).arg(sb.path("app/app.env")).ok();
+    sb.write("app/app.enc.env", &enc);
+    std::fs::remove_file(sb.path("app/app.env")).unwrap();
+    let f = function_binary(&sb);
+    let head = format!(
+        "apiVersion: viaduct.ai/v1\nkind: ksops\nmetadata:\n  name: g\n  annotations:\n    config.kubernetes.io/function: |\n      exec:\n        path: {}\n",
+        f.display()
+    );
+    sb.write("app/gen.yaml", &format!("{head}secretFrom:\n- metadata:\n    name: s\n  envs:\n  - app.enc.env\n"));
+    sb.write("app/kustomization.yaml", "generators:\n  - gen.yaml\n");
+    let out = build(&sb, "app", &["--enable-exec"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  PASSWORD: two words\n  TOKEN: t$ken\n  USER: admin\n"
+    );
+    // A field ksops ignores (here from another tool) fails the build instead of leaving
+    // keys out.
+    sb.write("app/gen.yaml", &format!("{head}secretFrom:\n- metadata:\n    name: s\n  literals:\n  - a=b\n"));
+    let out = build(&sb, "app", &["--enable-exec"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("secretFrom[0]: unknown field `literals`"), "{err}");
+}

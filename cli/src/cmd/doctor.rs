@@ -74,6 +74,11 @@ pub(crate) fn doctor(a: DoctorArgs) -> Result<i32> {
 fn print_text(files: &[FileDiagnosis], sources: &[String], found: usize) {
     let mut out = String::new();
     out.push_str(&format!("age identities: {found} found (looked in: {})\n", sources.join(", ")));
+    out.push_str(&match tresor_keys::pgp::secret_keys() {
+        Ok(fps) if fps.is_empty() => "gpg secret keys: none\n".to_string(),
+        Ok(fps) => format!("gpg secret keys: {} ({})\n", fps.len(), fps.join(", ")),
+        Err(e) => format!("gpg secret keys: cannot ask gpg ({e})\n"),
+    });
     for (k, present) in [
         ("VAULT_ADDR", std::env::var_os("VAULT_ADDR").is_some()),
         ("VAULT_TOKEN", std::env::var_os("VAULT_TOKEN").is_some()),
@@ -124,7 +129,11 @@ fn print_json(files: &[FileDiagnosis], sources: &[String], found: usize, target:
         })
         .collect();
     let doc = json!({
-        "identities": { "age_found": found, "looked_in": sources },
+        "identities": {
+            "age_found": found,
+            "looked_in": sources,
+            "gpg_secret_keys": tresor_keys::pgp::secret_keys().ok(),
+        },
         "env": {
             "VAULT_ADDR": std::env::var_os("VAULT_ADDR").is_some(),
             "VAULT_TOKEN": std::env::var_os("VAULT_TOKEN").is_some(),

@@ -48,6 +48,8 @@ pub fn wrap(recipient: &str, payload: &[u8]) -> Result<String, KeyError> {
 pub struct Identities {
     pub ids: Vec<Box<dyn age::Identity>>,
     pub searched: Vec<String>,
+    /// Identities found but not usable here (age plugin identities), named for messages.
+    pub skipped: Vec<String>,
 }
 
 /// The default key file: `$XDG_CONFIG_HOME/sops/age/keys.txt` or `~/.config/sops/age/keys.txt`
@@ -66,8 +68,30 @@ fn home() -> Option<PathBuf> {
     std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
 }
 
-fn parse_identity_text(text: &str, source: &str) -> Result<Vec<Box<dyn age::Identity>>, KeyError> {
-    let file = age::IdentityFile::from_buffer(BufReader::new(text.as_bytes()))
+/// The identities of an identity file's text. Plugin identities (`AGE-PLUGIN-…`, a YubiKey
+/// or TPM) are set aside and named in `skipped`, so the X25519 identities beside them in
+/// the same file still work.
+fn parse_identity_text(
+    text: &str,
+    source: &str,
+    skipped: &mut Vec<String>,
+) -> Result<Vec<Box<dyn age::Identity>>, KeyError> {
+    let mut kept = Zeroizing::new(String::with_capacity(text.len()));
+    for line in text.lines() {
+        if let Some(rest) = line.trim().strip_prefix("AGE-PLUGIN-") {
+            let name = rest.split('-').next().unwrap_or("").to_ascii_lowercase();
+            skipped.push(format!(
+                "an age-plugin-{name} identity in {source} (age plugins are not supported by tresor yet)"
+            ));
+            continue;
+        }
+        kept.push_str(line);
+        kept.push('\n');
+    }
+    if kept.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+        return Ok(Vec::new());
+    }
+    let file = age::IdentityFile::from_buffer(BufReader::new(kept.as_bytes()))
         .map_err(|e| KeyError::BadIdentity { source_name: source.into(), reason: e.to_string() })?;
     file.into_identities().map_err(|e| KeyError::BadIdentity { source_name: source.into(), reason: e.to_string() })
 }
@@ -91,6 +115,7 @@ fn ssh_identity(path: &Path) -> Result<Option<Box<dyn age::Identity>>, KeyError>
 pub fn load_identities() -> Result<Identities, KeyError> {
     let mut ids: Vec<Box<dyn age::Identity>> = Vec::new();
     let mut searched = Vec::new();
+    let mut skipped = Vec::new();
     if let Some(p) = std::env::var_os("SOPS_AGE_SSH_PRIVATE_KEY_FILE") {
         let p = PathBuf::from(p);
         searched.push(format!("SOPS_AGE_SSH_PRIVATE_KEY_FILE ({})", p.display()));
@@ -112,7 +137,7 @@ pub fn load_identities() -> Result<Identities, KeyError> {
     if let Ok(k) = std::env::var("SOPS_AGE_KEY") {
         searched.push("SOPS_AGE_KEY".into());
         let k = Zeroizing::new(k);
-        ids.extend(parse_identity_text(&k, "SOPS_AGE_KEY")?);
+        ids.extend(parse_identity_text(&k, "SOPS_AGE_KEY", &mut skipped)?);
     }
     if let Some(f) = std::env::var_os("SOPS_AGE_KEY_FILE") {
         let p = PathBuf::from(f);
@@ -121,21 +146,21 @@ pub fn load_identities() -> Result<Identities, KeyError> {
             std::fs::read_to_string(&p)
                 .map_err(|e| KeyError::BadIdentity { source_name: p.display().to_string(), reason: e.to_string() })?,
         );
-        ids.extend(parse_identity_text(&text, &p.display().to_string())?);
+        ids.extend(parse_identity_text(&text, &p.display().to_string(), &mut skipped)?);
     }
     if let Ok(cmd) = std::env::var("SOPS_AGE_KEY_CMD") {
         searched.push("SOPS_AGE_KEY_CMD".into());
         let text = run_key_cmd(&cmd)?;
-        ids.extend(parse_identity_text(&text, "SOPS_AGE_KEY_CMD")?);
+        ids.extend(parse_identity_text(&text, "SOPS_AGE_KEY_CMD", &mut skipped)?);
     }
     if let Some(p) = default_key_file() {
         searched.push(p.display().to_string());
         if let Ok(text) = std::fs::read_to_string(&p) {
             let text = Zeroizing::new(text);
-            ids.extend(parse_identity_text(&text, &p.display().to_string())?);
+            ids.extend(parse_identity_text(&text, &p.display().to_string(), &mut skipped)?);
         }
     }
-    Ok(Identities { ids, searched })
+    Ok(Identities { ids, searched, skipped })
 }
 
 fn run_key_cmd(cmd: &str) -> Result<Zeroizing<String>, KeyError> {
@@ -154,13 +179,14 @@ fn run_key_cmd(cmd: &str) -> Result<Zeroizing<String>, KeyError> {
 
 /// Unwrap an armored age `enc` with any of the identities.
 pub fn unwrap(enc: &str, ids: &Identities) -> Result<Zeroizing<Vec<u8>>, String> {
+    let skipped = if ids.skipped.is_empty() { String::new() } else { format!("; skipped {}", ids.skipped.join(", ")) };
     if ids.ids.is_empty() {
-        return Err(format!("no age identity found (looked in: {})", ids.searched.join(", ")));
+        return Err(format!("no age identity found (looked in: {}){skipped}", ids.searched.join(", ")));
     }
     let reader = ArmoredReader::new(enc.as_bytes());
     let dec = age::Decryptor::new(reader).map_err(|e| e.to_string())?;
     let mut r = dec.decrypt(ids.ids.iter().map(|i| i.as_ref() as &dyn age::Identity)).map_err(|e| match e {
-        age::DecryptError::NoMatchingKeys => "none of the age identities matches this recipient".to_string(),
+        age::DecryptError::NoMatchingKeys => format!("none of the age identities matches this recipient{skipped}"),
         other => other.to_string(),
     })?;
     let mut out = Zeroizing::new(Vec::new());

@@ -75,3 +75,24 @@ pub fn wrap(fingerprint: &str, payload: &[u8]) -> Result<String, String> {
 pub fn unwrap(enc: &str) -> Result<Zeroizing<Vec<u8>>, String> {
     run(&["--quiet", "--decrypt"], enc.as_bytes())
 }
+
+/// The fingerprints of the secret keys gpg holds (for `tresor doctor`), or why gpg cannot
+/// be asked.
+pub fn secret_keys() -> Result<Vec<String>, String> {
+    let out = run(&["--batch", "--with-colons", "--list-secret-keys"], b"")?;
+    let text = String::from_utf8_lossy(&out);
+    // A `fpr` line follows each `sec` (primary) and `ssb` (subkey) line; report the keys.
+    let mut fps = Vec::new();
+    let mut after_sec = false;
+    for line in text.lines() {
+        if line.starts_with("sec:") {
+            after_sec = true;
+        } else if line.starts_with("fpr:") && after_sec {
+            if let Some(fp) = line.split(':').nth(9) {
+                fps.push(fp.to_string());
+            }
+            after_sec = false;
+        }
+    }
+    Ok(fps)
+}

@@ -175,6 +175,24 @@ struct SecretSpec<'a> {
     default_hash: bool,
     /// Write `type: Opaque` when the config names no type (kustomize's behaviour, not ksops').
     default_type: bool,
+    /// Read `envs` as ksops does (godotenv: quotes, `export`, inline comments), not as
+    /// kustomize reads env files (the text after `=`, as written).
+    ksops_envs: bool,
+}
+
+/// Refuse fields a generator does not know: ksops ignores them, so a typo or a field from
+/// another tool (`literals`, `secretFromTemplate`) would silently leave keys out of the
+/// Secret.
+fn known_fields(obj: &J, known: &[&str], what: &str) -> Result<(), KrmError> {
+    if let J::Object(m) = obj {
+        if let Some(k) = m.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(KrmError::Config(format!(
+                "{what}: unknown field `{k}` (known: {}); refusing rather than leaving its keys out of the Secret",
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn build_secret(keyring: &Keyring, base: &Path, spec: SecretSpec) -> Result<J, KrmError> {
@@ -194,7 +212,14 @@ fn build_secret(keyring: &Keyring, base: &Path, spec: SecretSpec) -> Result<J, K
     }
     for rel in &spec.envs {
         let p = decrypt_file(keyring, base, rel)?;
-        for (k, v) in env_entries(&p, rel)? {
+        let entries = if spec.ksops_envs {
+            let text = std::str::from_utf8(&p.bytes)
+                .map_err(|_| KrmError::File { file: rel.clone(), msg: "an env file must be UTF-8 text".into() })?;
+            crate::ksops_env::parse(text).map_err(|msg| KrmError::File { file: rel.clone(), msg })?
+        } else {
+            env_entries(&p, rel)?
+        };
+        for (k, v) in entries {
             string_data.insert(k, J::String(v));
         }
     }
@@ -300,6 +325,11 @@ pub fn generate(cfg: &J, base: &Path) -> Result<Vec<J>, KrmError> {
     let keyring = Keyring::new();
     match classify(cfg)?.ok_or_else(|| unsupported(api, kind))? {
         GeneratorKind::Tresor => {
+            known_fields(
+                cfg,
+                &["apiVersion", "kind", "metadata", "type", "files", "binaryFiles", "envs", "resources", "options"],
+                "SecretGenerator",
+            )?;
             let mut out = resources(&keyring, base, &strings(cfg, "resources")?)?;
             let (files, binary_files, envs) =
                 (strings(cfg, "files")?, strings(cfg, "binaryFiles")?, strings(cfg, "envs")?);
@@ -317,6 +347,7 @@ pub fn generate(cfg: &J, base: &Path) -> Result<Vec<J>, KrmError> {
                         envs,
                         default_hash: !disable_hash,
                         default_type: true,
+                        ksops_envs: false,
                     },
                 )?);
             }
@@ -326,6 +357,7 @@ pub fn generate(cfg: &J, base: &Path) -> Result<Vec<J>, KrmError> {
             Ok(out)
         }
         GeneratorKind::Ksops => {
+            known_fields(cfg, &["apiVersion", "kind", "metadata", "files", "secretFrom"], "ksops generator")?;
             let files = strings(cfg, "files")?;
             let secret_from = match cfg.get("secretFrom") {
                 Some(J::Array(a)) => a.clone(),
@@ -336,7 +368,8 @@ pub fn generate(cfg: &J, base: &Path) -> Result<Vec<J>, KrmError> {
                 return Err(KrmError::Config("ksops generator needs `files` or `secretFrom`".into()));
             }
             let mut out = resources(&keyring, base, &files)?;
-            for s in &secret_from {
+            for (i, s) in secret_from.iter().enumerate() {
+                known_fields(s, &["metadata", "type", "files", "binaryFiles", "envs"], &format!("secretFrom[{i}]"))?;
                 out.push(build_secret(
                     &keyring,
                     base,
@@ -348,6 +381,7 @@ pub fn generate(cfg: &J, base: &Path) -> Result<Vec<J>, KrmError> {
                         envs: strings(s, "envs")?,
                         default_hash: false,
                         default_type: false,
+                        ksops_envs: true,
                     },
                 )?);
             }

@@ -13,6 +13,7 @@
 //! its name (a silently missing Secret is the failure mode ksops users hit most).
 
 mod generate;
+mod ksops_env;
 mod resource_list;
 
 use std::io::{IsTerminal, Read};
