@@ -422,3 +422,39 @@ mod pgp {
         assert!(!err.contains("hunter2"));
     }
 }
+
+/// age plugin recipients and identities (YubiKey, TPM…) through the plugin protocol, with
+/// a real plugin process: the test-only `age-plugin-tresortest`.
+mod age_plugin {
+    use super::common::*;
+
+    #[test]
+    fn plugin_recipients_and_identities_work_with_tresor_sops_and_rotation() {
+        let sb = Sandbox::new();
+        let path = path_with_age_plugin();
+        let gen = std::process::Command::new(age_plugin_dir().join("age-plugin-tresortest"))
+            .arg("--generate")
+            .output()
+            .unwrap();
+        let id_text = String::from_utf8(gen.stdout).unwrap();
+        let recipient = id_text.lines().find_map(|l| l.strip_prefix("# recipient: ")).unwrap().to_string();
+        assert!(recipient.starts_with("age1tresortest1"), "{id_text}");
+        let ids = sb.write("plugin-id.txt", &id_text);
+        let plain = sb.write("db.yaml", "user: admin\npassword: hunter2\n");
+        let ours = sb.tresor().args(["encrypt", "--age", &recipient]).arg(&plain).env("PATH", &path).ok();
+        let f = sb.write("t.yaml", &ours);
+        let env = [("PATH", path.as_str()), ("SOPS_AGE_KEY_FILE", ids.to_str().unwrap())];
+        let dec = sb.tresor().arg("decrypt").arg(&f).envs(env).output().unwrap();
+        assert!(dec.status.success(), "{}", String::from_utf8_lossy(&dec.stderr));
+        assert_eq!(String::from_utf8_lossy(&dec.stdout), "user: admin\npassword: hunter2\n");
+        // The plugin's message reaches the user.
+        assert!(String::from_utf8_lossy(&dec.stderr).contains("unwrapping with the test identity"));
+        assert_eq!(sb.sops().arg("decrypt").arg(&f).envs(env).ok(), "user: admin\npassword: hunter2\n");
+        // sops writes to the plugin recipient, tresor reads; rotation keeps the recipient.
+        let theirs = sb.sops().args(["encrypt", "--age", &recipient]).arg(&plain).envs(env).ok();
+        let g = sb.write("s.yaml", &theirs);
+        assert_eq!(sb.tresor().arg("decrypt").arg(&g).envs(env).ok(), "user: admin\npassword: hunter2\n");
+        sb.tresor().args(["rotate", "-i"]).arg(&g).envs(env).ok();
+        assert_eq!(sb.sops().arg("decrypt").arg(&g).envs(env).ok(), "user: admin\npassword: hunter2\n");
+    }
+}

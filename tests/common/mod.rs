@@ -334,3 +334,24 @@ impl Drop for Gpg {
         let _ = Command::new("gpgconf").args(["--kill", "gpg-agent"]).env("GNUPGHOME", &self.home).output();
     }
 }
+
+/// The directory holding the test-only age plugin `age-plugin-tresortest` (an example of
+/// this package, which `cargo test` builds; built here when a single test target runs).
+pub fn age_plugin_dir() -> PathBuf {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_tresor"));
+    let dir = bin.parent().unwrap().join("examples");
+    if !dir.join("age-plugin-tresortest").is_file() {
+        let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--example", "age-plugin-tresortest"])
+            .current_dir(root())
+            .status()
+            .unwrap();
+        assert!(st.success(), "building the test age plugin");
+    }
+    dir
+}
+
+/// PATH with the test age plugin in front.
+pub fn path_with_age_plugin() -> String {
+    format!("{}:{}", age_plugin_dir().display(), std::env::var("PATH").unwrap_or_default())
+}

@@ -9,13 +9,39 @@ use zeroize::Zeroizing;
 
 use crate::error::KeyError;
 
-/// Parse a recipient: `age1…` (X25519) or an SSH public key line.
+/// How age plugins (a YubiKey, a TPM) talk to the user: their messages ("touch your key")
+/// go to stderr. tresor never prompts for a PIN itself: a plugin that needs one and gets
+/// none fails with its own message (use the plugin's PIN cache or policy).
+#[derive(Clone, Copy)]
+pub struct PluginUi;
+
+impl age::Callbacks for PluginUi {
+    fn display_message(&self, message: &str) {
+        eprintln!("tresor: {message}");
+    }
+    fn confirm(&self, _message: &str, _yes: &str, _no: Option<&str>) -> Option<bool> {
+        None
+    }
+    fn request_public_string(&self, _description: &str) -> Option<String> {
+        None
+    }
+    fn request_passphrase(&self, _description: &str) -> Option<age::secrecy::SecretString> {
+        None
+    }
+}
+
+/// Parse a recipient: `age1…` (X25519, or an age plugin's `age1<plugin>1…`, wrapped by the
+/// `age-plugin-<plugin>` binary on PATH) or an SSH public key line.
 pub fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send>, KeyError> {
     let s = s.trim();
     if s.starts_with("age1") {
-        s.parse::<age::x25519::Recipient>()
-            .map(|r| Box::new(r) as Box<dyn age::Recipient + Send>)
-            .map_err(|_| KeyError::BadRecipient(s.into()))
+        if let Ok(r) = s.parse::<age::x25519::Recipient>() {
+            return Ok(Box::new(r));
+        }
+        let r = s.parse::<age::plugin::Recipient>().map_err(|_| KeyError::BadRecipient(s.into()))?;
+        let plugin = age::plugin::RecipientPluginV1::new(r.plugin(), std::slice::from_ref(&r), &[], PluginUi)
+            .map_err(|e| KeyError::Wrap { key: s.into(), reason: e.to_string() })?;
+        Ok(Box::new(plugin))
     } else if s.starts_with("ssh-") {
         s.parse::<age::ssh::Recipient>()
             .map(|r| Box::new(r) as Box<dyn age::Recipient + Send>)
@@ -48,8 +74,8 @@ pub fn wrap(recipient: &str, payload: &[u8]) -> Result<String, KeyError> {
 pub struct Identities {
     pub ids: Vec<Box<dyn age::Identity>>,
     pub searched: Vec<String>,
-    /// Identities found but not usable here (age plugin identities), named for messages.
-    pub skipped: Vec<String>,
+    /// Plugin identities that could not be used (plugin binary missing), for messages.
+    pub unavailable: Vec<String>,
 }
 
 /// The default key file: `$XDG_CONFIG_HOME/sops/age/keys.txt` or `~/.config/sops/age/keys.txt`
@@ -68,32 +94,35 @@ fn home() -> Option<PathBuf> {
     std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
 }
 
-/// The identities of an identity file's text. Plugin identities (`AGE-PLUGIN-…`, a YubiKey
-/// or TPM) are set aside and named in `skipped`, so the X25519 identities beside them in
-/// the same file still work.
+/// The identities of an identity file's text: X25519 ones first, then age plugin identities
+/// (`AGE-PLUGIN-…`), so that a plugin whose device is absent is asked only when no plain
+/// identity opens the file. Plugin identities whose plugin cannot be started are noted in
+/// `unavailable` (named in errors) instead of making the whole file unusable.
 fn parse_identity_text(
     text: &str,
     source: &str,
-    skipped: &mut Vec<String>,
+    unavailable: &mut Vec<String>,
 ) -> Result<Vec<Box<dyn age::Identity>>, KeyError> {
-    let mut kept = Zeroizing::new(String::with_capacity(text.len()));
+    let (mut plain, mut plugins) = (Zeroizing::new(String::new()), Zeroizing::new(String::new()));
     for line in text.lines() {
-        if let Some(rest) = line.trim().strip_prefix("AGE-PLUGIN-") {
-            let name = rest.split('-').next().unwrap_or("").to_ascii_lowercase();
-            skipped.push(format!(
-                "an age-plugin-{name} identity in {source} (age plugins are not supported by tresor yet)"
-            ));
+        let target = if line.trim_start().starts_with("AGE-PLUGIN-") { &mut plugins } else { &mut plain };
+        target.push_str(line);
+        target.push('\n');
+    }
+    let mut out = Vec::new();
+    for (part, is_plugin) in [(&plain, false), (&plugins, true)] {
+        if part.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
             continue;
         }
-        kept.push_str(line);
-        kept.push('\n');
+        let bad = |e: std::io::Error| KeyError::BadIdentity { source_name: source.into(), reason: e.to_string() };
+        let file = age::IdentityFile::from_buffer(BufReader::new(part.as_bytes())).map_err(bad)?;
+        match file.with_callbacks(PluginUi).into_identities() {
+            Ok(ids) => out.extend(ids),
+            Err(e) if is_plugin => unavailable.push(format!("{source}: {}", e.to_string().replace('\n', " "))),
+            Err(e) => return Err(KeyError::BadIdentity { source_name: source.into(), reason: e.to_string() }),
+        }
     }
-    if kept.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
-        return Ok(Vec::new());
-    }
-    let file = age::IdentityFile::from_buffer(BufReader::new(kept.as_bytes()))
-        .map_err(|e| KeyError::BadIdentity { source_name: source.into(), reason: e.to_string() })?;
-    file.into_identities().map_err(|e| KeyError::BadIdentity { source_name: source.into(), reason: e.to_string() })
+    Ok(out)
 }
 
 fn ssh_identity(path: &Path) -> Result<Option<Box<dyn age::Identity>>, KeyError> {
@@ -115,7 +144,7 @@ fn ssh_identity(path: &Path) -> Result<Option<Box<dyn age::Identity>>, KeyError>
 pub fn load_identities() -> Result<Identities, KeyError> {
     let mut ids: Vec<Box<dyn age::Identity>> = Vec::new();
     let mut searched = Vec::new();
-    let mut skipped = Vec::new();
+    let mut unavailable = Vec::new();
     if let Some(p) = std::env::var_os("SOPS_AGE_SSH_PRIVATE_KEY_FILE") {
         let p = PathBuf::from(p);
         searched.push(format!("SOPS_AGE_SSH_PRIVATE_KEY_FILE ({})", p.display()));
@@ -137,7 +166,7 @@ pub fn load_identities() -> Result<Identities, KeyError> {
     if let Ok(k) = std::env::var("SOPS_AGE_KEY") {
         searched.push("SOPS_AGE_KEY".into());
         let k = Zeroizing::new(k);
-        ids.extend(parse_identity_text(&k, "SOPS_AGE_KEY", &mut skipped)?);
+        ids.extend(parse_identity_text(&k, "SOPS_AGE_KEY", &mut unavailable)?);
     }
     if let Some(f) = std::env::var_os("SOPS_AGE_KEY_FILE") {
         let p = PathBuf::from(f);
@@ -146,21 +175,21 @@ pub fn load_identities() -> Result<Identities, KeyError> {
             std::fs::read_to_string(&p)
                 .map_err(|e| KeyError::BadIdentity { source_name: p.display().to_string(), reason: e.to_string() })?,
         );
-        ids.extend(parse_identity_text(&text, &p.display().to_string(), &mut skipped)?);
+        ids.extend(parse_identity_text(&text, &p.display().to_string(), &mut unavailable)?);
     }
     if let Ok(cmd) = std::env::var("SOPS_AGE_KEY_CMD") {
         searched.push("SOPS_AGE_KEY_CMD".into());
         let text = run_key_cmd(&cmd)?;
-        ids.extend(parse_identity_text(&text, "SOPS_AGE_KEY_CMD", &mut skipped)?);
+        ids.extend(parse_identity_text(&text, "SOPS_AGE_KEY_CMD", &mut unavailable)?);
     }
     if let Some(p) = default_key_file() {
         searched.push(p.display().to_string());
         if let Ok(text) = std::fs::read_to_string(&p) {
             let text = Zeroizing::new(text);
-            ids.extend(parse_identity_text(&text, &p.display().to_string(), &mut skipped)?);
+            ids.extend(parse_identity_text(&text, &p.display().to_string(), &mut unavailable)?);
         }
     }
-    Ok(Identities { ids, searched, skipped })
+    Ok(Identities { ids, searched, unavailable })
 }
 
 fn run_key_cmd(cmd: &str) -> Result<Zeroizing<String>, KeyError> {
@@ -179,14 +208,18 @@ fn run_key_cmd(cmd: &str) -> Result<Zeroizing<String>, KeyError> {
 
 /// Unwrap an armored age `enc` with any of the identities.
 pub fn unwrap(enc: &str, ids: &Identities) -> Result<Zeroizing<Vec<u8>>, String> {
-    let skipped = if ids.skipped.is_empty() { String::new() } else { format!("; skipped {}", ids.skipped.join(", ")) };
+    let unavailable = if ids.unavailable.is_empty() {
+        String::new()
+    } else {
+        format!("; not usable: {}", ids.unavailable.join("; "))
+    };
     if ids.ids.is_empty() {
-        return Err(format!("no age identity found (looked in: {}){skipped}", ids.searched.join(", ")));
+        return Err(format!("no age identity found (looked in: {}){unavailable}", ids.searched.join(", ")));
     }
     let reader = ArmoredReader::new(enc.as_bytes());
     let dec = age::Decryptor::new(reader).map_err(|e| e.to_string())?;
     let mut r = dec.decrypt(ids.ids.iter().map(|i| i.as_ref() as &dyn age::Identity)).map_err(|e| match e {
-        age::DecryptError::NoMatchingKeys => format!("none of the age identities matches this recipient{skipped}"),
+        age::DecryptError::NoMatchingKeys => format!("none of the age identities matches this recipient{unavailable}"),
         other => other.to_string(),
     })?;
     let mut out = Zeroizing::new(Vec::new());
