@@ -44,14 +44,16 @@ fn is_binary(content: &[u8]) -> bool {
     memchr::memchr(0, &content[..content.len().min(8192)]).is_some()
 }
 
-/// Byte offset → (line, column), both 1-based; the line table is built on first use.
+/// Byte offset → (line, column), both 1-based. The line table is built on first use, so
+/// every finding in one content is located by a binary search, not a new scan of the text.
 #[derive(Default)]
-struct LineIndex {
+pub struct LineIndex {
     starts: Option<Vec<usize>>,
 }
 
 impl LineIndex {
-    fn locate(&mut self, content: &[u8], at: usize) -> (usize, usize) {
+    /// 1-based (line, column) of byte `at`.
+    pub fn locate(&mut self, content: &[u8], at: usize) -> (usize, usize) {
         let starts = self.starts.get_or_insert_with(|| {
             std::iter::once(0).chain(memchr::memchr_iter(b'\n', content).map(|i| i + 1)).collect()
         });
@@ -277,8 +279,17 @@ impl Engine {
     }
 
     /// The same secret, found again where a later version of a file still holds it.
-    /// `None` when the line carries an allow marker or an allowlist covers `path`.
-    pub fn relocate(&self, found: &Finding, path: &str, content: &[u8], at: usize) -> Option<Finding> {
+    /// `None` when the line carries an allow marker or an allowlist covers `path`. `lines`
+    /// is the index of `content`, shared by every relocation into it (one index per blob
+    /// version, not one per finding).
+    pub fn relocate(
+        &self,
+        found: &Finding,
+        path: &str,
+        content: &[u8],
+        at: usize,
+        lines: &mut LineIndex,
+    ) -> Option<Finding> {
         if has_allow_marker(line_at(content, at)) {
             return None;
         }
@@ -290,7 +301,7 @@ impl Engine {
         {
             return None;
         }
-        let (line, column) = LineIndex::default().locate(content, at);
+        let (line, column) = lines.locate(content, at);
         let mut f = Finding { file: path.to_string(), line, column, span: at..at + found.span.len(), ..found.clone() };
         f.refresh_fingerprint();
         Some(f)

@@ -381,11 +381,11 @@ impl pack::Visitor for HistoryScan<'_> {
         let findings = match (parent, blob.inserted) {
             (Some(p), Some(inserted)) if p.profile == profile && profile != FULL => {
                 let mut f = self.engine.scan_changed(path, content, inserted);
+                let mut lines = crate::engine::LineIndex::default();
                 for (secret, held) in &p.secrets {
-                    f.extend(
-                        memchr::memmem::find_iter(content, secret)
-                            .filter_map(|at| self.engine.relocate(held, path, content, at)),
-                    );
+                    for at in memchr::memmem::find_iter(content, secret) {
+                        f.extend(self.engine.relocate(held, path, content, at, &mut lines));
+                    }
                 }
                 most_specific(f)
             }
