@@ -8,27 +8,29 @@ use zeroize::Zeroizing;
 use super::{Plain, Store};
 use crate::cipher::{Cipher, DataKey};
 use crate::error::SopsError;
-use crate::file::{self, DecryptOptions, EncryptOptions, EncryptedFile, IvStash};
+use crate::file::{self, DecryptOptions, EncryptOptions, IvStash};
 use crate::mac::MacHasher;
-use crate::metadata::{Metadata, FORMAT_VERSION};
+use crate::metadata::{self, Metadata, FORMAT_VERSION};
 
 pub struct Binary;
 
 /// The value's path: the key `data` at the top level.
 const AAD: &str = "data:";
 
+/// The `data` string and the metadata of an envelope, from one parse.
 fn envelope(src: &[u8]) -> Result<(String, Metadata), SopsError> {
     let text = std::str::from_utf8(src).map_err(|_| SopsError::MetadataNotFound)?;
-    let file = EncryptedFile::parse(text, tresor_format::Format::Json)?;
-    let docs = tresor_format::parse(text, tresor_format::Format::Json)?;
-    let data = docs
-        .first()
-        .and_then(|d| d.root.as_map())
+    let doc = tresor_format::json::parse(text)?;
+    let meta = metadata::find_in(&doc.root).ok_or(SopsError::MetadataNotFound)?;
+    let meta = Metadata::from_node(meta)?;
+    let data = doc
+        .root
+        .as_map()
         .and_then(|m| m.get("data"))
         .and_then(Node::as_scalar)
         .map(|s| s.text.clone())
         .ok_or_else(|| SopsError::InvalidMetadata("the binary envelope has no `data` string".into()))?;
-    Ok((data, file.metadata))
+    Ok((data, meta))
 }
 
 impl Store for Binary {
