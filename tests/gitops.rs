@@ -136,7 +136,7 @@ fn flux_decrypts_tresor_secrets_with_age_and_openbao() {
 
 /// Flux's kustomize-controller decrypts a `secretGenerator` Secret value only when its bytes
 /// hold the store's marker (`internal/decryptor`: YAML `mac: ENC[`, JSON `"mac": "ENC[`,
-/// dotenv `sops_mac=ENC[`);
+/// dotenv `sops_mac=ENC[`, INI `[sops]`);
 /// a file without it is shipped to the cluster as ciphertext. Every shape tresor writes
 /// must carry it, and sops must decrypt it the way Flux does (JSON/YAML store, MAC unchecked).
 #[test]
@@ -154,6 +154,7 @@ fn every_file_tresor_writes_carries_the_marker_flux_looks_for() {
         ("multi.yaml", "password: hunter2\n---\nuser: admin\n", "mac: ENC["),
         ("app.env", "PASSWORD=hunter2\nUSER=admin\n", "sops_mac=ENC["),
         ("no-newline.env", "PASSWORD=hunter2", "sops_mac=ENC["),
+        ("app.ini", "[db]\npassword = hunter2\n", "[sops]"),
     ];
     for (name, text, marker) in cases {
         let plain = sb.write(name, text);
@@ -162,6 +163,7 @@ fn every_file_tresor_writes_carries_the_marker_flux_looks_for() {
         let ty = match name.rsplit('.').next() {
             Some("json") => "json",
             Some("env") => "dotenv",
+            Some("ini") => "ini",
             _ => "yaml",
         };
         let out = sb

@@ -341,6 +341,49 @@ mod stores {
         assert_eq!(std::fs::read(&h).unwrap(), bytes);
     }
 
+    const INI: &str = "; database settings\n# (two comment lines)\n[db]\n# the admin\nuser = admin\npassword=p4ss w0rd\nport_unencrypted: 5432\n\n[empty]\n[cache]\nurl = redis://cache:6379/0\n";
+
+    #[test]
+    fn ini_both_ways_byte_exact_and_through_sops_rewrites() {
+        let sb = Sandbox::new();
+        let plain = sb.write("app.ini", INI);
+        let ours = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&plain).ok();
+        assert!(!ours.contains("admin") && !ours.contains("database") && ours.contains("\n[sops]\n"), "{ours}");
+        let f = sb.write("ours.ini", &ours);
+        assert_eq!(sb.tresor().arg("decrypt").arg(&f).ok(), INI, "byte-exact round trip");
+        // sops reads the same data and comments (it re-aligns the lines as go-ini writes them).
+        let by_sops = sb.sops().arg("decrypt").arg(&f).ok();
+        let has_kv = |text: &str, k: &str, v: &str| {
+            text.lines().any(|l| l.split_once('=').is_some_and(|(a, b)| a.trim() == k && b.trim() == v))
+        };
+        assert!(by_sops.starts_with("; database settings\n# (two comment lines)\n[db]\n; the admin\n"), "{by_sops}");
+        for (k, v) in [
+            ("user", "admin"),
+            ("password", "p4ss w0rd"),
+            ("port_unencrypted", "5432"),
+            ("url", "redis://cache:6379/0"),
+        ] {
+            assert!(has_kv(&by_sops, k, v), "{k} = {v} in\n{by_sops}");
+        }
+        let theirs = sb.sops().args(["encrypt", "--age", &recipient()]).arg(&plain).ok();
+        let g = sb.write("theirs.ini", &theirs);
+        assert_eq!(sb.tresor().arg("decrypt").arg(&g).ok(), by_sops, "tresor reads sops' file as sops does");
+        sb.sops().args(["set"]).arg(&f).args(["[\"db\"][\"user\"]", "\"root\""]).ok();
+        sb.sops().args(["rotate", "-i"]).arg(&f).ok();
+        let after = sb.tresor().arg("decrypt").arg(&f).ok();
+        assert!(has_kv(&after, "user", "root") && has_kv(&after, "password", "p4ss w0rd"), "{after}");
+        sb.tresor().args(["rotate", "-i"]).arg(&g).ok();
+        assert_eq!(sb.sops().arg("decrypt").arg(&g).ok(), by_sops);
+        assert_eq!(
+            sb.tresor().args(["decrypt", "--extract", "[\"cache\"][\"url\"]"]).arg(&g).ok(),
+            "redis://cache:6379/0"
+        );
+        // What go-ini would read differently is refused, naming the line only.
+        let bad = sb.write("bad.ini", "[db]\npassword = abc#123\n");
+        let err = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&bad).fails_with(2);
+        assert!(err.contains("INI line 2") && !err.contains("abc"), "{err}");
+    }
+
     #[test]
     fn bytes_that_are_not_text_name_the_binary_store() {
         let sb = Sandbox::new();

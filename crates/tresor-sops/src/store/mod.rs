@@ -3,11 +3,12 @@
 //! [`Store`]; nothing outside this module decides by file type.
 //!
 //! To add a format: one file implementing [`Store`], one line in [`STORES`] (and its
-//! extension in [`for_path`] if it has one).
+//! extension in [`for_path`] if it has one). INI was added that way.
 
 mod binary;
 mod document;
 mod dotenv;
+mod ini;
 
 use std::io::Write;
 
@@ -114,7 +115,7 @@ pub trait Store: Send + Sync {
 }
 
 /// Every store, in the order `--input-type` lists them.
-pub static STORES: [&dyn Store; 4] = [&document::YAML, &document::JSON, &dotenv::Dotenv, &binary::Binary];
+pub static STORES: [&dyn Store; 5] = [&document::YAML, &document::JSON, &dotenv::Dotenv, &ini::Ini, &binary::Binary];
 
 /// The store `--input-type`/`--output-type NAME` names.
 pub fn by_name(name: &str) -> Option<&'static dyn Store> {
@@ -139,6 +140,8 @@ pub fn for_path(path: &str) -> &'static dyn Store {
         "json"
     } else if lower.ends_with(".env") {
         "dotenv"
+    } else if lower.ends_with(".ini") {
+        "ini"
     } else {
         "binary"
     };
@@ -153,7 +156,7 @@ pub fn detect(explicit: Option<&str>, path: Option<&str>) -> Result<&'static dyn
         }),
         (None, Some(p)) => Ok(for_path(p)),
         (None, None) => Err(SopsError::Unsupported(
-            "reading standard input: pass --input-type yaml|json|dotenv|binary or --filename-override NAME".into(),
+            "reading standard input: pass --input-type yaml|json|dotenv|ini|binary or --filename-override NAME".into(),
         )),
     }
 }
@@ -176,13 +179,14 @@ mod tests {
 
     #[test]
     fn names_and_extensions_pick_stores_as_sops_does() {
-        assert_eq!(names(), ["binary", "dotenv", "json", "yaml"]);
+        assert_eq!(names(), ["binary", "dotenv", "ini", "json", "yaml"]);
         for (p, want) in [
             ("a.yaml", "yaml"),
             ("a.YML", "yaml"),
             ("a.json", "json"),
             ("x/.env", "dotenv"),
             ("s.enc.env", "dotenv"),
+            ("c.ini", "ini"),
             ("k.p12", "binary"),
             ("noext", "binary"),
         ] {
@@ -190,6 +194,6 @@ mod tests {
         }
         assert_eq!(detect(Some("yml"), None).unwrap().name(), "yaml");
         let err = detect(Some("toml"), None).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.contains("binary, dotenv, json, yaml"), "{err}");
+        assert!(err.contains("binary, dotenv, ini, json, yaml"), "{err}");
     }
 }

@@ -1,0 +1,534 @@
+//! The INI store, compatible with sops' (go-ini) reading and written losslessly.
+//!
+//! go-ini reads more than it appears to: a `#` or `;` anywhere in a value starts a comment
+//! (even inside quotes), quotes are stripped, keys outside a section go to a default
+//! section. tresor accepts the subset where every reader agrees — `[section]` headers,
+//! `key = value` (or `key: value`) lines whose value holds no `#`, `;` or leading quote,
+//! and `;`/`#` comment lines — and refuses the rest naming the line, never guessing.
+//!
+//! As in sops, consecutive comment lines form one comment (the first marker and the spaces
+//! after it removed); it is encrypted as one `ENC[…]` written after the first line's marker.
+//! Metadata is a `[sops]` section of flattened keys.
+
+use serde_json::{Map as JMap, Value as J};
+use tresor_format::tree::{Comment, Document, Entry, Map, MapItem, Node, Scalar, ScalarStyle};
+use tresor_format::Position;
+use zeroize::Zeroizing;
+
+use super::{utf8, Plain, Store};
+use crate::cipher::{is_enc, Cipher, DataKey};
+use crate::error::SopsError;
+use crate::file::{self, DecryptOptions, EncryptOptions, IvStash};
+use crate::mac::MacHasher;
+use crate::metadata::{Metadata, FORMAT_VERSION};
+use crate::splice::{self, Edit};
+use crate::walk::{self, At, Visitor};
+
+pub struct Ini;
+
+const NAME: &str = "INI";
+const META_SECTION: &str = "sops";
+
+fn syntax(line: usize, msg: &str) -> SopsError {
+    SopsError::Syntax { store: NAME, line, msg: msg.into() }
+}
+
+fn pos(line: usize) -> Position {
+    Position { line, col: 1 }
+}
+
+/// A parsed INI file: the document (sections as mappings), the metadata pairs and the
+/// byte range of the `[sops]` section.
+struct Parsed {
+    doc: Document,
+    meta: Vec<(String, String)>,
+    meta_range: Option<std::ops::Range<usize>>,
+}
+
+/// One comment block being collected: the span of its text (after the first marker and
+/// its spaces) and the text as sops reads it.
+struct Pending {
+    span: std::ops::Range<usize>,
+    text: String,
+    line: usize,
+}
+
+fn comment_item(p: Pending) -> Comment {
+    Comment { text: p.text, span: p.span, pos: pos(p.line) }
+}
+
+fn parse(text: &str) -> Result<Parsed, SopsError> {
+    let mut root: Vec<MapItem> = Vec::new();
+    // The open section: (name, header span start, items).
+    let mut section: Option<(String, usize, Vec<MapItem>, usize)> = None;
+    let mut pending: Option<Pending> = None;
+    let mut meta = Vec::new();
+    let mut meta_range: Option<std::ops::Range<usize>> = None;
+    let mut in_meta = false;
+    let mut start = 0;
+    let mut n = 0;
+    let close = |section: &mut Option<(String, usize, Vec<MapItem>, usize)>, root: &mut Vec<MapItem>, end: usize| {
+        if let Some((name, at, items, line)) = section.take() {
+            root.push(MapItem::Entry(Entry {
+                key: name,
+                key_is_string: true,
+                key_span: at..at,
+                key_pos: pos(line),
+                value: Node::Map(Map { items, flow: false, indent: 0, pos: pos(line), span: at..end }),
+            }));
+        }
+    };
+    while start < text.len() {
+        n += 1;
+        let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+        let next = (end + 1).min(text.len());
+        let raw = &text[start..end];
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let trimmed = line.trim();
+        let indent = line.len() - line.trim_start().len();
+        if trimmed.is_empty() {
+            // A blank line ends a comment block: it belongs to nothing then (go-ini drops
+            // it), so keep it as a comment of the enclosing level.
+            if let Some(p) = pending.take() {
+                let item = MapItem::Comment(comment_item(p));
+                match &mut section {
+                    Some((_, _, items, _)) if !in_meta => items.push(item),
+                    _ => root.push(item),
+                }
+            }
+        } else if trimmed.starts_with(';') || trimmed.starts_with('#') {
+            if in_meta {
+                return Err(syntax(n, "a comment inside the [sops] metadata section"));
+            }
+            let body_at = start + indent + 1;
+            let body = &text[body_at..start + line.len()];
+            let lead = body.len() - body.trim_start().len();
+            match &mut pending {
+                Some(p) => {
+                    // The line break as written (CRLF files keep theirs) and the line.
+                    p.text.push_str(&text[p.span.end..start]);
+                    p.text.push_str(line);
+                    p.span.end = start + line.len();
+                }
+                None => {
+                    pending = Some(Pending {
+                        span: body_at + lead..start + line.len(),
+                        text: body.trim_start().to_string(),
+                        line: n,
+                    })
+                }
+            }
+        } else if let Some(rest) = trimmed.strip_prefix('[') {
+            let name = rest
+                .strip_suffix(']')
+                .map(str::trim)
+                .filter(|s| !s.is_empty() && !s.contains(['[', ']']))
+                .ok_or_else(|| syntax(n, "expected a [section] header"))?;
+            if in_meta {
+                meta_range.as_mut().expect("open").end = start;
+            }
+            close(&mut section, &mut root, start);
+            // go-ini gives a comment block above a header to that section; sops then files
+            // it inside the section (its AAD is the section's path), written above the header.
+            let above = pending.take().map(|p| MapItem::Comment(comment_item(p)));
+            in_meta = name == META_SECTION;
+            if in_meta && above.is_some() {
+                return Err(syntax(n, "a comment above the [sops] metadata section"));
+            }
+            if in_meta {
+                if meta_range.is_some() {
+                    return Err(syntax(n, "a second [sops] section"));
+                }
+                meta_range = Some(start..text.len());
+            } else {
+                if root.iter().any(|i| matches!(i, MapItem::Entry(e) if e.key == name)) {
+                    return Err(syntax(n, "a section that appeared before (go-ini would merge them)"));
+                }
+                section = Some((name.to_string(), start, above.into_iter().collect(), n));
+            }
+        } else {
+            let sep =
+                line.find(['=', ':']).ok_or_else(|| syntax(n, "expected key = value, a [section] or a comment"))?;
+            let key = line[..sep].trim();
+            let after = &line[sep + 1..];
+            let value = after.trim();
+            let vstart = start + sep + 1 + (after.len() - after.trim_start().len());
+            if key.is_empty() {
+                return Err(syntax(n, "a line with an empty key"));
+            }
+            if in_meta {
+                meta.push((key.to_string(), value.replace("\\n", "\n")));
+                start = next;
+                continue;
+            }
+            if value.contains(['#', ';']) {
+                return Err(syntax(
+                    n,
+                    "the value holds `#` or `;`, which sops' INI reader takes as the start of a comment (even inside quotes); tresor refuses rather than encrypt a different value",
+                ));
+            }
+            if value.starts_with(['"', '\'', '`']) {
+                return Err(syntax(
+                    n,
+                    "a quoted value: sops' INI reader removes the quotes; write the value without them",
+                ));
+            }
+            if value.ends_with('\\') {
+                return Err(syntax(n, "a continued value (ending in `\\`) is not supported"));
+            }
+            let Some((_, _, items, _)) = &mut section else {
+                return Err(syntax(n, "a key before the first [section]; put it under a section"));
+            };
+            if items.iter().any(|i| matches!(i, MapItem::Entry(e) if e.key == key)) {
+                return Err(syntax(n, "a key that appeared before in this section"));
+            }
+            if let Some(p) = pending.take() {
+                items.push(MapItem::Comment(comment_item(p)));
+            }
+            items.push(MapItem::Entry(Entry {
+                key: key.to_string(),
+                key_is_string: true,
+                key_span: start + indent..start + sep,
+                key_pos: pos(n),
+                value: Node::Scalar(Scalar {
+                    text: value.to_string(),
+                    style: ScalarStyle::Plain,
+                    tag: None,
+                    span: vstart..vstart + value.len(),
+                    header: None,
+                    indent: 0,
+                    in_flow: false,
+                    pos: Position { line: n, col: sep + 2 },
+                }),
+            }));
+        }
+        start = next;
+    }
+    if let Some(p) = pending.take() {
+        let item = MapItem::Comment(comment_item(p));
+        match &mut section {
+            Some((_, _, items, _)) => items.push(item),
+            None => root.push(item),
+        }
+    }
+    close(&mut section, &mut root, text.len());
+    let root = Node::Map(Map { items: root, flow: false, indent: 0, pos: pos(1), span: 0..text.len() });
+    Ok(Parsed { doc: Document { root, anchors: Vec::new(), append_at: text.len() }, meta, meta_range })
+}
+
+fn read_metadata(p: &Parsed) -> Result<Metadata, SopsError> {
+    if p.meta_range.is_none() {
+        return Err(SopsError::MetadataNotFound);
+    }
+    Metadata::from_flat(&p.meta)
+}
+
+fn metadata_section(meta: &Metadata) -> String {
+    let mut out = format!("[{META_SECTION}]\n");
+    for (k, v) in meta.to_flat() {
+        out.push_str(&format!("{k} = {}\n", v.replace('\n', "\\n")));
+    }
+    out
+}
+
+struct Encrypt<'a> {
+    cipher: &'a Cipher,
+    stash: Option<&'a IvStash>,
+    mac: MacHasher,
+    edits: Vec<Edit>,
+}
+
+impl Visitor for Encrypt<'_> {
+    fn value(&mut self, s: &Scalar, at: &At) -> Result<(), SopsError> {
+        let plain = s.text.as_bytes();
+        if !at.encrypt || plain.is_empty() {
+            self.mac.leaf(plain, false);
+            return Ok(());
+        }
+        self.mac.leaf(plain, true);
+        let iv = self.stash.and_then(|st| st.get(at.aad, plain));
+        let enc = self.cipher.encrypt(plain, at.aad.as_bytes(), "str", iv);
+        self.edits.push(Edit { range: s.span.clone(), text: enc });
+        Ok(())
+    }
+
+    fn comment(&mut self, c: &Comment, at: &At) -> Result<(), SopsError> {
+        if !at.encrypt || c.text.is_empty() {
+            return Ok(());
+        }
+        let iv = self.stash.and_then(|st| st.get(at.aad, c.text.as_bytes()));
+        let enc = self.cipher.encrypt(c.text.as_bytes(), at.aad.as_bytes(), "comment", iv);
+        self.edits.push(Edit { range: c.span.clone(), text: enc });
+        Ok(())
+    }
+}
+
+struct Decrypt<'a> {
+    cipher: &'a Cipher,
+    keep_ivs: bool,
+    stash: IvStash,
+    mac: MacHasher,
+    edits: Vec<Edit>,
+    warnings: Vec<String>,
+}
+
+impl Visitor for Decrypt<'_> {
+    fn value(&mut self, s: &Scalar, at: &At) -> Result<(), SopsError> {
+        if !at.encrypt || s.text.is_empty() {
+            self.mac.leaf(s.text.as_bytes(), false);
+            return Ok(());
+        }
+        let path = walk::display_steps(at.path);
+        let fail = |reason: String| SopsError::CannotDecrypt { pos: s.pos, path: path.clone(), reason };
+        if !is_enc(&s.text) {
+            return Err(fail("the value is not encrypted, but the file's rules say it must be".into()));
+        }
+        let plain = self.cipher.decrypt(&s.text, at.aad.as_bytes()).map_err(|e| fail(e.to_string()))?;
+        let text = std::str::from_utf8(&plain.bytes).map_err(|_| fail("the plaintext is not UTF-8 text".into()))?;
+        // What is written back must read back as this value and nothing else.
+        if text.contains(['\n', '\r', '#', ';']) || text.starts_with(['"', '\'', '`']) || text.trim() != text {
+            return Err(fail("the plaintext cannot be written as an INI value that reads back the same".into()));
+        }
+        self.mac.leaf(&plain.bytes, true);
+        if self.keep_ivs {
+            self.stash.put(at.aad, &plain.bytes, &plain.iv);
+        }
+        self.edits.push(Edit { range: s.span.clone(), text: text.to_string() });
+        Ok(())
+    }
+
+    fn comment(&mut self, c: &Comment, at: &At) -> Result<(), SopsError> {
+        if !at.encrypt || !is_enc(&c.text) {
+            return Ok(());
+        }
+        match self.cipher.decrypt(&c.text, at.aad.as_bytes()) {
+            Ok(p) => {
+                // Every line of a comment block after the first keeps its own marker.
+                let text = String::from_utf8(p.bytes.to_vec()).ok().filter(|t| {
+                    !t.replace("\r\n", "\n").contains('\r')
+                        && t.lines().skip(1).all(|l| l.trim_start().starts_with(';') || l.trim_start().starts_with('#'))
+                });
+                let Some(text) = text else {
+                    return Err(SopsError::CannotDecrypt {
+                        pos: c.pos,
+                        path: "a comment".into(),
+                        reason: "it decrypts to text that is not a comment block".into(),
+                    });
+                };
+                if self.keep_ivs {
+                    self.stash.put(at.aad, text.as_bytes(), &p.iv);
+                }
+                self.edits.push(Edit { range: c.span.clone(), text });
+            }
+            Err(_) => {
+                self.warnings.push(format!("line {}: a comment could not be decrypted; kept as it is", c.pos.line))
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Store for Ini {
+    fn name(&self) -> &'static str {
+        "ini"
+    }
+
+    fn metadata(&self, src: &[u8]) -> Result<Metadata, SopsError> {
+        read_metadata(&parse(utf8(src, "ini")?)?)
+    }
+
+    fn encrypt(
+        &self,
+        plain: &[u8],
+        key: &DataKey,
+        mut meta: Metadata,
+        opts: &EncryptOptions,
+    ) -> Result<Vec<u8>, SopsError> {
+        let text = utf8(plain, "ini")?;
+        let parsed = parse(text)?;
+        if parsed.meta_range.is_some() {
+            return Err(SopsError::AlreadyEncrypted);
+        }
+        let cipher = Cipher::new(key);
+        let mut v = Encrypt {
+            cipher: &cipher,
+            stash: opts.stash,
+            mac: MacHasher::new(meta.mac_only_encrypted),
+            edits: Vec::new(),
+        };
+        walk::walk(&parsed.doc, &meta.rule, &mut v)?;
+        meta.layout = None;
+        meta.version = FORMAT_VERSION.into();
+        meta.lastmodified = file::now_rfc3339();
+        meta.mac = cipher.encrypt(v.mac.finish().as_bytes(), meta.lastmodified.as_bytes(), "str", None);
+        let mut out = splice::apply(text, v.edits);
+        // The metadata section needs a line of its own, after a blank line as sops writes
+        // it; a plaintext without a final line break says so, for decryption to restore.
+        let no_final_newline = !out.is_empty() && !out.ends_with('\n');
+        if no_final_newline {
+            out.push('\n');
+        }
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&metadata_section(&meta));
+        if no_final_newline {
+            out.push_str("tresor_no_final_newline = true\n");
+        }
+        // Read it back before it leaves: the exact plaintext must come out again.
+        let back = self.decrypt(out.as_bytes(), &meta, key, DecryptOptions::default())?;
+        if back.bytes.as_slice() != plain {
+            return Err(SopsError::Verify {
+                encrypting: true,
+                what: "the encrypted file does not decrypt to the input".into(),
+            });
+        }
+        Ok(out.into_bytes())
+    }
+
+    fn decrypt(&self, src: &[u8], _meta: &Metadata, key: &DataKey, opts: DecryptOptions) -> Result<Plain, SopsError> {
+        let text = utf8(src, "ini")?;
+        let parsed = parse(text)?;
+        let no_final_newline = parsed.meta.iter().any(|(k, v)| k == "tresor_no_final_newline" && v == "true");
+        let pairs: Vec<(String, String)> =
+            parsed.meta.iter().filter(|(k, _)| k != "tresor_no_final_newline").cloned().collect();
+        if parsed.meta_range.is_none() {
+            return Err(SopsError::MetadataNotFound);
+        }
+        let meta = Metadata::from_flat(&pairs)?;
+        let cipher = Cipher::new(key);
+        let mut v = Decrypt {
+            cipher: &cipher,
+            keep_ivs: opts.keep_ivs,
+            stash: IvStash::default(),
+            mac: MacHasher::new(meta.mac_only_encrypted),
+            edits: Vec::new(),
+            warnings: Vec::new(),
+        };
+        walk::walk(&parsed.doc, &meta.rule, &mut v)?;
+        file::check_mac(&meta, &cipher, v.mac, opts)?;
+        let range = parsed.meta_range.clone().expect("checked");
+        let mut edits = v.edits;
+        // The metadata section and the blank line written before it.
+        let mut cut = range.start;
+        if text[..cut].ends_with("\n\n") {
+            cut -= 1;
+        }
+        edits.push(Edit { range: cut..range.end, text: String::new() });
+        let mut out = splice::apply(text, edits);
+        if no_final_newline && out.ends_with('\n') {
+            out.pop();
+        }
+        Ok(Plain { bytes: Zeroizing::new(out.into_bytes()), stash: v.stash, warnings: v.warnings })
+    }
+
+    fn data(&self, plain: &[u8]) -> Result<J, SopsError> {
+        let parsed = parse(utf8(plain, "ini")?)?;
+        let mut root = JMap::new();
+        if let Node::Map(m) = &parsed.doc.root {
+            for e in m.entries() {
+                let mut section = JMap::new();
+                if let Node::Map(s) = &e.value {
+                    for kv in s.entries() {
+                        if let Node::Scalar(sc) = &kv.value {
+                            section.insert(kv.key.clone(), J::String(sc.text.clone()));
+                        }
+                    }
+                }
+                root.insert(e.key.clone(), J::Object(section));
+            }
+        }
+        Ok(J::Object(root))
+    }
+
+    fn emit(&self, data: &J) -> Result<Vec<u8>, SopsError> {
+        let unsupported = |what: String| SopsError::Unsupported(format!("cannot write {what} as INI"));
+        let J::Object(sections) = data else { return Err(unsupported("data that is not a mapping".into())) };
+        let mut out = String::new();
+        for (name, body) in sections {
+            let J::Object(kv) = body else {
+                return Err(unsupported(format!("the top-level value '{name}' (INI holds sections of key = value)")));
+            };
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&format!("[{name}]\n"));
+            for (k, v) in kv {
+                let text = match v {
+                    J::String(s) => s.clone(),
+                    J::Null => String::new(),
+                    J::Bool(_) | J::Number(_) => v.to_string(),
+                    _ => return Err(unsupported(format!("the nested value of '{name}.{k}'"))),
+                };
+                if text.contains(['\n', '#', ';']) || k.contains(['=', ':', '[', '\n']) {
+                    return Err(unsupported(format!("the value of '{name}.{k}'")));
+                }
+                out.push_str(&format!("{k} = {text}\n"));
+            }
+        }
+        Ok(out.into_bytes())
+    }
+
+    fn replace_metadata(&self, src: &[u8], meta: &Metadata) -> Result<Vec<u8>, SopsError> {
+        let text = utf8(src, "ini")?;
+        let parsed = parse(text)?;
+        let range = parsed.meta_range.clone().ok_or(SopsError::MetadataNotFound)?;
+        let keep_note = parsed.meta.iter().any(|(k, v)| k == "tresor_no_final_newline" && v == "true");
+        let mut section = metadata_section(meta);
+        if keep_note {
+            section.push_str("tresor_no_final_newline = true\n");
+        }
+        Ok(splice::apply(text, vec![Edit { range, text: section }]).into_bytes())
+    }
+
+    fn template(&self) -> &'static str {
+        "; Write your secrets here; values are encrypted when you save and quit.\n[example]\nkey = value\n"
+    }
+
+    fn flux_marker(&self) -> Option<&'static str> {
+        Some("[sops]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> Metadata {
+        Metadata { version: FORMAT_VERSION.into(), ..Metadata::default() }
+    }
+
+    #[test]
+    fn round_trips_byte_for_byte() {
+        let key = DataKey::generate();
+        for src in [
+            "; top\n# top2\n[sec]\n# c1\nkey = value\nother=v2\n\n[empty]\n[s2]\nk: 1\nk_unencrypted = clear\n",
+            "[a]\r\nb = c\r\n",
+            "[a]\nb=c",
+            "",
+        ] {
+            let enc = Ini.encrypt(src.as_bytes(), &key, meta(), &EncryptOptions::default()).unwrap();
+            let text = String::from_utf8(enc.clone()).unwrap();
+            assert!(text.contains("[sops]\n") && !text.contains("value") && !text.contains("top2"), "{text}");
+            let m = Ini.metadata(&enc).unwrap();
+            let back = Ini.decrypt(&enc, &m, &key, DecryptOptions::default()).unwrap();
+            assert_eq!(String::from_utf8(back.bytes.to_vec()).unwrap(), src);
+        }
+    }
+
+    #[test]
+    fn refuses_what_sops_would_read_differently_naming_the_line() {
+        for (src, line) in [
+            ("[a]\npw = abc#123\n", 2),
+            ("[a]\npw = \"secretval\"\n", 2),
+            ("top = 1\n[a]\n", 1),
+            ("[a]\nk=1\nk=2\n", 3),
+            ("[a]\njust words\n", 2),
+        ] {
+            let e = Ini.encrypt(src.as_bytes(), &DataKey::generate(), meta(), &EncryptOptions::default());
+            let msg = e.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(msg.starts_with(&format!("INI line {line}:")), "{src:?}: {msg}");
+            assert!(!msg.contains("abc") && !msg.contains("secretval") && !msg.contains("words"), "{msg}");
+        }
+    }
+}
