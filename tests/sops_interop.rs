@@ -501,3 +501,54 @@ mod age_plugin {
         assert_eq!(sb.sops().arg("decrypt").arg(&g).envs(env).ok(), "user: admin\npassword: hunter2\n");
     }
 }
+
+/// Files as sops 3.12–3.13 write them (only 3.11 installs here), built from tresor's own
+/// files by the changes sops' CHANGELOG lists; each must decrypt to the same data.
+mod newer_sops {
+    use super::common::*;
+
+    /// The YAML file re-emitted as JSON with its metadata keys sorted (3.12+) and Shamir key
+    /// groups (`key_groups`/`shamir_threshold` move), keeping every value and the MAC.
+    fn as_sorted_json(yaml_enc: &std::path::Path) -> String {
+        let script = "import json,sys,yaml\n\
+            d = yaml.safe_load(open(sys.argv[1]))\n\
+            def s(x):\n    return {k: s(v) for k, v in sorted(x.items())} if isinstance(x, dict) else [s(i) for i in x] if isinstance(x, list) else x\n\
+            d['sops'] = s(d['sops'])\n\
+            print(json.dumps(d, indent='\\t'))\n";
+        let out = std::process::Command::new("python3").arg("-c").arg(script).arg(yaml_enc).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[test]
+    fn json_integers_as_type_int_and_sorted_metadata_keys_decrypt() {
+        let sb = Sandbox::new();
+        // sops 3.13.2 writes JSON integers as `type:int` (before: float); YAML gives them so.
+        let plain = sb.write("v.yaml", "count: 5\nbig: 9007199254740993\nname: app\n");
+        let second = sb.path("k2.txt");
+        let r2 = sb.tresor().args(["keygen", "--output"]).arg(&second).ok();
+        sb.write(
+            ".sops.yaml",
+            &format!(
+                "creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - age: [{}]\n      - age: [{}]\n",
+                recipient(),
+                r2.trim()
+            ),
+        );
+        let enc = sb.tresor().args(["encrypt"]).arg(&plain).current_dir(sb.dir.path()).ok();
+        assert!(enc.contains("type:int") && enc.contains("key_groups"), "{enc}");
+        let y = sb.write("v.enc.yaml", &enc);
+        let json = as_sorted_json(&y);
+        let sops_block = &json[json.find("\"sops\"").unwrap()..];
+        assert!(sops_block.find("\"key_groups\"") < sops_block.find("\"shamir_threshold\""), "{json}");
+        let j = sb.write("v.enc.json", &json);
+        let both = sb.write(
+            "both.txt",
+            &(std::fs::read_to_string(key_file()).unwrap() + &std::fs::read_to_string(&second).unwrap()),
+        );
+        let out = sb.tresor().arg("decrypt").arg(&j).env("SOPS_AGE_KEY_FILE", &both).ok();
+        assert_eq!(out, "{\n\t\"count\": 5,\n\t\"big\": 9007199254740993,\n\t\"name\": \"app\"\n}\n");
+        let big = sb.tresor().args(["decrypt", "--extract", "[\"big\"]"]).arg(&j).env("SOPS_AGE_KEY_FILE", &both).ok();
+        assert_eq!(big, "9007199254740993\n");
+    }
+}

@@ -157,6 +157,31 @@ fn parse(text: &str) -> Result<Parsed, SopsError> {
                 return Err(syntax(n, "a line with an empty key"));
             }
             if in_meta {
+                // sops 3.13.0/3.13.1 wrote multi-line metadata values as go-ini's `"""…"""`
+                // blocks; other versions escape the line breaks as `\n`.
+                if let Some(first) = value.strip_prefix("\"\"\"") {
+                    let mut v = String::new();
+                    let mut rest_at = next;
+                    let mut body = first.to_string();
+                    loop {
+                        if let Some(done) = body.strip_suffix("\"\"\"") {
+                            v.push_str(done);
+                            break;
+                        }
+                        v.push_str(&body);
+                        v.push('\n');
+                        if rest_at >= text.len() {
+                            return Err(syntax(n, "a \"\"\" metadata value that does not end"));
+                        }
+                        let e = text[rest_at..].find('\n').map_or(text.len(), |i| rest_at + i);
+                        body = text[rest_at..e].strip_suffix('\r').unwrap_or(&text[rest_at..e]).to_string();
+                        rest_at = (e + 1).min(text.len());
+                        n += 1;
+                    }
+                    meta.push((key.to_string(), v.replace("\\n", "\n")));
+                    start = rest_at;
+                    continue;
+                }
                 meta.push((key.to_string(), value.replace("\\n", "\n")));
                 start = next;
                 continue;
@@ -514,6 +539,35 @@ mod tests {
             let back = Ini.decrypt(&enc, &m, &key, DecryptOptions::default()).unwrap();
             assert_eq!(String::from_utf8(back.bytes.to_vec()).unwrap(), src);
         }
+    }
+
+    #[test]
+    fn reads_metadata_as_sops_3_13_0_wrote_it_with_multi_line_values() {
+        let key = DataKey::generate();
+        let mut m = meta();
+        m.key_groups = vec![crate::metadata::KeyGroup {
+            keys: vec![crate::metadata::MasterKey::Age {
+                recipient: "age1example".into(),
+                enc: "-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n-----END AGE ENCRYPTED FILE-----\n".into(),
+            }],
+        }];
+        let enc = Ini.encrypt(b"[a]\nb = c\n", &key, m, &EncryptOptions::default()).unwrap();
+        // The same metadata as go-ini writes a value with real line breaks.
+        let text = String::from_utf8(enc).unwrap();
+        let rewritten: String = text
+            .lines()
+            .map(|l| match l.split_once(" = ") {
+                Some((k, v)) if v.contains("\\n") => format!("{k} = \"\"\"{}\"\"\"\n", v.replace("\\n", "\n")),
+                _ => format!("{l}\n"),
+            })
+            .collect();
+        assert!(rewritten.contains("= \"\"\"-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n"), "{rewritten}");
+        let m = Ini.metadata(rewritten.as_bytes()).unwrap();
+        assert!(
+            matches!(&m.key_groups[0].keys[0], crate::metadata::MasterKey::Age { enc, .. } if enc.contains("\nYWdl\n"))
+        );
+        let back = Ini.decrypt(rewritten.as_bytes(), &m, &key, DecryptOptions::default()).unwrap();
+        assert_eq!(back.bytes.as_slice(), b"[a]\nb = c\n");
     }
 
     #[test]
