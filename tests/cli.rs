@@ -166,3 +166,16 @@ fn edit_keeps_plaintext_private_and_unchanged_files_untouched() {
     assert!(!out.status.success());
     assert_eq!(sb.read("e.yaml"), before);
 }
+
+#[test]
+fn every_exit_code_in_the_table_is_documented_with_its_name() {
+    let doc = std::fs::read_to_string(root().join("docs/exit-codes.md")).unwrap();
+    for (name, code) in tresor_sops::codes::ALL {
+        let row = if name == "SIGNAL_BASE" {
+            format!("| 128 + N | `{name}` + N |")
+        } else {
+            format!("| {code} | `{name}` |")
+        };
+        assert!(doc.contains(&row), "docs/exit-codes.md lacks the row for {name} ({code})");
+    }
+}

@@ -1,7 +1,7 @@
 //! Mapping errors to sops-compatible exit codes and one-line messages with a hint.
 
 use tresor_keys::KeyError;
-use tresor_sops::SopsError;
+use tresor_sops::{codes, SopsError};
 
 /// An error that carries its own exit code (e.g. edit without changes: 200).
 #[derive(Debug)]
@@ -67,16 +67,20 @@ pub fn code(err: &anyhow::Error) -> i32 {
             return e.exit_code();
         }
         if cause.downcast_ref::<tresor_audit::policy::PolicyError>().is_some() {
-            return 5;
+            return codes::ERROR_READING_CONFIG;
         }
         if cause.downcast_ref::<tresor_kms::KmsError>().is_some() {
-            return 128;
+            return codes::COULD_NOT_RETRIEVE_KEY;
         }
         if let Some(e) = cause.downcast_ref::<tresor_format::FormatError>() {
-            return if matches!(e, tresor_format::FormatError::Empty) { 92 } else { 2 };
+            return if matches!(e, tresor_format::FormatError::Empty) {
+                codes::NEED_AT_LEAST_ONE_DOCUMENT
+            } else {
+                codes::COULD_NOT_READ_INPUT_FILE
+            };
         }
     }
-    1
+    codes::ERROR_GENERIC
 }
 
 pub fn report(err: &anyhow::Error) -> i32 {

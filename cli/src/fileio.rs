@@ -4,6 +4,7 @@
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use tresor_sops::codes;
 
 use anyhow::{Context, Result};
 use tresor_sops::Verification;
@@ -28,7 +29,10 @@ pub fn read_bytes(path: Option<&Path>) -> Result<Vec<u8>> {
         }
     }
     if buf.len() as u64 > MAX_INPUT {
-        return Err(crate::exit::fail(2, format!("input is larger than {} MiB", MAX_INPUT >> 20)));
+        return Err(crate::exit::fail(
+            codes::COULD_NOT_READ_INPUT_FILE,
+            format!("input is larger than {} MiB", MAX_INPUT >> 20),
+        ));
     }
     Ok(buf)
 }
@@ -48,7 +52,7 @@ pub fn write_atomic_unchanged(path: &Path, original: &[u8], data: &[u8]) -> Resu
     let now = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     if now != original {
         return Err(crate::exit::fail(
-            3,
+            codes::COULD_NOT_WRITE_OUTPUT_FILE,
             format!("{} changed while tresor was updating it; nothing written, run the command again", path.display()),
         ));
     }
@@ -74,7 +78,12 @@ fn replaceable(target: &Path, new_mode: u32) -> Result<u32> {
         Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {}", target.display()))),
         Ok(m) => m,
     };
-    let refuse = |why: String| Err(crate::exit::fail(3, format!("{}: {why}; nothing written", target.display())));
+    let refuse = |why: String| {
+        Err(crate::exit::fail(
+            codes::COULD_NOT_WRITE_OUTPUT_FILE,
+            format!("{}: {why}; nothing written", target.display()),
+        ))
+    };
     if !m.is_file() {
         return refuse("not a regular file".into());
     }
@@ -428,7 +437,7 @@ pub fn private_tempdir() -> Result<tempfile::TempDir> {
         let candidates = [Some(PathBuf::from("/dev/shm")), std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from)];
         candidates.into_iter().flatten().find_map(|d| b.tempdir_in(d).ok()).ok_or_else(|| {
             crate::exit::fail(
-                3,
+                codes::COULD_NOT_WRITE_OUTPUT_FILE,
                 "no tmpfs to hold the plaintext (/dev/shm and $XDG_RUNTIME_DIR are unusable); \
                  set TRESOR_TMPDIR=DIR to use DIR anyway (it may reach a disk)",
             )

@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use tresor_audit::{audit_file, Policy, Report};
+use tresor_sops::codes;
 
 use super::rekey::find_encrypted;
 use crate::args::AuditArgs;
@@ -9,7 +10,7 @@ use crate::exit::fail;
 use crate::fileio::{self, Sink};
 
 /// Exit code when the policy is violated (documented in docs/exit-codes.md).
-pub const POLICY_VIOLATION: i32 = 10;
+pub const POLICY_VIOLATION: i32 = codes::POLICY_VIOLATION;
 
 pub(crate) fn audit(a: AuditArgs) -> Result<i32> {
     let mut files = a.paths.clone();
@@ -23,11 +24,12 @@ pub(crate) fn audit(a: AuditArgs) -> Result<i32> {
             eprintln!("tresor: no SOPS-encrypted files under {}; nothing to audit", dir.display());
             return Ok(0);
         }
-        return Err(fail(100, "no files to audit (pass FILE… or -r DIR)"));
+        return Err(fail(codes::NO_FILE_SPECIFIED, "no files to audit (pass FILE… or -r DIR)"));
     }
     let (policy, source) = match &a.policy {
         Some(p) => {
-            let pol = Policy::load(p)?.ok_or_else(|| fail(5, format!("{} has no policy section", p.display())))?;
+            let pol = Policy::load(p)?
+                .ok_or_else(|| fail(codes::ERROR_READING_CONFIG, format!("{} has no policy section", p.display())))?;
             (pol, Some(p.display().to_string()))
         }
         None => {
@@ -44,7 +46,7 @@ pub(crate) fn audit(a: AuditArgs) -> Result<i32> {
             }
         }
     };
-    let juris = policy.jurisdictions().map_err(|e| fail(5, e))?;
+    let juris = policy.jurisdictions().map_err(|e| fail(codes::ERROR_READING_CONFIG, e))?;
     let now = time::OffsetDateTime::now_utc();
     let mut reports = Vec::new();
     for f in &files {

@@ -1,6 +1,7 @@
 //! encrypt, decrypt, edit, filestatus, keygen.
 
 use std::path::{Path, PathBuf};
+use tresor_sops::codes;
 
 use anyhow::{Context, Result};
 use tresor_format::Format;
@@ -27,12 +28,12 @@ pub(crate) fn input_store(
     override_name: Option<&Path>,
 ) -> Result<&'static dyn Store> {
     let name = override_name.or(path).map(|p| p.to_string_lossy().into_owned());
-    store::detect(explicit, name.as_deref()).map_err(|e| fail(1, e.to_string()))
+    store::detect(explicit, name.as_deref()).map_err(|e| fail(codes::ERROR_GENERIC, e.to_string()))
 }
 
 fn output_store(io: &IoArgs, input: &'static dyn Store) -> Result<&'static dyn Store> {
     match &io.output_type {
-        Some(t) => store::detect(Some(t), None).map_err(|e| fail(1, e.to_string())),
+        Some(t) => store::detect(Some(t), None).map_err(|e| fail(codes::ERROR_GENERIC, e.to_string())),
         None => Ok(input),
     }
 }
@@ -40,14 +41,18 @@ fn output_store(io: &IoArgs, input: &'static dyn Store) -> Result<&'static dyn S
 /// The document format of a store that has one (set, unset, merge), else an error naming
 /// the store.
 pub(crate) fn document_format(store: &dyn Store, what: &str, op: &str) -> Result<Format> {
-    store
-        .document_format()
-        .ok_or_else(|| fail(1, format!("{op} works on YAML and JSON files; {what} is read as a {} file", store.name())))
+    store.document_format().ok_or_else(|| {
+        fail(
+            codes::ERROR_GENERIC,
+            format!("{op} works on YAML and JSON files; {what} is read as a {} file", store.name()),
+        )
+    })
 }
 
 fn sink(io: &IoArgs) -> Result<Sink> {
     if io.in_place {
-        let p = input_path(io).ok_or_else(|| fail(8, "--in-place needs a file, not standard input"))?;
+        let p = input_path(io)
+            .ok_or_else(|| fail(codes::ERROR_CONFLICTING_PARAMETERS, "--in-place needs a file, not standard input"))?;
         Ok(Sink::File(p.to_path_buf()))
     } else if let Some(o) = &io.output {
         Ok(Sink::File(o.clone()))
@@ -73,7 +78,10 @@ pub(crate) fn encrypt(a: EncryptArgs) -> Result<i32> {
     let store = input_store(a.io.input_type.as_deref(), path, a.io.filename_override.as_deref())?;
     let out_store = output_store(&a.io, store)?;
     if out_store.name() != store.name() {
-        return Err(fail(8, "encrypt keeps the input format; convert the plaintext first"));
+        return Err(fail(
+            codes::ERROR_CONFLICTING_PARAMETERS,
+            "encrypt keeps the input format; convert the plaintext first",
+        ));
     }
     let _lock = lock_in_place(&a.io)?;
     let src = fileio::read_bytes(path)?;
@@ -171,7 +179,8 @@ pub(crate) fn decrypt(a: DecryptArgs) -> Result<i32> {
     let bytes: Zeroizing<Vec<u8>> = if let Some(expr) = &a.extract {
         let segs = convert::parse_path(expr)?;
         let data = o.store.data(&d.bytes)?;
-        let v = convert::extract(&data, &segs).ok_or_else(|| fail(1, format!("component {expr} not found")))?;
+        let v = convert::extract(&data, &segs)
+            .ok_or_else(|| fail(codes::ERROR_GENERIC, format!("component {expr} not found")))?;
         Zeroizing::new(match v {
             serde_json::Value::String(s) => s.clone().into_bytes(),
             serde_json::Value::Object(_) | serde_json::Value::Array(_) => out_store.emit(v)?,
@@ -254,7 +263,7 @@ fn editor_command() -> String {
 pub(crate) fn run_editor(file: &Path) -> Result<()> {
     let cmd = editor_command();
     if cmd.is_empty() {
-        return Err(fail(201, "no editor found: set $EDITOR"));
+        return Err(fail(codes::NO_EDITOR_FOUND, "no editor found: set $EDITOR"));
     }
     // The editor line may carry arguments ("code --wait"); run it through the shell with
     // the path as a positional parameter so the path is never re-parsed.
@@ -266,7 +275,10 @@ pub(crate) fn run_editor(file: &Path) -> Result<()> {
         .status()
         .with_context(|| format!("starting editor '{cmd}'"))?;
     if !status.success() {
-        return Err(fail(201, format!("editor '{cmd}' exited with {status}; the file was not changed")));
+        return Err(fail(
+            codes::NO_EDITOR_FOUND,
+            format!("editor '{cmd}' exited with {status}; the file was not changed"),
+        ));
     }
     Ok(())
 }
@@ -307,7 +319,7 @@ pub(crate) fn edit(a: EditArgs) -> Result<i32> {
         run_editor(&tmp)?;
         let edited = Zeroizing::new(std::fs::read(&tmp).context("reading the edited file")?);
         if exists && *edited == *plaintext {
-            break Err(fail(200, "file has not changed; nothing written"));
+            break Err(fail(codes::FILE_HAS_NOT_BEEN_MODIFIED, "file has not changed; nothing written"));
         }
         let mut fresh = meta.clone();
         fresh.layout = None;

@@ -5,13 +5,15 @@ use serde_json::json;
 use tresor_audit::target::{self, Target, TargetCheck};
 use tresor_keys::groups::KeyCheck;
 use tresor_keys::Keyring;
+use tresor_sops::codes;
 
 use super::crypt::open_encrypted;
 use crate::args::DoctorArgs;
 use crate::exit::fail;
 
 /// Exit code when a --target check fails (a file no key opens exits 128, as decrypt does).
-const TARGET_FAILED: i32 = 1;
+/// A `--target` check failed (every file opens): the generic error code.
+const TARGET_FAILED: i32 = codes::ERROR_GENERIC;
 
 struct FileDiagnosis {
     name: String,
@@ -66,7 +68,10 @@ pub(crate) fn doctor(a: DoctorArgs) -> Result<i32> {
         print_text(&files, &sources, found);
     }
     if files.iter().any(|f| !f.opens) {
-        return Err(fail(128, "a file cannot be decrypted with the identities and key services found here"));
+        return Err(fail(
+            codes::COULD_NOT_RETRIEVE_KEY,
+            "a file cannot be decrypted with the identities and key services found here",
+        ));
     }
     Ok(if files.iter().any(|f| f.checks.iter().any(|c| !c.ok)) { TARGET_FAILED } else { 0 })
 }

@@ -1,6 +1,7 @@
 //! exec-env / exec-file: hand secrets to a child process without writing them to disk.
 
 use std::process::Command;
+use tresor_sops::codes;
 
 use anyhow::{Context, Result};
 use tresor_sops::DecryptOptions;
@@ -17,7 +18,9 @@ pub(crate) fn exec_env(a: ExecEnvArgs) -> Result<i32> {
     let o = open_encrypted(Some(&a.file), a.input_type.as_deref(), None)?;
     let (d, _, _) = decrypt_text(&o, DecryptOptions::default(), &display(Some(&a.file)))?;
     let data = o.store.data(&d.bytes)?;
-    let serde_json::Value::Object(map) = data else { return Err(fail(1, "the file's top level is not a mapping")) };
+    let serde_json::Value::Object(map) = data else {
+        return Err(fail(codes::ERROR_GENERIC, "the file's top level is not a mapping"));
+    };
     let mut cmd = Command::new("sh");
     cmd.arg("-c").arg(&a.command);
     if a.pristine {
@@ -30,7 +33,7 @@ pub(crate) fn exec_env(a: ExecEnvArgs) -> Result<i32> {
             serde_json::Value::Bool(_) | serde_json::Value::Number(_) => v.to_string(),
             _ => {
                 return Err(fail(
-                    1,
+                    codes::ERROR_GENERIC,
                     format!(
                         "cannot use complex value '{k}' as an environment variable; exec-env takes top-level scalars"
                     ),

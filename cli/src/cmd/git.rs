@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use tresor_sops::codes;
 
 use anyhow::{Context, Result};
 use tresor_sops::merge::{self, Version};
@@ -78,7 +79,10 @@ fn git_out(args: &[&str]) -> Result<(bool, String)> {
 fn setup(check: bool, global: bool, patterns: &[String]) -> Result<i32> {
     let (ok, top) = git_out(&["rev-parse", "--show-toplevel"])?;
     if !ok && !global {
-        return Err(fail(2, "not inside a Git repository (use --global to configure the driver for every repository)"));
+        return Err(fail(
+            codes::COULD_NOT_READ_INPUT_FILE,
+            "not inside a Git repository (use --global to configure the driver for every repository)",
+        ));
     }
     let scope = if global { "--global" } else { "--local" };
     let mut missing = Vec::new();
@@ -94,7 +98,7 @@ fn setup(check: bool, global: bool, patterns: &[String]) -> Result<i32> {
             if !check {
                 let (ok, _) = git_out(&["config", scope, key, value])?;
                 if !ok {
-                    return Err(fail(1, "git config failed"));
+                    return Err(fail(codes::ERROR_GENERIC, "git config failed"));
                 }
             }
         }
@@ -190,7 +194,7 @@ fn load(src: String, store: &'static dyn Store, what: &str) -> Result<Loaded> {
 
 fn read_text(p: &Path) -> Result<String> {
     let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-    String::from_utf8(bytes).map_err(|_| fail(1, format!("{} is not UTF-8 text", p.display())))
+    String::from_utf8(bytes).map_err(|_| fail(codes::ERROR_GENERIC, format!("{} is not UTF-8 text", p.display())))
 }
 
 /// Git's merge driver. Exit 0: OURS holds the merged, encrypted file. Exit 1: a conflict;
@@ -279,7 +283,7 @@ fn conflict_stages(file: &Path) -> Result<(Option<String>, String, String, Strin
         .output()
         .context("running git ls-files")?;
     if !out.status.success() {
-        return Err(fail(2, "not inside a Git repository"));
+        return Err(fail(codes::COULD_NOT_READ_INPUT_FILE, "not inside a Git repository"));
     }
     let listing = String::from_utf8_lossy(&out.stdout).into_owned();
     let mut stages: [Option<String>; 4] = Default::default();
@@ -299,14 +303,17 @@ fn conflict_stages(file: &Path) -> Result<(Option<String>, String, String, Strin
         let Some(o) = o else { return Ok(None) };
         let out = Command::new("git").args(["cat-file", "blob", o]).output().context("running git cat-file")?;
         if !out.status.success() {
-            return Err(fail(1, format!("git cannot read object {o}")));
+            return Err(fail(codes::ERROR_GENERIC, format!("git cannot read object {o}")));
         }
-        Ok(Some(String::from_utf8(out.stdout).map_err(|_| fail(1, "a version of the file is not UTF-8 text"))?))
+        Ok(Some(
+            String::from_utf8(out.stdout)
+                .map_err(|_| fail(codes::ERROR_GENERIC, "a version of the file is not UTF-8 text"))?,
+        ))
     };
     match (blob(&stages[2])?, blob(&stages[3])?) {
         (Some(a), Some(b)) => Ok((blob(&stages[1])?, a, b, repo_path)),
         _ => Err(fail(
-            1,
+            codes::ERROR_GENERIC,
             format!(
                 "{} has no merge conflict with both sides in Git's index (git ls-files -u lists none)",
                 file.display()
@@ -326,15 +333,18 @@ fn mergetool(file: &Path) -> Result<i32> {
     let a = load(a, store, &format!("{name} (ours)"))?;
     let b = load(b, store, &format!("{name} (theirs)"))?;
     let (Some(va), Some(vb)) = (a.version(), b.version()) else {
-        return Err(fail(1, format!("{name}: ours or theirs is not encrypted; resolve it by hand")));
+        return Err(fail(codes::ERROR_GENERIC, format!("{name}: ours or theirs is not encrypted; resolve it by hand")));
     };
     let vo = match &o {
-        Some(l) => Some(l.version().ok_or_else(|| fail(1, format!("{name}: the base version is not encrypted")))?),
+        Some(l) => Some(
+            l.version()
+                .ok_or_else(|| fail(codes::ERROR_GENERIC, format!("{name}: the base version is not encrypted")))?,
+        ),
         None => None,
     };
     let plan = merge::plan_keys(vo.as_ref(), &va, &vb).map_err(|c| {
         fail(
-            1,
+            codes::ERROR_GENERIC,
             format!(
                 "{name}: {}; take one side's keys first (git checkout --ours {name} or --theirs), then run tresor updatekeys",
                 c.why
@@ -385,7 +395,7 @@ fn mergetool(file: &Path) -> Result<i32> {
     fileio::write_atomic(file, out.as_bytes(), 0o644)?;
     let (added, _) = git_out(&["add", "--", &name])?;
     if !added {
-        return Err(fail(1, format!("{name} was resolved and written, but git add failed")));
+        return Err(fail(codes::ERROR_GENERIC, format!("{name} was resolved and written, but git add failed")));
     }
     eprintln!("tresor: resolved {name} (keys from {}) and staged it", plan.from);
     Ok(0)
@@ -408,12 +418,13 @@ fn version_for_diff(spec: &str, input_type: Option<&str>) -> Result<(String, Str
     } else if let Some((_, path)) = spec.split_once(':').filter(|_| !spec.starts_with('-')) {
         let out = Command::new("git").args(["cat-file", "blob", spec]).output().context("running git cat-file")?;
         if !out.status.success() {
-            return Err(fail(1, format!("{spec}: no such file, and Git has no such revision:path")));
+            return Err(fail(codes::ERROR_GENERIC, format!("{spec}: no such file, and Git has no such revision:path")));
         }
-        let text = String::from_utf8(out.stdout).map_err(|_| fail(1, format!("{spec} is not UTF-8 text")))?;
+        let text = String::from_utf8(out.stdout)
+            .map_err(|_| fail(codes::ERROR_GENERIC, format!("{spec} is not UTF-8 text")))?;
         (path.trim_start_matches("./").to_string(), text)
     } else {
-        return Err(fail(1, format!("{spec}: no such file (for a version in Git, write REV:PATH)")));
+        return Err(fail(codes::ERROR_GENERIC, format!("{spec}: no such file (for a version in Git, write REV:PATH)")));
     };
     let store = input_store(input_type, Some(Path::new(&name)), None)?;
     let view = review_view(&Opened { src: src.into_bytes(), store }, &name);

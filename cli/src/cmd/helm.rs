@@ -1,6 +1,7 @@
 //! Helm: a getter plugin for `helm … -f tresor://FILE`, run by this binary itself.
 
 use std::path::Path;
+use tresor_sops::codes;
 
 use anyhow::{Context, Result};
 
@@ -13,14 +14,17 @@ pub const GETTER_NAME: &str = "tresor-helm-getter";
 /// Helm runs a downloader as `COMMAND CERT KEY CA URL` and reads the values from stdout:
 /// decrypt the file the URL names (relative to where helm runs) to stdout.
 pub(crate) fn getter(args: &[String]) -> Result<i32> {
-    let url = args.last().ok_or_else(|| fail(2, format!("{GETTER_NAME}: expected CERT KEY CA URL (run by helm)")))?;
-    let path = url
-        .strip_prefix("tresor://")
-        .ok_or_else(|| fail(2, format!("{GETTER_NAME}: '{url}' is not a tresor:// URL")))?;
+    let url = args.last().ok_or_else(|| {
+        fail(codes::COULD_NOT_READ_INPUT_FILE, format!("{GETTER_NAME}: expected CERT KEY CA URL (run by helm)"))
+    })?;
+    let path = url.strip_prefix("tresor://").ok_or_else(|| {
+        fail(codes::COULD_NOT_READ_INPUT_FILE, format!("{GETTER_NAME}: '{url}' is not a tresor:// URL"))
+    })?;
     if path.is_empty() {
-        return Err(fail(2, format!("{GETTER_NAME}: '{url}' names no file")));
+        return Err(fail(codes::COULD_NOT_READ_INPUT_FILE, format!("{GETTER_NAME}: '{url}' names no file")));
     }
-    let cli = <Cli as clap::Parser>::try_parse_from(["tresor", "decrypt", path]).map_err(|e| fail(2, e.to_string()))?;
+    let cli = <Cli as clap::Parser>::try_parse_from(["tresor", "decrypt", path])
+        .map_err(|e| fail(codes::COULD_NOT_READ_INPUT_FILE, e.to_string()))?;
     super::run(cli)
 }
 
@@ -29,7 +33,10 @@ pub(crate) fn getter(args: &[String]) -> Result<i32> {
 pub(crate) fn write_plugin(a: HelmPluginArgs) -> Result<i32> {
     let dir = &a.dir;
     if dir.join("plugin.yaml").exists() {
-        return Err(fail(1, format!("{} already holds a plugin.yaml; choose an empty directory", dir.display())));
+        return Err(fail(
+            codes::ERROR_GENERIC,
+            format!("{} already holds a plugin.yaml; choose an empty directory", dir.display()),
+        ));
     }
     std::fs::create_dir_all(dir.join("bin")).with_context(|| format!("creating {}", dir.display()))?;
     let me = std::env::current_exe().context("finding the tresor binary")?;

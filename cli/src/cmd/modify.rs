@@ -1,6 +1,7 @@
 //! set / unset: change one value, keep every other ciphertext byte as it was.
 
 use std::io::Read;
+use tresor_sops::codes;
 
 use anyhow::{Context, Result};
 use tresor_sops::{convert, edit, DecryptOptions, EncryptOptions};
@@ -37,13 +38,16 @@ pub(crate) fn set(a: SetArgs) -> Result<i32> {
         (None, false, Some(p)) => {
             zeroize::Zeroizing::new(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
         }
-        (None, false, None) => return Err(fail(1, "give a VALUE, --value-stdin or --value-file")),
+        (None, false, None) => return Err(fail(codes::ERROR_GENERIC, "give a VALUE, --value-stdin or --value-file")),
     };
     let value: serde_json::Value = if a.raw {
         serde_json::Value::String(raw.trim_end_matches('\n').to_string())
     } else {
         serde_json::from_str(&raw).map_err(|e| {
-            fail(1, format!("the value is not valid JSON ({e}); quote strings as '\"text\"' or use --raw"))
+            fail(
+                codes::ERROR_GENERIC,
+                format!("the value is not valid JSON ({e}); quote strings as '\"text\"' or use --raw"),
+            )
         })?
     };
     let path = convert::parse_path(&a.path)?;

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use tresor_sops::codes;
 
 use anyhow::{Context, Result};
 use tresor_keys::groups::spec_of;
@@ -58,7 +59,7 @@ fn targets(files: &[PathBuf], recursive: &Option<PathBuf>) -> Result<Vec<PathBuf
         all.extend(find_encrypted(dir)?);
     }
     if all.is_empty() {
-        return Err(fail(100, "no files given (pass FILE… or -r DIR)"));
+        return Err(fail(codes::NO_FILE_SPECIFIED, "no files given (pass FILE… or -r DIR)"));
     }
     Ok(all)
 }
@@ -126,8 +127,9 @@ pub(crate) fn updatekeys(a: UpdatekeysArgs) -> Result<i32> {
             let store = input_store(a.input_type.as_deref(), Some(path), None)?;
             let src = fileio::read_bytes(Some(path))?;
             let meta = store.metadata(&src)?;
-            let cfg = tresor_config::for_file(path, a.config.as_deref())?
-                .ok_or_else(|| fail(61, format!("no .sops.yaml found above {}", path.display())))?;
+            let cfg = tresor_config::for_file(path, a.config.as_deref())?.ok_or_else(|| {
+                fail(codes::CONFIG_FILE_NOT_FOUND, format!("no .sops.yaml found above {}", path.display()))
+            })?;
             let rule = cfg.rule_for(path)?;
             let groups = rule.key_groups.clone();
             let threshold = if groups.len() > 1 {
@@ -164,7 +166,7 @@ pub(crate) fn updatekeys(a: UpdatekeysArgs) -> Result<i32> {
     if !jobs.is_empty() && !a.yes {
         if !std::io::stdin().is_terminal() {
             return Err(fail(
-                1,
+                codes::ERROR_GENERIC,
                 format!("{} file(s) need new keys; pass --yes to update them non-interactively", jobs.len()),
             ));
         }
@@ -272,7 +274,7 @@ pub(crate) fn updatekeys(a: UpdatekeysArgs) -> Result<i32> {
 fn adjust(groups: &mut [Vec<KeySpec>], add: Vec<KeySpec>, remove: &[KeySpec]) -> Result<()> {
     if (groups.len() > 1) && !add.is_empty() {
         return Err(fail(
-            1,
+            codes::ERROR_GENERIC,
             "--add-* works on files with one key group; edit .sops.yaml and run updatekeys for key groups",
         ));
     }

@@ -2,6 +2,7 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use tresor_sops::codes;
 
 use anyhow::{Context, Result};
 use tresor_scan::sources::{self, Checks};
@@ -18,8 +19,10 @@ fn load_rules(config: Option<&Path>, root: &Path) -> Result<RuleSet> {
         .or_else(|| [".tresor-scan.toml", ".gitleaks.toml"].iter().map(|n| root.join(n)).find(|p| p.is_file()));
     match path {
         Some(p) => {
-            let text = std::fs::read_to_string(&p).map_err(|e| fail(2, format!("{}: {e}", p.display())))?;
-            RuleSet::from_toml(&text).map_err(|e| fail(2, format!("{}: {e}", p.display())))
+            let text = std::fs::read_to_string(&p)
+                .map_err(|e| fail(codes::COULD_NOT_READ_INPUT_FILE, format!("{}: {e}", p.display())))?;
+            RuleSet::from_toml(&text)
+                .map_err(|e| fail(codes::COULD_NOT_READ_INPUT_FILE, format!("{}: {e}", p.display())))
         }
         None => Ok(RuleSet::default_rules()),
     }
@@ -29,7 +32,10 @@ pub(crate) fn scan(a: ScanArgs) -> Result<i32> {
     let cwd = std::env::current_dir()?;
     let git_mode = a.staged || a.git || a.range.is_some();
     if git_mode && a.paths.len() > 1 {
-        return Err(fail(2, "--git, --range and --staged scan one repository: give at most one path"));
+        return Err(fail(
+            codes::COULD_NOT_READ_INPUT_FILE,
+            "--git, --range and --staged scan one repository: give at most one path",
+        ));
     }
     // `tresor scan --git ../other-repo` scans that repository, as `gitleaks git PATH` does.
     let anchor = if git_mode { a.paths.first().cloned().unwrap_or_else(|| cwd.clone()) } else { cwd.clone() };
@@ -39,9 +45,11 @@ pub(crate) fn scan(a: ScanArgs) -> Result<i32> {
     let engine = Engine::new(rules);
     let checks =
         Checks { helm: !a.no_helm && !a.guard_only, dockerfile: !a.no_dockerfile && !a.guard_only, guard: !a.no_guard };
-    let need_git = || git_root.clone().ok_or_else(|| fail(2, "not inside a Git repository"));
+    let need_git =
+        || git_root.clone().ok_or_else(|| fail(codes::COULD_NOT_READ_INPUT_FILE, "not inside a Git repository"));
     let findings = if a.staged {
-        sources::scan_staged(&engine, &need_git()?, checks).map_err(|e| fail(2, e.to_string()))?
+        sources::scan_staged(&engine, &need_git()?, checks)
+            .map_err(|e| fail(codes::COULD_NOT_READ_INPUT_FILE, e.to_string()))?
     } else if a.git || a.range.is_some() {
         let repo = need_git()?;
         let pb = indicatif::ProgressBar::new(0);
@@ -60,7 +68,7 @@ pub(crate) fn scan(a: ScanArgs) -> Result<i32> {
             pb.set_position(done);
         };
         let r = sources::scan_history(&engine, &repo, a.range.as_deref(), checks, &progress)
-            .map_err(|e| fail(2, e.to_string()));
+            .map_err(|e| fail(codes::COULD_NOT_READ_INPUT_FILE, e.to_string()));
         pb.finish_and_clear();
         r?
     } else {
@@ -70,7 +78,7 @@ pub(crate) fn scan(a: ScanArgs) -> Result<i32> {
         let abs: Vec<PathBuf> = paths.iter().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())).collect();
         for p in &abs {
             if !p.exists() {
-                return Err(fail(2, format!("{} does not exist", p.display())));
+                return Err(fail(codes::COULD_NOT_READ_INPUT_FILE, format!("{} does not exist", p.display())));
             }
         }
         let scanned = sources::scan_paths(&engine, &base, &abs, checks);
@@ -79,7 +87,8 @@ pub(crate) fn scan(a: ScanArgs) -> Result<i32> {
         }
         scanned.findings
     };
-    let supp = Suppressions::load(&root, a.ignore_file.as_deref(), a.baseline.as_deref()).map_err(|e| fail(2, e))?;
+    let supp = Suppressions::load(&root, a.ignore_file.as_deref(), a.baseline.as_deref())
+        .map_err(|e| fail(codes::COULD_NOT_READ_INPUT_FILE, e))?;
     // Our own report and baseline name findings' hashes; never report them as leaks.
     let own: Vec<String> = [a.baseline.as_ref(), a.report.as_ref()]
         .into_iter()
@@ -118,7 +127,7 @@ const HOOK: &str = include_str!("../../../hooks/pre-commit");
 pub(crate) fn hook(a: HookArgs) -> Result<i32> {
     let HookAction::Install { force } = a.action;
     let cwd = std::env::current_dir()?;
-    let repo = tresor_scan::git::toplevel(&cwd).map_err(|e| fail(2, e.to_string()))?;
+    let repo = tresor_scan::git::toplevel(&cwd).map_err(|e| fail(codes::COULD_NOT_READ_INPUT_FILE, e.to_string()))?;
     let out =
         std::process::Command::new("git").arg("-C").arg(&repo).args(["rev-parse", "--git-path", "hooks"]).output()?;
     let hooks = repo.join(String::from_utf8_lossy(&out.stdout).trim());
@@ -131,7 +140,7 @@ pub(crate) fn hook(a: HookArgs) -> Result<i32> {
             return Ok(0);
         }
         return Err(fail(
-            1,
+            codes::ERROR_GENERIC,
             format!("{} exists; pass --force to replace it (or call `tresor scan --staged` from it)", target.display()),
         ));
     }

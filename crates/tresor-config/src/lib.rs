@@ -29,9 +29,9 @@ impl ConfigError {
     /// sops' codes: 61 config not found / unreadable, 1 no matching rule.
     pub fn exit_code(&self) -> i32 {
         match self {
-            ConfigError::Read { .. } => 61,
-            ConfigError::Invalid { .. } => 5,
-            ConfigError::NoMatch { .. } => 1,
+            ConfigError::Read { .. } => tresor_sops::codes::CONFIG_FILE_NOT_FOUND,
+            ConfigError::Invalid { .. } => tresor_sops::codes::ERROR_READING_CONFIG,
+            ConfigError::NoMatch { .. } => tresor_sops::codes::ERROR_GENERIC,
         }
     }
 }

@@ -24,10 +24,10 @@ impl KeyError {
     /// sops' exit codes: 128 = could not retrieve the data key, 111 = no key to encrypt to.
     pub fn exit_code(&self) -> i32 {
         match self {
-            KeyError::NoKeys => 111,
-            KeyError::BadRecipient(_) | KeyError::BadThreshold { .. } => 1,
-            KeyError::Kms(KmsError::BadUri { .. } | KmsError::Config(_)) => 1,
-            _ => 128,
+            KeyError::NoKeys => tresor_sops::codes::NO_ENCRYPTION_KEY_FOUND,
+            KeyError::BadRecipient(_) | KeyError::BadThreshold { .. } => tresor_sops::codes::ERROR_GENERIC,
+            KeyError::Kms(KmsError::BadUri { .. } | KmsError::Config(_)) => tresor_sops::codes::ERROR_GENERIC,
+            _ => tresor_sops::codes::COULD_NOT_RETRIEVE_KEY,
         }
     }
 }

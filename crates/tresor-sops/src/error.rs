@@ -1,5 +1,7 @@
 use tresor_format::{FormatError, Position};
 
+use crate::codes;
+
 /// Errors of the SOPS layer. Each maps to the exit code sops uses for the same failure,
 /// so scripts written against sops keep working.
 #[derive(Debug, thiserror::Error)]
@@ -59,23 +61,25 @@ impl SopsError {
     /// The sops exit code for this error (see docs/exit-codes.md).
     pub fn exit_code(&self) -> i32 {
         match self {
-            SopsError::Format(FormatError::Empty) | SopsError::NoDocument => 92,
-            SopsError::Format(_) | SopsError::NotAMapping { .. } => 2,
+            SopsError::Format(FormatError::Empty) | SopsError::NoDocument => codes::NEED_AT_LEAST_ONE_DOCUMENT,
+            SopsError::Format(_) | SopsError::NotAMapping { .. } => codes::COULD_NOT_READ_INPUT_FILE,
             SopsError::MetadataNotFound
             | SopsError::InvalidMetadata(_)
             | SopsError::PathNotFound(_)
-            | SopsError::Write(_) => 1,
-            SopsError::AlreadyEncrypted => 203,
-            SopsError::CannotEncrypt { .. } | SopsError::Verify { encrypting: true, .. } => 23,
-            SopsError::Verify { encrypting: false, .. } => 25,
-            SopsError::CannotDecrypt { .. } => 25,
-            SopsError::MacMismatch { .. } | SopsError::MacUndecryptable => 51,
-            SopsError::MacNotFound => 52,
-            SopsError::Shamir(_) => 128,
-            SopsError::InvalidRule(_) => 5,
-            SopsError::BadPath(_) => 91,
-            SopsError::NotText { .. } | SopsError::Syntax { .. } => 2,
-            SopsError::Unsupported(_) => 1,
+            | SopsError::Write(_) => codes::ERROR_GENERIC,
+            SopsError::AlreadyEncrypted => codes::FILE_ALREADY_ENCRYPTED,
+            SopsError::CannotEncrypt { .. } | SopsError::Verify { encrypting: true, .. } => {
+                codes::ERROR_ENCRYPTING_TREE
+            }
+            SopsError::Verify { encrypting: false, .. } => codes::ERROR_DECRYPTING_TREE,
+            SopsError::CannotDecrypt { .. } => codes::ERROR_DECRYPTING_TREE,
+            SopsError::MacMismatch { .. } | SopsError::MacUndecryptable => codes::MAC_MISMATCH,
+            SopsError::MacNotFound => codes::MAC_NOT_FOUND,
+            SopsError::Shamir(_) => codes::COULD_NOT_RETRIEVE_KEY,
+            SopsError::InvalidRule(_) => codes::ERROR_READING_CONFIG,
+            SopsError::BadPath(_) => codes::INVALID_TREE_PATH_FORMAT,
+            SopsError::NotText { .. } | SopsError::Syntax { .. } => codes::COULD_NOT_READ_INPUT_FILE,
+            SopsError::Unsupported(_) => codes::ERROR_GENERIC,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! * [`metadata`]: the `sops:` block; [`shamir`]: key-group secret sharing.
 
 pub mod cipher;
+pub mod codes;
 pub mod convert;
 pub mod edit;
 pub mod error;
