@@ -1,8 +1,7 @@
 //! `tresor audit`: metadata-only reports on files written by tresor, by the real sops,
 //! and by hand (US-cloud KMS entries), with policies from .sops.yaml and tresor.toml.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 const AWS_ENTRY: &str = "    kms:\n        - arn: arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab\n          created_at: \"2026-01-01T00:00:00Z\"\n          enc: AQICAHh...\n          aws_profile: \"\"\n";
 

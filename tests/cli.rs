@@ -1,7 +1,6 @@
 //! Command-line behaviour: streams, in-place writes, extraction, conversion, keys.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::os::unix::fs::PermissionsExt;
 
 #[test]

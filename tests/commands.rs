@@ -1,7 +1,6 @@
 //! set / unset / rotate / exec-env / exec-file and .sops.yaml discovery.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 fn encrypted(sb: &Sandbox, name: &str, text: &str) -> std::path::PathBuf {
     let p = sb.write(name, text);

@@ -11,8 +11,7 @@
 //! or a foot comment of the collection a dedent closes), not by its indentation; the
 //! positions here are the ones that tell the two apart.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 const POSITIONS: &[&str] = &[
     "# head\na: 1\n# mid\nb: 2\n# end\n",

@@ -10,8 +10,7 @@
 //!
 //! Input sops refuses must be refused by tresor too.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::Command;
 

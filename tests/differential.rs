@@ -4,8 +4,7 @@
 //! as go-yaml v3 applies it) and by go-yaml (the real sops decrypting tresor's file); both
 //! must give the data tresor's own reader gives.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value as J;
 
 fn libyaml(path: &std::path::Path) -> Vec<J> {

@@ -2,8 +2,7 @@
 //! age identities and a real OpenBao (a token without the key's policy, then sealed), and
 //! the checks a delivery tool needs.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 const OTHER: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
 

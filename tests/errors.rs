@@ -1,7 +1,6 @@
 //! Bad input gets a clear message and sops' exit code, and never loses the input.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn tampered_value_fails_with_25_and_names_the_path() {

@@ -4,8 +4,7 @@
 //! encrypted files value by value; `tresor git mergetool` resolves real conflicts — and
 //! nothing is written in plaintext.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -1,8 +1,7 @@
 //! Argo CD manifests validate against the Kubernetes schemas; tresor's Secret manifests
 //! are what Flux's built-in SOPS decryption needs (proved with the real sops binary).
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn argocd_manifests_validate() {

@@ -1,8 +1,7 @@
 //! helm-secrets drives a `sops` binary (HELM_SECRETS_SOPS_PATH) with a small flag subset;
 //! tresor accepts exactly those invocations, so `HELM_SECRETS_SOPS_PATH=tresor` works.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn helm_secrets_decrypt_invocations() {

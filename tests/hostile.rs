@@ -3,8 +3,7 @@
 //! on the build before the fix (plaintext left behind, a tampered file accepted, a panic
 //! or abort, a lost update) and passes now.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::process::Stdio;
 
 /// Encrypt `plain`, replace the first `from` in the encrypted text by `to`, and decrypt

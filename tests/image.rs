@@ -4,8 +4,7 @@
 //! the Argo CD CMP sidecar (the plugin's own discover/generate commands) and a KRM
 //! container function (a ResourceList on the entrypoint's stdin).
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::process::{Command, Output, Stdio};
 
 fn buildah() -> Command {

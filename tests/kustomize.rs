@@ -2,8 +2,7 @@
 //! --enable-exec` (Debian trixie's 5.6.0, installed by scripts/install-kustomize.sh),
 //! the legacy exec-plugin mode, kpt where present, and OpenBao-wrapped files.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::PathBuf;
 
 fn kustomize() -> PathBuf {

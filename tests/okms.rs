@@ -1,11 +1,9 @@
 //! The OVHcloud KMS client against the emulator in `okms_emulator.rs`: mTLS and token
 //! auth, errors the OpenAPI spec declares, retries, timeouts, and coexistence with sops.
 
-mod common;
-mod okms_emulator;
 
-use common::*;
-use okms_emulator::{Emulator, Fault};
+use crate::common::*;
+use crate::okms_emulator::{Emulator, Fault};
 
 const KEY: &str = "5e3b0c1d-aaaa-4bbb-8ccc-0123456789ab";
 

@@ -3,8 +3,7 @@
 //! builds and installs tresor, no set-up step) and a real `git commit` through the plain
 //! hook `tresor hook install` writes.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

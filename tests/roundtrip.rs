@@ -1,8 +1,7 @@
 //! Lossless round trips over the corpus in testdata/roundtrip: `decrypt(encrypt(x)) == x`
 //! byte for byte, and the real sops decrypts every file we write to the same data.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn every_corpus_file_round_trips_byte_for_byte() {

@@ -2,8 +2,7 @@
 //! and the must-be-encrypted guard, suppressions, output formats, gitleaks rule files
 //! and the pre-commit hook.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::collections::BTreeMap;
 use std::process::Command;
 

@@ -1,8 +1,7 @@
 //! The other direction: files written by the real sops decrypt with tresor, and sops'
 //! own edits (`set`, `edit`, `rotate`) on tresor's files keep working.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn tresor_decrypts_what_sops_encrypts() {
@@ -280,7 +279,7 @@ fn yaml_sops_refuses_is_refused_and_key_anchors_read_like_sops() {
 
 /// Every store with the real sops, both ways, and sops' own rewrites of tresor's files.
 mod stores {
-    use super::common::*;
+    use crate::common::*;
 
     const ENV: &str = "# database\nDB_USER=admin\n\nDB_PASSWORD=p=a=s=s\nQUOTED=\"kept as written\"\nMULTI=line one\\nline two\nPORT_unencrypted=5432\n#\nEMPTY=\n";
 
@@ -406,7 +405,7 @@ mod stores {
 
 /// PGP keys through the real gpg, as sops uses them (ksops' tutorial and fixtures).
 mod pgp {
-    use super::common::*;
+    use crate::common::*;
 
     #[test]
     fn pgp_files_interoperate_both_ways_and_through_rules_and_rotation() {
@@ -469,7 +468,7 @@ mod pgp {
 /// age plugin recipients and identities (YubiKey, TPM…) through the plugin protocol, with
 /// a real plugin process: the test-only `age-plugin-tresortest`.
 mod age_plugin {
-    use super::common::*;
+    use crate::common::*;
 
     #[test]
     fn plugin_recipients_and_identities_work_with_tresor_sops_and_rotation() {
@@ -505,7 +504,7 @@ mod age_plugin {
 /// Files as sops 3.12–3.13 write them (only 3.11 installs here), built from tresor's own
 /// files by the changes sops' CHANGELOG lists; each must decrypt to the same data.
 mod newer_sops {
-    use super::common::*;
+    use crate::common::*;
 
     /// The YAML file re-emitted as JSON with its metadata keys sorted (3.12+) and Shamir key
     /// groups (`key_groups`/`shamir_threshold` move), keeping every value and the MAC.

@@ -4,8 +4,7 @@
 //! changes to what the format leaves unauthenticated: comments, `type:` of clear values,
 //! null and empty values). Never a crash, never data sops would not give.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 const PLAIN: &str = "# top comment\ndb:\n  user: admin # inline\n  password: hunter2\n  port: 5432\n  ratio: 1.5\n  on: true\nlist:\n  - one\n  - |\n    two\n    lines\nnote_unencrypted: visible\n";
 

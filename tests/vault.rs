@@ -2,8 +2,7 @@
 //! both directions, least-privilege tokens, server-side key rotation, and failures
 //! (sealed, stopped, wrong token) that leave files untouched.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 fn vault_env(cmd: &mut std::process::Command, token: &str) {
     cmd.env("VAULT_TOKEN", token).env_remove("SOPS_AGE_KEY_FILE");

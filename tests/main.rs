@@ -1,0 +1,30 @@
+//! The integration suite, one test binary (as ripgrep has) with one module per area. The
+//! tests drive the real `tresor` and `tresor-kustomize` binaries and, where a test says
+//! so, the real peers (sops, age, gpg, git, kustomize, kpt, helm, pre-commit, buildah,
+//! OpenBao) that `scripts/install-peers.sh` installs. Run one area with
+//! `cargo test --test suite scan::`.
+
+mod common;
+mod okms_emulator;
+
+mod audit;
+mod cli;
+mod commands;
+mod comments;
+mod corpus;
+mod differential;
+mod doctor;
+mod errors;
+mod git;
+mod gitops;
+mod helm_secrets;
+mod hostile;
+mod image;
+mod kustomize;
+mod okms;
+mod precommit;
+mod roundtrip;
+mod scan;
+mod sops_interop;
+mod tamper;
+mod vault;
