@@ -27,4 +27,5 @@ mod roundtrip;
 mod scan;
 mod sops_interop;
 mod tamper;
+mod transcripts;
 mod vault;

@@ -1,7 +1,6 @@
 //! The OVHcloud KMS client against the emulator in `okms_emulator.rs`: mTLS and token
 //! auth, errors the OpenAPI spec declares, retries, timeouts, and coexistence with sops.
 
-
 use crate::common::*;
 use crate::okms_emulator::{Emulator, Fault};
 

@@ -9,10 +9,11 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "tresor",
     version,
-    about = "Encrypt the values of YAML/JSON files in place, in the SOPS format",
-    long_about = "tresor encrypts the values of YAML and JSON files and leaves keys, comments' \
-positions and formatting as you wrote them, so encrypted secrets can live in Git with reviewable diffs. \
-Files are in the SOPS format: sops, Flux and ksops read them, and tresor reads theirs.\n\n\
+    about = "Encrypt the values of YAML/JSON/dotenv/INI files (and any binary file) in place, in the SOPS format",
+    long_about = "tresor encrypts the values of YAML, JSON, dotenv and INI files (and binary files whole) \
+and leaves keys, comments' positions and formatting as you wrote them, so encrypted secrets can live in Git \
+with reviewable diffs. Files are in the SOPS format: sops, Flux and ksops read them, and tresor reads theirs. \
+Keys: age (and age plugins), PGP through gpg, OpenBao/Vault transit, OVHcloud KMS.\n\n\
 Quick start:\n  tresor keygen                       # create ~/.config/sops/age/keys.txt\n  \
 tresor encrypt -i secret.yaml       # encrypt in place (your key, or --age / .sops.yaml)\n  \
 tresor decrypt secret.yaml          # print the plaintext\n  tresor edit secret.yaml             # edit in $EDITOR, plaintext only on tmpfs",
