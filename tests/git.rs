@@ -418,3 +418,39 @@ fn tresor_diff_compares_files_and_revisions() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("nope.yaml: no such file"));
 }
+
+#[test]
+fn dotenv_and_ini_files_merge_value_by_value_too() {
+    let r = Repo::new();
+    r.add_encrypted("app.enc.env", "# app\nUSER=admin\nHOST=db\nPORT=5432\nTOKEN=t0\n");
+    r.add_encrypted("app.enc.ini", "[db]\nuser = admin\nhost = db\n\n[cache]\nurl = redis://c\n");
+    let edit = |file: &str, from: &str, to: &str| {
+        r.tresor().args(["edit", file]).env("EDITOR", format!("sed -i 's|{from}|{to}|'")).ok();
+    };
+    r.ok(&["checkout", "-q", "-b", "feature"]);
+    edit("app.enc.env", "^TOKEN=t0$", "TOKEN=t1");
+    edit("app.enc.ini", "^url = redis://c$", "url = redis://c2");
+    r.commit("theirs");
+    r.ok(&["checkout", "-q", "main"]);
+    edit("app.enc.env", "^USER=admin$", "USER=root");
+    edit("app.enc.ini", "^user = admin$", "user = root");
+    r.commit("ours");
+    let merge = r.git(&["merge", "-q", "--no-edit", "feature"]);
+    assert!(merge.status.success(), "{}", String::from_utf8_lossy(&merge.stderr));
+    assert_eq!(r.decrypted("app.enc.env"), "# app\nUSER=root\nHOST=db\nPORT=5432\nTOKEN=t1\n");
+    assert_eq!(r.decrypted("app.enc.ini"), "[db]\nuser = root\nhost = db\n\n[cache]\nurl = redis://c2\n");
+    assert!(r.sops_decrypted("app.enc.env").contains("TOKEN=t1"));
+    // The same value on both sides: a conflict, the file left as ours and encrypted.
+    r.ok(&["checkout", "-q", "-b", "again"]);
+    edit("app.enc.env", "^PORT=5432$", "PORT=1");
+    r.commit("theirs port");
+    r.ok(&["checkout", "-q", "main"]);
+    edit("app.enc.env", "^PORT=5432$", "PORT=2");
+    r.commit("ours port");
+    let ours = r.read("app.enc.env");
+    let merge = r.git(&["merge", "-q", "--no-edit", "again"]);
+    assert!(!merge.status.success());
+    assert!(String::from_utf8_lossy(&merge.stderr).contains("conflict at [\"PORT\"]: changed on both sides"));
+    assert_eq!(r.read("app.enc.env"), ours);
+    r.assert_no_plaintext(&["t0ken-never", "PORT=1", "PORT=2", "redis://c2"]);
+}

@@ -10,7 +10,7 @@ use tresor_sops::merge::{self, Version};
 use tresor_sops::store::{Plain, Store};
 use tresor_sops::{DataKey, DecryptOptions, Metadata, SopsError};
 
-use super::crypt::{decrypt_text, document_format, input_store, open_encrypted, Opened};
+use super::crypt::{decrypt_text, input_store, open_encrypted, Opened};
 use crate::args::{DiffArgs, GitAction, GitArgs};
 use crate::exit::fail;
 use crate::fileio::{self, Sink};
@@ -228,7 +228,6 @@ fn merge_driver(base: &Path, ours: &Path, theirs: &Path, path: &Path) -> i32 {
 fn try_merge(base: &Path, ours: &Path, theirs: &Path, path: &Path) -> Result<Result<(), Vec<String>>> {
     let name = path.display().to_string();
     let store = input_store(None, Some(path), None)?;
-    let format = document_format(store, &name, "the merge driver")?;
     let (o, a, b) = (read_text(base)?, read_text(ours)?, read_text(theirs)?);
     let had_base = !o.is_empty();
     let o = if had_base { Some(load(o, store, &format!("{name} (base)"))?) } else { None };
@@ -261,9 +260,9 @@ fn try_merge(base: &Path, ours: &Path, theirs: &Path, path: &Path) -> Result<Res
             });
         }
     };
-    match merge::merge(format, vo.as_ref(), &va, &vb).with_context(|| format!("merging {name}"))? {
+    match merge::merge(store, vo.as_ref(), &va, &vb).with_context(|| format!("merging {name}"))? {
         Ok(encrypted) => {
-            fileio::write_atomic(ours, encrypted.as_bytes(), 0o644)?;
+            fileio::write_atomic(ours, &encrypted, 0o644)?;
             Ok(Ok(()))
         }
         Err(conflicts) => {
@@ -327,7 +326,6 @@ fn conflict_stages(file: &Path) -> Result<(Option<String>, String, String, Strin
 fn mergetool(file: &Path) -> Result<i32> {
     let name = file.display().to_string();
     let store = input_store(None, Some(file), None)?;
-    let format = document_format(store, &name, "the mergetool")?;
     let (o, a, b, _) = conflict_stages(file)?;
     let o = o.map(|t| load(t, store, &format!("{name} (base)"))).transpose()?;
     let a = load(a, store, &format!("{name} (ours)"))?;
@@ -352,7 +350,7 @@ fn mergetool(file: &Path) -> Result<i32> {
         )
     })?;
     let base_text = vo.as_ref().map(|v| v.plaintext);
-    let shown = match merge::merge_plaintext(format, base_text, va.plaintext, vb.plaintext)? {
+    let shown = match merge::merge_plaintext(store, base_text, va.plaintext, vb.plaintext)? {
         Ok(t) => {
             eprintln!("tresor: {name}: the values merge without conflict; review and save");
             t
@@ -376,7 +374,7 @@ fn mergetool(file: &Path) -> Result<i32> {
         let outcome = if merge::has_markers(&edited) {
             Err(anyhow::anyhow!("conflict markers (<<<<<<<, =======, >>>>>>>) remain; nothing written"))
         } else {
-            merge::encrypt_plan(&edited, format, &plan)
+            merge::encrypt_plan(&edited, store, &plan)
                 .map_err(|e| anyhow::Error::new(e).context("the resolved file is invalid; nothing written"))
         };
         match outcome {
@@ -392,7 +390,7 @@ fn mergetool(file: &Path) -> Result<i32> {
     super::crypt::shred(&tmp);
     drop(dir);
     let out = result?;
-    fileio::write_atomic(file, out.as_bytes(), 0o644)?;
+    fileio::write_atomic(file, &out, 0o644)?;
     let (added, _) = git_out(&["add", "--", &name])?;
     if !added {
         return Err(fail(codes::ERROR_GENERIC, format!("{name} was resolved and written, but git add failed")));

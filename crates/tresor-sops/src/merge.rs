@@ -16,8 +16,9 @@ use crate::cipher::DataKey;
 use crate::convert;
 use crate::edit;
 use crate::error::SopsError;
-use crate::file::{self, EncryptOptions, IvStash};
+use crate::file::{EncryptOptions, IvStash};
 use crate::metadata::Metadata;
+use crate::store::Store;
 use crate::walk::{display_path, Seg};
 
 /// One decrypted version of a file taking part in a merge.
@@ -303,9 +304,54 @@ fn data_of(text: &str, format: Format) -> Option<Vec<J>> {
     documents_data(text, format).ok().map(|(_, d)| d)
 }
 
-/// Merge three plaintexts. `base` is `None` when the file was added on both sides.
-/// Ok: the merged plaintext, whose data is the per-path merge of the three.
+/// Merge three plaintexts of a file read by `store`. `base` is `None` when the file was
+/// added on both sides. Ok: the merged plaintext, whose data is the per-path merge of the
+/// three.
 pub fn merge_plaintext(
+    store: &dyn Store,
+    base: Option<&str>,
+    ours: &str,
+    theirs: &str,
+) -> Result<Result<Zeroizing<String>, Vec<Conflict>>, SopsError> {
+    match store.document_format() {
+        Some(format) => merge_documents_text(format, base, ours, theirs),
+        None => merge_lines(store, base, ours, theirs),
+    }
+}
+
+/// Stores without a document tree (dotenv, INI): the data merged per key path as for
+/// documents, placed by Git's line merge of the plaintexts, which must be clean and give
+/// exactly the merged data (else a conflict: the mergetool shows the lines).
+fn merge_lines(
+    store: &dyn Store,
+    base: Option<&str>,
+    ours: &str,
+    theirs: &str,
+) -> Result<Result<Zeroizing<String>, Vec<Conflict>>, SopsError> {
+    let data = |t: &str| store.data(t.as_bytes());
+    let o = base.map(data).transpose()?;
+    let (a, b) = (data(ours)?, data(theirs)?);
+    let mut conflicts = Vec::new();
+    let merged = merge_value(&[], o.as_ref(), Some(&a), Some(&b), &mut conflicts);
+    if !conflicts.is_empty() {
+        return Ok(Err(conflicts));
+    }
+    let (text, clean) = line_merge(base, ours, theirs);
+    if clean && store.data(text.as_bytes()).ok() == merged {
+        return Ok(Ok(text));
+    }
+    Ok(Err(vec![Conflict {
+        path: "file".into(),
+        why: format!(
+            "the values merge, but the changed lines touch each other and a {} file has no structure to place them by",
+            store.name()
+        ),
+    }]))
+}
+
+/// [`merge_plaintext`] for YAML and JSON: a clean line merge when it gives the merged data,
+/// else the changes spliced into one side's lossless text.
+fn merge_documents_text(
     format: Format,
     base: Option<&str>,
     ours: &str,
@@ -383,25 +429,25 @@ pub fn has_markers(text: &str) -> bool {
 
 /// Merge three decrypted versions and encrypt the result. Ok(Err): conflicts, nothing made.
 pub fn merge(
-    format: Format,
+    store: &dyn Store,
     base: Option<&Version>,
     ours: &Version,
     theirs: &Version,
-) -> Result<Result<String, Vec<Conflict>>, SopsError> {
+) -> Result<Result<Vec<u8>, Vec<Conflict>>, SopsError> {
     let plan = match plan_keys(base, ours, theirs) {
         Ok(p) => p,
         Err(c) => return Ok(Err(vec![c])),
     };
-    let text = match merge_plaintext(format, base.map(|b| b.plaintext), ours.plaintext, theirs.plaintext)? {
+    let text = match merge_plaintext(store, base.map(|b| b.plaintext), ours.plaintext, theirs.plaintext)? {
         Ok(t) => t,
         Err(c) => return Ok(Err(c)),
     };
-    Ok(Ok(encrypt_plan(&text, format, &plan)?))
+    Ok(Ok(encrypt_plan(&text, store, &plan)?))
 }
 
 /// Encrypt a merged (or hand-resolved) plaintext under the plan's keys, reusing its IVs.
-pub fn encrypt_plan(text: &str, format: Format, plan: &KeyPlan) -> Result<String, SopsError> {
-    file::encrypt(text, format, plan.key, plan.metadata.clone(), &EncryptOptions { stash: Some(&plan.stash) })
+pub fn encrypt_plan(text: &str, store: &dyn Store, plan: &KeyPlan) -> Result<Vec<u8>, SopsError> {
+    store.encrypt(text.as_bytes(), plan.key, plan.metadata.clone(), &EncryptOptions { stash: Some(&plan.stash) })
 }
 
 #[cfg(test)]
@@ -409,7 +455,19 @@ mod tests {
     use super::*;
 
     fn m(o: Option<&str>, a: &str, b: &str) -> Result<String, Vec<Conflict>> {
-        merge_plaintext(Format::Yaml, o, a, b).unwrap().map(|t| t.to_string())
+        merge_plaintext(crate::store::by_name("yaml").unwrap(), o, a, b).unwrap().map(|t| t.to_string())
+    }
+
+    #[test]
+    fn dotenv_values_on_separate_lines_merge_and_neighbours_conflict_clearly() {
+        let env = crate::store::by_name("dotenv").unwrap();
+        let o = "A=1\nB=2\nC=3\nD=4\n";
+        let out = merge_plaintext(env, Some(o), "A=10\nB=2\nC=3\nD=4\n", "A=1\nB=2\nC=3\nD=40\n").unwrap();
+        assert_eq!(out.unwrap().as_str(), "A=10\nB=2\nC=3\nD=40\n");
+        let same = merge_plaintext(env, Some(o), "A=10\nB=2\nC=3\nD=4\n", "A=11\nB=2\nC=3\nD=4\n").unwrap();
+        assert_eq!(same.unwrap_err()[0].why, "changed on both sides");
+        let near = merge_plaintext(env, Some(o), "A=10\nB=2\nC=3\nD=4\n", "A=1\nB=20\nC=3\nD=4\n").unwrap();
+        assert_eq!(near.unwrap_err()[0].path, "file");
     }
 
     #[test]
