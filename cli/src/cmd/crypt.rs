@@ -144,8 +144,12 @@ pub(crate) fn open_encrypted(
 /// Decrypt an opened file with the keys found here: its metadata, the data key it wraps,
 /// and the plaintext.
 pub(crate) fn decrypt_text(o: &Opened, opts: DecryptOptions, what: &str) -> Result<(Plain, Metadata, DataKey)> {
-    let (meta, key) = open_key(o, what)?;
-    let d = o.store.decrypt(&o.src, &meta, &key, opts).with_context(|| format!("decrypting {what}"))?;
+    use tresor_keys::open::{self, OpenError};
+    let (d, meta, key) = open::decrypt(o.store, &o.src, &tresor_keys::Keyring::new(), opts).map_err(|e| match e {
+        OpenError::Read(e) => anyhow::Error::new(e).context(format!("reading {what}")),
+        OpenError::Key(e) => anyhow::Error::new(e).context(format!("decrypting {what}")),
+        OpenError::Decrypt(e) => anyhow::Error::new(e).context(format!("decrypting {what}")),
+    })?;
     print_warnings(what, &d.warnings);
     Ok((d, meta, key))
 }

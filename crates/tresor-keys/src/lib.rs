@@ -9,6 +9,7 @@
 pub mod age_key;
 pub mod error;
 pub mod groups;
+pub mod open;
 pub mod pgp;
 
 pub use error::KeyError;

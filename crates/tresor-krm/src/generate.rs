@@ -84,14 +84,13 @@ fn decrypt_file(keyring: &Keyring, base: &Path, rel: &str) -> Result<Plain, KrmE
     // Never quote the bytes of a file that is not what we expect: it may be anything.
     let raw = Zeroizing::new(raw);
     let store = store::for_path(rel);
-    let meta = store.metadata(&raw).map_err(|e| match e {
-        tresor_sops::SopsError::MetadataNotFound | tresor_sops::SopsError::NotText { .. } => {
-            err(format!("not a SOPS file (read as {} by its name)", store.name()))
-        }
-        e => err(e.to_string()),
-    })?;
-    let key = keyring.data_key(&meta).map_err(|e| err(e.to_string()))?;
-    let d = store.decrypt(&raw, &meta, &key, DecryptOptions::default()).map_err(|e| err(e.to_string()))?;
+    let (d, _, _) =
+        tresor_keys::open::decrypt(store, &raw, keyring, DecryptOptions::default()).map_err(|e| match e {
+            tresor_keys::open::OpenError::Read(
+                tresor_sops::SopsError::MetadataNotFound | tresor_sops::SopsError::NotText { .. },
+            ) => err(format!("not a SOPS file (read as {} by its name)", store.name())),
+            e => err(e.to_string()),
+        })?;
     for w in &d.warnings {
         eprintln!("tresor-kustomize: warning: {rel}: {w}");
     }
