@@ -53,7 +53,7 @@ pos("db.yaml", f"url: postgres://app:{r(16)}@db.internal:5432/app\n", ["connecti
 pos("mirror.txt", f"https://deploy:{r(20)}@git.example.org/repo.git\n", ["url-basic-auth"])
 pos("app.properties", f"db.password={r(18)}\n", ["generic-password-assignment"])
 pos("helm/values.yaml", f"image: nginx\npostgresql:\n  auth:\n    password: {r(14)}\n    username: app\nredis:\n  existingSecret: redis-auth\n", ["helm-values-literal-secret"])
-pos("Dockerfile", f"FROM alpine\nENV API_TOKEN={r(24)}\nARG NPM_TOKEN\nCOPY id_rsa /root/.ssh/id_rsa\nRUN curl -u admin:{r(12)} https://artifacts.example.org/pkg.tgz -o /pkg.tgz\n", ["dockerfile-secret-in-env-arg", "dockerfile-secret-build-arg", "dockerfile-copies-key-file", "dockerfile-credentials-in-run"])
+pos("Dockerfile", f"FROM alpine\nENV API_TOKEN={r(24)}\nARG NPM_TOKEN\nCOPY id_rsa /root/.ssh/id_rsa\nRUN curl -u admin:{r(12)} https://artifacts.example.org/pkg.tgz -o /pkg.tgz\nRUN NPM_CONFIG_TOKEN=$NPM_TOKEN npm ci\n", ["dockerfile-secret-in-env-arg", "dockerfile-secret-build-arg", "dockerfile-copies-key-file", "dockerfile-credentials-in-run"])
 
 def neg(name, text):
     with open(os.path.join("negatives", name), "w") as f: f.write(text)
@@ -83,6 +83,15 @@ COPY package.json package-lock.json ./
 RUN --mount=type=secret,id=npmrc,target=/root/.npmrc npm ci
 COPY . .
 CMD ["node", "server.js"]
+""")
+os.makedirs("negatives/build", exist_ok=True)
+neg("build/Dockerfile", """FROM alpine
+# Declared, then used only through a secret mount: nothing reaches a layer or the history.
+ARG NPM_TOKEN
+ENV DB_PASSWORD_FILE=/run/secrets/db_password
+ENV API_TOKEN_PATH /var/run/secrets/api-token
+ENV CREDENTIALS=/etc/app/credentials.json
+RUN --mount=type=secret,id=npm,env=NPM_TOKEN npm ci
 """)
 neg("config.py", """import os
 DB_PASSWORD = os.environ["DB_PASSWORD"]

@@ -171,7 +171,21 @@ pub fn dockerfile(path: &str, src: &str) -> Vec<Finding> {
     if let Some(c) = cur {
         logical.push(c);
     }
-    for (lno, text) in logical {
+    // A build argument becomes visible in `docker history` when a RUN uses it without a
+    // secret mount; its declaration alone leaks nothing.
+    let used_by_run = |after: usize, name: &str| {
+        let refs = [format!("${name}"), format!("${{{name}}}")];
+        logical.iter().filter(|(l, _)| *l > after).any(|(_, t)| {
+            let t = t.trim_start();
+            t.get(..4).is_some_and(|i| i.eq_ignore_ascii_case("RUN "))
+                && !t.contains("--mount=type=secret")
+                && refs.iter().any(|r| {
+                    t.match_indices(r.as_str())
+                        .any(|(i, _)| !t[i + r.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))
+                })
+        })
+    };
+    for (lno, text) in logical.iter().cloned() {
         if line_has_allow_marker(src, lno) {
             continue;
         }
@@ -201,6 +215,18 @@ pub fn dockerfile(path: &str, src: &str) -> Vec<Finding> {
                     if !secret_name.is_match(&k) {
                         continue;
                     }
+                    // `ENV DB_PASSWORD_FILE=/run/secrets/db`: where a secret is, not one.
+                    let names_a_location = {
+                        let up = k.to_ascii_uppercase();
+                        ["_FILE", "_PATH", "_DIR", "_FILENAME"].iter().any(|s| up.ends_with(s))
+                    };
+                    let is_path = v.as_deref().is_some_and(|v| {
+                        !v.contains(char::is_whitespace)
+                            && (v.starts_with('/') || v.starts_with("./") || v.starts_with("~/"))
+                    });
+                    if names_a_location || is_path {
+                        continue;
+                    }
                     match v {
                         Some(v) if !is_placeholder(&v) => out.push(Finding::new(
                             "dockerfile-secret-in-env-arg",
@@ -220,9 +246,9 @@ pub fn dockerfile(path: &str, src: &str) -> Vec<Finding> {
                             &k,
                             MOUNT_FIX,
                         )),
-                        None if kind == "ARG" => out.push(Finding::new(
+                        None if kind == "ARG" && used_by_run(lno, &k) => out.push(Finding::new(
                             "dockerfile-secret-build-arg",
-                            &format!("ARG {k}: build arguments are recorded in the image history (docker history)"),
+                            &format!("ARG {k} is used by a RUN: build arguments are recorded in the image history (docker history)"),
                             path,
                             lno,
                             1,
