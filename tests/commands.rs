@@ -129,3 +129,24 @@ fn sops_yaml_is_found_from_the_files_directory() {
     let err = sb.tresor().args(["encrypt"]).arg(&r).fails_with(1);
     assert!(err.contains("no creation rule matches"), "{err}");
 }
+
+#[test]
+fn exec_env_and_exec_file_mask_secret_values_in_the_child_output() {
+    let sb = Sandbox::new();
+    let enc = sb.encrypted("app.env", "DB_PASSWORD=hunter2-secret\nMODE=dev\n");
+    let out = sb
+        .tresor()
+        .args(["exec-env", "--mask"])
+        .arg(&enc)
+        .arg("echo \"pw=$DB_PASSWORD b64=$(printf %s \"$DB_PASSWORD\" | base64) mode=$MODE\"; echo \"err $DB_PASSWORD\" >&2; exit 3")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "the child's exit code passes through");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "pw=*** b64=***= mode=dev\n", "short values stay");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err ***\n");
+    let file = sb.tresor().args(["exec-file", "--mask"]).arg(&enc).arg("cat {}").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&file.stdout), "DB_PASSWORD=***\nMODE=dev\n");
+    // Without --mask the child's output is its own.
+    let plain = sb.tresor().args(["exec-env"]).arg(&enc).arg("echo $DB_PASSWORD").ok();
+    assert_eq!(plain, "hunter2-secret\n");
+}

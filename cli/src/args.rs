@@ -304,6 +304,11 @@ pub struct ExecEnvArgs {
     /// Start from an empty environment (only the file's values)
     #[arg(long)]
     pub pristine: bool,
+    /// Replace every secret value (and its base64 and URL-encoded forms) in the command's
+    /// stdout and stderr with *** (as CI systems mask secrets); values under 4 bytes are
+    /// left alone
+    #[arg(long)]
+    pub mask: bool,
     #[arg(long = "input-type", value_name = "TYPE")]
     pub input_type: Option<String>,
 }
@@ -319,6 +324,10 @@ pub struct ExecFileArgs {
     /// File name for the plaintext (decides its extension)
     #[arg(long)]
     pub filename: Option<String>,
+    /// Replace every secret value (and its base64 and URL-encoded forms) in the command's
+    /// stdout and stderr with ***; values under 4 bytes are left alone
+    #[arg(long)]
+    pub mask: bool,
     #[arg(long = "output-type", value_name = "TYPE")]
     pub output_type: Option<String>,
     #[arg(long = "input-type", value_name = "TYPE")]

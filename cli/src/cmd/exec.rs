@@ -10,6 +10,37 @@ use super::crypt::{decrypt_text, display, input_store, open_encrypted};
 use crate::args::{ExecEnvArgs, ExecFileArgs};
 use crate::exit::fail;
 
+/// Run `cmd`; with a masker, its stdout and stderr pass through it (streaming, on two
+/// threads) instead of going straight to ours.
+fn run(mut cmd: Command, masker: Option<tresor_scan::mask::Masker>) -> std::io::Result<std::process::ExitStatus> {
+    let Some(masker) = masker else { return cmd.status() };
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn()?;
+    let (out, err) = (child.stdout.take().expect("piped"), child.stderr.take().expect("piped"));
+    let status = std::thread::scope(|s| {
+        let m = &masker;
+        s.spawn(move || m.stream(out, std::io::stdout()));
+        s.spawn(move || m.stream(err, std::io::stderr()));
+        child.wait()
+    })?;
+    Ok(status)
+}
+
+/// Every string (and number) leaf of the data: the values a masker hides.
+fn leaves(v: &serde_json::Value, out: &mut Vec<Vec<u8>>) {
+    match v {
+        serde_json::Value::String(s) => out.push(s.as_bytes().to_vec()),
+        serde_json::Value::Number(n) => out.push(n.to_string().into_bytes()),
+        serde_json::Value::Array(a) => a.iter().for_each(|x| leaves(x, out)),
+        serde_json::Value::Object(m) => m.values().for_each(|x| leaves(x, out)),
+        _ => {}
+    }
+}
+
+fn masker_for(values: &[Vec<u8>]) -> Option<tresor_scan::mask::Masker> {
+    tresor_scan::mask::Masker::new(values.iter().map(Vec::as_slice))
+}
+
 fn exit_code_of(status: std::process::ExitStatus) -> i32 {
     status.code().unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0))
 }
@@ -42,7 +73,14 @@ pub(crate) fn exec_env(a: ExecEnvArgs) -> Result<i32> {
         };
         cmd.env(k, val);
     }
-    let status = cmd.status().with_context(|| format!("running '{}'", a.command))?;
+    let masker = if a.mask {
+        let mut values = Vec::new();
+        leaves(&serde_json::Value::Object(map.clone()), &mut values);
+        masker_for(&values)
+    } else {
+        None
+    };
+    let status = run(cmd, masker).with_context(|| format!("running '{}'", a.command))?;
     Ok(exit_code_of(status))
 }
 
@@ -52,6 +90,18 @@ pub(crate) fn exec_file(a: ExecFileArgs) -> Result<i32> {
     let out_store = match &a.output_type {
         Some(t) => input_store(Some(t), None, None)?,
         None => o.store,
+    };
+    // The values to mask, read from the decrypted file before any conversion (a file whose
+    // data cannot be read, e.g. binary bytes, is masked whole).
+    let masker = if a.mask {
+        let mut values = Vec::new();
+        match o.store.data(&d.bytes) {
+            Ok(data) => leaves(&data, &mut values),
+            Err(_) => values.push(d.bytes.to_vec()),
+        }
+        masker_for(&values)
+    } else {
+        None
     };
     let text = if out_store.name() == o.store.name() {
         d.bytes
@@ -64,9 +114,14 @@ pub(crate) fn exec_file(a: ExecFileArgs) -> Result<i32> {
     });
     let path = dir.path().join(&name);
     let command = a.command.replace("{}", &shell_quote(&path.to_string_lossy()));
+    let shell = |c: &str| {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(c);
+        cmd
+    };
     let status = if a.no_fifo {
         super::crypt::write_private(&path, &text)?;
-        let st = Command::new("sh").arg("-c").arg(&command).status();
+        let st = run(shell(&command), masker);
         super::crypt::shred(&path);
         st
     } else {
@@ -81,7 +136,7 @@ pub(crate) fn exec_file(a: ExecFileArgs) -> Result<i32> {
                 let _ = f.write_all(&payload);
             }
         });
-        let st = Command::new("sh").arg("-c").arg(&command).status();
+        let st = run(shell(&command), masker);
         // Unblock the writer if the child never read the FIFO.
         if !writer.is_finished() {
             let _ = std::fs::File::open(&path);
