@@ -300,6 +300,14 @@ fn mac_bytes(s: &Scalar, value: &Value) -> Vec<u8> {
     }
 }
 
+/// Finish an encryption's metadata: `lastmodified` now, the MAC encrypted with it as AAD
+/// (as sops does), and the format version.
+pub(crate) fn seal(meta: &mut Metadata, cipher: &Cipher, mac: MacHasher) {
+    meta.lastmodified = now_rfc3339();
+    meta.mac = cipher.encrypt(mac.finish().as_bytes(), meta.lastmodified.as_bytes(), "str", None);
+    meta.version = FORMAT_VERSION.to_string();
+}
+
 /// Current time as sops writes `lastmodified`: UTC, whole seconds, `Z`.
 pub fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or_else(|_| time::OffsetDateTime::now_utc());
@@ -439,10 +447,7 @@ fn encrypt_yaml_stream(
         return Err(SopsError::NotAMapping { doc });
     }
     meta_at.truncate(docs - trailing);
-    let mac = v.mac.finish();
-    meta.lastmodified = now_rfc3339();
-    meta.mac = cipher.encrypt(mac.as_bytes(), meta.lastmodified.as_bytes(), "str", None);
-    meta.version = FORMAT_VERSION.to_string();
+    seal(&mut meta, &cipher, v.mac);
     meta.layout = v.layout.seal(&cipher);
     let mut edits = v.edits;
     edits.extend(meta_at.into_iter().map(|(at, indent)| yaml_metadata_insertion(src, at, indent, &meta, nl)));
@@ -494,10 +499,7 @@ fn encrypt_tree(
         v.encrypted.clear();
         walk::walk(d, &meta.rule, &mut v)?;
     }
-    let mac = v.mac.finish();
-    meta.lastmodified = now_rfc3339();
-    meta.mac = cipher.encrypt(mac.as_bytes(), meta.lastmodified.as_bytes(), "str", None);
-    meta.version = FORMAT_VERSION.to_string();
+    seal(&mut meta, &cipher, v.mac);
     meta.layout = v.layout.seal(&cipher);
     let mut edits = v.edits;
     for d in &docs {

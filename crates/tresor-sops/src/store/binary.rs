@@ -10,7 +10,7 @@ use crate::cipher::{Cipher, DataKey};
 use crate::error::SopsError;
 use crate::file::{self, DecryptOptions, EncryptOptions, IvStash};
 use crate::mac::MacHasher;
-use crate::metadata::{self, Metadata, FORMAT_VERSION};
+use crate::metadata::{self, Metadata};
 
 pub struct Binary;
 
@@ -59,19 +59,9 @@ impl Store for Binary {
         let iv = opts.stash.and_then(|s| s.get(AAD, plain));
         let enc = cipher.encrypt(plain, AAD.as_bytes(), "str", iv);
         meta.layout = None;
-        meta.version = FORMAT_VERSION.into();
-        meta.lastmodified = file::now_rfc3339();
-        meta.mac = cipher.encrypt(mac.finish().as_bytes(), meta.lastmodified.as_bytes(), "str", None);
+        file::seal(&mut meta, &cipher, mac);
         let out = format!("{{\n\t\"data\": \"{enc}\",\n\t\"sops\": {}\n}}\n", meta.to_json_without_rule("\t", 1, "\n"));
-        // Read it back before it leaves: the exact bytes must come out again.
-        let back = self.decrypt(out.as_bytes(), &meta, key, DecryptOptions::default())?;
-        if back.bytes.as_slice() != plain {
-            return Err(SopsError::Verify {
-                encrypting: true,
-                what: "the envelope does not decrypt to the input".into(),
-            });
-        }
-        Ok(out.into_bytes())
+        super::read_back(self, out.into_bytes(), &meta, key, plain)
     }
 
     fn decrypt(&self, src: &[u8], _meta: &Metadata, key: &DataKey, opts: DecryptOptions) -> Result<Plain, SopsError> {

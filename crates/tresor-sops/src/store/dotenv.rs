@@ -10,14 +10,12 @@ use tresor_format::tree::{Comment, Document, Entry, Map, MapItem, Node, Scalar, 
 use tresor_format::Position;
 use zeroize::Zeroizing;
 
-use super::{utf8, Plain, Store};
-use crate::cipher::{is_enc, Cipher, DataKey};
+use super::{flat, utf8, Plain, Store};
+use crate::cipher::DataKey;
 use crate::error::SopsError;
-use crate::file::{self, DecryptOptions, EncryptOptions, IvStash};
-use crate::mac::MacHasher;
-use crate::metadata::{Metadata, FORMAT_VERSION};
+use crate::file::{DecryptOptions, EncryptOptions};
+use crate::metadata::Metadata;
 use crate::splice::{self, Edit};
-use crate::walk::{self, At, Visitor};
 
 pub struct Dotenv;
 
@@ -59,7 +57,8 @@ fn parse(text: &str) -> Result<Parsed, SopsError> {
         if line.is_empty() {
             // sops skips blank lines; tresor keeps them where they are.
         } else if let Some(c) = line.strip_prefix('#') {
-            items.push(MapItem::Comment(Comment { text: c.to_string(), span: start..end, pos }));
+            // The span leaves the `#` out: only the text is encrypted in place.
+            items.push(MapItem::Comment(Comment { text: c.to_string(), span: start + 1..end, pos }));
         } else {
             let eq = line.find('=').ok_or(SopsError::Syntax {
                 store: NAME,
@@ -115,98 +114,17 @@ fn metadata_lines(meta: &Metadata, no_final_newline: bool) -> String {
     pairs.iter().map(|(k, v)| format!("{META_PREFIX}{k}={}\n", escape(v))).collect()
 }
 
-struct Encrypt<'a> {
-    cipher: &'a Cipher,
-    stash: Option<&'a IvStash>,
-    mac: MacHasher,
-    edits: Vec<Edit>,
-}
-
-impl Visitor for Encrypt<'_> {
-    fn value(&mut self, s: &Scalar, at: &At) -> Result<(), SopsError> {
-        let plain = s.text.as_bytes();
-        // sops leaves empty values as they are.
-        if !at.encrypt || plain.is_empty() {
-            self.mac.leaf(plain, false);
-            return Ok(());
-        }
-        self.mac.leaf(plain, true);
-        let iv = self.stash.and_then(|st| st.get(at.aad, plain));
-        let enc = self.cipher.encrypt(plain, at.aad.as_bytes(), "str", iv);
-        self.edits.push(Edit { range: s.span.clone(), text: enc });
-        Ok(())
-    }
-
-    fn comment(&mut self, c: &Comment, at: &At) -> Result<(), SopsError> {
-        if !at.encrypt || c.text.is_empty() {
-            return Ok(());
-        }
-        let iv = self.stash.and_then(|st| st.get(at.aad, c.text.as_bytes()));
-        let enc = self.cipher.encrypt(c.text.as_bytes(), at.aad.as_bytes(), "comment", iv);
-        self.edits.push(Edit { range: c.span.clone(), text: format!("#{enc}") });
-        Ok(())
-    }
-}
-
-struct Decrypt<'a> {
-    cipher: &'a Cipher,
-    keep_ivs: bool,
-    stash: IvStash,
-    mac: MacHasher,
-    edits: Vec<Edit>,
-    warnings: Vec<String>,
-}
-
-impl Visitor for Decrypt<'_> {
-    fn value(&mut self, s: &Scalar, at: &At) -> Result<(), SopsError> {
-        if !at.encrypt || s.text.is_empty() {
-            self.mac.leaf(s.text.as_bytes(), false);
-            return Ok(());
-        }
-        let path = walk::display_steps(at.path);
-        let fail = |reason: String| SopsError::CannotDecrypt { pos: s.pos, path: path.clone(), reason };
-        if !is_enc(&s.text) {
-            return Err(fail("the value is not encrypted, but the file's rules say it must be".into()));
-        }
-        let plain = self.cipher.decrypt(&s.text, at.aad.as_bytes()).map_err(|e| fail(e.to_string()))?;
-        let text = std::str::from_utf8(&plain.bytes).map_err(|_| fail("the plaintext is not UTF-8 text".into()))?;
+/// A decrypted value goes back with its line breaks as `\n`; a carriage return only at its
+/// end (a CRLF file's line, as sops reads it). A comment is one line.
+static RENDER: flat::Render = flat::Render {
+    value: |text| {
         if text.contains('\r') && !(text.ends_with('\r') && text.matches('\r').count() == 1) {
-            return Err(fail("the plaintext holds a carriage return inside it".into()));
+            return Err("the plaintext holds a carriage return inside it");
         }
-        self.mac.leaf(&plain.bytes, true);
-        if self.keep_ivs {
-            self.stash.put(at.aad, &plain.bytes, &plain.iv);
-        }
-        self.edits.push(Edit { range: s.span.clone(), text: escape(text) });
-        Ok(())
-    }
-
-    fn comment(&mut self, c: &Comment, at: &At) -> Result<(), SopsError> {
-        if !at.encrypt || !is_enc(&c.text) {
-            return Ok(());
-        }
-        match self.cipher.decrypt(&c.text, at.aad.as_bytes()) {
-            Ok(p) => {
-                let text = String::from_utf8(p.bytes.to_vec()).ok().filter(|t| !t.contains(['\n', '\r']));
-                let Some(text) = text else {
-                    return Err(SopsError::CannotDecrypt {
-                        pos: c.pos,
-                        path: "a comment".into(),
-                        reason: "it decrypts to more than one line".into(),
-                    });
-                };
-                if self.keep_ivs {
-                    self.stash.put(at.aad, text.as_bytes(), &p.iv);
-                }
-                self.edits.push(Edit { range: c.span.clone(), text: format!("#{text}") });
-            }
-            Err(_) => {
-                self.warnings.push(format!("line {}: a comment could not be decrypted; kept as it is", c.pos.line))
-            }
-        }
-        Ok(())
-    }
-}
+        Ok(escape(text))
+    },
+    comment: |text| !text.contains(['\n', '\r']),
+};
 
 impl Store for Dotenv {
     fn name(&self) -> &'static str {
@@ -229,57 +147,27 @@ impl Store for Dotenv {
         if !parsed.meta.is_empty() {
             return Err(SopsError::AlreadyEncrypted);
         }
-        let cipher = Cipher::new(key);
-        let mut v = Encrypt {
-            cipher: &cipher,
-            stash: opts.stash,
-            mac: MacHasher::new(meta.mac_only_encrypted),
-            edits: Vec::new(),
-        };
-        walk::walk(&parsed.doc, &meta.rule, &mut v)?;
-        meta.layout = None;
-        meta.version = FORMAT_VERSION.into();
-        meta.lastmodified = file::now_rfc3339();
-        meta.mac = cipher.encrypt(v.mac.finish().as_bytes(), meta.lastmodified.as_bytes(), "str", None);
-        let mut out = splice::apply(text, v.edits);
+        let edits = flat::encrypt(&parsed.doc, key, &mut meta, opts.stash)?;
+        let mut out = splice::apply(text, edits);
         let no_final_newline = !out.is_empty() && !out.ends_with('\n');
         if no_final_newline {
             out.push('\n');
         }
         out.push_str(&metadata_lines(&meta, no_final_newline));
-        // Read it back before it leaves: the exact plaintext must come out again.
-        let back = self.decrypt(out.as_bytes(), &meta, key, DecryptOptions::default())?;
-        if back.bytes.as_slice() != plain {
-            return Err(SopsError::Verify {
-                encrypting: true,
-                what: "the encrypted file does not decrypt to the input".into(),
-            });
-        }
-        Ok(out.into_bytes())
+        super::read_back(self, out.into_bytes(), &meta, key, plain)
     }
 
     fn decrypt(&self, src: &[u8], _meta: &Metadata, key: &DataKey, opts: DecryptOptions) -> Result<Plain, SopsError> {
         let text = utf8(src, NAME)?;
         let parsed = parse(text)?;
         let (meta, no_final_newline) = read_metadata(&parsed)?;
-        let cipher = Cipher::new(key);
-        let mut v = Decrypt {
-            cipher: &cipher,
-            keep_ivs: opts.keep_ivs,
-            stash: IvStash::default(),
-            mac: MacHasher::new(meta.mac_only_encrypted),
-            edits: Vec::new(),
-            warnings: Vec::new(),
-        };
-        walk::walk(&parsed.doc, &meta.rule, &mut v)?;
-        file::check_mac(&meta, &cipher, v.mac, opts)?;
-        let mut edits = v.edits;
+        let (mut edits, stash, warnings) = flat::decrypt(&parsed.doc, &meta, key, opts, &RENDER)?;
         edits.extend(parsed.meta_lines.iter().map(|r| Edit { range: r.clone(), text: String::new() }));
         let mut out = splice::apply(text, edits);
         if no_final_newline && out.ends_with('\n') {
             out.pop();
         }
-        Ok(Plain { bytes: Zeroizing::new(out.into_bytes()), stash: v.stash, warnings: v.warnings })
+        Ok(Plain { bytes: Zeroizing::new(out.into_bytes()), stash, warnings })
     }
 
     fn data(&self, plain: &[u8]) -> Result<J, SopsError> {
@@ -346,7 +234,7 @@ mod tests {
     use super::*;
 
     fn meta() -> Metadata {
-        Metadata { version: FORMAT_VERSION.into(), ..Metadata::default() }
+        Metadata { version: crate::metadata::FORMAT_VERSION.into(), ..Metadata::default() }
     }
 
     #[test]

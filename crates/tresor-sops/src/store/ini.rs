@@ -15,14 +15,12 @@ use tresor_format::tree::{Comment, Document, Entry, Map, MapItem, Node, Scalar, 
 use tresor_format::Position;
 use zeroize::Zeroizing;
 
-use super::{utf8, Plain, Store};
-use crate::cipher::{is_enc, Cipher, DataKey};
+use super::{flat, utf8, Plain, Store};
+use crate::cipher::DataKey;
 use crate::error::SopsError;
-use crate::file::{self, DecryptOptions, EncryptOptions, IvStash};
-use crate::mac::MacHasher;
-use crate::metadata::{Metadata, FORMAT_VERSION};
+use crate::file::{DecryptOptions, EncryptOptions};
+use crate::metadata::Metadata;
 use crate::splice::{self, Edit};
-use crate::walk::{self, At, Visitor};
 
 pub struct Ini;
 
@@ -256,102 +254,20 @@ fn metadata_section(meta: &Metadata) -> String {
     out
 }
 
-struct Encrypt<'a> {
-    cipher: &'a Cipher,
-    stash: Option<&'a IvStash>,
-    mac: MacHasher,
-    edits: Vec<Edit>,
-}
-
-impl Visitor for Encrypt<'_> {
-    fn value(&mut self, s: &Scalar, at: &At) -> Result<(), SopsError> {
-        let plain = s.text.as_bytes();
-        if !at.encrypt || plain.is_empty() {
-            self.mac.leaf(plain, false);
-            return Ok(());
-        }
-        self.mac.leaf(plain, true);
-        let iv = self.stash.and_then(|st| st.get(at.aad, plain));
-        let enc = self.cipher.encrypt(plain, at.aad.as_bytes(), "str", iv);
-        self.edits.push(Edit { range: s.span.clone(), text: enc });
-        Ok(())
-    }
-
-    fn comment(&mut self, c: &Comment, at: &At) -> Result<(), SopsError> {
-        if !at.encrypt || c.text.is_empty() {
-            return Ok(());
-        }
-        let iv = self.stash.and_then(|st| st.get(at.aad, c.text.as_bytes()));
-        let enc = self.cipher.encrypt(c.text.as_bytes(), at.aad.as_bytes(), "comment", iv);
-        self.edits.push(Edit { range: c.span.clone(), text: enc });
-        Ok(())
-    }
-}
-
-struct Decrypt<'a> {
-    cipher: &'a Cipher,
-    keep_ivs: bool,
-    stash: IvStash,
-    mac: MacHasher,
-    edits: Vec<Edit>,
-    warnings: Vec<String>,
-}
-
-impl Visitor for Decrypt<'_> {
-    fn value(&mut self, s: &Scalar, at: &At) -> Result<(), SopsError> {
-        if !at.encrypt || s.text.is_empty() {
-            self.mac.leaf(s.text.as_bytes(), false);
-            return Ok(());
-        }
-        let path = walk::display_steps(at.path);
-        let fail = |reason: String| SopsError::CannotDecrypt { pos: s.pos, path: path.clone(), reason };
-        if !is_enc(&s.text) {
-            return Err(fail("the value is not encrypted, but the file's rules say it must be".into()));
-        }
-        let plain = self.cipher.decrypt(&s.text, at.aad.as_bytes()).map_err(|e| fail(e.to_string()))?;
-        let text = std::str::from_utf8(&plain.bytes).map_err(|_| fail("the plaintext is not UTF-8 text".into()))?;
-        // What is written back must read back as this value and nothing else.
+/// A decrypted value must read back as itself and nothing else; a comment block's lines
+/// after the first keep their own markers.
+static RENDER: flat::Render = flat::Render {
+    value: |text| {
         if text.contains(['\n', '\r', '#', ';']) || text.starts_with(['"', '\'', '`']) || text.trim() != text {
-            return Err(fail("the plaintext cannot be written as an INI value that reads back the same".into()));
+            return Err("the plaintext cannot be written as an INI value that reads back the same");
         }
-        self.mac.leaf(&plain.bytes, true);
-        if self.keep_ivs {
-            self.stash.put(at.aad, &plain.bytes, &plain.iv);
-        }
-        self.edits.push(Edit { range: s.span.clone(), text: text.to_string() });
-        Ok(())
-    }
-
-    fn comment(&mut self, c: &Comment, at: &At) -> Result<(), SopsError> {
-        if !at.encrypt || !is_enc(&c.text) {
-            return Ok(());
-        }
-        match self.cipher.decrypt(&c.text, at.aad.as_bytes()) {
-            Ok(p) => {
-                // Every line of a comment block after the first keeps its own marker.
-                let text = String::from_utf8(p.bytes.to_vec()).ok().filter(|t| {
-                    !t.replace("\r\n", "\n").contains('\r')
-                        && t.lines().skip(1).all(|l| l.trim_start().starts_with(';') || l.trim_start().starts_with('#'))
-                });
-                let Some(text) = text else {
-                    return Err(SopsError::CannotDecrypt {
-                        pos: c.pos,
-                        path: "a comment".into(),
-                        reason: "it decrypts to text that is not a comment block".into(),
-                    });
-                };
-                if self.keep_ivs {
-                    self.stash.put(at.aad, text.as_bytes(), &p.iv);
-                }
-                self.edits.push(Edit { range: c.span.clone(), text });
-            }
-            Err(_) => {
-                self.warnings.push(format!("line {}: a comment could not be decrypted; kept as it is", c.pos.line))
-            }
-        }
-        Ok(())
-    }
-}
+        Ok(text.to_string())
+    },
+    comment: |text| {
+        !text.replace("\r\n", "\n").contains('\r')
+            && text.lines().skip(1).all(|l| l.trim_start().starts_with(';') || l.trim_start().starts_with('#'))
+    },
+};
 
 impl Store for Ini {
     fn name(&self) -> &'static str {
@@ -374,19 +290,8 @@ impl Store for Ini {
         if parsed.meta_range.is_some() {
             return Err(SopsError::AlreadyEncrypted);
         }
-        let cipher = Cipher::new(key);
-        let mut v = Encrypt {
-            cipher: &cipher,
-            stash: opts.stash,
-            mac: MacHasher::new(meta.mac_only_encrypted),
-            edits: Vec::new(),
-        };
-        walk::walk(&parsed.doc, &meta.rule, &mut v)?;
-        meta.layout = None;
-        meta.version = FORMAT_VERSION.into();
-        meta.lastmodified = file::now_rfc3339();
-        meta.mac = cipher.encrypt(v.mac.finish().as_bytes(), meta.lastmodified.as_bytes(), "str", None);
-        let mut out = splice::apply(text, v.edits);
+        let edits = flat::encrypt(&parsed.doc, key, &mut meta, opts.stash)?;
+        let mut out = splice::apply(text, edits);
         // The metadata section needs a line of its own, after a blank line as sops writes
         // it; a plaintext without a final line break says so, for decryption to restore.
         let no_final_newline = !out.is_empty() && !out.ends_with('\n');
@@ -400,15 +305,7 @@ impl Store for Ini {
         if no_final_newline {
             out.push_str("tresor_no_final_newline = true\n");
         }
-        // Read it back before it leaves: the exact plaintext must come out again.
-        let back = self.decrypt(out.as_bytes(), &meta, key, DecryptOptions::default())?;
-        if back.bytes.as_slice() != plain {
-            return Err(SopsError::Verify {
-                encrypting: true,
-                what: "the encrypted file does not decrypt to the input".into(),
-            });
-        }
-        Ok(out.into_bytes())
+        super::read_back(self, out.into_bytes(), &meta, key, plain)
     }
 
     fn decrypt(&self, src: &[u8], _meta: &Metadata, key: &DataKey, opts: DecryptOptions) -> Result<Plain, SopsError> {
@@ -421,19 +318,8 @@ impl Store for Ini {
             return Err(SopsError::MetadataNotFound);
         }
         let meta = Metadata::from_flat(&pairs)?;
-        let cipher = Cipher::new(key);
-        let mut v = Decrypt {
-            cipher: &cipher,
-            keep_ivs: opts.keep_ivs,
-            stash: IvStash::default(),
-            mac: MacHasher::new(meta.mac_only_encrypted),
-            edits: Vec::new(),
-            warnings: Vec::new(),
-        };
-        walk::walk(&parsed.doc, &meta.rule, &mut v)?;
-        file::check_mac(&meta, &cipher, v.mac, opts)?;
+        let (mut edits, stash, warnings) = flat::decrypt(&parsed.doc, &meta, key, opts, &RENDER)?;
         let range = parsed.meta_range.clone().expect("checked");
-        let mut edits = v.edits;
         // The metadata section and the blank line written before it.
         let mut cut = range.start;
         if text[..cut].ends_with("\n\n") {
@@ -444,7 +330,7 @@ impl Store for Ini {
         if no_final_newline && out.ends_with('\n') {
             out.pop();
         }
-        Ok(Plain { bytes: Zeroizing::new(out.into_bytes()), stash: v.stash, warnings: v.warnings })
+        Ok(Plain { bytes: Zeroizing::new(out.into_bytes()), stash, warnings })
     }
 
     fn data(&self, plain: &[u8]) -> Result<J, SopsError> {
@@ -520,7 +406,7 @@ mod tests {
     use super::*;
 
     fn meta() -> Metadata {
-        Metadata { version: FORMAT_VERSION.into(), ..Metadata::default() }
+        Metadata { version: crate::metadata::FORMAT_VERSION.into(), ..Metadata::default() }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 mod binary;
 mod document;
 mod dotenv;
+mod flat;
 mod ini;
 
 use std::io::Write;
@@ -167,6 +168,24 @@ pub fn is_encrypted(path: &str, src: &[u8]) -> bool {
     let store = for_path(path);
     // Every store's metadata names `sops` somewhere: skip the parse for other files.
     memchr::memmem::find(src, b"sops").is_some() && store.metadata(src).is_ok_and(|m| !m.mac.is_empty())
+}
+
+/// Release an encrypted output only once it decrypts to exactly the plaintext it came from.
+fn read_back(
+    store: &dyn Store,
+    out: Vec<u8>,
+    meta: &Metadata,
+    key: &DataKey,
+    plain: &[u8],
+) -> Result<Vec<u8>, SopsError> {
+    let back = store.decrypt(&out, meta, key, DecryptOptions::default())?;
+    if back.bytes.as_slice() != plain {
+        return Err(SopsError::Verify {
+            encrypting: true,
+            what: format!("the encrypted {} file does not decrypt to the input", store.name()),
+        });
+    }
+    Ok(out)
 }
 
 fn utf8<'a>(src: &'a [u8], store: &'static str) -> Result<&'a str, SopsError> {

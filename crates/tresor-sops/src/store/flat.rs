@@ -1,0 +1,152 @@
+//! What the line-based stores (dotenv, INI) share: they read a file into a `tresor_format`
+//! document with byte spans, so sops' walk decides paths, AADs and rules exactly as for
+//! YAML, and these visitors turn the walk into edits. A comment's span is its text after
+//! the marker, so the marker and spacing stay as written.
+
+use tresor_format::tree::{Comment, Document, Scalar};
+
+use crate::cipher::{is_enc, Cipher, DataKey};
+use crate::error::SopsError;
+use crate::file::{self, DecryptOptions, IvStash};
+use crate::mac::MacHasher;
+use crate::metadata::Metadata;
+use crate::splice::Edit;
+use crate::walk::{self, At, Visitor};
+
+/// How a store writes a decrypted value or comment back: the text, or why it cannot be
+/// written so that it reads back the same (never quoting it).
+pub(super) struct Render {
+    pub value: fn(&str) -> Result<String, &'static str>,
+    pub comment: fn(&str) -> bool,
+}
+
+struct Encrypt<'a> {
+    cipher: &'a Cipher,
+    stash: Option<&'a IvStash>,
+    mac: MacHasher,
+    edits: Vec<Edit>,
+}
+
+impl Visitor for Encrypt<'_> {
+    fn value(&mut self, s: &Scalar, at: &At) -> Result<(), SopsError> {
+        let plain = s.text.as_bytes();
+        // sops leaves empty values as they are.
+        if !at.encrypt || plain.is_empty() {
+            self.mac.leaf(plain, false);
+            return Ok(());
+        }
+        self.mac.leaf(plain, true);
+        let iv = self.stash.and_then(|st| st.get(at.aad, plain));
+        let enc = self.cipher.encrypt(plain, at.aad.as_bytes(), "str", iv);
+        self.edits.push(Edit { range: s.span.clone(), text: enc });
+        Ok(())
+    }
+
+    fn comment(&mut self, c: &Comment, at: &At) -> Result<(), SopsError> {
+        if !at.encrypt || c.text.is_empty() {
+            return Ok(());
+        }
+        let iv = self.stash.and_then(|st| st.get(at.aad, c.text.as_bytes()));
+        let enc = self.cipher.encrypt(c.text.as_bytes(), at.aad.as_bytes(), "comment", iv);
+        self.edits.push(Edit { range: c.span.clone(), text: enc });
+        Ok(())
+    }
+}
+
+/// Encrypt a parsed file's values and comments; fills in `meta`'s MAC, time and version.
+pub(super) fn encrypt(
+    doc: &Document,
+    key: &DataKey,
+    meta: &mut Metadata,
+    stash: Option<&IvStash>,
+) -> Result<Vec<Edit>, SopsError> {
+    let cipher = Cipher::new(key);
+    let mut v = Encrypt { cipher: &cipher, stash, mac: MacHasher::new(meta.mac_only_encrypted), edits: Vec::new() };
+    walk::walk(doc, &meta.rule, &mut v)?;
+    meta.layout = None;
+    file::seal(meta, &cipher, v.mac);
+    Ok(v.edits)
+}
+
+struct Decrypt<'a> {
+    cipher: &'a Cipher,
+    keep_ivs: bool,
+    render: &'a Render,
+    stash: IvStash,
+    mac: MacHasher,
+    edits: Vec<Edit>,
+    warnings: Vec<String>,
+}
+
+impl Visitor for Decrypt<'_> {
+    fn value(&mut self, s: &Scalar, at: &At) -> Result<(), SopsError> {
+        if !at.encrypt || s.text.is_empty() {
+            self.mac.leaf(s.text.as_bytes(), false);
+            return Ok(());
+        }
+        let path = walk::display_steps(at.path);
+        let fail = |reason: String| SopsError::CannotDecrypt { pos: s.pos, path: path.clone(), reason };
+        if !is_enc(&s.text) {
+            return Err(fail("the value is not encrypted, but the file's rules say it must be".into()));
+        }
+        let plain = self.cipher.decrypt(&s.text, at.aad.as_bytes()).map_err(|e| fail(e.to_string()))?;
+        let text = std::str::from_utf8(&plain.bytes).map_err(|_| fail("the plaintext is not UTF-8 text".into()))?;
+        let written = (self.render.value)(text).map_err(|why| fail(why.into()))?;
+        self.mac.leaf(&plain.bytes, true);
+        if self.keep_ivs {
+            self.stash.put(at.aad, &plain.bytes, &plain.iv);
+        }
+        self.edits.push(Edit { range: s.span.clone(), text: written });
+        Ok(())
+    }
+
+    fn comment(&mut self, c: &Comment, at: &At) -> Result<(), SopsError> {
+        if !at.encrypt || !is_enc(&c.text) {
+            return Ok(());
+        }
+        match self.cipher.decrypt(&c.text, at.aad.as_bytes()) {
+            Ok(p) => {
+                let Some(text) = String::from_utf8(p.bytes.to_vec()).ok().filter(|t| (self.render.comment)(t)) else {
+                    return Err(SopsError::CannotDecrypt {
+                        pos: c.pos,
+                        path: "a comment".into(),
+                        reason: "it decrypts to text that cannot stand where the comment is".into(),
+                    });
+                };
+                if self.keep_ivs {
+                    self.stash.put(at.aad, text.as_bytes(), &p.iv);
+                }
+                self.edits.push(Edit { range: c.span.clone(), text });
+            }
+            // sops keeps a comment it cannot decrypt (files from before 2017) and warns.
+            Err(_) => {
+                self.warnings.push(format!("line {}: a comment could not be decrypted; kept as it is", c.pos.line))
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Decrypt a parsed file's values and comments and check the MAC: the edits, the IVs seen
+/// (with `keep_ivs`) and warnings.
+pub(super) fn decrypt(
+    doc: &Document,
+    meta: &Metadata,
+    key: &DataKey,
+    opts: DecryptOptions,
+    render: &Render,
+) -> Result<(Vec<Edit>, IvStash, Vec<String>), SopsError> {
+    let cipher = Cipher::new(key);
+    let mut v = Decrypt {
+        cipher: &cipher,
+        keep_ivs: opts.keep_ivs,
+        render,
+        stash: IvStash::default(),
+        mac: MacHasher::new(meta.mac_only_encrypted),
+        edits: Vec::new(),
+        warnings: Vec::new(),
+    };
+    walk::walk(doc, &meta.rule, &mut v)?;
+    file::check_mac(meta, &cipher, v.mac, opts)?;
+    Ok((v.edits, v.stash, v.warnings))
+}
