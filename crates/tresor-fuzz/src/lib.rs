@@ -74,6 +74,25 @@ pub fn roundtrip(data: &[u8]) {
     }
 }
 
+/// The dotenv, INI and binary stores: whatever encrypts must decrypt to exactly the input;
+/// reading arbitrary input as an encrypted file, or as data, must not crash.
+pub fn stores(data: &[u8]) {
+    for name in ["dotenv", "ini", "binary"] {
+        let store = tresor_sops::store::by_name(name).expect("registered");
+        if let Ok(enc) = store.encrypt(data, &key(), Metadata::default(), &EncryptOptions::default()) {
+            let meta = store.metadata(&enc).expect("tresor reads the metadata it wrote");
+            let dec = store.decrypt(&enc, &meta, &key(), DecryptOptions::default()).expect("decrypts what it wrote");
+            assert_eq!(dec.bytes.as_slice(), data, "{name} round trip changed the file");
+        }
+        if let Ok(meta) = store.metadata(data) {
+            let _ = store.decrypt(data, &meta, &key(), DecryptOptions::default());
+        }
+        if let Ok(d) = store.data(data) {
+            let _ = store.emit(&d);
+        }
+    }
+}
+
 /// A git pack and its index, split from the input at its first byte's position: the
 /// reader must refuse or walk it, never crash or allocate what a header declares.
 pub fn pack(data: &[u8]) {
@@ -118,6 +137,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("roundtrip", roundtrip),
     ("pack", pack),
     ("krm", krm),
+    ("stores", stores),
 ];
 
 #[cfg(test)]
