@@ -45,8 +45,9 @@ pub(crate) fn find_encrypted(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// A file that holds SOPS metadata in the store its name picks.
 pub(crate) fn is_encrypted_file(p: &Path) -> bool {
-    // Configuration-sized files only: a large blob is not read whole to find out.
-    if std::fs::metadata(p).map_or(true, |m| m.len() > fileio::MAX_INPUT) {
+    // Discovery reads every file under a tree: skip what is too large to be a SOPS file
+    // anyone keeps in Git (64 MiB), rather than read a disk image whole to find out.
+    if std::fs::metadata(p).map_or(true, |m| m.len() > 64 << 20) {
         return false;
     }
     let Ok(src) = std::fs::read(p) else { return false };
