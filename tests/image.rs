@@ -52,6 +52,15 @@ fn the_image_serves_as_argocd_cmp_sidecar_and_krm_function_as_uid_999() {
     let user = buildah().args(["inspect", "--format", "{{.OCIv1.Config.User}}", &tag]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&user.stdout).trim(), "999:999");
 
+    // The image as a registry would receive it, scanned layer by layer: nothing leaks.
+    let archive = sb.path("image.tar");
+    let push =
+        buildah().args(["push", "--quiet", &tag]).arg(format!("oci-archive:{}", archive.display())).output().unwrap();
+    assert!(push.status.success(), "{}", text(&push));
+    let scan = sb.tresor().args(["scan", "--image"]).arg(&archive).output().unwrap();
+    assert_eq!(scan.status.code(), Some(0), "{}", text(&scan));
+    assert!(String::from_utf8_lossy(&scan.stderr).contains("files in 1 layers"), "{}", text(&scan));
+
     // A sample application, and the age key as Argo CD mounts it: 0440, group 999.
     cmp_sample_app(&sb);
     let key = sb.path("key.txt");

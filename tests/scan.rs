@@ -400,3 +400,56 @@ fn pack_walk_rebuilds_every_blob_version() {
         assert_eq!(&out.stdout, content, "blob {oid}");
     }
 }
+
+/// An image built by hand in the OCI layout (as `buildah push oci-archive:` writes it): a
+/// token in a file that a later layer deletes, one in the config's Env, one in the history
+/// (a build argument), found in the directory and in the archive.
+#[test]
+fn image_layers_config_and_history_are_scanned_deleted_files_included() {
+    let sb = Sandbox::new();
+    let script = r#"set -e
+T1=ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY2z4A
+T2=ghp_Zz9yX8wV7uT6sR5qP4oN3mL2kJ1iH0gF9eD8
+T3=ghp_Q1w2E3r4T5y6U7i8O9p0A1s2D3f4G5h6J7k8
+mkdir -p l1/app l2/app img/blobs/sha256
+printf 'GITHUB_TOKEN=%s\n' "$T1" > l1/app/.env
+echo hello > l2/app/readme
+: > l2/app/.wh..env
+tar -C l1 -czf layer1 app
+tar -C l2 -cf layer2 app
+cat > config <<JSON
+{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/bin","API_TOKEN=$T2"]},
+ "history":[{"created_by":"|1 GH_TOKEN=$T3 /bin/sh -c make"}]}
+JSON
+add() { d=$(sha256sum "$1" | cut -d' ' -f1); cp "$1" "img/blobs/sha256/$d"; echo "$d"; }
+d1=$(add layer1); d2=$(add layer2); dc=$(add config)
+cat > manifest <<JSON
+{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+ "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:$dc","size":1},
+ "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:$d1","size":1},
+           {"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:$d2","size":1}]}
+JSON
+dm=$(add manifest)
+printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":1}]}' "$dm" > img/index.json
+echo '{"imageLayoutVersion":"1.0.0"}' > img/oci-layout
+tar -C img -cf image.tar .
+echo "$d1"
+"#;
+    let out = std::process::Command::new("bash").arg("-c").arg(script).current_dir(sb.dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let d1: String = String::from_utf8(out.stdout).unwrap().trim().chars().take(12).collect();
+    for target in ["img", "image.tar"] {
+        let run = sb.tresor().args(["scan", "--format", "json", "--image", target]).output().unwrap();
+        assert_eq!(run.status.code(), Some(1), "{}", String::from_utf8_lossy(&run.stderr));
+        let findings: Vec<serde_json::Value> = serde_json::from_slice(&run.stdout).unwrap();
+        let files: Vec<&str> = findings.iter().map(|f| f["File"].as_str().unwrap()).collect();
+        assert!(files.contains(&format!("{d1}:/app/.env").as_str()), "{target}: {files:?}");
+        assert!(files.contains(&"config:Env") && files.contains(&"config:history[0]"), "{target}: {files:?}");
+        let deleted = findings.iter().find(|f| f["File"].as_str().unwrap().ends_with(":/app/.env")).unwrap();
+        assert!(deleted["Description"].as_str().unwrap().contains("deleted in a later layer"), "{deleted}");
+        assert!(!String::from_utf8_lossy(&run.stdout).contains("aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY2z4A"), "redacted");
+    }
+    let bad = sb.write("not-an-image.tar", "");
+    let run = sb.tresor().args(["scan", "--image"]).arg(&bad).output().unwrap();
+    assert_eq!(run.status.code(), Some(2), "{}", String::from_utf8_lossy(&run.stderr));
+}

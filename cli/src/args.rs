@@ -466,6 +466,10 @@ pub struct ScanArgs {
     /// Scan the full Git history of the repository (every unique blob once)
     #[arg(long)]
     pub git: bool,
+    /// Scan a container image: an OCI layout directory, an oci-archive or a `docker save`
+    /// tarball (every layer's files, deleted ones included, the config's Env and history)
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["git", "range", "staged"])]
+    pub image: Option<PathBuf>,
     /// Scan a commit range instead of all history, e.g. origin/main..HEAD
     #[arg(long, value_name = "RANGE")]
     pub range: Option<String>,

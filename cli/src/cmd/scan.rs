@@ -47,7 +47,15 @@ pub(crate) fn scan(a: ScanArgs) -> Result<i32> {
         Checks { helm: !a.no_helm && !a.guard_only, dockerfile: !a.no_dockerfile && !a.guard_only, guard: !a.no_guard };
     let need_git =
         || git_root.clone().ok_or_else(|| fail(codes::COULD_NOT_READ_INPUT_FILE, "not inside a Git repository"));
-    let findings = if a.staged {
+    let findings = if let Some(image) = &a.image {
+        let r = tresor_scan::image::scan_image(&engine, image, checks)
+            .map_err(|e| fail(codes::COULD_NOT_READ_INPUT_FILE, e.to_string()))?;
+        for s in &r.skipped {
+            eprintln!("tresor: skipped (larger than {} MiB): {s}", tresor_scan::image::MAX_FILE >> 20);
+        }
+        eprintln!("tresor: scanned {} files in {} layers of {}", r.files, r.layers, image.display());
+        r.findings
+    } else if a.staged {
         sources::scan_staged(&engine, &need_git()?, checks)
             .map_err(|e| fail(codes::COULD_NOT_READ_INPUT_FILE, e.to_string()))?
     } else if a.git || a.range.is_some() {

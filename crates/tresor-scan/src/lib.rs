@@ -11,6 +11,7 @@ pub mod analyzers;
 pub mod engine;
 pub mod finding;
 pub mod git;
+pub mod image;
 pub mod mask;
 pub mod pack;
 pub mod report;
