@@ -235,6 +235,7 @@ pub fn scan_image(engine: &Engine, path: &Path, checks: Checks) -> Result<ImageS
                 let note = deleted_after[i].contains(p.as_str());
                 for mut f in sources::scan_content(engine, Path::new("/"), p, data, checks) {
                     f.file = shown_path.clone();
+                    f.refresh_fingerprint();
                     if note {
                         f.description.push_str(" (deleted in a later layer, still in the image)");
                     }
@@ -259,6 +260,7 @@ fn scan_config(engine: &Engine, config: &J) -> Vec<Finding> {
         let text = env.join("\n");
         for mut f in engine.scan("Env", text.as_bytes()) {
             f.file = "config:Env".into();
+            f.refresh_fingerprint();
             out.push(f);
         }
     }
@@ -266,6 +268,7 @@ fn scan_config(engine: &Engine, config: &J) -> Vec<Finding> {
         let Some(cmd) = h.get("created_by").and_then(J::as_str) else { continue };
         for mut f in engine.scan("history", cmd.as_bytes()) {
             f.file = format!("config:history[{i}]");
+            f.refresh_fingerprint();
             out.push(f);
         }
     }
