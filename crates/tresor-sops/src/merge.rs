@@ -340,6 +340,22 @@ fn merge_lines(
     if clean && store.data(text.as_bytes()).ok() == merged {
         return Ok(Ok(text));
     }
+    // Flat stores can take the other side's values by key into ours' text, when theirs
+    // changed nothing but values (its comments and layout would be lost otherwise).
+    if let (Some(base), Some(merged)) = (base, merged.as_ref()) {
+        let theirs_is_values_only = o
+            .as_ref()
+            .and_then(|o| flat_changes(o, &b))
+            .and_then(|c| store.set_values(base, &c))
+            .is_some_and(|replayed| replayed == theirs);
+        if theirs_is_values_only {
+            if let Some(t) = flat_changes(&a, merged).and_then(|c| store.set_values(ours, &c)) {
+                if store.data(t.as_bytes()).ok().as_ref() == Some(merged) {
+                    return Ok(Ok(Zeroizing::new(t)));
+                }
+            }
+        }
+    }
     Ok(Err(vec![Conflict {
         path: "file".into(),
         why: format!(
@@ -347,6 +363,20 @@ fn merge_lines(
             store.name()
         ),
     }]))
+}
+
+/// The top-level value changes that turn flat data `from` into `to` (`None`: removed).
+/// `None` when either is not a mapping of strings.
+fn flat_changes(from: &J, to: &J) -> Option<Vec<(String, Option<String>)>> {
+    let (J::Object(from), J::Object(to)) = (from, to) else { return None };
+    let mut changes = Vec::new();
+    for (k, v) in to {
+        if from.get(k) != Some(v) {
+            changes.push((k.clone(), Some(v.as_str()?.to_string())));
+        }
+    }
+    changes.extend(from.keys().filter(|k| !to.contains_key(*k)).map(|k| (k.clone(), None)));
+    Some(changes)
 }
 
 /// [`merge_plaintext`] for YAML and JSON: a clean line merge when it gives the merged data,
@@ -466,8 +496,15 @@ mod tests {
         assert_eq!(out.unwrap().as_str(), "A=10\nB=2\nC=3\nD=40\n");
         let same = merge_plaintext(env, Some(o), "A=10\nB=2\nC=3\nD=4\n", "A=11\nB=2\nC=3\nD=4\n").unwrap();
         assert_eq!(same.unwrap_err()[0].why, "changed on both sides");
-        let near = merge_plaintext(env, Some(o), "A=10\nB=2\nC=3\nD=4\n", "A=1\nB=20\nC=3\nD=4\n").unwrap();
-        assert_eq!(near.unwrap_err()[0].path, "file");
+        // Touching lines: placed by key into ours' text.
+        let near = merge_plaintext(env, Some(o), "A=10\nB=2\nC=3\nD=4\n", "A=1\nB=20\nC=3\nD=4\nE=5\n").unwrap();
+        assert_eq!(near.unwrap().as_str(), "A=10\nB=20\nC=3\nD=4\nE=5\n");
+        let gone = merge_plaintext(env, Some(o), "# c\nA=10\nB=2\nC=3\nD=4\n", "A=1\nC=3\nD=4\n").unwrap();
+        assert_eq!(gone.unwrap().as_str(), "# c\nA=10\nC=3\nD=4\n");
+        // Theirs also changed a comment next to ours' change: not placed by key.
+        let o2 = "# c\nA=1\nB=2\n";
+        let c = merge_plaintext(env, Some(o2), "# c\nA=10\nB=2\n", "# changed\nA=1\nB=20\n").unwrap();
+        assert_eq!(c.unwrap_err()[0].path, "file");
     }
 
     #[test]

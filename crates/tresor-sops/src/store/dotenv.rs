@@ -207,6 +207,37 @@ impl Store for Dotenv {
         Ok(out.into_bytes())
     }
 
+    fn set_values(&self, plain: &str, changes: &[(String, Option<String>)]) -> Option<String> {
+        let parsed = parse(plain).ok()?;
+        let Node::Map(m) = &parsed.doc.root else { return None };
+        let mut edits = Vec::new();
+        let mut added = String::new();
+        for (key, value) in changes {
+            let entry = m.entries().find(|e| &e.key == key);
+            match (entry, value) {
+                (Some(e), Some(v)) => {
+                    let Node::Scalar(s) = &e.value else { return None };
+                    edits.push(Edit { range: s.span.clone(), text: escape(v) });
+                }
+                (Some(e), None) => {
+                    // The whole line, its line break included.
+                    let end = plain[e.key_span.start..].find('\n').map_or(plain.len(), |i| e.key_span.start + i + 1);
+                    edits.push(Edit { range: e.key_span.start..end, text: String::new() });
+                }
+                (None, Some(v)) => added.push_str(&format!("{key}={}\n", escape(v))),
+                (None, None) => {}
+            }
+        }
+        let mut out = splice::apply(plain, edits);
+        if !added.is_empty() {
+            if !out.is_empty() && !out.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(&added);
+        }
+        Some(out)
+    }
+
     fn replace_metadata(&self, src: &[u8], meta: &Metadata) -> Result<Vec<u8>, SopsError> {
         let text = utf8(src, NAME)?;
         let parsed = parse(text)?;

@@ -104,6 +104,13 @@ pub trait Store: Send + Sync {
     /// Write data as a plaintext of this format (`--output-type`).
     fn emit(&self, data: &J) -> Result<Vec<u8>, SopsError>;
 
+    /// A plaintext of this store with top-level values changed in place (`Some`), removed
+    /// (`None`) or added at the end, everything else as written. For the merge driver,
+    /// where a line merge cannot place changes on touching lines. `None`: not supported.
+    fn set_values(&self, _plain: &str, _changes: &[(String, Option<String>)]) -> Option<String> {
+        None
+    }
+
     /// The same file with other metadata, every value byte kept (`updatekeys`).
     fn replace_metadata(&self, src: &[u8], meta: &Metadata) -> Result<Vec<u8>, SopsError>;
 
