@@ -454,3 +454,32 @@ fn dotenv_and_ini_files_merge_value_by_value_too() {
     assert_eq!(r.read("app.enc.env"), ours);
     r.assert_no_plaintext(&["t0ken-never", "PORT=1", "PORT=2", "redis://c2"]);
 }
+
+#[test]
+fn a_binary_file_that_is_not_text_conflicts_naming_the_store() {
+    let r = Repo::new();
+    let bytes: Vec<u8> = (0..=255u8).collect();
+    std::fs::write(r.path("ks.p12"), &bytes).unwrap();
+    r.tresor().args(["encrypt", "-i", "--age", &recipient(), "ks.p12"]).ok();
+    r.tresor().args(["git", "setup", "--pattern", "*.p12"]).ok();
+    r.ok(&["add", "-A"]);
+    r.ok(&["commit", "-q", "-m", "add"]);
+    let reencrypt = |b: u8| {
+        let mut v = bytes.clone();
+        v[0] = b;
+        std::fs::write(r.path("ks.p12"), &v).unwrap();
+        r.tresor().args(["encrypt", "-i", "--age", &recipient(), "ks.p12"]).ok();
+    };
+    r.ok(&["checkout", "-q", "-b", "other"]);
+    reencrypt(1);
+    r.commit("theirs");
+    r.ok(&["checkout", "-q", "main"]);
+    reencrypt(2);
+    r.commit("ours");
+    let ours = r.read("ks.p12");
+    let merge = r.git(&["merge", "-q", "--no-edit", "other"]);
+    assert!(!merge.status.success());
+    let err = String::from_utf8_lossy(&merge.stderr);
+    assert!(err.contains("bytes that are not text (binary file)"), "{err}");
+    assert_eq!(r.read("ks.p12"), ours, "left as ours, encrypted");
+}

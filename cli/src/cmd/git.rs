@@ -244,6 +244,15 @@ fn try_merge(base: &Path, ours: &Path, theirs: &Path, path: &Path) -> Result<Res
                 Loaded::Encrypted { .. } => None,
             };
             let all_plain = o.as_ref().is_none_or(|v| plain(v).is_some()) && plain(&a).is_some() && plain(&b).is_some();
+            let all_encrypted =
+                o.as_ref().is_none_or(|v| plain(v).is_none()) && plain(&a).is_none() && plain(&b).is_none();
+            if all_encrypted {
+                // Encrypted on every side, but a plaintext is not text (binary bytes).
+                return Ok(Err(vec![format!(
+                    "a version decrypts to bytes that are not text ({} file); left as ours, resolve by hand",
+                    store.name()
+                )]));
+            }
             if !all_plain {
                 return Ok(Err(vec![
                     "one version is encrypted and another is not; left as ours, resolve by hand".into()
