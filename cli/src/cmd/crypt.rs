@@ -5,7 +5,7 @@ use tresor_sops::codes;
 
 use anyhow::{Context, Result};
 use tresor_format::Format;
-use tresor_keys::{data_key, sops_compatibility, wrap_groups};
+use tresor_keys::{sops_compatibility, wrap_groups};
 use tresor_sops::convert;
 use tresor_sops::store::{self, Plain, Store};
 use tresor_sops::{DataKey, DecryptOptions, EncryptOptions, Metadata};
@@ -144,21 +144,25 @@ pub(crate) fn open_encrypted(
 /// Decrypt an opened file with the keys found here: its metadata, the data key it wraps,
 /// and the plaintext.
 pub(crate) fn decrypt_text(o: &Opened, opts: DecryptOptions, what: &str) -> Result<(Plain, Metadata, DataKey)> {
-    use tresor_keys::open::{self, OpenError};
-    let (d, meta, key) = open::decrypt(o.store, &o.src, &tresor_keys::Keyring::new(), opts).map_err(|e| match e {
-        OpenError::Read(e) => anyhow::Error::new(e).context(format!("reading {what}")),
-        OpenError::Key(e) => anyhow::Error::new(e).context(format!("decrypting {what}")),
-        OpenError::Decrypt(e) => anyhow::Error::new(e).context(format!("decrypting {what}")),
-    })?;
+    let (d, meta, key) = tresor_keys::open::decrypt(o.store, &o.src, &tresor_keys::Keyring::new(), opts)
+        .map_err(|e| in_context(e, what))?;
     print_warnings(what, &d.warnings);
     Ok((d, meta, key))
 }
 
 /// The metadata of an opened file and the data key it wraps.
 fn open_key(o: &Opened, what: &str) -> Result<(Metadata, DataKey)> {
-    let meta = o.store.metadata(&o.src).with_context(|| format!("reading {what}"))?;
-    let key = data_key(&meta).with_context(|| format!("decrypting {what}"))?;
-    Ok((meta, key))
+    tresor_keys::open::key(o.store, &o.src, &tresor_keys::Keyring::new()).map_err(|e| in_context(e, what))
+}
+
+/// An open error with the step it failed at, its typed cause kept for exit codes and hints.
+fn in_context(e: tresor_keys::open::OpenError, what: &str) -> anyhow::Error {
+    use tresor_keys::open::OpenError;
+    match e {
+        OpenError::Read(e) => anyhow::Error::new(e).context(format!("reading {what}")),
+        OpenError::Key(e) => anyhow::Error::new(e).context(format!("decrypting {what}")),
+        OpenError::Decrypt(e) => anyhow::Error::new(e).context(format!("decrypting {what}")),
+    }
 }
 
 fn print_warnings(what: &str, warnings: &[String]) {

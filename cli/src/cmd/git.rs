@@ -182,14 +182,14 @@ impl Loaded {
 
 /// Decrypt one version (keeping its IVs) or take it as plain text when it has no metadata.
 fn load(src: String, store: &'static dyn Store, what: &str) -> Result<Loaded> {
-    match store.metadata(src.as_bytes()) {
-        Err(SopsError::MetadataNotFound) => return Ok(Loaded::Plain(src)),
-        Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {what}"))),
-        Ok(_) => {}
-    }
     let opened = Opened { src: src.into_bytes(), store };
-    let (d, meta, key) = decrypt_text(&opened, DecryptOptions { ignore_mac: false, keep_ivs: true }, what)?;
-    Ok(Loaded::Encrypted { d: Box::new(d), meta: Box::new(meta), key })
+    match decrypt_text(&opened, DecryptOptions { ignore_mac: false, keep_ivs: true }, what) {
+        Ok((d, meta, key)) => Ok(Loaded::Encrypted { d: Box::new(d), meta: Box::new(meta), key }),
+        Err(e) if e.chain().any(|c| matches!(c.downcast_ref(), Some(SopsError::MetadataNotFound))) => {
+            Ok(Loaded::Plain(String::from_utf8(opened.src).expect("read as UTF-8 text")))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn read_text(p: &Path) -> Result<String> {

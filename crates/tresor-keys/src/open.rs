@@ -30,8 +30,15 @@ pub fn decrypt(
     keyring: &Keyring,
     opts: DecryptOptions,
 ) -> Result<(Plain, Metadata, DataKey), OpenError> {
-    let meta = store.metadata(src).map_err(OpenError::Read)?;
-    let key = keyring.data_key(&meta)?;
+    let (meta, key) = key(store, src, keyring)?;
     let plain = store.decrypt(src, &meta, &key, opts).map_err(OpenError::Decrypt)?;
     Ok((plain, meta, key))
+}
+
+/// The metadata of `src`, read by `store`, and the data key it wraps (for callers that
+/// decrypt in their own way, e.g. streaming into a file).
+pub fn key(store: &dyn Store, src: &[u8], keyring: &Keyring) -> Result<(Metadata, DataKey), OpenError> {
+    let meta = store.metadata(src).map_err(OpenError::Read)?;
+    let key = keyring.data_key(&meta)?;
+    Ok((meta, key))
 }

@@ -22,8 +22,6 @@ pub struct Dotenv;
 const NAME: &str = "dotenv";
 /// Metadata keys start with this; a plaintext holding one is taken as already encrypted.
 const META_PREFIX: &str = "sops_";
-/// tresor's note that the plaintext had no final line break (sops ignores unknown keys).
-const NO_FINAL_NEWLINE: &str = "tresor_no_final_newline";
 
 /// A dotenv file read into a document, with its metadata lines set aside.
 struct Parsed {
@@ -99,16 +97,14 @@ fn read_metadata(p: &Parsed) -> Result<(Metadata, bool), SopsError> {
     if p.meta.is_empty() {
         return Err(SopsError::MetadataNotFound);
     }
-    let no_final_newline = p.meta.iter().any(|(k, v)| k == NO_FINAL_NEWLINE && v == "true");
-    let pairs: Vec<(String, String)> = p.meta.iter().filter(|(k, _)| k != NO_FINAL_NEWLINE).cloned().collect();
-    Ok((Metadata::from_flat(&pairs)?, no_final_newline))
+    flat::read_flat_metadata(&p.meta)
 }
 
 /// The metadata lines sops writes: every flattened key with the `sops_` prefix, sorted.
 fn metadata_lines(meta: &Metadata, no_final_newline: bool) -> String {
     let mut pairs = meta.to_flat();
     if no_final_newline {
-        pairs.push((NO_FINAL_NEWLINE.into(), "true".into()));
+        pairs.push((flat::NO_FINAL_NEWLINE.into(), "true".into()));
     }
     pairs.sort();
     pairs.iter().map(|(k, v)| format!("{META_PREFIX}{k}={}\n", escape(v))).collect()

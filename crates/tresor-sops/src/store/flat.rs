@@ -13,6 +13,17 @@ use crate::metadata::Metadata;
 use crate::splice::Edit;
 use crate::walk::{self, At, Visitor};
 
+/// tresor's note in a line store's metadata that the plaintext had no final line break
+/// (sops ignores unknown metadata keys), so decryption gives back the exact bytes.
+pub(super) const NO_FINAL_NEWLINE: &str = "tresor_no_final_newline";
+
+/// Flattened metadata pairs read as metadata, with tresor's final-newline note taken out.
+pub(super) fn read_flat_metadata(pairs: &[(String, String)]) -> Result<(Metadata, bool), SopsError> {
+    let note = pairs.iter().any(|(k, v)| k == NO_FINAL_NEWLINE && v == "true");
+    let rest: Vec<(String, String)> = pairs.iter().filter(|(k, _)| k != NO_FINAL_NEWLINE).cloned().collect();
+    Ok((Metadata::from_flat(&rest)?, note))
+}
+
 /// How a store writes a decrypted value or comment back: the text, or why it cannot be
 /// written so that it reads back the same (never quoting it).
 pub(super) struct Render {

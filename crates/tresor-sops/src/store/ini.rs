@@ -239,17 +239,21 @@ fn parse(text: &str) -> Result<Parsed, SopsError> {
     Ok(Parsed { doc: Document { root, anchors: Vec::new(), append_at: text.len() }, meta, meta_range })
 }
 
-fn read_metadata(p: &Parsed) -> Result<Metadata, SopsError> {
+/// The metadata and whether the plaintext had no final line break.
+fn read_metadata(p: &Parsed) -> Result<(Metadata, bool), SopsError> {
     if p.meta_range.is_none() {
         return Err(SopsError::MetadataNotFound);
     }
-    Metadata::from_flat(&p.meta)
+    flat::read_flat_metadata(&p.meta)
 }
 
-fn metadata_section(meta: &Metadata) -> String {
+fn metadata_section(meta: &Metadata, no_final_newline: bool) -> String {
     let mut out = format!("[{META_SECTION}]\n");
     for (k, v) in meta.to_flat() {
         out.push_str(&format!("{k} = {}\n", v.replace('\n', "\\n")));
+    }
+    if no_final_newline {
+        out.push_str(&format!("{} = true\n", flat::NO_FINAL_NEWLINE));
     }
     out
 }
@@ -275,7 +279,7 @@ impl Store for Ini {
     }
 
     fn metadata(&self, src: &[u8]) -> Result<Metadata, SopsError> {
-        read_metadata(&parse(utf8(src, "ini")?)?)
+        read_metadata(&parse(utf8(src, "ini")?)?).map(|(m, _)| m)
     }
 
     fn encrypt(
@@ -301,23 +305,14 @@ impl Store for Ini {
         if !out.is_empty() {
             out.push('\n');
         }
-        out.push_str(&metadata_section(&meta));
-        if no_final_newline {
-            out.push_str("tresor_no_final_newline = true\n");
-        }
+        out.push_str(&metadata_section(&meta, no_final_newline));
         super::read_back(self, out.into_bytes(), &meta, key, plain)
     }
 
     fn decrypt(&self, src: &[u8], _meta: &Metadata, key: &DataKey, opts: DecryptOptions) -> Result<Plain, SopsError> {
         let text = utf8(src, "ini")?;
         let parsed = parse(text)?;
-        let no_final_newline = parsed.meta.iter().any(|(k, v)| k == "tresor_no_final_newline" && v == "true");
-        let pairs: Vec<(String, String)> =
-            parsed.meta.iter().filter(|(k, _)| k != "tresor_no_final_newline").cloned().collect();
-        if parsed.meta_range.is_none() {
-            return Err(SopsError::MetadataNotFound);
-        }
-        let meta = Metadata::from_flat(&pairs)?;
+        let (meta, no_final_newline) = read_metadata(&parsed)?;
         let (mut edits, stash, warnings) = flat::decrypt(&parsed.doc, &meta, key, opts, &RENDER)?;
         let range = parsed.meta_range.clone().expect("checked");
         // The metadata section and the blank line written before it.
@@ -384,12 +379,8 @@ impl Store for Ini {
         let text = utf8(src, "ini")?;
         let parsed = parse(text)?;
         let range = parsed.meta_range.clone().ok_or(SopsError::MetadataNotFound)?;
-        let keep_note = parsed.meta.iter().any(|(k, v)| k == "tresor_no_final_newline" && v == "true");
-        let mut section = metadata_section(meta);
-        if keep_note {
-            section.push_str("tresor_no_final_newline = true\n");
-        }
-        Ok(splice::apply(text, vec![Edit { range, text: section }]).into_bytes())
+        let (_, no_final_newline) = read_metadata(&parsed)?;
+        Ok(splice::apply(text, vec![Edit { range, text: metadata_section(meta, no_final_newline) }]).into_bytes())
     }
 
     fn template(&self) -> &'static str {
