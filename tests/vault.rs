@@ -61,26 +61,28 @@ fn least_privilege_token_and_errors_leave_files_untouched() {
     vault_env(&mut c, token);
     let err = c.args(["encrypt", "-i", "--hc-vault-transit", &other]).arg(&q).fails_with(128);
     assert!(err.contains("403") && err.contains("permission denied"), "{err}");
+    assert!(err.contains("its policy allows"), "{err}");
     assert_eq!(sb.read("q.yaml"), "a: b\n");
     // Wrong token.
     let mut c = sb.tresor();
     vault_env(&mut c, "not-a-token");
     let err = c.args(["decrypt", "-i"]).arg(&p).fails_with(128);
     assert!(err.contains("OpenBao/Vault refused"), "{err}");
+    assert!(err.contains("hint: the key service refused the credentials"), "{err}");
     assert_eq!(sb.read("s.yaml"), encrypted);
     // Sealed server.
     bao.cli(&["operator", "seal"]);
     let mut c = sb.tresor();
     vault_env(&mut c, "root");
     let err = c.args(["decrypt", "-i"]).arg(&p).fails_with(128);
-    assert!(err.contains("sealed"), "{err}");
+    assert!(err.contains("sealed") && err.contains("hint: the OpenBao/Vault server is sealed"), "{err}");
     assert_eq!(sb.read("s.yaml"), encrypted);
     // Stopped server: retried, then a clear error.
     bao.stop();
     let mut c = sb.tresor();
     vault_env(&mut c, "root");
     let err = c.args(["decrypt", "-i"]).arg(&p).env("VAULT_MAX_RETRIES", "1").fails_with(128);
-    assert!(err.contains("cannot reach"), "{err}");
+    assert!(err.contains("cannot reach") && err.contains("hint: the key service did not answer"), "{err}");
     assert_eq!(sb.read("s.yaml"), encrypted);
 }
 

@@ -154,6 +154,27 @@ pub struct KeyArgs {
     pub owner: Option<String>,
 }
 
+impl KeyArgs {
+    /// The key flags as (metadata list name, values), for `KeySpec::parse`: the service
+    /// table (`tresor_keys::service::SERVICES`) names each row's flag, and a test checks
+    /// that every one exists here.
+    pub fn key_flags(&self) -> [(&'static str, &[String]); 4] {
+        [("hc_vault", &self.hc_vault_transit), ("okms", &self.okms), ("age", &self.age), ("pgp", &self.pgp)]
+    }
+}
+
+impl RotateArgs {
+    /// `--add-*` flags as (metadata list name, values).
+    pub fn add_flags(&self) -> [(&'static str, &[String]); 4] {
+        [("age", &self.add_age), ("pgp", &self.add_pgp), ("hc_vault", &self.add_vault), ("okms", &self.add_okms)]
+    }
+
+    /// `--rm-*` flags as (metadata list name, values).
+    pub fn rm_flags(&self) -> [(&'static str, &[String]); 4] {
+        [("age", &self.rm_age), ("pgp", &self.rm_pgp), ("hc_vault", &self.rm_vault), ("okms", &self.rm_okms)]
+    }
+}
+
 #[derive(Args)]
 pub struct EncryptArgs {
     #[command(flatten)]
@@ -240,6 +261,10 @@ pub struct RotateArgs {
     /// Remove PGP keys (fingerprints) while rotating
     #[arg(long = "rm-pgp", value_delimiter = ',', value_name = "FINGERPRINT")]
     pub rm_pgp: Vec<String>,
+    /// Remove keys tresor cannot wrap for (AWS/GCP/Azure/Huawei KMS) instead of refusing:
+    /// a new data key cannot be wrapped for them, and an entry holding the old one must go
+    #[arg(long = "drop-unsupported-keys")]
+    pub drop_unsupported_keys: bool,
     #[arg(long = "input-type", value_name = "TYPE")]
     pub input_type: Option<String>,
 }

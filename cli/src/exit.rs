@@ -22,6 +22,44 @@ pub fn fail(code: i32, msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(Exit { code, msg: msg.into() })
 }
 
+/// A hint that names the real cause of a key failure: the first failure of the kinds
+/// below, in this order (a sealed server says more than "no identity matched").
+fn key_hint(e: &KeyError) -> Option<&'static str> {
+    use tresor_keys::KeyFailure as F;
+    use tresor_kms::KmsError as K;
+    let failures = e.failures();
+    let has = |pred: &dyn Fn(&F) -> bool| failures.iter().any(pred);
+    if has(&|f| matches!(f, F::Service(K::Sealed { .. }))) {
+        return Some("hint: the OpenBao/Vault server is sealed: unseal it (`bao operator unseal`) and retry");
+    }
+    if has(&|f| matches!(f, F::Service(K::Denied { .. }))) {
+        return Some("hint: the key service refused the credentials: check that the token (VAULT_TOKEN / KMS_RESTAPI_*) is valid and its policy allows encrypt/decrypt on this key");
+    }
+    if has(&|f| matches!(f, F::Service(K::Unreachable { .. } | K::Timeout { .. }))) {
+        return Some("hint: the key service did not answer: check its address (VAULT_ADDR, the key URI) and the network; VAULT_CLIENT_TIMEOUT / KMS_RESTAPI_TIMEOUT bound the wait");
+    }
+    if has(&|f| matches!(f, F::GpgMissing(_))) {
+        return Some("hint: install GnuPG (gpg), or set SOPS_GPG_EXEC to its path");
+    }
+    if has(&|f| matches!(f, F::Gpg(_))) {
+        return Some("hint: gpg could not decrypt: check `gpg --list-secret-keys`, that gpg-agent runs and, for a smartcard, that it is inserted");
+    }
+    if has(&|f| matches!(f, F::NoIdentity { .. } | F::NoMatchingIdentity { .. })) {
+        return Some(
+            "hint: set SOPS_AGE_KEY_FILE (or SOPS_AGE_KEY) to an identity matching one of the file's age recipients",
+        );
+    }
+    if has(&|f| matches!(f, F::Service(K::Config(_)))) {
+        return Some("hint: set the key service's credentials: VAULT_ADDR/VAULT_TOKEN for OpenBao/Vault, KMS_RESTAPI_* for OVHcloud KMS");
+    }
+    match e {
+        KeyError::Unwrap(_) => Some(
+            "hint: set SOPS_AGE_KEY_FILE (or SOPS_AGE_KEY) to an identity matching one of the file's recipients, or VAULT_TOKEN / KMS_RESTAPI_* for remote keys",
+        ),
+        _ => None,
+    }
+}
+
 fn hint(err: &anyhow::Error) -> Option<&'static str> {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<SopsError>() {
@@ -40,12 +78,10 @@ fn hint(err: &anyhow::Error) -> Option<&'static str> {
             };
         }
         if let Some(e) = cause.downcast_ref::<KeyError>() {
-            return match e {
-                KeyError::Unwrap(_) => Some(
-                    "hint: set SOPS_AGE_KEY_FILE (or SOPS_AGE_KEY) to an identity matching one of the file's recipients, or VAULT_TOKEN / KMS_RESTAPI_* for remote keys",
-                ),
-                _ => None,
-            };
+            return key_hint(e);
+        }
+        if let Some(e) = cause.downcast_ref::<tresor_keys::rekey::RekeyError>() {
+            return e.key_error().and_then(key_hint);
         }
     }
     None
@@ -61,6 +97,9 @@ pub fn code(err: &anyhow::Error) -> i32 {
             return e.exit_code();
         }
         if let Some(e) = cause.downcast_ref::<KeyError>() {
+            return e.exit_code();
+        }
+        if let Some(e) = cause.downcast_ref::<tresor_keys::rekey::RekeyError>() {
             return e.exit_code();
         }
         if let Some(e) = cause.downcast_ref::<tresor_config::ConfigError>() {

@@ -24,17 +24,17 @@ pub struct Plan {
 
 /// Keys given on the command line, as one group.
 fn flag_keys(args: &KeyArgs) -> Result<Vec<KeySpec>> {
+    specs(&args.key_flags())
+}
+
+/// Key specs from (kind, values) pairs of command-line flags; blank values are skipped.
+pub fn specs(flags: &[(&str, &[String])]) -> Result<Vec<KeySpec>> {
     let mut keys = Vec::new();
-    for uri in args.hc_vault_transit.iter().filter(|s| !s.trim().is_empty()) {
-        keys.push(KeySpec::vault(uri)?);
+    for (kind, values) in flags {
+        for v in values.iter().filter(|s| !s.trim().is_empty()) {
+            keys.push(KeySpec::parse(kind, v)?);
+        }
     }
-    for uri in args.okms.iter().filter(|s| !s.trim().is_empty()) {
-        keys.push(KeySpec::okms(uri)?);
-    }
-    keys.extend(args.age.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).map(|s| KeySpec::Age(s.to_string())));
-    keys.extend(
-        args.pgp.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).map(|s| KeySpec::Pgp(s.to_ascii_uppercase())),
-    );
     Ok(keys)
 }
 
@@ -76,7 +76,7 @@ fn default_groups() -> Result<Vec<Vec<KeySpec>>> {
         Err(_) => Vec::new(),
     };
     if !recipients.is_empty() {
-        return Ok(vec![recipients.into_iter().map(KeySpec::Age).collect()]);
+        return Ok(vec![recipients.iter().map(|r| KeySpec::parse("age", r)).collect::<Result<_, _>>()?]);
     }
     if path.exists() {
         anyhow::bail!("{} holds no age X25519 identity; pass --age RECIPIENT", path.display());
@@ -84,7 +84,7 @@ fn default_groups() -> Result<Vec<Vec<KeySpec>>> {
     let public = write_new_identity(&path)?;
     eprintln!("tresor: created a new age identity in {} (public key {public})", path.display());
     eprintln!("tresor: back it up: without it, files encrypted only to it cannot be decrypted");
-    Ok(vec![vec![KeySpec::Age(public)]])
+    Ok(vec![vec![KeySpec::parse("age", &public)?]])
 }
 
 /// Create an identity file (0600, parent 0700) or append a new identity to an existing one.

@@ -101,9 +101,13 @@ fn print_text(files: &[FileDiagnosis], sources: &[String], found: usize) {
         for k in &f.keys {
             match &k.result {
                 Ok(()) => out.push_str(&format!("  ✓ group {} {} {}: opens here\n", k.group, k.kind, k.id)),
-                Err(e) => {
-                    out.push_str(&format!("  ✗ group {} {} {}: {}\n", k.group, k.kind, k.id, e.replace('\n', " ")))
-                }
+                Err(e) => out.push_str(&format!(
+                    "  ✗ group {} {} {}: {}\n",
+                    k.group,
+                    k.kind,
+                    k.id,
+                    e.to_string().replace('\n', " ")
+                )),
             }
         }
         out.push_str(if f.opens { "  => decrypts here\n" } else { "  => cannot be decrypted here\n" });
@@ -127,7 +131,7 @@ fn print_json(files: &[FileDiagnosis], sources: &[String], found: usize, target:
                     "type": k.kind,
                     "id": k.id,
                     "opens": k.result.is_ok(),
-                    "reason": k.result.as_ref().err(),
+                    "reason": k.result.as_ref().err().map(ToString::to_string),
                 })).collect::<Vec<_>>(),
                 "checks": f.checks,
             })

@@ -66,30 +66,25 @@ impl Jurisdictions {
         self.hosts.iter().find(|(suffix, _)| host == suffix || host.ends_with(&format!(".{suffix}"))).map(|(_, j)| *j)
     }
 
-    /// Provider name, jurisdiction and a short reason.
+    /// Provider name, jurisdiction and a short reason. The host comes from the key
+    /// service (`tresor_keys::service::location_of`); what a host or a kind means
+    /// legally is this module's table.
     pub fn classify(&self, key: &MasterKey) -> (String, Jurisdiction, String) {
-        match key {
-            MasterKey::Age { .. } => {
-                ("age".into(), Jurisdiction::Holder, "local age key: whoever holds the identity".into())
-            }
-            MasterKey::HcVault { vault_address, .. } => {
-                let host = host_of(vault_address);
-                match self.by_host(&host) {
-                    Some(j) => ("openbao/vault".into(), j, format!("{host}: configured as {}", j.name())),
-                    None if host.ends_with(".hashicorp.cloud") => (
-                        "hcp-vault".into(),
-                        Jurisdiction::Us,
-                        "HashiCorp Cloud Platform (US company, CLOUD Act)".into(),
-                    ),
-                    None => (
-                        "openbao/vault".into(),
-                        Jurisdiction::Holder,
-                        format!("{host}: self-hosted (set a jurisdiction for it in the policy)"),
-                    ),
+        let host = tresor_keys::service::location_of(key).map(|url| host_of(&url));
+        match (key.kind(), host) {
+            ("age", _) => ("age".into(), Jurisdiction::Holder, "local age key: whoever holds the identity".into()),
+            ("hc_vault", Some(host)) => match self.by_host(&host) {
+                Some(j) => ("openbao/vault".into(), j, format!("{host}: configured as {}", j.name())),
+                None if host.ends_with(".hashicorp.cloud") => {
+                    ("hcp-vault".into(), Jurisdiction::Us, "HashiCorp Cloud Platform (US company, CLOUD Act)".into())
                 }
-            }
-            MasterKey::Okms { endpoint, .. } => {
-                let host = host_of(endpoint);
+                None => (
+                    "openbao/vault".into(),
+                    Jurisdiction::Holder,
+                    format!("{host}: self-hosted (set a jurisdiction for it in the policy)"),
+                ),
+            },
+            ("okms", Some(host)) => {
                 if let Some(j) = self.by_host(&host) {
                     return ("ovhcloud-kms".into(), j, format!("{host}: configured as {}", j.name()));
                 }
@@ -103,16 +98,14 @@ impl Jurisdictions {
                     ("ovhcloud-kms".into(), Jurisdiction::Unknown, format!("{host}: not an OVHcloud KMS endpoint"))
                 }
             }
-            MasterKey::Foreign { kind, .. } => match kind.as_str() {
-                "kms" => ("aws-kms".into(), Jurisdiction::Us, "Amazon Web Services (US company, CLOUD Act)".into()),
-                "gcp_kms" => ("gcp-kms".into(), Jurisdiction::Us, "Google Cloud (US company, CLOUD Act)".into()),
-                "azure_kv" => {
-                    ("azure-key-vault".into(), Jurisdiction::Us, "Microsoft Azure (US company, CLOUD Act)".into())
-                }
-                "hckms" => ("huaweicloud-kms".into(), Jurisdiction::Other, "Huawei Cloud (Chinese company)".into()),
-                "pgp" => ("pgp".into(), Jurisdiction::Holder, "PGP key: whoever holds the private key".into()),
-                other => (other.to_string(), Jurisdiction::Unknown, "unknown key service".into()),
-            },
+            ("kms", _) => ("aws-kms".into(), Jurisdiction::Us, "Amazon Web Services (US company, CLOUD Act)".into()),
+            ("gcp_kms", _) => ("gcp-kms".into(), Jurisdiction::Us, "Google Cloud (US company, CLOUD Act)".into()),
+            ("azure_kv", _) => {
+                ("azure-key-vault".into(), Jurisdiction::Us, "Microsoft Azure (US company, CLOUD Act)".into())
+            }
+            ("hckms", _) => ("huaweicloud-kms".into(), Jurisdiction::Other, "Huawei Cloud (Chinese company)".into()),
+            ("pgp", _) => ("pgp".into(), Jurisdiction::Holder, "PGP key: whoever holds the private key".into()),
+            (other, _) => (other.to_string(), Jurisdiction::Unknown, "unknown key service or malformed entry".into()),
         }
     }
 }
@@ -126,13 +119,10 @@ mod tests {
         assert_eq!(host_of("https://eu-west-par.okms.ovh.net/api/x"), "eu-west-par.okms.ovh.net");
         assert_eq!(host_of("http://127.0.0.1:8200"), "127.0.0.1");
         let j = Jurisdictions { hosts: vec![("bao.corp.example".into(), Jurisdiction::Eu)] };
-        let k = MasterKey::HcVault {
-            vault_address: "https://vault.bao.corp.example:8200".into(),
-            engine_path: "t".into(),
-            key_name: "k".into(),
-            created_at: String::new(),
-            enc: String::new(),
-        };
+        let k = MasterKey::new(
+            "hc_vault",
+            &[("vault_address", "https://vault.bao.corp.example:8200"), ("engine_path", "t"), ("key_name", "k")],
+        );
         assert_eq!(j.classify(&k).1, Jurisdiction::Eu);
     }
 }

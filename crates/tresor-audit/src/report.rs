@@ -2,7 +2,6 @@
 
 use serde::Serialize;
 use tresor_sops::store::Store;
-use tresor_sops::MasterKey;
 
 use crate::jurisdiction::{Jurisdiction, Jurisdictions};
 use crate::policy::Policy;
@@ -86,7 +85,7 @@ pub fn audit_file(
                 group: gi + 1,
                 provider,
                 kind: k.kind().to_string(),
-                key_id: k.id(),
+                key_id: tresor_keys::service::describe_key(k),
                 jurisdiction,
                 basis,
                 created_at: k.created_at().map(str::to_string).filter(|s| !s.is_empty()),
@@ -110,11 +109,7 @@ pub fn audit_file(
     let sops_usable = meta
         .key_groups
         .iter()
-        .filter(|g| {
-            g.keys
-                .iter()
-                .any(|k| matches!(k, MasterKey::Age { .. } | MasterKey::HcVault { .. } | MasterKey::Foreign { .. }))
-        })
+        .filter(|g| g.keys.iter().any(|k| tresor_keys::service::by_kind(k.kind()).is_some_and(|r| r.sops_reads)))
         .count();
     let sops_decryptable = sops_usable >= needed;
     let age = age_days(&meta.lastmodified, now);

@@ -47,7 +47,10 @@ pub struct TargetCheck {
 }
 
 /// Key types the sops library (Flux, ksops) can open; tresor's `okms` is not among them.
-const SOPS_KEY_TYPES: &[&str] = &["age", "pgp", "hc_vault", "kms", "gcp_kms", "azure_kv", "hckms"];
+/// Whether the sops library (Flux, ksops, helm-secrets) opens keys of this kind.
+fn sops_reads(key: &MasterKey) -> bool {
+    tresor_keys::service::by_kind(key.kind()).is_some_and(|r| r.sops_reads)
+}
 
 /// The checks `target` needs `src` (a file in `format` with metadata `meta`, named
 /// `name`) to pass.
@@ -56,15 +59,14 @@ pub fn check(target: Target, name: &str, src: &[u8], store: &dyn Store, meta: &M
     let sops_library = matches!(target, Target::Flux | Target::Ksops);
     if sops_library {
         // Enough key groups must hold a key the sops library can open.
-        let usable =
-            meta.key_groups.iter().filter(|g| g.keys.iter().any(|k| SOPS_KEY_TYPES.contains(&k.kind()))).count();
+        let usable = meta.key_groups.iter().filter(|g| g.keys.iter().any(sops_reads)).count();
         let needed = meta.groups_needed();
         let only_tresor: Vec<String> = meta
             .key_groups
             .iter()
             .flat_map(|g| &g.keys)
-            .filter(|k| matches!(k, MasterKey::Okms { .. }))
-            .map(|k| k.id())
+            .filter(|k| !sops_reads(k))
+            .map(|k| format!("{} {}", k.kind(), tresor_keys::service::describe_key(k)))
             .collect();
         out.push(TargetCheck {
             check: "key types the sops library opens".into(),
@@ -74,7 +76,7 @@ pub fn check(target: Target, name: &str, src: &[u8], store: &dyn Store, meta: &M
             } else {
                 format!(
                     "only {usable} of the {needed} key group(s) needed hold a key the sops library opens{}: add an age or OpenBao key",
-                    if only_tresor.is_empty() { String::new() } else { format!(" (okms keys are tresor's only: {})", only_tresor.join(", ")) }
+                    if only_tresor.is_empty() { String::new() } else { format!(" (tresor's only: {})", only_tresor.join(", ")) }
                 )
             },
         });

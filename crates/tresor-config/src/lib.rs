@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 use tresor_format::tree::{Map, Node};
 use tresor_format::Format;
+use tresor_keys::service::SERVICES;
 use tresor_keys::KeySpec;
 use tresor_sops::Rule;
 
@@ -121,33 +122,44 @@ fn scalar<'a>(m: &'a Map, key: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty() && *s != "~" && *s != "null")
 }
 
+/// The keys of a creation rule or key group: every `.sops.yaml` key name of the service
+/// table, as strings (comma-separated or a list) or, in key groups, as sops' structured
+/// entries (`kms: [{arn: …, role: …}]`). Kinds tresor has no client for parse too:
+/// `updatekeys` keeps their entries, and encrypting to them fails naming them.
 fn group_keys(m: &Map, path: &str) -> Result<Vec<KeySpec>, ConfigError> {
     let mut keys = Vec::new();
-    for uri in strings(m.get("hc_vault_transit_uri")).into_iter().chain(strings(m.get("hc_vault"))) {
-        keys.push(KeySpec::vault(&uri).map_err(|e| invalid(path, e.to_string()))?);
-    }
-    for uri in strings(m.get("okms")) {
-        keys.push(KeySpec::okms(&uri).map_err(|e| invalid(path, e.to_string()))?);
-    }
-    for r in strings(m.get("age")) {
-        keys.push(KeySpec::Age(r));
-    }
-    for fp in strings(m.get("pgp")) {
-        keys.push(KeySpec::Pgp(fp.to_ascii_uppercase()));
-    }
-    for unsupported in ["kms", "gcp_kms", "azure_keyvault", "hckms"] {
-        if m.get(unsupported)
-            .is_some_and(|n| !strings(Some(n)).is_empty() || matches!(n, Node::Seq(s) if s.values().next().is_some()))
-        {
-            return Err(invalid(
-                path,
-                format!(
-                    "key type '{unsupported}' is not supported by tresor (use age, pgp, hc_vault_transit_uri or okms)"
-                ),
-            ));
+    for row in &SERVICES {
+        for name in row.config_names {
+            for text in strings(m.get(name)) {
+                keys.push(KeySpec::parse(name, &text).map_err(|e| invalid(path, e.to_string()))?);
+            }
+            let Some(Node::Seq(items)) = m.get(name) else { continue };
+            for item in items.values() {
+                match item {
+                    Node::Scalar(_) => {}
+                    Node::Map(entry) => {
+                        let fields: Vec<(String, String)> = entry
+                            .entries()
+                            .filter_map(|e| e.value.as_scalar().map(|v| (e.key.clone(), v.text.clone())))
+                            .collect();
+                        keys.push(KeySpec::parse_entry(name, &fields).map_err(|e| invalid(path, e.to_string()))?);
+                    }
+                    _ => return Err(invalid(path, format!("`{name}` entries must be strings or mappings"))),
+                }
+            }
         }
     }
     Ok(keys)
+}
+
+/// A key group naming a key type tresor does not know would lose those keys: refuse.
+fn check_group_names(m: &Map, path: &str) -> Result<(), ConfigError> {
+    for e in m.entries() {
+        if e.key != "merge" && !SERVICES.iter().any(|r| r.config_names.contains(&e.key.as_str())) {
+            return Err(invalid(path, format!("key group: unknown key type '{}'", e.key)));
+        }
+    }
+    Ok(())
 }
 
 pub fn parse(text: &str, path: &str) -> Result<Vec<CreationRule>, ConfigError> {
@@ -169,10 +181,12 @@ pub fn parse(text: &str, path: &str) -> Result<Vec<CreationRule>, ConfigError> {
         if let Some(Node::Seq(groups)) = m.get("key_groups") {
             for g in groups.values() {
                 let gm = g.as_map().ok_or_else(|| invalid(path, "a key group must be a mapping"))?;
+                check_group_names(gm, path)?;
                 let mut keys = group_keys(gm, path)?;
                 // `merge:` concatenates sub-groups into this one.
                 if let Some(Node::Seq(merges)) = gm.get("merge") {
                     for sub in merges.values().filter_map(|s| s.as_map()) {
+                        check_group_names(sub, path)?;
                         keys.extend(group_keys(sub, path)?);
                     }
                 }
@@ -263,13 +277,13 @@ creation_rules:
         assert_eq!(
             j.key_groups,
             vec![vec![
-                KeySpec::vault("https://bao:8200/v1/transit/keys/dev").unwrap(),
-                KeySpec::Age("age1ccc".into()),
-                KeySpec::Age("age1ddd".into())
+                KeySpec::parse("hc_vault", "https://bao:8200/v1/transit/keys/dev").unwrap(),
+                KeySpec::parse("age", "age1ccc").unwrap(),
+                KeySpec::parse("age", "age1ddd").unwrap()
             ]]
         );
         assert!(j.mac_only_encrypted);
         let d = cfg.rule_for(&dir.path().join("other.yaml")).unwrap();
-        assert_eq!(d.key_groups, vec![vec![KeySpec::Age("age1default".into())]]);
+        assert_eq!(d.key_groups, vec![vec![KeySpec::parse("age", "age1default").unwrap()]]);
     }
 }

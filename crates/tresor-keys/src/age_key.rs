@@ -7,7 +7,10 @@ use age::armor::{ArmoredReader, ArmoredWriter, Format};
 use age::secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
+use tresor_sops::metadata::MasterKey;
+
 use crate::error::KeyError;
+use crate::service::{KeyFailure, KeyService};
 
 /// How age plugins (a YubiKey, a TPM) talk to the user: their messages ("touch your key")
 /// go to stderr. tresor never prompts for a PIN itself: a plugin that needs one and gets
@@ -40,7 +43,7 @@ pub fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send>, KeyErr
         }
         let r = s.parse::<age::plugin::Recipient>().map_err(|_| KeyError::BadRecipient(s.into()))?;
         let plugin = age::plugin::RecipientPluginV1::new(r.plugin(), std::slice::from_ref(&r), &[], PluginUi)
-            .map_err(|e| KeyError::Wrap { key: s.into(), reason: e.to_string() })?;
+            .map_err(|e| KeyError::wrap(s, KeyFailure::Other(e.to_string()).into()))?;
         Ok(Box::new(plugin))
     } else if s.starts_with("ssh-") {
         s.parse::<age::ssh::Recipient>()
@@ -55,7 +58,7 @@ pub fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send>, KeyErr
 /// stores it.
 pub fn wrap(recipient: &str, payload: &[u8]) -> Result<String, KeyError> {
     let r = parse_recipient(recipient)?;
-    let err = |e: String| KeyError::Wrap { key: recipient.into(), reason: e };
+    let err = |e: String| KeyError::wrap(recipient, KeyFailure::Other(e).into());
     let enc = age::Encryptor::with_recipients(std::iter::once(r.as_ref() as &dyn age::Recipient))
         .map_err(|e| err(e.to_string()))?;
     let mut out = Vec::new();
@@ -207,24 +210,67 @@ fn run_key_cmd(cmd: &str) -> Result<Zeroizing<String>, KeyError> {
 }
 
 /// Unwrap an armored age `enc` with any of the identities.
-pub fn unwrap(enc: &str, ids: &Identities) -> Result<Zeroizing<Vec<u8>>, String> {
+pub fn unwrap(enc: &str, ids: &Identities) -> Result<Zeroizing<Vec<u8>>, KeyFailure> {
     let unavailable = if ids.unavailable.is_empty() {
         String::new()
     } else {
         format!("; not usable: {}", ids.unavailable.join("; "))
     };
     if ids.ids.is_empty() {
-        return Err(format!("no age identity found (looked in: {}){unavailable}", ids.searched.join(", ")));
+        return Err(KeyFailure::NoIdentity { searched: ids.searched.join(", "), unavailable });
     }
+    let other = |e: &dyn std::fmt::Display| KeyFailure::Other(e.to_string());
     let reader = ArmoredReader::new(enc.as_bytes());
-    let dec = age::Decryptor::new(reader).map_err(|e| e.to_string())?;
+    let dec = age::Decryptor::new(reader).map_err(|e| other(&e))?;
     let mut r = dec.decrypt(ids.ids.iter().map(|i| i.as_ref() as &dyn age::Identity)).map_err(|e| match e {
-        age::DecryptError::NoMatchingKeys => format!("none of the age identities matches this recipient{unavailable}"),
-        other => other.to_string(),
+        age::DecryptError::NoMatchingKeys => KeyFailure::NoMatchingIdentity { unavailable },
+        e => other(&e),
     })?;
     let mut out = Zeroizing::new(Vec::new());
-    r.read_to_end(&mut out).map_err(|e| e.to_string())?;
+    r.read_to_end(&mut out).map_err(|e| other(&e))?;
     Ok(out)
+}
+
+/// age as a key service (`age` entries): X25519, SSH and plugin recipients; identities
+/// from the places sops looks, loaded on first use.
+#[derive(Default)]
+pub struct AgeService {
+    identities: std::sync::OnceLock<Result<Identities, String>>,
+}
+
+impl AgeService {
+    fn identities(&self) -> Result<&Identities, KeyFailure> {
+        self.identities
+            .get_or_init(|| load_identities().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| KeyFailure::Identity(e.clone()))
+    }
+}
+
+impl KeyService for AgeService {
+    fn kind(&self) -> &'static str {
+        "age"
+    }
+
+    fn parse(&self, text: &str) -> Result<String, KeyError> {
+        Ok(text.trim().to_string())
+    }
+
+    fn id_of(&self, key: &MasterKey) -> Option<String> {
+        key.get("recipient").map(|r| r.trim().to_string())
+    }
+
+    fn wrap(&self, id: &str, payloads: &[&[u8]]) -> Result<Vec<MasterKey>, KeyError> {
+        payloads.iter().map(|p| Ok(MasterKey::new("age", &[("recipient", id), ("enc", &wrap(id, p)?)]))).collect()
+    }
+
+    fn unwrap(&self, key: &MasterKey) -> Result<Zeroizing<Vec<u8>>, KeyFailure> {
+        unwrap(crate::service::required(key, "enc")?, self.identities()?)
+    }
+
+    fn local_sources(&self) -> Option<Result<(Vec<String>, usize), String>> {
+        Some(self.identities().map(|i| (i.searched.clone(), i.ids.len())).map_err(|e| e.to_string()))
+    }
 }
 
 /// A new X25519 identity: (file text in age-keygen's format, public recipient).

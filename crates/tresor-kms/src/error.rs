@@ -1,6 +1,6 @@
 /// Failures of a key service, phrased for the person running the command. Secrets
 /// (tokens, plaintexts) never appear in these messages.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum KmsError {
     #[error("invalid key URI '{uri}': {why}")]
     BadUri { uri: String, why: String },

@@ -44,73 +44,61 @@ pub struct KeyGroup {
     pub keys: Vec<MasterKey>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub enum MasterKey {
-    Age {
-        recipient: String,
-        enc: String,
-    },
-    HcVault {
-        vault_address: String,
-        engine_path: String,
-        key_name: String,
-        created_at: String,
-        enc: String,
-    },
-    Okms {
-        endpoint: String,
-        okms_id: String,
-        key_id: String,
-        created_at: String,
-        enc: String,
-    },
-    /// A key type we cannot use (AWS/GCP/Azure KMS, PGP, HuaweiCloud): kept for reporting.
-    Foreign {
-        kind: String,
-        fields: Vec<(String, String)>,
-    },
+/// One master key of a key group, as the metadata stores it: the list it sits in (`age`,
+/// `hc_vault`, `kms`, …) and its fields in file order. The format does not interpret the
+/// fields; the key services in `tresor-keys` do (as age's `Stanza` under its recipients).
+/// Kinds no service handles are kept byte-for-byte on every rewrite.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MasterKey {
+    /// The metadata list name.
+    pub kind: String,
+    /// Field name and string value, in the order read (or the service's order when new).
+    pub fields: Vec<(String, String)>,
 }
 
 impl MasterKey {
+    /// A record of `kind` with `fields` in the given order.
+    pub fn new(kind: &str, fields: &[(&str, &str)]) -> MasterKey {
+        MasterKey {
+            kind: kind.to_string(),
+            fields: fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    /// The metadata list this key sits in.
     pub fn kind(&self) -> &str {
-        match self {
-            MasterKey::Age { .. } => "age",
-            MasterKey::HcVault { .. } => "hc_vault",
-            MasterKey::Okms { .. } => "okms",
-            MasterKey::Foreign { kind, .. } => kind,
-        }
+        &self.kind
     }
 
-    /// A short human identifier (recipient, key URI, key id).
-    pub fn id(&self) -> String {
-        match self {
-            MasterKey::Age { recipient, .. } => recipient.clone(),
-            MasterKey::HcVault { vault_address, engine_path, key_name, .. } => {
-                format!("{vault_address}/v1/{engine_path}/keys/{key_name}")
-            }
-            MasterKey::Okms { endpoint, okms_id, key_id, .. } => {
-                format!("{endpoint}/api/{okms_id}/v1/servicekey/{key_id}")
-            }
-            MasterKey::Foreign { fields, .. } => fields
-                .iter()
-                .find(|(k, _)| matches!(k.as_str(), "arn" | "resource_id" | "vault_url" | "fp" | "key_id"))
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default(),
-        }
+    /// A field's value, if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
+    /// The wrapped data key (every kind sops writes names it `enc`).
+    pub fn enc(&self) -> Option<&str> {
+        self.get("enc")
+    }
+
+    /// When the key was wrapped, for the kinds that record it.
     pub fn created_at(&self) -> Option<&str> {
-        match self {
-            MasterKey::HcVault { created_at, .. } | MasterKey::Okms { created_at, .. } => Some(created_at),
-            MasterKey::Foreign { fields, .. } => {
-                fields.iter().find(|(k, _)| k == "created_at").map(|(_, v)| v.as_str())
-            }
-            MasterKey::Age { .. } => None,
-        }
+        self.get("created_at")
     }
 }
 
-const FOREIGN_KINDS: [&str; 5] = ["kms", "gcp_kms", "hckms", "azure_kv", "pgp"];
+/// The key lists of a key group in sops' struct order, with `okms` (tresor's) after
+/// `hc_vault`. `in_groups` lists are written even when empty inside `key_groups`, as sops
+/// does (its struct has no `omitempty` on them).
+const LISTS: [(&str, bool); 8] = [
+    ("kms", false),
+    ("gcp_kms", false),
+    ("hckms", false),
+    ("azure_kv", false),
+    ("hc_vault", true),
+    ("okms", false),
+    ("age", true),
+    ("pgp", false),
+];
 
 // ---------------------------------------------------------------- reading
 
@@ -140,49 +128,16 @@ fn field(map: &Map, key: &str) -> Option<String> {
 
 fn read_group(map: &Map) -> Result<KeyGroup, SopsError> {
     let mut keys = Vec::new();
-    let bad = |what: &str| SopsError::InvalidMetadata(format!("{what} entry is missing a field"));
-    // sops' struct order: cloud KMSs, hc_vault, (okms), age, pgp.
-    for kind in FOREIGN_KINDS.iter().filter(|k| **k != "pgp") {
+    for (kind, _) in LISTS {
         for item in list_items(map.get(kind)) {
-            if let Some(m) = item.as_map() {
-                let fields = m.entries().filter_map(|e| scalar_text(&e.value).map(|v| (e.key.clone(), v))).collect();
-                keys.push(MasterKey::Foreign { kind: kind.to_string(), fields });
-            }
-        }
-    }
-    for item in list_items(map.get("hc_vault")) {
-        let m = item.as_map().ok_or_else(|| bad("hc_vault"))?;
-        keys.push(MasterKey::HcVault {
-            vault_address: field(m, "vault_address").ok_or_else(|| bad("hc_vault"))?,
-            engine_path: field(m, "engine_path").ok_or_else(|| bad("hc_vault"))?,
-            key_name: field(m, "key_name").ok_or_else(|| bad("hc_vault"))?,
-            created_at: field(m, "created_at").unwrap_or_default(),
-            enc: field(m, "enc").ok_or_else(|| bad("hc_vault"))?,
-        });
-    }
-    for item in list_items(map.get("okms")) {
-        let m = item.as_map().ok_or_else(|| bad("okms"))?;
-        keys.push(MasterKey::Okms {
-            endpoint: field(m, "endpoint").ok_or_else(|| bad("okms"))?,
-            okms_id: field(m, "okms_id").ok_or_else(|| bad("okms"))?,
-            key_id: field(m, "key_id").ok_or_else(|| bad("okms"))?,
-            created_at: field(m, "created_at").unwrap_or_default(),
-            enc: field(m, "enc").ok_or_else(|| bad("okms"))?,
-        });
-    }
-    for item in list_items(map.get("age")) {
-        let m = item.as_map().ok_or_else(|| bad("age"))?;
-        keys.push(MasterKey::Age {
-            recipient: field(m, "recipient").ok_or_else(|| bad("age"))?,
-            enc: field(m, "enc").ok_or_else(|| bad("age"))?,
-        });
-    }
-    for kind in ["pgp"] {
-        for item in list_items(map.get(kind)) {
-            if let Some(m) = item.as_map() {
-                let fields = m.entries().filter_map(|e| scalar_text(&e.value).map(|v| (e.key.clone(), v))).collect();
-                keys.push(MasterKey::Foreign { kind: kind.to_string(), fields });
-            }
+            let m = item
+                .as_map()
+                .ok_or_else(|| SopsError::InvalidMetadata(format!("a `{kind}` key entry is not a mapping")))?;
+            let fields = m
+                .entries()
+                .filter_map(|e| scalar_text(&e.value).filter(|v| v != "~" && v != "null").map(|v| (e.key.clone(), v)))
+                .collect();
+            keys.push(MasterKey { kind: kind.to_string(), fields });
         }
     }
     Ok(KeyGroup { keys })
@@ -378,90 +333,31 @@ fn check_semver(v: &str) -> Result<(), SopsError> {
 
 fn group_tree(g: &KeyGroup, in_groups: bool) -> Vec<(String, Meta)> {
     let mut out: Vec<(String, Meta)> = Vec::new();
-    for kind in ["kms", "gcp_kms", "hckms", "azure_kv"] {
+    for (kind, always) in LISTS {
         let items: Vec<Meta> = g
             .keys
             .iter()
-            .filter_map(|k| match k {
-                MasterKey::Foreign { kind: k2, fields } if k2 == kind => {
-                    Some(Meta::Map(fields.iter().map(|(a, b)| (a.clone(), Meta::Str(b.clone()))).collect()))
-                }
-                _ => None,
-            })
+            .filter(|k| k.kind == kind)
+            .map(|k| Meta::Map(k.fields.iter().map(|(name, v)| (name.clone(), field_meta(name, v))).collect()))
             .collect();
-        if !items.is_empty() {
+        if !items.is_empty() || (always && in_groups) {
             out.push((kind.into(), Meta::List(items)));
         }
     }
-    let vault: Vec<Meta> = g
-        .keys
-        .iter()
-        .filter_map(|k| match k {
-            MasterKey::HcVault { vault_address, engine_path, key_name, created_at, enc } => Some(Meta::Map(vec![
-                ("vault_address".into(), Meta::Str(vault_address.clone())),
-                ("engine_path".into(), Meta::Str(engine_path.clone())),
-                ("key_name".into(), Meta::Str(key_name.clone())),
-                ("created_at".into(), Meta::Quoted(created_at.clone())),
-                ("enc".into(), Meta::Str(enc.clone())),
-            ])),
-            _ => None,
-        })
-        .collect();
-    if !vault.is_empty() || in_groups {
-        out.push(("hc_vault".into(), Meta::List(vault)));
-    }
-    let okms: Vec<Meta> = g
-        .keys
-        .iter()
-        .filter_map(|k| match k {
-            MasterKey::Okms { endpoint, okms_id, key_id, created_at, enc } => Some(Meta::Map(vec![
-                ("endpoint".into(), Meta::Str(endpoint.clone())),
-                ("okms_id".into(), Meta::Str(okms_id.clone())),
-                ("key_id".into(), Meta::Str(key_id.clone())),
-                ("created_at".into(), Meta::Quoted(created_at.clone())),
-                ("enc".into(), Meta::Str(enc.clone())),
-            ])),
-            _ => None,
-        })
-        .collect();
-    if !okms.is_empty() {
-        out.push(("okms".into(), Meta::List(okms)));
-    }
-    let age: Vec<Meta> = g
-        .keys
-        .iter()
-        .filter_map(|k| match k {
-            MasterKey::Age { recipient, enc } => Some(Meta::Map(vec![
-                ("recipient".into(), Meta::Str(recipient.clone())),
-                ("enc".into(), Meta::Block(enc.clone())),
-            ])),
-            _ => None,
-        })
-        .collect();
-    if !age.is_empty() || in_groups {
-        out.push(("age".into(), Meta::List(age)));
-    }
-    let pgp: Vec<Meta> = g
-        .keys
-        .iter()
-        .filter_map(|k| match k {
-            MasterKey::Foreign { kind, fields } if kind == "pgp" => Some(Meta::Map(
-                fields
-                    .iter()
-                    .map(|(a, b)| {
-                        // The armored message as a literal block, as sops writes it.
-                        let v = if b.contains('\n') { Meta::Block(b.clone()) } else { Meta::Str(b.clone()) };
-                        (a.clone(), v)
-                    })
-                    .collect(),
-            )),
-            _ => None,
-        })
-        .collect();
-    if !pgp.is_empty() {
-        out.push(("pgp".into(), Meta::List(pgp)));
-    }
     out
+}
+
+/// How sops' YAML encoder writes a key field: armored messages (age, PGP) as literal
+/// blocks, timestamps double-quoted (go-yaml quotes strings that would read back as a
+/// timestamp), the rest plain where that reads back as the same string.
+fn field_meta(name: &str, value: &str) -> Meta {
+    if value.contains('\n') {
+        Meta::Block(value.to_string())
+    } else if name == "created_at" {
+        Meta::Quoted(value.to_string())
+    } else {
+        Meta::Str(value.to_string())
+    }
 }
 
 // ---------------------------------------------------------------- writing

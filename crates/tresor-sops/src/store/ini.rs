@@ -423,10 +423,13 @@ mod tests {
         let key = DataKey::generate();
         let mut m = meta();
         m.key_groups = vec![crate::metadata::KeyGroup {
-            keys: vec![crate::metadata::MasterKey::Age {
-                recipient: "age1example".into(),
-                enc: "-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n-----END AGE ENCRYPTED FILE-----\n".into(),
-            }],
+            keys: vec![crate::metadata::MasterKey::new(
+                "age",
+                &[
+                    ("recipient", "age1example"),
+                    ("enc", "-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n-----END AGE ENCRYPTED FILE-----\n"),
+                ],
+            )],
         }];
         let enc = Ini.encrypt(b"[a]\nb = c\n", &key, m, &EncryptOptions::default()).unwrap();
         // The same metadata as go-ini writes a value with real line breaks.
@@ -440,9 +443,7 @@ mod tests {
             .collect();
         assert!(rewritten.contains("= \"\"\"-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n"), "{rewritten}");
         let m = Ini.metadata(rewritten.as_bytes()).unwrap();
-        assert!(
-            matches!(&m.key_groups[0].keys[0], crate::metadata::MasterKey::Age { enc, .. } if enc.contains("\nYWdl\n"))
-        );
+        assert!(m.key_groups[0].keys[0].enc().is_some_and(|enc| enc.contains("\nYWdl\n")));
         let back = Ini.decrypt(rewritten.as_bytes(), &m, &key, DecryptOptions::default()).unwrap();
         assert_eq!(back.bytes.as_slice(), b"[a]\nb = c\n");
     }
