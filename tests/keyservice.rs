@@ -89,3 +89,19 @@ fn sops_yaml_key_types_tresor_cannot_wrap_for_or_does_not_know_are_errors() {
     assert!(err.contains("unknown key type 'agee'"), "{err}");
     assert_eq!(sb.read("a.yaml"), "a: b\n");
 }
+
+#[test]
+fn every_service_with_a_flag_has_it_on_encrypt_and_rotate() {
+    let sb = Sandbox::new();
+    let encrypt = sb.tresor().args(["encrypt", "--help"]).ok();
+    let rotate = sb.tresor().args(["rotate", "--help"]).ok();
+    for row in &tresor_keys::service::SERVICES {
+        let Some(flag) = row.flag else { continue };
+        assert!(encrypt.contains(&format!("{flag} <")), "encrypt lacks {flag}");
+        let name = flag.trim_start_matches("--");
+        assert!(
+            rotate.contains(&format!("--add-{name}")) && rotate.contains(&format!("--rm-{name}")),
+            "rotate lacks {name}"
+        );
+    }
+}

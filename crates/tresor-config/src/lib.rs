@@ -277,9 +277,9 @@ creation_rules:
         assert_eq!(
             j.key_groups,
             vec![vec![
-                KeySpec::parse("hc_vault", "https://bao:8200/v1/transit/keys/dev").unwrap(),
                 KeySpec::parse("age", "age1ccc").unwrap(),
-                KeySpec::parse("age", "age1ddd").unwrap()
+                KeySpec::parse("age", "age1ddd").unwrap(),
+                KeySpec::parse("hc_vault", "https://bao:8200/v1/transit/keys/dev").unwrap()
             ]]
         );
         assert!(j.mac_only_encrypted);
