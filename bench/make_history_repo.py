@@ -4,12 +4,20 @@ through `git fast-import`. Secrets of kinds both tresor and gitleaks cover are p
 some commits (and later removed), so recall can be compared.
 
 Usage: make_history_repo.py DIR [COMMITS] [FILES]"""
+import zlib
 import os, random, string, subprocess, sys
 
 out, commits, nfiles = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 5000, int(sys.argv[3]) if len(sys.argv) > 3 else 400
 rng = random.Random(7)
 A = string.ascii_letters + string.digits
 def r(n, al=A): return "".join(rng.choice(al) for _ in range(n))
+
+B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+def gh_token(prefix, body30):
+    """A GitHub/npm-style token: 30 random characters and their CRC-32 in base 62."""
+    n, s = zlib.crc32(body30.encode()), ""
+    while n: n, d = divmod(n, 62); s = B62[d] + s
+    return prefix + body30 + s.rjust(6, "0")
 words = ["config", "server", "client", "value", "items", "result", "handler", "request", "response", "cache", "index", "buffer", "render", "parse", "stream"]
 def code_line():
     w = rng.sample(words, 3)
@@ -22,13 +30,13 @@ def code_line():
     ])
 def secret(kind):
     return {
-        "github": f"GITHUB_TOKEN = \"ghp_{r(36)}\"",
+        "github": f"GITHUB_TOKEN = \"{gh_token('ghp_', r(30))}\"",
         "aws": f"AWS_ACCESS_KEY_ID = \"AKIA{r(16, string.ascii_uppercase + '234567')}\"",
         "stripe": f"STRIPE_KEY = \"sk_live_{r(32)}\"",
         "slack": f"SLACK = \"xoxb-{r(11, string.digits)}-{r(12, string.digits)}-{r(24)}\"",
         "gitlab": f"GITLAB = \"glpat-{r(20)}\"",
         "sendgrid": f"SENDGRID = \"SG.{r(22)}.{r(43)}\"",
-        "npm": f"NPM_TOKEN = \"npm_{r(36)}\"",
+        "npm": f"NPM_TOKEN = \"{gh_token('npm_', r(30))}\"",
         "pem": "-----BEGIN RSA PRIVATE KEY-----\n" + "\n".join(r(64, A + "+/") for _ in range(8)) + "\n-----END RSA PRIVATE KEY-----",
     }[kind]
 kinds = ["github", "aws", "stripe", "slack", "gitlab", "sendgrid", "npm", "pem"]

@@ -7,7 +7,7 @@ use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const TOKEN: &str = "ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5";
+const TOKEN: &str = "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";
 
 /// A PATH with the directory of the tresor under test first (the hooks run `tresor`).
 fn path_with_tresor() -> String {

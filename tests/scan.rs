@@ -73,7 +73,7 @@ fn history_scan_finds_removed_secrets_and_attributes_them() {
     std::fs::write(d.join("app.env"), "DEBUG=1\n").unwrap();
     git(&d, &["add", "."]);
     git(&d, &["commit", "-qm", "init"]);
-    let token = format!("ghp_{}", "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY2zA4");
+    let token = format!("ghp_{}", "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW11ySowm");
     std::fs::write(d.join("app.env"), format!("DEBUG=1\nGITHUB_TOKEN={token}\n")).unwrap();
     git(&d, &["commit", "-qam", "add token"]);
     let leak_commit = git(&d, &["rev-parse", "HEAD"]).trim().to_string();
@@ -126,13 +126,13 @@ fn staged_scan_guards_files_that_must_be_encrypted() {
     let (code, f) = scan_json(&sb, &d, &["--staged"]);
     assert_eq!((code, f.len()), (0, 0), "{f:?}");
     // Only what is staged counts: an unstaged leak is not reported by --staged.
-    std::fs::write(d.join("notes.txt"), format!("token ghp_{}\n", "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY2zA4")).unwrap();
+    std::fs::write(d.join("notes.txt"), format!("token ghp_{}\n", "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW11ySowm")).unwrap();
     let (code, _) = scan_json(&sb, &d, &["--staged"]);
     assert_eq!(code, 0);
     // Inline allow comments suppress a finding.
     std::fs::write(
         d.join("notes.txt"),
-        format!("token ghp_{} # tresor:allow test fixture\n", "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY2zA4"),
+        format!("token ghp_{} # tresor:allow test fixture\n", "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW11ySowm"),
     )
     .unwrap();
     git(&d, &["add", "notes.txt"]);
@@ -150,7 +150,7 @@ fn baseline_hides_known_findings_but_not_new_ones() {
     assert_eq!(out.status.code(), Some(1));
     // The old finding moves down a line; a new one appears.
     std::fs::write(d.join("old.env"), "# moved\nSTRIPE=sk_live_4eC39HqLyjWDarjtT1zdp7dc0000\n").unwrap();
-    std::fs::write(d.join("new.env"), "NPM=npm_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY2zA4\n").unwrap();
+    std::fs::write(d.join("new.env"), "NPM=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\n").unwrap();
     let (code, f) = scan_json(&sb, &d, &["--baseline", "baseline.json"]);
     assert_eq!(code, 1);
     assert_eq!(f.len(), 1, "{f:?}");
@@ -198,7 +198,7 @@ fn gitleaks_rule_files_are_read() {
     std::fs::create_dir_all(&d).unwrap();
     std::fs::write(
         d.join("internal.txt"),
-        "corp_key = CORP-1234-ABCD-5678\nother = ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY2zA4\n",
+        "corp_key = CORP-1234-ABCD-5678\nother = 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\n",
     )
     .unwrap();
     // A gitleaks config with its own rule only: the defaults are not used.
@@ -277,7 +277,7 @@ fn history_with_deltas(sb: &Sandbox) -> (std::path::PathBuf, Vec<String>) {
     std::fs::create_dir_all(d.join("charts/app")).unwrap();
     let mut lines: Vec<String> =
         (0..60).map(|i| format!("setting_{i} = \"value number {i} for the service\"")).collect();
-    let token = format!("ghp_{}", "Zx8Yw7Vu6Ts5Rq4Po3Nm2Lk1Jh0Gf9Ed8Cb7");
+    let token = format!("ghp_{}", "Zx8Yw7Vu6Ts5Rq4Po3Nm2Lk1Jh0Gf94KLdCW");
     let short = format!("glpat-{}", "Qw3Er5Ty7Ui9Op1As3Df");
     let pem = format!(
         "-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----\n",
@@ -408,9 +408,9 @@ fn pack_walk_rebuilds_every_blob_version() {
 fn image_layers_config_and_history_are_scanned_deleted_files_included() {
     let sb = Sandbox::new();
     let script = r#"set -e
-T1=ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY2z4A
-T2=ghp_Zz9yX8wV7uT6sR5qP4oN3mL2kJ1iH0gF9eD8
-T3=ghp_Q1w2E3r4T5y6U7i8O9p0A1s2D3f4G5h6J7k8
+T1=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
+T2=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
+T3=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
 mkdir -p l1/app l2/app img/blobs/sha256
 printf 'GITHUB_TOKEN=%s\n' "$T1" > l1/app/.env
 echo hello > l2/app/readme
@@ -452,4 +452,61 @@ echo "$d1"
     let bad = sb.write("not-an-image.tar", "");
     let run = sb.tresor().args(["scan", "--image"]).arg(&bad).output().unwrap();
     assert_eq!(run.status.code(), Some(2), "{}", String::from_utf8_lossy(&run.stderr));
+}
+
+#[test]
+fn betterleaks_ignore_file_allow_marker_and_config_are_honoured() {
+    let sb = Sandbox::new();
+    let d = sb.path("b");
+    std::fs::create_dir_all(&d).unwrap();
+    let (reported, ignored, marked) = (
+        "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",
+        "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",
+        "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",
+    );
+    std::fs::write(d.join("app.env"), format!("A={reported}\nB={ignored}\nC={marked} # betterleaks:allow\n")).unwrap();
+    // Betterleaks' ignore file holds value fingerprints: the SHA-256 of the secret.
+    use sha2::Digest;
+    let digest: String = sha2::Sha256::digest(ignored.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(d.join(".betterleaksignore"), format!("# reviewed\n{digest}\n")).unwrap();
+    let (code, f) = scan_json(&sb, &d, &[]);
+    assert_eq!(code, 1);
+    let lines: Vec<u64> = f.iter().map(|x| x["StartLine"].as_u64().unwrap()).collect();
+    assert_eq!(lines, vec![1], "{f:?}");
+    // A Betterleaks config named by BETTERLEAKS_CONFIG is read as gitleaks' format...
+    let cfg = sb.write("bl.toml", "[[rules]]\nid = \"corp-key\"\nregex = '''CORP-[0-9]{4}-[A-Z]{4}'''\nkeywords = [\"corp-\"]\nconfidence = \"high\"\n");
+    std::fs::write(d.join("corp.txt"), "k = CORP-1234-ABCD\n").unwrap();
+    let out = sb
+        .tresor()
+        .current_dir(&d)
+        .env("BETTERLEAKS_CONFIG", &cfg)
+        .args(["scan", ".", "--no-guard", "--format", "json"])
+        .run();
+    let f: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0]["RuleID"], "corp-key");
+    // ...and its filter expressions, which tresor does not evaluate, are refused by name.
+    std::fs::write(
+        &cfg,
+        "[[rules]]\nid = \"corp-key\"\nregex = '''CORP'''\nfilter = '''entropy(finding[\"secret\"]) < 3'''\n",
+    )
+    .unwrap();
+    let err = sb.tresor().current_dir(&d).env("BETTERLEAKS_CONFIG", &cfg).args(["scan", "."]).fails_with(2);
+    assert!(err.contains("rule corp-key") && err.contains("filter"), "{err}");
+}
+
+#[test]
+fn key_files_are_found_by_name_even_when_binary() {
+    let sb = Sandbox::new();
+    let d = sb.path("k");
+    std::fs::create_dir_all(d.join("certs")).unwrap();
+    std::fs::write(d.join("certs/client.p12"), b"\x30\x82\x0a\x00\x00\x01binary").unwrap();
+    std::fs::write(d.join("certs/client.crt"), b"\x30\x82\x0a\x00\x00\x01binary").unwrap();
+    let (code, f) = scan_json(&sb, &d, &[]);
+    assert_eq!(code, 1);
+    let hits: Vec<(&str, &str)> =
+        f.iter().map(|x| (x["RuleID"].as_str().unwrap(), x["File"].as_str().unwrap())).collect();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0].0, "pkcs12-file");
+    assert!(hits[0].1.ends_with("certs/client.p12"), "{hits:?}");
 }

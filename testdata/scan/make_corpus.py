@@ -4,11 +4,19 @@
 positives/: each file holds secrets of the rules listed for it in expected.json.
 negatives/: constructs that look dangerous but are safe; no finding is correct.
 """
+import zlib
 import json, os, random, string
 
 rng = random.Random(20261122)
 A = string.ascii_letters + string.digits
 def r(n, alphabet=A): return "".join(rng.choice(alphabet) for _ in range(n))
+
+B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+def gh_token(prefix, body30):
+    """A GitHub/npm-style token: 30 random characters and their CRC-32 in base 62."""
+    n, s = zlib.crc32(body30.encode()), ""
+    while n: n, d = divmod(n, 62); s = B62[d] + s
+    return prefix + body30 + s.rjust(6, "0")
 UP = string.ascii_uppercase + "234567"
 HEX = "0123456789abcdef"
 B32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
@@ -25,7 +33,7 @@ pos("gcp.json", f'{{"api_key": "AIza{r(35, A + "_-")}"}}\n', ["gcp-api-key"])
 pos("azure.txt", f"DefaultEndpointsProtocol=https;AccountName=prod;AccountKey={r(86, A + '+/')}==;EndpointSuffix=core.windows.net\n", ["azure-storage-account-key"])
 pos("ovh.conf", f"[ovh-eu]\nOVH_APPLICATION_SECRET={r(32)}\n", ["ovhcloud-api-credentials"])
 pos("scaleway.sh", f"export SCW_ACCESS_KEY=SCW{r(17, string.ascii_uppercase + string.digits)}\nexport SCW_SECRET_KEY={r(8,HEX)}-{r(4,HEX)}-{r(4,HEX)}-{r(4,HEX)}-{r(12,HEX)}\n", ["scaleway-access-key", "scaleway-secret-key"])
-pos("github.yaml", f"token: ghp_{r(36)}\nfine: github_pat_{r(82, A + '_')}\n", ["github-token", "github-fine-grained-token"])
+pos("github.yaml", f"token: {gh_token('ghp_', r(30))}\nfine: github_pat_{r(82, A + '_')}\n", ["github-token", "github-fine-grained-token"])
 pos("gitlab.env", f"CI_TOKEN=glpat-{r(20, A + '_-')}\n", ["gitlab-token"])
 pos("slack.py", f'SLACK_BOT = "xoxb-{r(11, string.digits)}-{r(24)}"\nWEBHOOK = "https://hooks.slack.com/services/T{r(10, UP)}/B{r(10, UP)}/{r(24)}"\n', ["slack-token", "slack-webhook"])
 pos("telegram.ini", f"bot_token = {r(10, string.digits)}:AA{r(33, A + '_-')}\n", ["telegram-bot-token"])
@@ -37,7 +45,7 @@ pos("twilio.yaml", f"twilio:\n  api_key: SK{r(32, HEX)}\n", ["twilio-api-key"])
 pos("openai.env", f"OPENAI_API_KEY=sk-proj-{r(40, A + '_-')}T3BlbkFJ{r(40, A + '_-')}\n", ["openai-api-key"])
 pos("anthropic.env", f"ANTHROPIC_API_KEY=sk-ant-api03-{r(93, A + '_-')}AA\n", ["anthropic-api-key"])
 pos("hf.txt", f"HF_TOKEN=hf_{r(34, string.ascii_letters)}\n", ["huggingface-token"])
-pos("npmrc", f"//registry.npmjs.org/:_authToken=npm_{r(36)}\n", ["npm-token"])
+pos("npmrc", f"//registry.npmjs.org/:_authToken={gh_token('npm_', r(30))}\n", ["npm-token"])
 pos("pypirc", f"[pypi]\npassword = pypi-AgEIcHlwaS5vcmc{r(70, A + '_-')}\n", ["pypi-token"])
 pos("docker.json", f'{{"token": "dckr_pat_{r(27, A + "_-")}"}}\n', ["docker-hub-token"])
 pos("datadog.yaml", f"datadog:\n  api_key: {r(32, HEX)}\n", ["datadog-api-key"])

@@ -13,10 +13,17 @@ use crate::args::{HookAction, HookArgs, ScanArgs};
 use crate::exit::fail;
 use crate::fileio::Sink;
 
+/// The rules: `--config`, else `BETTERLEAKS_CONFIG`/`GITLEAKS_CONFIG`, else the first of
+/// `.tresor-scan.toml`, `.gitleaks.toml`, `.betterleaks.toml` at the root, else tresor's.
 fn load_rules(config: Option<&Path>, root: &Path) -> Result<RuleSet> {
-    let path = config
-        .map(Path::to_path_buf)
-        .or_else(|| [".tresor-scan.toml", ".gitleaks.toml"].iter().map(|n| root.join(n)).find(|p| p.is_file()));
+    let from_env = || {
+        ["BETTERLEAKS_CONFIG", "GITLEAKS_CONFIG"]
+            .iter()
+            .find_map(|v| std::env::var_os(v).filter(|s| !s.is_empty()).map(PathBuf::from))
+    };
+    let path = config.map(Path::to_path_buf).or_else(from_env).or_else(|| {
+        [".tresor-scan.toml", ".gitleaks.toml", ".betterleaks.toml"].iter().map(|n| root.join(n)).find(|p| p.is_file())
+    });
     match path {
         Some(p) => {
             let text = std::fs::read_to_string(&p)

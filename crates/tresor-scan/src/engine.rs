@@ -17,7 +17,7 @@ pub struct Engine {
 }
 
 /// Markers that suppress a finding on their line (gitleaks' and ours).
-pub const ALLOW_MARKERS: [&str; 2] = ["tresor:allow", "gitleaks:allow"];
+pub const ALLOW_MARKERS: [&str; 3] = ["tresor:allow", "gitleaks:allow", "betterleaks:allow"];
 
 /// Start of the line holding byte `at`.
 fn line_start(content: &[u8], at: usize) -> usize {
@@ -35,7 +35,7 @@ fn line_at(content: &[u8], at: usize) -> &[u8] {
     &content[line_start(content, at)..line_end(content, at)]
 }
 
-/// Does the line carry `tresor:allow` or `gitleaks:allow`?
+/// Does the line carry `tresor:allow`, `gitleaks:allow` or `betterleaks:allow`?
 pub(crate) fn has_allow_marker(line: &[u8]) -> bool {
     ALLOW_MARKERS.iter().any(|m| memfind(line, m.as_bytes()))
 }
@@ -112,11 +112,15 @@ impl Engine {
         self.rules.allowlists.iter().any(|a| a.covers(path))
     }
 
-    /// Scan one fragment. Binary content (a NUL in the first 8 KiB) is skipped.
+    /// Scan one fragment. Binary content (a NUL in the first 8 KiB) is only matched by
+    /// path-only rules (a `.p12` keystore is a finding by its name).
     pub fn scan(&self, path: &str, content: &[u8]) -> Vec<Finding> {
         let mut out = Vec::new();
-        if self.path_allowed(path) || is_binary(content) {
+        if self.path_allowed(path) {
             return out;
+        }
+        if is_binary(content) {
+            return self.path_only(path);
         }
         let mut lines = LineIndex::default();
         self.scan_window(path, content, 0..content.len(), &mut lines, &mut out);
@@ -130,8 +134,11 @@ impl Engine {
     /// there, or most of the file is new anyway, the whole file is scanned. Line numbers
     /// refer to the whole content.
     pub fn scan_changed(&self, path: &str, content: &[u8], inserted: &[Range<usize>]) -> Vec<Finding> {
-        if self.path_allowed(path) || is_binary(content) {
+        if self.path_allowed(path) {
             return Vec::new();
+        }
+        if is_binary(content) {
+            return self.path_only(path);
         }
         let mut windows: Vec<Range<usize>> = Vec::with_capacity(inserted.len());
         for r in inserted {
@@ -162,6 +169,17 @@ impl Engine {
         out.sort_by_key(|f| f.line);
         out.dedup_by(|a, b| a.rule_id == b.rule_id && a.line == b.line && a.secret_hash == b.secret_hash);
         out
+    }
+
+    /// Findings of the path-only rules (no regex) whose path matches.
+    fn path_only(&self, path: &str) -> Vec<Finding> {
+        self.rules
+            .rules
+            .iter()
+            .filter(|r| r.regex.is_none() && r.path.as_ref().is_some_and(|p| p.is_match(path)))
+            .filter(|r| !r.allowlists.iter().any(|a| a.covers(path)))
+            .map(|r| self.finding(r.id.clone(), &r.description, path, 1, 1, b"", 0.0, 0..0))
+            .collect()
     }
 
     /// What decides how a path is scanned: the global allowlist, and which path-filtered
@@ -251,6 +269,9 @@ impl Engine {
                 }
                 let entropy = shannon(s);
                 if rule.entropy.is_some_and(|min| entropy < min) {
+                    continue;
+                }
+                if rule.checksum.is_some_and(|c| !c.verify(s)) {
                     continue;
                 }
                 let line = line_at(content, base + whole.start());

@@ -9,6 +9,8 @@ pub enum RulesError {
     Toml(String),
     #[error("rule {id}: invalid regex: {why}")]
     Regex { id: String, why: String },
+    #[error("rule {id}: {why}")]
+    Unsupported { id: String, why: String },
 }
 
 #[derive(Deserialize, Default)]
@@ -38,6 +40,24 @@ struct RawRule {
     allowlist: Option<RawAllowlist>,
     #[serde(default)]
     allowlists: Vec<RawAllowlist>,
+    /// Samples the rule must find (tresor's rule files keep them next to the rule, as
+    /// gitleaks keeps `tps` in its generator).
+    #[serde(default)]
+    tps: Vec<String>,
+    /// Look-alikes the rule must not find.
+    #[serde(default)]
+    fps: Vec<String>,
+    /// A checksum the provider builds into its tokens (`crc32-base62`: GitHub, npm).
+    checksum: Option<String>,
+    /// Betterleaks' confidence label: informational.
+    #[allow(dead_code)]
+    confidence: Option<String>,
+    /// Betterleaks' filter expression: not evaluated by tresor, so refused.
+    filter: Option<toml::Value>,
+    /// gitleaks' rule tags: informational.
+    #[allow(dead_code)]
+    #[serde(default)]
+    tags: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -56,6 +76,9 @@ struct RawConfig {
     #[serde(default)]
     allowlists: Vec<RawAllowlist>,
     extend: Option<RawExtend>,
+    /// Betterleaks' global expressions: not evaluated by tresor, so refused.
+    prefilter: Option<toml::Value>,
+    filter: Option<toml::Value>,
 }
 
 /// What an allowlist regex is matched against.
@@ -95,6 +118,70 @@ pub struct Rule {
     /// The regex can match across more than one line of context, so a scan of changed
     /// lines alone could miss it (see `Engine::scan_changed`).
     pub multiline: bool,
+    /// A checksum every real token carries; a match whose checksum fails is not reported.
+    pub checksum: Option<Checksum>,
+    /// Lines the rule must find (checked by the rule tests).
+    pub tps: Vec<String>,
+    /// Lines the rule must not find.
+    pub fps: Vec<String>,
+}
+
+/// Checksums providers build into their tokens, which make a match certain without
+/// an entropy guess.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Checksum {
+    /// GitHub's and npm's: the last 6 characters are the CRC-32 of the random part (after
+    /// the `prefix_`), in base 62 (`0-9A-Za-z`), zero-padded.
+    Crc32Base62,
+}
+
+impl Checksum {
+    fn parse(id: &str, name: &str) -> Result<Checksum, RulesError> {
+        match name {
+            "crc32-base62" => Ok(Checksum::Crc32Base62),
+            other => Err(RulesError::Unsupported {
+                id: id.into(),
+                why: format!("unknown checksum '{other}' (known: crc32-base62)"),
+            }),
+        }
+    }
+
+    /// Does `token` carry a valid checksum?
+    pub fn verify(self, token: &[u8]) -> bool {
+        match self {
+            Checksum::Crc32Base62 => {
+                let Some(us) = token.iter().position(|&b| b == b'_') else { return false };
+                let body = &token[us + 1..];
+                if body.len() <= 6 {
+                    return false;
+                }
+                let (random, sum) = body.split_at(body.len() - 6);
+                let mut value: u64 = 0;
+                for &c in sum {
+                    let digit = match c {
+                        b'0'..=b'9' => c - b'0',
+                        b'A'..=b'Z' => c - b'A' + 10,
+                        b'a'..=b'z' => c - b'a' + 36,
+                        _ => return false,
+                    };
+                    value = value * 62 + u64::from(digit);
+                }
+                value == u64::from(crc32(random))
+            }
+        }
+    }
+}
+
+/// CRC-32 (IEEE 802.3, as zlib), bitwise: tokens are short.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
 }
 
 /// Can this pattern span lines? `(?s)`, `[\s\S]` and explicit newlines can.
@@ -145,6 +232,12 @@ impl RuleSet {
     /// Parse gitleaks-format TOML. `[extend] useDefault = true` adds tresor's defaults.
     pub fn from_toml(text: &str) -> Result<RuleSet, RulesError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| RulesError::Toml(e.to_string()))?;
+        if raw.prefilter.is_some() || raw.filter.is_some() {
+            return Err(RulesError::Unsupported {
+                id: "global".into(),
+                why: "Betterleaks `prefilter`/`filter` expressions are not evaluated by tresor; express them as [[allowlists]] (paths, regexes, stopwords)".into(),
+            });
+        }
         let mut set = match &raw.extend {
             Some(e) if e.use_default => {
                 let mut d = RuleSet::default_rules();
@@ -163,6 +256,13 @@ impl RuleSet {
                 .as_deref()
                 .map(|p| regex::Regex::new(p).map_err(|e| RulesError::Regex { id: r.id.clone(), why: e.to_string() }))
                 .transpose()?;
+            if r.filter.is_some() {
+                return Err(RulesError::Unsupported {
+                    id: r.id,
+                    why: "Betterleaks `filter` expressions are not evaluated by tresor; express it as [[rules.allowlists]] (regexes, stopwords, entropy)".into(),
+                });
+            }
+            let checksum = r.checksum.as_deref().map(|c| Checksum::parse(&r.id, c)).transpose()?;
             let mut allowlists = Vec::new();
             for a in r.allowlist.into_iter().chain(r.allowlists) {
                 allowlists.push(build_allowlist(&r.id, a)?);
@@ -177,11 +277,97 @@ impl RuleSet {
                 entropy: r.entropy,
                 path,
                 allowlists,
+                checksum,
+                tps: r.tps,
+                fps: r.fps,
             };
             // A rule with the same id as a default replaces it (gitleaks' extend semantics).
             set.rules.retain(|x| x.id != rule.id);
             set.rules.push(rule);
         }
         Ok(set)
+    }
+}
+
+#[cfg(test)]
+mod samples {
+    //! Every default rule carries its own samples (`tps`, `fps`) next to it in
+    //! `rules/default.toml`; these tests hold each rule to them through the whole engine
+    //! (keywords, allowlists, entropy, checksums), as a user's scan runs it.
+
+    use super::*;
+    use crate::engine::Engine;
+
+    /// Path-only rules take file names as samples; the others take lines of text.
+    fn found(engine: &Engine, rule: &Rule, sample: &str) -> bool {
+        let findings = if rule.regex.is_none() {
+            engine.scan(sample, b"\x00binary")
+        } else {
+            engine.scan("samples/config.txt", sample.as_bytes())
+        };
+        findings.iter().any(|f| f.rule_id == rule.id)
+    }
+
+    #[test]
+    fn every_default_rule_finds_its_samples_and_none_of_its_look_alikes() {
+        let engine = Engine::new(RuleSet::default_rules());
+        let mut failures = Vec::new();
+        for rule in &engine.rules.rules {
+            if rule.tps.is_empty() || rule.fps.is_empty() {
+                failures.push(format!("{}: needs at least one tps and one fps sample", rule.id));
+            }
+            for tp in rule.tps.iter().filter(|tp| !found(&engine, rule, tp)) {
+                failures.push(format!("{}: misses {tp:?}", rule.id));
+            }
+            for fp in rule.fps.iter().filter(|fp| found(&engine, rule, fp)) {
+                failures.push(format!("{}: flags {fp:?}", rule.id));
+            }
+        }
+        assert!(failures.is_empty(), "{} rule sample failures:\n{}", failures.len(), failures.join("\n"));
+    }
+
+    #[test]
+    fn rule_ids_are_unique() {
+        let set = RuleSet::from_toml(DEFAULT_RULES).unwrap();
+        let mut ids: Vec<&str> = set.rules.iter().map(|r| r.id.as_str()).collect();
+        let n = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), n);
+    }
+
+    #[test]
+    fn crc32_base62_checksums_accept_real_shapes_only() {
+        // Built the way GitHub documents it: CRC-32 of the 30 random characters.
+        let body = "NqVwYS81VP7Hb1DX8pPd5khxE3pyIg";
+        let sum = crc32(body.as_bytes());
+        let mut digits = Vec::new();
+        let mut v = u64::from(sum);
+        while v > 0 {
+            digits.push(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"[(v % 62) as usize]);
+            v /= 62;
+        }
+        while digits.len() < 6 {
+            digits.push(b'0');
+        }
+        digits.reverse();
+        let token = format!("ghp_{body}{}", String::from_utf8(digits).unwrap());
+        assert_eq!(token, "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");
+        assert!(Checksum::Crc32Base62.verify(token.as_bytes()));
+        assert!(!Checksum::Crc32Base62.verify(b"ghp_NqVwYS81VP7Hb1DX8pPd5khxE3pyIgAAAAAA"));
+        assert!(!Checksum::Crc32Base62.verify(b"ghp_short"));
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn betterleaks_expressions_are_refused_by_name() {
+        let e =
+            RuleSet::from_toml("[[rules]]\nid = \"x\"\nregex = 'a'\nfilter = '''entropy(finding[\"secret\"]) < 3'''\n")
+                .err()
+                .unwrap();
+        assert!(e.to_string().contains("rule x") && e.to_string().contains("filter"), "{e}");
+        let e = RuleSet::from_toml("prefilter = 'true'\n").err().unwrap();
+        assert!(e.to_string().contains("prefilter"), "{e}");
+        assert!(RuleSet::from_toml("[[rules]]\nid = \"x\"\nregex = 'a'\nconfidence = 'high'\n").is_ok());
     }
 }

@@ -1,5 +1,6 @@
-//! Suppressing known findings: an ignore file of fingerprints (`.tresorignore`, or
-//! gitleaks' `.gitleaksignore`) and a baseline report.
+//! Suppressing known findings: an ignore file of fingerprints (`.tresorignore`,
+//! gitleaks' `.gitleaksignore`, Betterleaks' `.betterleaksignore`, whose entries are the
+//! SHA-256 of the secret value) and a baseline report.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -17,7 +18,8 @@ impl Suppressions {
     /// Load ignore files that exist in `root` and an optional baseline report.
     pub fn load(root: &Path, ignore_file: Option<&Path>, baseline: Option<&Path>) -> Result<Suppressions, String> {
         let mut s = Suppressions::default();
-        let mut files: Vec<std::path::PathBuf> = vec![root.join(".tresorignore"), root.join(".gitleaksignore")];
+        let mut files: Vec<std::path::PathBuf> =
+            vec![root.join(".tresorignore"), root.join(".gitleaksignore"), root.join(".betterleaksignore")];
         if let Some(f) = ignore_file {
             files.push(f.to_path_buf());
         }
@@ -42,6 +44,8 @@ impl Suppressions {
     pub fn suppressed(&self, f: &Finding) -> bool {
         self.fingerprints.contains(&f.fingerprint)
             || self.fingerprints.contains(&format!("{}:{}:{}", f.file, f.rule_id, f.line))
+            // Betterleaks' value fingerprints: SHA-256 of the secret, as our secret hash.
+            || self.fingerprints.contains(&f.secret_hash)
             || self.baseline.contains(&(f.rule_id.clone(), f.file.clone(), f.secret_hash.clone()))
     }
 }
