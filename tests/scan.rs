@@ -510,3 +510,22 @@ fn key_files_are_found_by_name_even_when_binary() {
     assert_eq!(hits[0].0, "pkcs12-file");
     assert!(hits[0].1.ends_with("certs/client.p12"), "{hits:?}");
 }
+
+#[test]
+fn findings_in_vendored_code_are_reported_apart_not_hidden() {
+    let sb = Sandbox::new();
+    let d = sb.path("v");
+    std::fs::create_dir_all(d.join("vendor/github.com/acme/lib")).unwrap();
+    std::fs::write(d.join("vendor/github.com/acme/lib/client_test.go"), "const apiToken = \"q8VtR2mXw4LpZ7nKc3Jd\"\n")
+        .unwrap();
+    std::fs::write(d.join("main.go"), "const apiToken = \"Hk3Lm9Qp2Wx7Rt5Zb8Nc\"\n").unwrap();
+    let out = sb.tresor().current_dir(&d).args(["scan", ".", "--no-guard"]).run();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (own, vendored) = text.split_once("── in vendored or generated code (1)").expect("a vendored section");
+    assert!(own.contains("main.go") && vendored.contains("vendor/github.com/acme/lib/client_test.go"), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2 leak(s) found (1 in vendored or generated code)"));
+    let (_, f) = scan_json(&sb, &d, &["--no-guard"]);
+    assert_eq!(f[1]["Tags"], serde_json::json!(["vendored"]), "{f:?}");
+    assert_eq!(f[0]["Tags"], serde_json::json!([]));
+}

@@ -110,10 +110,12 @@ pub(crate) fn scan(a: ScanArgs) -> Result<i32> {
         .flatten()
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect();
-    let findings: Vec<_> = findings
+    let mut findings: Vec<_> = findings
         .into_iter()
         .filter(|f| !supp.suppressed(f) && !own.iter().any(|o| f.file == *o || f.file.ends_with(&format!("/{o}"))))
         .collect();
+    tresor_scan::vendored::tag(&mut findings);
+    let vendored = findings.iter().filter(|f| f.tags.iter().any(|t| t == tresor_scan::vendored::TAG)).count();
     let rule_list: Vec<(String, String)> =
         engine.rules.rules.iter().map(|r| (r.id.clone(), r.description.clone())).collect();
     let body = match a.format.as_str() {
@@ -130,7 +132,11 @@ pub(crate) fn scan(a: ScanArgs) -> Result<i32> {
         eprintln!("tresor: no leaks found");
         Ok(0)
     } else {
-        eprintln!("tresor: {} leak(s) found", findings.len());
+        if vendored > 0 {
+            eprintln!("tresor: {} leak(s) found ({vendored} in vendored or generated code)", findings.len());
+        } else {
+            eprintln!("tresor: {} leak(s) found", findings.len());
+        }
         Ok(a.exit_code)
     }
 }

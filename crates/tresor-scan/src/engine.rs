@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
 use crate::finding::{redact, secret_hash, shannon, Finding};
 use crate::rules::{Allowlist, RuleSet, Target};
@@ -101,6 +101,9 @@ impl Engine {
             AhoCorasickBuilder::new()
                 .ascii_case_insensitive(true)
                 .match_kind(MatchKind::Standard)
+                // A full DFA: a few hundred keywords make a small one, and overlapping
+                // search (every keyword, to pick every rule) is the scan's hot loop.
+                .kind(Some(AhoCorasickKind::DFA))
                 .build(&words)
                 .expect("keywords")
         });
@@ -355,6 +358,7 @@ impl Engine {
             fix: String::new(),
             fingerprint: String::new(),
             secret_hash: secret_hash(secret),
+            tags: Vec::new(),
             span,
         };
         f.refresh_fingerprint();

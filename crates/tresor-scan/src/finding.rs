@@ -32,6 +32,9 @@ pub struct Finding {
     /// SHA-256 of the secret, so a baseline can match a moved secret without storing it.
     #[serde(rename = "SecretHash")]
     pub secret_hash: String,
+    /// gitleaks' tags; tresor adds `vendored` for findings in vendored or generated trees.
+    #[serde(rename = "Tags", default)]
+    pub tags: Vec<String>,
     /// Where the secret sits in the scanned content (bytes); not part of any report.
     #[serde(skip)]
     pub span: std::ops::Range<usize>,
@@ -108,6 +111,7 @@ impl Finding {
             fix: fix.into(),
             fingerprint: String::new(),
             secret_hash: secret_hash(secret.as_bytes()),
+            tags: Vec::new(),
             span: 0..0,
         };
         f.refresh_fingerprint();

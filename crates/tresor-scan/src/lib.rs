@@ -18,6 +18,7 @@ pub mod report;
 pub mod rules;
 pub mod sources;
 pub mod suppress;
+pub mod vendored;
 
 pub use engine::Engine;
 pub use finding::Finding;

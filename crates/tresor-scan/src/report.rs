@@ -7,7 +7,15 @@ use crate::finding::Finding;
 pub fn text(findings: &[Finding], colour: bool) -> String {
     let (red, dim, bold, reset) = if colour { ("\x1b[31m", "\x1b[2m", "\x1b[1m", "\x1b[0m") } else { ("", "", "", "") };
     let mut out = String::new();
+    let mut in_vendored = false;
     for f in findings {
+        if !in_vendored && f.tags.iter().any(|t| t == crate::vendored::TAG) {
+            in_vendored = true;
+            let n = findings.len() - findings.iter().position(|x| std::ptr::eq(x, f)).unwrap_or(0);
+            out.push_str(&format!(
+                "{bold}── in vendored or generated code ({n}): copies of other projects' files; rotate what is real, then ignore the path{reset}\n"
+            ));
+        }
         out.push_str(&format!(
             "{bold}{}:{}:{}{reset}  {red}{}{reset}  {}\n",
             f.file, f.line, f.column, f.rule_id, f.description
