@@ -375,6 +375,7 @@ const CHUNK: usize = 1 << 20;
 
 /// Check a finished temporary file, read back through a memory map (no second copy),
 /// unless it was checked while it was written.
+#[allow(unsafe_code)] // a memory map or a libc call; see the SAFETY comment inside
 fn check_file(f: &fs::File, verification: Verification) -> Result<()> {
     let Verification::Pending(expected) = verification else { return Ok(()) };
     if f.metadata()?.len() == 0 {

@@ -149,6 +149,7 @@ pub(crate) fn exec_file(a: ExecFileArgs) -> Result<i32> {
     Ok(exit_code_of(status))
 }
 
+#[allow(unsafe_code)] // a memory map or a libc call; see the SAFETY comment inside
 fn make_fifo(path: &std::path::Path) -> Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).context("path contains NUL")?;

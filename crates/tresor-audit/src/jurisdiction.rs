@@ -3,6 +3,7 @@
 use serde::Serialize;
 use tresor_sops::MasterKey;
 
+/// The legal regime a key falls under, as the audit judges it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Jurisdiction {
@@ -14,10 +15,12 @@ pub enum Jurisdiction {
     Us,
     /// Another non-EU regime (e.g. Canada, China, Singapore).
     Other,
+    /// Not known (an unclassified host or key type).
     Unknown,
 }
 
 impl Jurisdiction {
+    /// Parse a policy's name for it (`eu`, `holder`, `us`, `other`, `unknown`).
     pub fn parse(s: &str) -> Option<Jurisdiction> {
         Some(match s.to_ascii_lowercase().as_str() {
             "eu" => Jurisdiction::Eu,
@@ -29,6 +32,7 @@ impl Jurisdiction {
         })
     }
 
+    /// The name reports use.
     pub fn name(self) -> &'static str {
         match self {
             Jurisdiction::Eu => "eu",
@@ -48,6 +52,7 @@ impl Jurisdiction {
 /// Host-based overrides for self-hosted services (`host suffix → jurisdiction`).
 #[derive(Clone, Debug, Default)]
 pub struct Jurisdictions {
+    /// Host suffixes and their jurisdictions, longest match not required: the first that matches.
     pub hosts: Vec<(String, Jurisdiction)>,
 }
 

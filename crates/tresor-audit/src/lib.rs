@@ -2,6 +2,8 @@
 //! unwrap the data key, under which jurisdiction each sits, how old the data key is, and
 //! whether a policy is met. Evidence for ICT risk registers (DORA) and Schrems II reviews.
 
+#![deny(missing_docs)]
+
 pub mod jurisdiction;
 pub mod policy;
 pub mod report;

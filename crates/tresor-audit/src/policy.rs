@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::jurisdiction::{Jurisdiction, Jurisdictions};
 
+/// What `tresor audit` checks, from `tresor.toml` `[policy]` or `.sops.yaml` `tresor_policy`.
 #[derive(Clone, Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
@@ -23,6 +24,7 @@ pub struct Policy {
     /// Minimum number of key groups (2+ means Shamir).
     #[serde(default)]
     pub min_key_groups: Option<usize>,
+    /// Every file must record an owner/contact.
     #[serde(default)]
     pub require_owner: bool,
     /// Refuse files that keys outside the EU and the holder's control can decrypt on their
@@ -41,10 +43,13 @@ fn yes() -> bool {
     true
 }
 
+/// A policy file that cannot be read or is invalid.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: invalid policy: {why}")]
 pub struct PolicyError {
+    /// The policy file.
     pub path: String,
+    /// What is wrong.
     pub why: String,
 }
 
@@ -59,6 +64,7 @@ impl Policy {
         Policy { forbid_foreign_decrypt: true, ..Policy::default() }
     }
 
+    /// The host overrides of the policy (`jurisdictions`), parsed.
     pub fn jurisdictions(&self) -> Result<Jurisdictions, String> {
         let mut hosts = Vec::new();
         for (h, j) in &self.jurisdictions {

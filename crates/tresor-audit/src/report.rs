@@ -6,42 +6,66 @@ use tresor_sops::store::Store;
 use crate::jurisdiction::{Jurisdiction, Jurisdictions};
 use crate::policy::Policy;
 
+/// One master key of a file, classified.
 #[derive(Serialize, Clone, Debug)]
 pub struct KeyReport {
+    /// Its key group (1-based).
     pub group: usize,
+    /// Who holds it (`age`, `openbao/vault`, `ovhcloud-kms`, `aws-kms`, …).
     pub provider: String,
+    /// The metadata list it sits in.
     pub kind: String,
+    /// Recipient, key URI, ARN or fingerprint.
     pub key_id: String,
+    /// The legal regime of its holder.
     pub jurisdiction: Jurisdiction,
+    /// Why that regime (host, region, provider).
     pub basis: String,
+    /// When the data key was wrapped for it, when the entry says.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
 }
 
+/// The audit of one encrypted file.
 #[derive(Serialize, Clone, Debug)]
 pub struct FileReport {
+    /// The file.
     pub path: String,
+    /// Its master keys.
     pub keys: Vec<KeyReport>,
+    /// Number of key groups.
     pub key_groups: usize,
+    /// Groups needed to decrypt (with several groups).
     pub shamir_threshold: usize,
+    /// When the data key last changed (`lastmodified`).
     pub lastmodified: String,
+    /// Days since then.
     pub data_key_age_days: Option<u64>,
+    /// Owner/contact recorded in the metadata.
     pub owner: Option<String>,
     /// Can sops (and Flux) decrypt it? They ignore `okms` keys.
     pub sops_decryptable: bool,
     /// Can keys outside the EU and the holder's control decrypt it without any other key?
     pub foreign_can_decrypt: bool,
+    /// Policy rules it breaks, one sentence each.
     pub violations: Vec<String>,
+    /// Why the file could not be audited, if it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
+/// The audit of a set of files (what `--format json` prints).
 #[derive(Serialize, Debug)]
 pub struct Report {
+    /// `tresor VERSION`.
     pub tool: String,
+    /// When the report was made (RFC 3339).
     pub generated_at: String,
+    /// Where the policy came from, if not the built-in one.
     pub policy_source: Option<String>,
+    /// One entry per file.
     pub files: Vec<FileReport>,
+    /// How many files break the policy.
     pub files_with_violations: usize,
 }
 
@@ -181,6 +205,7 @@ pub fn audit_file(
 }
 
 impl Report {
+    /// A report over `files`, stamped with `now`.
     pub fn new(files: Vec<FileReport>, policy_source: Option<String>, now: time::OffsetDateTime) -> Report {
         let files_with_violations = files.iter().filter(|f| !f.violations.is_empty()).count();
         Report {
@@ -192,6 +217,7 @@ impl Report {
         }
     }
 
+    /// The report as pretty JSON, with a final newline.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("report serializes") + "\n"
     }

@@ -5,6 +5,8 @@
 //! (sops issue #242). `path_regex` is matched against the file's path relative to the
 //! directory holding the config, as in sops.
 
+#![deny(missing_docs)]
+
 use std::path::{Path, PathBuf};
 
 use regex::Regex;
@@ -14,16 +16,36 @@ use tresor_keys::service::SERVICES;
 use tresor_keys::KeySpec;
 use tresor_sops::Rule;
 
+/// The file sops and tresor look for.
 pub const FILE_NAME: &str = ".sops.yaml";
 
+/// A `.sops.yaml` that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// It cannot be read.
     #[error("cannot read {path}: {why}")]
-    Read { path: String, why: String },
+    Read {
+        /// The config file.
+        path: String,
+        /// Why.
+        why: String,
+    },
+    /// It is not a valid config (syntax, an unknown key type, a bad regex).
     #[error("{path}: {why}")]
-    Invalid { path: String, why: String },
+    Invalid {
+        /// The config file.
+        path: String,
+        /// What is wrong, naming the rule or key.
+        why: String,
+    },
+    /// No creation rule's `path_regex` matches the file.
     #[error("{path}: no creation rule matches {file}")]
-    NoMatch { path: String, file: String },
+    NoMatch {
+        /// The config file.
+        path: String,
+        /// The file, relative to the config's directory.
+        file: String,
+    },
 }
 
 impl ConfigError {
@@ -37,21 +59,29 @@ impl ConfigError {
     }
 }
 
+/// One `creation_rules` entry.
 #[derive(Debug, Clone)]
 pub struct CreationRule {
+    /// Which files it applies to (relative to the config's directory); `None` = all.
     pub path_regex: Option<Regex>,
     /// One inner list per key group.
     pub key_groups: Vec<Vec<KeySpec>>,
+    /// Groups needed to decrypt (0 = all), with several key groups.
     pub shamir_threshold: usize,
+    /// Which values are encrypted (`encrypted_regex`, `unencrypted_suffix`, …).
     pub rule: Option<Rule>,
+    /// The MAC covers encrypted values only.
     pub mac_only_encrypted: bool,
     /// Owner/contact recorded in clear in new files' metadata.
     pub owner: Option<String>,
 }
 
+/// A parsed `.sops.yaml`.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Where it was read from (rules match paths relative to its directory).
     pub path: PathBuf,
+    /// Its creation rules, in file order (the first match wins).
     pub rules: Vec<CreationRule>,
 }
 
@@ -90,6 +120,7 @@ fn absolute(p: &Path) -> PathBuf {
     }
 }
 
+/// Read and parse the config at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let shown = path.display().to_string();
     let text =
@@ -162,6 +193,7 @@ fn check_group_names(m: &Map, path: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Parse a config's text (`path` names it in errors).
 pub fn parse(text: &str, path: &str) -> Result<Vec<CreationRule>, ConfigError> {
     let docs = tresor_format::parse(text, Format::Yaml).map_err(|e| invalid(path, e.to_string()))?;
     let root = docs

@@ -6,6 +6,8 @@
 //! bounded number of mutations in CI (`cargo test -p tresor-fuzz`), while `cargo +nightly
 //! fuzz run TARGET` (scripts/fuzz.sh) runs the long, coverage-guided campaigns.
 
+#![deny(missing_docs)]
+
 use tresor_format::Format;
 use tresor_sops::{DataKey, DecryptOptions, EncryptOptions, EncryptedFile, Metadata};
 

@@ -75,7 +75,9 @@ pub fn wrap(recipient: &str, payload: &[u8]) -> Result<String, KeyError> {
 
 /// Identities found on this machine, with where we looked (for error messages).
 pub struct Identities {
+    /// The usable identities, in sops' order.
     pub ids: Vec<Box<dyn age::Identity>>,
+    /// Where identities were looked for (for messages and `tresor doctor`).
     pub searched: Vec<String>,
     /// Plugin identities that could not be used (plugin binary missing), for messages.
     pub unavailable: Vec<String>,

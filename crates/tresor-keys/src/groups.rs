@@ -117,6 +117,8 @@ impl Keyring {
         Ok(out)
     }
 
+    /// Wrap one data key for the groups (the whole key for one group, Shamir shares for
+    /// several).
     pub fn wrap_groups(
         &self,
         groups: &[Vec<KeySpec>],

@@ -6,6 +6,8 @@
 //! [`service::SERVICES`]; [`Keyring`] turns key specs into metadata entries and back into a
 //! [`tresor_sops::DataKey`], batching remote calls per key when many files are processed.
 
+#![deny(missing_docs)]
+
 pub mod age_key;
 pub mod error;
 pub mod foreign;

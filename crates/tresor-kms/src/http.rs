@@ -13,6 +13,7 @@ pub struct Settings {
     pub ca_file: Option<String>,
     /// PEM client certificate (chain) and private key, for mutual TLS.
     pub client_cert: Option<(String, String)>,
+    /// Time allowed for one request (connect and answer).
     pub timeout: Duration,
     /// Retries after the first attempt, on connection errors, timeouts, 429 and 5xx.
     pub retries: u32,
@@ -60,6 +61,7 @@ impl Settings {
     }
 }
 
+/// A blocking HTTPS client with the settings' timeouts, retries and TLS.
 pub struct Client {
     agent: ureq::Agent,
     settings: Settings,
@@ -67,7 +69,9 @@ pub struct Client {
 
 /// A response: status and body text.
 pub struct Reply {
+    /// The HTTP status.
     pub status: u16,
+    /// The body, as text.
     pub body: String,
 }
 
@@ -76,6 +80,7 @@ fn read_file(path: &str, what: &str) -> Result<Vec<u8>, KmsError> {
 }
 
 impl Client {
+    /// A client for `settings` (reads the CA and client-certificate files now).
     pub fn new(settings: Settings) -> Result<Client, KmsError> {
         let mut tls = TlsConfig::builder();
         if let Some(ca) = &settings.ca_file {

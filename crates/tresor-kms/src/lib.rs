@@ -6,6 +6,9 @@
 //! Both use the blocking [`http`] layer: timeouts, retries with exponential backoff on
 //! connection errors, 429 and 5xx, and TLS with custom CAs and client certificates.
 
+#![deny(missing_docs)]
+
+/// Failures of the key-service clients.
 pub mod error;
 pub mod http;
 pub mod okms;

@@ -11,11 +11,14 @@ use zeroize::Zeroizing;
 use crate::error::KmsError;
 use crate::http::{first_line, Client, Settings};
 
+/// An OVHcloud KMS service key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct OkmsKey {
     /// `https://eu-west-par.okms.ovh.net` (no trailing slash).
     pub endpoint: String,
+    /// The KMS (domain) id.
     pub okms_id: String,
+    /// The service key id.
     pub key_id: String,
 }
 
@@ -38,6 +41,7 @@ impl OkmsKey {
         }
     }
 
+    /// The key's URI, as `.sops.yaml` and `--okms` take it.
     pub fn uri(&self) -> String {
         format!("{}/api/{}/v1/servicekey/{}", self.endpoint, self.okms_id, self.key_id)
     }
@@ -51,11 +55,14 @@ fn env(name: &str) -> Option<String> {
 /// `KMS_RESTAPI_KEY` (access certificate) or `KMS_RESTAPI_TOKEN` (personal access token),
 /// `KMS_RESTAPI_CA` (extra CA), `KMS_RESTAPI_TIMEOUT` (seconds), `KMS_RESTAPI_RETRIES`.
 pub struct Config {
+    /// Timeouts, retries, CA and client certificate.
     pub settings: Settings,
+    /// A personal access token, when no certificate is used.
     pub token: Option<Zeroizing<String>>,
 }
 
 impl Config {
+    /// The settings from okms-cli's variables (`KMS_RESTAPI_*`).
     pub fn from_env() -> Result<Config, KmsError> {
         let cert = env("KMS_RESTAPI_CERT");
         let key = env("KMS_RESTAPI_KEY");
@@ -76,6 +83,7 @@ impl Config {
     }
 }
 
+/// A client of the OKMS REST API.
 pub struct Okms {
     http: Client,
     token: Option<Zeroizing<String>>,
@@ -105,10 +113,12 @@ fn describe_error(body: &str) -> String {
 }
 
 impl Okms {
+    /// A client with `config`.
     pub fn new(config: Config) -> Result<Okms, KmsError> {
         Ok(Okms { http: Client::new(config.settings)?, token: config.token })
     }
 
+    /// A client configured from the environment.
     pub fn from_env() -> Result<Okms, KmsError> {
         Okms::new(Config::from_env()?)
     }
@@ -147,6 +157,7 @@ impl Okms {
         }
     }
 
+    /// Encrypt `payload` with the service key: the JWE compact string OKMS returns.
     pub fn encrypt(&self, key: &OkmsKey, payload: &[u8]) -> Result<String, KmsError> {
         let v = self.call(key, "encrypt", json!({ "plaintext": B64.encode(payload) }))?;
         v.get("ciphertext")
@@ -155,6 +166,7 @@ impl Okms {
             .ok_or_else(|| KmsError::Protocol { service: "OVHcloud KMS", why: "response has no ciphertext".into() })
     }
 
+    /// Decrypt a ciphertext `encrypt` returned.
     pub fn decrypt(&self, key: &OkmsKey, ciphertext: &str) -> Result<Zeroizing<Vec<u8>>, KmsError> {
         let v = self.call(key, "decrypt", json!({ "ciphertext": ciphertext }))?;
         let p = Zeroizing::new(

@@ -13,12 +13,14 @@ use crate::http::{env_first as env, first_line, Client, Reply, Settings};
 /// Transit accepts at most ~1000 JSON strings per request; each batch item costs two.
 pub const MAX_BATCH: usize = 499;
 
+/// An OpenBao/Vault transit key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct VaultKey {
     /// `scheme://host[:port]`, no path.
     pub address: String,
     /// The transit mount, which may contain `/`.
     pub engine_path: String,
+    /// The key's name in the mount.
     pub key_name: String,
 }
 
@@ -43,6 +45,7 @@ impl VaultKey {
         Ok(VaultKey { address: format!("{scheme}://{host}"), engine_path: engine.into(), key_name: name.into() })
     }
 
+    /// The key's URI, as `.sops.yaml` and `--hc-vault-transit` take it.
     pub fn uri(&self) -> String {
         format!("{}/v1/{}/keys/{}", self.address, self.engine_path, self.key_name)
     }
@@ -51,11 +54,14 @@ impl VaultKey {
 /// Token and namespace, from the same places the Vault/OpenBao CLIs look.
 #[derive(Clone, Default)]
 pub struct Auth {
+    /// The token (`VAULT_TOKEN`, `BAO_TOKEN` or the CLI's token file).
     pub token: Option<Zeroizing<String>>,
+    /// The namespace (`VAULT_NAMESPACE`, `BAO_NAMESPACE`), for Enterprise/OpenBao namespaces.
     pub namespace: Option<String>,
 }
 
 impl Auth {
+    /// Token and namespace from the environment, as the Vault and OpenBao CLIs find them.
     pub fn from_env() -> Auth {
         let token = env(&["VAULT_TOKEN", "BAO_TOKEN"]).or_else(|| {
             let home = std::env::var_os("HOME")?;
@@ -76,6 +82,7 @@ pub fn settings_from_env() -> Settings {
     .with_env(&["VAULT_CLIENT_TIMEOUT", "BAO_CLIENT_TIMEOUT"], &["VAULT_MAX_RETRIES", "BAO_MAX_RETRIES"])
 }
 
+/// A client of the transit secrets engine.
 pub struct Transit {
     http: Client,
     auth: Auth,
@@ -98,10 +105,12 @@ fn errors_of(body: &str) -> String {
 }
 
 impl Transit {
+    /// A client with these settings and credentials.
     pub fn new(settings: Settings, auth: Auth) -> Result<Transit, KmsError> {
         Ok(Transit { http: Client::new(settings)?, auth })
     }
 
+    /// A client configured from the environment (`VAULT_*`/`BAO_*`).
     pub fn from_env() -> Result<Transit, KmsError> {
         Transit::new(settings_from_env(), Auth::from_env())
     }

@@ -10,16 +10,24 @@ use tresor_sops::store::{self, Store};
 use tresor_sops::DecryptOptions;
 use zeroize::Zeroizing;
 
+/// Why a generator produced nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum KrmError {
+    /// The generator's own config is wrong (unknown field, bad path, unsupported kind).
     #[error("invalid generator config: {0}")]
     Config(String),
     /// A file that could not be read or decrypted; `file` is as written in the config.
     #[error("{file}: {msg}")]
-    File { file: String, msg: String },
+    File {
+        /// The file, as the generator config names it.
+        file: String,
+        /// Why (never the file's content).
+        msg: String,
+    },
 }
 
 impl KrmError {
+    /// The file the error is about, for the ResourceList result's `file` field.
     pub fn file(&self) -> Option<&str> {
         match self {
             KrmError::File { file, .. } => Some(file),

@@ -12,6 +12,8 @@
 //! Every file is decrypted with its MAC verified; a file that fails stops the build with
 //! its name (a silently missing Secret is the failure mode ksops users hit most).
 
+#![deny(missing_docs)]
+
 mod generate;
 mod ksops_env;
 mod resource_list;

@@ -6,6 +6,7 @@ use serde_json::{json, Value as J};
 
 use crate::generate::{classify, generate, KrmError};
 
+/// What one run of the function produced.
 pub struct Outcome {
     /// The ResourceList to print on stdout (also on failure, with `results`).
     pub output: String,

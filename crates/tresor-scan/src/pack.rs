@@ -41,6 +41,7 @@ pub struct Pack {
     count: usize,
 }
 
+#[allow(unsafe_code)] // a memory map or a libc call; see the SAFETY comment inside
 fn map(path: &Path) -> Result<Mmap, PackError> {
     let file = File::open(path).map_err(|why| PackError::Io { path: path.into(), why })?;
     // SAFETY: git never rewrites a pack or index in place (new ones are written beside and

@@ -155,6 +155,7 @@ pub fn scan_paths(engine: &Engine, root: &Path, paths: &[std::path::PathBuf], ch
     out
 }
 
+#[allow(unsafe_code)] // a read-only memory map; see the SAFETY comment inside
 fn scan_file(engine: &Engine, root: &Path, shown: &str, f: &Path, checks: Checks) -> std::io::Result<Vec<Finding>> {
     let file = std::fs::File::open(f)?;
     let len = file.metadata()?.len() as usize;
