@@ -130,6 +130,7 @@ pub fn helm_values(path: &str, src: &str) -> Vec<Finding> {
     out
 }
 
+/// Is `path` a Dockerfile (`Dockerfile`, `*.Dockerfile`, `Containerfile`, …)?
 pub fn is_dockerfile(path: &str) -> bool {
     let name = Path::new(path).file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
     name == "dockerfile"

@@ -7,7 +7,9 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use crate::finding::{redact, secret_hash, shannon, Finding};
 use crate::rules::{Allowlist, RuleSet, Target};
 
+/// The detection engine: the rules, and the keyword automaton that selects them per fragment.
 pub struct Engine {
+    /// The rules it runs.
     pub rules: RuleSet,
     keywords: Option<AhoCorasick>,
     /// keyword index → rules that list it
@@ -79,6 +81,7 @@ fn allowed(lists: &[Allowlist], path: &str, secret: &[u8], whole: &[u8], line: &
 }
 
 impl Engine {
+    /// An engine for `rules` (builds the keyword automaton).
     pub fn new(rules: RuleSet) -> Engine {
         let mut words: Vec<String> = Vec::new();
         let mut keyword_rules: Vec<Vec<usize>> = Vec::new();

@@ -3,27 +3,37 @@ use serde::{Deserialize, Serialize};
 /// One detected secret (or unsafe construct).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Finding {
+    /// The rule that matched (or the analyzer's check).
     #[serde(rename = "RuleID")]
     pub rule_id: String,
+    /// What the rule finds.
     #[serde(rename = "Description")]
     pub description: String,
+    /// The file (`layer:path` in images).
     #[serde(rename = "File")]
     pub file: String,
+    /// 1-based line of the secret.
     #[serde(rename = "StartLine")]
     pub line: usize,
+    /// 1-based column of the secret.
     #[serde(rename = "StartColumn")]
     pub column: usize,
     /// The secret, redacted for output (first 4 characters kept when long enough).
     #[serde(rename = "Secret")]
     pub redacted: String,
+    /// Shannon entropy of the secret, bits per byte.
     #[serde(rename = "Entropy")]
     pub entropy: f64,
+    /// The commit that first wrote it (history scans).
     #[serde(rename = "Commit", default, skip_serializing_if = "String::is_empty")]
     pub commit: String,
+    /// That commit's author.
     #[serde(rename = "Author", default, skip_serializing_if = "String::is_empty")]
     pub author: String,
+    /// That commit's date.
     #[serde(rename = "Date", default, skip_serializing_if = "String::is_empty")]
     pub date: String,
+    /// How to fix it, where the analyzer knows (Dockerfiles, Helm values).
     #[serde(rename = "Fix", default, skip_serializing_if = "String::is_empty")]
     pub fix: String,
     /// `[commit:]file:rule:line`, as gitleaks computes it (for ignore files).
@@ -41,6 +51,7 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// Recompute the fingerprint from commit, file, rule and line.
     pub fn refresh_fingerprint(&mut self) {
         self.fingerprint = if self.commit.is_empty() {
             format!("{}:{}:{}", self.file, self.rule_id, self.line)
@@ -60,6 +71,7 @@ pub fn redact(secret: &str) -> String {
     format!("{keep}{}", "*".repeat((n - 4).min(20)))
 }
 
+/// SHA-256 of a secret, hex (what baselines and Betterleaks' ignore files hold).
 pub fn secret_hash(secret: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     let d = Sha256::digest(secret);

@@ -7,10 +7,17 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+/// A git command that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
+    /// `git ARGS` could not run or exited non-zero.
     #[error("git {args}: {why}")]
-    Failed { args: String, why: String },
+    Failed {
+        /// The arguments, for the message.
+        args: String,
+        /// git's first error line, or why it could not start.
+        why: String,
+    },
 }
 
 fn git(repo: &Path, args: &[&str]) -> Result<Vec<u8>, GitError> {
@@ -30,6 +37,7 @@ fn git(repo: &Path, args: &[&str]) -> Result<Vec<u8>, GitError> {
     Ok(out.stdout)
 }
 
+/// The repository's top directory (`git rev-parse --show-toplevel`).
 pub fn toplevel(dir: &Path) -> Result<std::path::PathBuf, GitError> {
     let out = git(dir, &["rev-parse", "--show-toplevel"])?;
     Ok(String::from_utf8_lossy(&out).trim().into())
@@ -99,25 +107,34 @@ pub fn object_store(repo: &Path) -> Result<(std::path::PathBuf, usize), GitError
     Ok((dir, hash_len))
 }
 
+/// A commit, as findings name it.
 #[derive(Clone, Debug, Default)]
 pub struct Commit {
+    /// Its id.
     pub id: String,
+    /// Its author (`Name <email>`).
     pub author: String,
+    /// Its author date.
     pub date: String,
 }
 
 /// A blob version and where history first wrote it.
 #[derive(Clone, Debug)]
 pub struct Introduction {
+    /// The blob's object id.
     pub oid: String,
+    /// The path it was written at.
     pub path: String,
     /// index into `History::commits`
     pub commit: usize,
 }
 
+/// Every blob version of a history and the commit that first wrote it.
 #[derive(Debug, Default)]
 pub struct History {
+    /// The commits, oldest first.
     pub commits: Vec<Commit>,
+    /// The blob versions.
     pub blobs: Vec<Introduction>,
 }
 

@@ -22,21 +22,32 @@ pub const MAX_IMAGE: u64 = 4 << 30;
 /// Why an image cannot be scanned. Never quotes file contents.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
+    /// A file of the image cannot be read (the path, the error).
     #[error("reading {0}: {1}")]
     Io(String, std::io::Error),
+    /// The path is not an image in a layout tresor reads.
     #[error("{0}: neither an OCI layout (index.json) nor a `docker save` archive (manifest.json)")]
     NotAnImage(String),
+    /// A manifest, config or layer that does not follow the OCI/Docker format.
     #[error("{what}: {msg}")]
-    Malformed { what: String, msg: String },
+    Malformed {
+        /// Which part of the image.
+        what: String,
+        /// What is wrong.
+        msg: String,
+    },
 }
 
 /// What an image scan found, and the files it did not read.
 #[derive(Default)]
 pub struct ImageScan {
+    /// What was found, layer by layer, then config and history.
     pub findings: Vec<Finding>,
     /// `layer:path (N bytes)` of files over [`MAX_FILE`].
     pub skipped: Vec<String>,
+    /// Layers read.
     pub layers: usize,
+    /// Files read.
     pub files: usize,
 }
 

@@ -7,8 +7,11 @@
 //! structure-aware checks that regexes cannot make (Helm values, Dockerfile instructions,
 //! files that `.sops.yaml` says must be encrypted).
 
+#![deny(missing_docs)]
+
 pub mod analyzers;
 pub mod engine;
+/// What a scan reports.
 pub mod finding;
 pub mod git;
 pub mod image;

@@ -20,12 +20,25 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use flate2::{Decompress, FlushDecompress, Status};
 use memmap2::Mmap;
 
+/// Why a pack cannot be walked (the caller then reads through `git cat-file`).
 #[derive(Debug, thiserror::Error)]
 pub enum PackError {
+    /// The pack or its index cannot be read.
     #[error("{path}: {why}")]
-    Io { path: PathBuf, why: std::io::Error },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        why: std::io::Error,
+    },
+    /// Not a pack this reader understands, or past a size or depth bound.
     #[error("{path}: not a pack index or pack this reader understands ({why})")]
-    Format { path: PathBuf, why: &'static str },
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What did not fit.
+        why: &'static str,
+    },
 }
 
 const OBJ_BLOB: u8 = 3;
@@ -321,7 +334,9 @@ pub fn apply_delta(base: &[u8], delta: &[u8], inserted: &mut Vec<Range<usize>>) 
 
 /// What the walk hands to the visitor for each blob version.
 pub struct Blob<'a> {
+    /// Its object id.
     pub oid: &'a [u8],
+    /// Its content.
     pub content: &'a [u8],
     /// For a delta version whose base was visited: the ranges the delta inserted. `None`
     /// means the whole content is new to the walk.
@@ -331,7 +346,9 @@ pub struct Blob<'a> {
 /// Called for every blob version. What it returns is passed to the versions deltified
 /// against this one (`None`: the visitor skipped this blob, so its children are new in full).
 pub trait Visitor: Sync {
+    /// What a version passes to the versions deltified against it.
     type Carry: Send;
+    /// Scan one version; `parent` is what its delta base's visit returned.
     fn visit(&self, blob: &Blob, parent: Option<&Self::Carry>) -> Option<Self::Carry>;
 }
 

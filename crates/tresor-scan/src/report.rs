@@ -4,6 +4,7 @@ use serde_json::json;
 
 use crate::finding::Finding;
 
+/// Findings as text (redacted; `colour` for a terminal), vendored ones last under a heading.
 pub fn text(findings: &[Finding], colour: bool) -> String {
     let (red, dim, bold, reset) = if colour { ("\x1b[31m", "\x1b[2m", "\x1b[1m", "\x1b[0m") } else { ("", "", "", "") };
     let mut out = String::new();
@@ -37,10 +38,12 @@ pub fn text(findings: &[Finding], colour: bool) -> String {
     out
 }
 
+/// Findings as gitleaks-compatible JSON.
 pub fn json(findings: &[Finding]) -> String {
     serde_json::to_string_pretty(findings).expect("findings serialize") + "\n"
 }
 
+/// Findings as SARIF 2.1.0 (`rules`: id and description of every rule that ran).
 pub fn sarif(findings: &[Finding], rules: &[(String, String)]) -> String {
     let used: Vec<&(String, String)> =
         rules.iter().filter(|(id, _)| findings.iter().any(|f| &f.rule_id == id)).collect();
@@ -98,6 +101,7 @@ fn xml(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
+/// Findings as JUnit XML (one failing test case per finding).
 pub fn junit(findings: &[Finding]) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     out.push_str(&format!("<testsuites name=\"tresor scan\" tests=\"{0}\" failures=\"{0}\">\n", findings.len().max(1)));

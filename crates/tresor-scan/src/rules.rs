@@ -3,14 +3,28 @@
 use regex::bytes::{Regex, RegexBuilder};
 use serde::Deserialize;
 
+/// A rule file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
+    /// Not valid TOML, or not gitleaks' shape.
     #[error("rule file: {0}")]
     Toml(String),
+    /// A regex that does not compile.
     #[error("rule {id}: invalid regex: {why}")]
-    Regex { id: String, why: String },
+    Regex {
+        /// The rule (or `global allowlist`).
+        id: String,
+        /// The regex engine's message.
+        why: String,
+    },
+    /// Something tresor does not evaluate (a Betterleaks expression, an unknown checksum).
     #[error("rule {id}: {why}")]
-    Unsupported { id: String, why: String },
+    Unsupported {
+        /// The rule (or `global`).
+        id: String,
+        /// What, and what to write instead.
+        why: String,
+    },
 }
 
 #[derive(Deserialize, Default)]
@@ -84,16 +98,24 @@ struct RawConfig {
 /// What an allowlist regex is matched against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
+    /// The secret (the rule's secret group), the default.
     Secret,
+    /// The whole regex match.
     Match,
+    /// The line holding the match.
     Line,
 }
 
+/// A gitleaks allowlist: matches here are not reported.
 #[derive(Clone, Debug, Default)]
 pub struct Allowlist {
+    /// Regexes matched against `target`.
     pub regexes: Vec<Regex>,
+    /// Paths it covers entirely.
     pub paths: Vec<regex::Regex>,
+    /// Lowercase words that, inside the secret, make it a placeholder.
     pub stopwords: Vec<String>,
+    /// What `regexes` are matched against (the secret when unset).
     pub target: Option<Target>,
 }
 
@@ -104,16 +126,24 @@ impl Allowlist {
     }
 }
 
+/// One detection rule.
 #[derive(Clone, Debug)]
 pub struct Rule {
+    /// Its id (reports, ignore files, `[extend] disabledRules`).
     pub id: String,
+    /// What it finds.
     pub description: String,
+    /// The pattern; `None` for a path-only rule.
     pub regex: Option<Regex>,
+    /// The capture group holding the secret (0: the first non-empty group, else the match).
     pub secret_group: usize,
+    /// Minimum Shannon entropy of the secret.
     pub entropy: Option<f64>,
     /// Lowercased.
     pub keywords: Vec<String>,
+    /// Only files whose path matches (alone: the file is the finding).
     pub path: Option<regex::Regex>,
+    /// Its allowlists.
     pub allowlists: Vec<Allowlist>,
     /// The regex can match across more than one line of context, so a scan of changed
     /// lines alone could miss it (see `Engine::scan_changed`).
@@ -189,12 +219,16 @@ fn spans_lines(pattern: &str) -> bool {
     pattern.contains("(?s") || pattern.contains("[\\s\\S]") || pattern.contains("\\n") || pattern.contains("\\r")
 }
 
+/// A set of rules and global allowlists.
 #[derive(Clone, Debug, Default)]
 pub struct RuleSet {
+    /// The rules, in file order.
     pub rules: Vec<Rule>,
+    /// Allowlists for every rule.
     pub allowlists: Vec<Allowlist>,
 }
 
+/// tresor's rule file, built in.
 pub const DEFAULT_RULES: &str = include_str!("../rules/default.toml");
 
 /// Go RE2's `\w`, `\d`, `\b` are ASCII; so are ours with Unicode off, which also makes
@@ -225,6 +259,7 @@ fn build_allowlist(id: &str, raw: RawAllowlist) -> Result<Allowlist, RulesError>
 }
 
 impl RuleSet {
+    /// tresor's rules.
     pub fn default_rules() -> RuleSet {
         RuleSet::from_toml(DEFAULT_RULES).expect("built-in rules are valid")
     }

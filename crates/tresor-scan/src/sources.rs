@@ -14,7 +14,9 @@ use crate::pack;
 /// Options for one scan.
 #[derive(Clone, Copy, Debug)]
 pub struct Checks {
+    /// Check Helm values files.
     pub helm: bool,
+    /// Check Dockerfiles.
     pub dockerfile: bool,
     /// `.sops.yaml`: files a creation rule covers must be encrypted.
     pub guard: bool,
@@ -113,6 +115,7 @@ pub const OVERLAP: usize = 256 << 10;
 /// What a directory scan found, and what it could not read (never silently ignored).
 #[derive(Default)]
 pub struct PathScan {
+    /// What was found.
     pub findings: Vec<Finding>,
     /// (path as shown, why) for files that could not be scanned.
     pub skipped: Vec<(String, String)>,

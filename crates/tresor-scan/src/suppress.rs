@@ -7,6 +7,7 @@ use std::path::Path;
 
 use crate::finding::Finding;
 
+/// Findings to leave out: ignore-file entries and a baseline.
 #[derive(Default)]
 pub struct Suppressions {
     fingerprints: HashSet<String>,
@@ -41,6 +42,7 @@ impl Suppressions {
         Ok(s)
     }
 
+    /// Is this finding suppressed (by fingerprint, `file:rule:line`, secret hash or baseline)?
     pub fn suppressed(&self, f: &Finding) -> bool {
         self.fingerprints.contains(&f.fingerprint)
             || self.fingerprints.contains(&format!("{}:{}:{}", f.file, f.rule_id, f.line))
