@@ -3,7 +3,9 @@ use std::fmt;
 /// A 1-based line and column in the input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Position {
+    /// 1-based line.
     pub line: usize,
+    /// 1-based column (in characters).
     pub col: usize,
 }
 
@@ -13,18 +15,45 @@ impl fmt::Display for Position {
     }
 }
 
+/// Why a document cannot be read. Messages name positions, never value text.
 #[derive(Debug, thiserror::Error)]
 pub enum FormatError {
+    /// Not YAML (as the parser reads it).
     #[error("malformed YAML at {pos}: {msg}")]
-    Yaml { pos: Position, msg: String },
+    Yaml {
+        /// Where.
+        pos: Position,
+        /// What is wrong.
+        msg: String,
+    },
+    /// Not JSON.
     #[error("malformed JSON at {pos}: {msg}")]
-    Json { pos: Position, msg: String },
+    Json {
+        /// Where.
+        pos: Position,
+        /// What is wrong.
+        msg: String,
+    },
+    /// Valid, but something tresor refuses to pass through (a line break readers disagree
+    /// on, a tag on an encrypted value, a duplicate key, …).
     #[error("{pos}: {msg}")]
-    Unsupported { pos: Position, msg: String },
+    Unsupported {
+        /// Where.
+        pos: Position,
+        /// What, and why it is refused.
+        msg: String,
+    },
+    /// No document at all.
     #[error("the document is empty")]
     Empty,
+    /// Nesting (or alias expansion) past the limit.
     #[error("{pos}: nesting is deeper than {max} levels")]
-    TooDeep { pos: Position, max: usize },
+    TooDeep {
+        /// Where.
+        pos: Position,
+        /// The limit.
+        max: usize,
+    },
 }
 
 impl FormatError {

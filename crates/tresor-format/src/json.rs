@@ -13,6 +13,7 @@ struct Lexer<'a> {
     line_start: usize,
 }
 
+/// Parse a JSON document losslessly (byte spans, key order, number spellings).
 pub fn parse(src: &str) -> Result<Document, FormatError> {
     let mut lx = Lexer { src, b: src.as_bytes(), i: 0, line: 1, line_start: 0 };
     // A UTF-8 byte-order mark is tolerated, as Go's decoder does not (we are kinder).

@@ -6,6 +6,9 @@
 //! Scalar typing ([`scalar`]) follows go-yaml v3, because that is what sops uses to decide
 //! the `type:` tag and the bytes that go into the MAC.
 
+#![deny(missing_docs)]
+
+/// Parse errors and positions.
 pub mod error;
 pub mod hash;
 pub mod json;
@@ -21,7 +24,9 @@ pub use tree::{Comment, Document, Map, MapItem, Node, Scalar, ScalarStyle, Seq, 
 /// The file formats (sops calls them stores) we read and write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
+    /// YAML 1.2 as go-yaml v3 reads it.
     Yaml,
+    /// JSON (RFC 8259).
     Json,
 }
 
@@ -38,6 +43,7 @@ impl Format {
         }
     }
 
+    /// The format a `--input-type` style name means (`yaml`, `yml`, `json`).
     pub fn parse_name(name: &str) -> Option<Format> {
         match name {
             "yaml" | "yml" => Some(Format::Yaml),
@@ -46,6 +52,7 @@ impl Format {
         }
     }
 
+    /// Its name.
     pub fn name(self) -> &'static str {
         match self {
             Format::Yaml => "yaml",

@@ -11,21 +11,28 @@ use crate::tree::ScalarStyle;
 /// Context of the slot a value is rendered into.
 #[derive(Clone, Copy, Debug)]
 pub struct SlotCtx<'a> {
+    /// The style of the scalar being replaced.
     pub style: ScalarStyle,
+    /// Inside a flow collection, where `,[]{}` need quoting.
     pub in_flow: bool,
     /// Column for the content lines of a block scalar.
     pub block_indent: usize,
+    /// The document's line break.
     pub newline: &'a str,
     /// A plain slot may become a block scalar only when nothing follows it on its line.
     pub can_become_block: bool,
 }
 
+/// A value rendered for its slot.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rendered {
+    /// Text that replaces the old scalar on its line.
     Inline(String),
     /// A block scalar: the header indicator (`|-`, `>`, …) and the body lines.
     Block {
+        /// The indicator with chomping/indent characters.
         header: String,
+        /// The content lines, indented.
         body: String,
     },
 }
@@ -202,6 +209,7 @@ fn single_quotable(s: &str) -> bool {
     !s.is_empty() && !s.chars().any(|c| (c.is_control() && c != '\t') || c == '\u{feff}')
 }
 
+/// `s` as a YAML single-quoted scalar.
 pub fn single_quoted(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }

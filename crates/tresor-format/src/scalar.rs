@@ -6,12 +6,18 @@
 
 use crate::tree::{Scalar, ScalarStyle};
 
+/// A scalar's typed value, as go-yaml v3 resolves it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
+    /// `null`, `~` or empty.
     Null,
+    /// `true`/`false`.
     Bool(bool),
+    /// An integer that fits 64 bits.
     Int(i64),
+    /// A float (also `.inf`, `.nan`).
     Float(f64),
+    /// Anything else: a string.
     Str(String),
     /// An RFC 3339 timestamp in Go's `time.MarshalText` form.
     Time(String),
@@ -87,6 +93,7 @@ impl Value {
         })
     }
 
+    /// Is it null?
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }

@@ -225,6 +225,7 @@ fn new_parser(src: &str) -> Parser<'_, granit_parser::StrInput<'_>> {
     Parser::new_from_str_with_options(src, granit_parser::options! { emit_anchor_events: true })
 }
 
+/// Parse every document of a YAML stream losslessly.
 pub fn parse(src: &str) -> Result<Vec<Document>, FormatError> {
     check_line_breaks(src)?;
     let mut b = Builder::new(src);
@@ -253,6 +254,7 @@ pub struct Stream<'a> {
 }
 
 impl<'a> Stream<'a> {
+    /// A stream over `src`.
     pub fn new(src: &'a str) -> Stream<'a> {
         Stream { parser: new_parser(src), b: Builder::new(src), exhausted: false }
     }
@@ -276,6 +278,7 @@ impl<'a> Stream<'a> {
         }
     }
 
+    /// The next root items or finished document, or `None` at the end.
     pub fn pull(&mut self) -> Result<Option<Pulled>, FormatError> {
         loop {
             // A document is final once the next one starts or the input ends (comments
@@ -307,8 +310,11 @@ impl<'a> Stream<'a> {
 /// One piece of a [`pipeline`]: what the stream pulled, the anchors when they changed
 /// since the previous piece, and [`Stream::held_from`] at that point.
 pub struct Chunk {
+    /// What was pulled.
     pub pulled: Pulled,
+    /// The anchors, when they changed since the previous chunk.
     pub anchors: Option<Vec<Option<Node>>>,
+    /// [`Stream::held_from`] when it was pulled.
     pub held_from: usize,
 }
 
