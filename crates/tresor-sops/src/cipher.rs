@@ -17,17 +17,20 @@ type Gcm12 = AesGcm<Aes256, U12>;
 pub struct DataKey([u8; 32]);
 
 impl DataKey {
+    /// A new random data key from the OS generator.
     pub fn generate() -> DataKey {
         let mut k = [0u8; 32];
         getrandom::getrandom(&mut k).expect("OS random number generator");
         DataKey(k)
     }
 
+    /// A data key from 32 unwrapped bytes (`None` for any other length).
     pub fn from_bytes(bytes: &[u8]) -> Option<DataKey> {
         let arr: [u8; 32] = bytes.try_into().ok()?;
         Some(DataKey(arr))
     }
 
+    /// The key's bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
@@ -42,12 +45,17 @@ impl std::fmt::Debug for DataKey {
 /// A parsed `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncValue<'a> {
+    /// The ciphertext (base64).
     pub data: &'a str,
+    /// The 32-byte IV (base64).
     pub iv: &'a str,
+    /// The GCM tag (base64).
     pub tag: &'a str,
+    /// The value's type (`str`, `int`, `float`, `bool`, `bytes`, `comment`, …).
     pub type_name: &'a str,
 }
 
+/// Is `s` an `ENC[AES256_GCM,…]` value?
 pub fn is_enc(s: &str) -> bool {
     s.starts_with("ENC[AES256_GCM,data:")
 }
@@ -77,24 +85,33 @@ fn rsplit_field<'a>(s: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
     None
 }
 
+/// Why one value does not decrypt.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CipherError {
+    /// Not an `ENC[…]` value.
     #[error("not a sops encrypted value (expected ENC[AES256_GCM,...])")]
     NotEncrypted,
+    /// Base64 that does not decode.
     #[error("malformed base64 in encrypted value")]
     BadBase64,
+    /// An IV of another length.
     #[error("unsupported IV length {0} (sops uses 32 bytes)")]
     BadIv(usize),
+    /// GCM authentication failed.
     #[error("authentication failed: wrong data key, the value was tampered with, or it was moved to another key path")]
     Auth,
+    /// A `type:` sops does not write.
     #[error("unknown value type '{0}'")]
     UnknownType(String),
 }
 
 /// A decrypted value: plaintext (wiped on drop), its `type:` and the IV it used.
 pub struct Plain<'a> {
+    /// The plaintext.
     pub bytes: Zeroizing<Vec<u8>>,
+    /// The `type:` it was stored with.
     pub type_name: &'a str,
+    /// The IV it was encrypted with (kept to re-encrypt unchanged values identically).
     pub iv: Vec<u8>,
 }
 
@@ -108,6 +125,7 @@ pub struct Cipher {
 }
 
 impl Cipher {
+    /// A cipher for `key`.
     pub fn new(key: &DataKey) -> Cipher {
         Cipher {
             gcm32: Gcm32::new(GenericArray::from_slice(key.as_bytes())),

@@ -122,6 +122,7 @@ pub fn parse_path(expr: &str) -> Result<Vec<Seg>, SopsError> {
     Ok(segs)
 }
 
+/// The part of `data` at `path` (`--extract`), if present.
 pub fn extract<'a>(data: &'a J, path: &[Seg]) -> Option<&'a J> {
     let mut cur = data;
     for seg in path {

@@ -573,24 +573,32 @@ pub struct EncryptedFile<'a> {
     src: &'a str,
     format: Format,
     docs: Vec<Document>,
+    /// Its metadata.
     pub metadata: Metadata,
 }
 
+/// How to decrypt.
 #[derive(Default, Clone, Copy)]
 pub struct DecryptOptions {
+    /// Decrypt even when the MAC does not match (`--ignore-mac`).
     pub ignore_mac: bool,
     /// Remember each value's IV so a later re-encryption keeps unchanged ciphertexts
     /// (edit/set/rotate). Costs a hash per value, so plain decryption skips it.
     pub keep_ivs: bool,
 }
 
+/// A decrypted file.
 pub struct Decrypted {
+    /// The plaintext, byte for byte as before encryption.
     pub text: String,
+    /// The IVs of the values, when asked for (`keep_ivs`).
     pub stash: IvStash,
+    /// Warnings for the user (never values).
     pub warnings: Vec<String>,
 }
 
 impl<'a> EncryptedFile<'a> {
+    /// Parse an encrypted file in `format` and read its metadata.
     pub fn parse(src: &'a str, format: Format) -> Result<EncryptedFile<'a>, SopsError> {
         let docs = tresor_format::parse(src, format)?;
         let first = docs.first().ok_or(SopsError::MetadataNotFound)?;
@@ -599,6 +607,7 @@ impl<'a> EncryptedFile<'a> {
         Ok(EncryptedFile { src, format, docs, metadata })
     }
 
+    /// Decrypt with the data key, checking every value and the MAC.
     pub fn decrypt(&self, key: &DataKey, opts: DecryptOptions) -> Result<Decrypted, SopsError> {
         let cipher = Cipher::new(key);
         let layout = match &self.metadata.layout {

@@ -12,20 +12,24 @@ use crate::cipher::Cipher;
 /// (block header or none, slot text)
 pub type Spelling = (Option<String>, String);
 
+/// tresor's record of original value spellings, keyed by value tag.
 #[derive(Default)]
 pub struct Layout(BTreeMap<String, Spelling>);
 
 const AAD: &[u8] = b"sops:tresor_layout:";
 
 impl Layout {
+    /// Record a spelling.
     pub fn insert(&mut self, tag: String, spelling: Spelling) {
         self.0.insert(tag, spelling);
     }
 
+    /// The spelling recorded for `tag`.
     pub fn get(&self, tag: &str) -> Option<&Spelling> {
         self.0.get(tag)
     }
 
+    /// Nothing recorded?
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -5,10 +5,13 @@
 //! * [`file`]: encrypting and decrypting whole files by splicing values in place.
 //! * [`metadata`]: the `sops:` block; [`shamir`]: key-group secret sharing.
 
+#![deny(missing_docs)]
+
 pub mod cipher;
 pub mod codes;
 pub mod convert;
 pub mod edit;
+/// The errors of the SOPS layer.
 pub mod error;
 pub mod file;
 pub mod layout;

@@ -2,8 +2,10 @@
 
 use sha2::{Digest, Sha512};
 
+/// Accumulates the MAC over values in document order.
 pub struct MacHasher {
     h: Sha512,
+    /// Only encrypted values count (`mac_only_encrypted`).
     pub only_encrypted: bool,
 }
 
@@ -14,6 +16,7 @@ const MAC_ONLY_ENCRYPTED_PREFIX: [u8; 32] = [
 ];
 
 impl MacHasher {
+    /// A hasher for one file.
     pub fn new(only_encrypted: bool) -> MacHasher {
         let mut h = Sha512::new();
         if only_encrypted {

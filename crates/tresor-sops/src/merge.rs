@@ -23,9 +23,13 @@ use crate::walk::{display_path, Seg};
 
 /// One decrypted version of a file taking part in a merge.
 pub struct Version<'a> {
+    /// Its plaintext.
     pub plaintext: &'a str,
+    /// Its metadata.
     pub metadata: &'a Metadata,
+    /// Its data key.
     pub key: &'a DataKey,
+    /// Its values' IVs.
     pub stash: &'a IvStash,
 }
 
@@ -34,6 +38,7 @@ pub struct Version<'a> {
 pub struct Conflict {
     /// sops' path notation (`["a"]["b"][0]`), or `sops` for the key metadata, or `file`.
     pub path: String,
+    /// Why, never quoting a value.
     pub why: String,
 }
 
@@ -45,8 +50,11 @@ impl std::fmt::Display for Conflict {
 
 /// Which keys and metadata the merged file carries, and the IVs it may reuse.
 pub struct KeyPlan<'a> {
+    /// The metadata to write.
     pub metadata: Metadata,
+    /// The data key to encrypt with.
     pub key: &'a DataKey,
+    /// IVs that may be reused (only those under this data key).
     pub stash: IvStash,
     /// Which side's keys were taken ("ours" or "theirs").
     pub from: &'static str,

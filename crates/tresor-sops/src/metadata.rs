@@ -11,15 +11,22 @@ use crate::rules::Rule;
 /// write the sops release whose format we match.
 pub const FORMAT_VERSION: &str = "3.11.0";
 
+/// The `sops` metadata of a file.
 #[derive(Clone, Debug, Default)]
 pub struct Metadata {
     /// One group = the flat layout; several = `key_groups` with Shamir shares.
     pub key_groups: Vec<KeyGroup>,
+    /// Groups needed to decrypt, with several groups (0 = all).
     pub shamir_threshold: usize,
+    /// When the data key last changed; part of the MAC's AAD.
     pub lastmodified: String,
+    /// The encrypted MAC (`ENC[…]`).
     pub mac: String,
+    /// Which values are encrypted.
     pub rule: Rule,
+    /// The MAC covers encrypted values only.
     pub mac_only_encrypted: bool,
+    /// The sops version that wrote the layout (semver, checked on read).
     pub version: String,
     /// tresor's encrypted record of original value spellings (see `layout`).
     pub layout: Option<String>,
@@ -39,8 +46,10 @@ impl Metadata {
     }
 }
 
+/// One key group: any one of its keys yields the group's share.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct KeyGroup {
+    /// Its master keys, in file order.
     pub keys: Vec<MasterKey>,
 }
 
@@ -185,6 +194,7 @@ impl Metadata {
         })
     }
 
+    /// Every master key of every group.
     pub fn all_keys(&self) -> impl Iterator<Item = &MasterKey> {
         self.key_groups.iter().flat_map(|g| g.keys.iter())
     }

@@ -4,13 +4,20 @@ use regex::Regex;
 
 use crate::error::SopsError;
 
+/// Which values are encrypted (sops' `*_suffix`/`*_regex` options; one at most).
 #[derive(Clone, Debug)]
 pub enum Rule {
+    /// Values under a key ending in this suffix stay clear (sops' default `_unencrypted`).
     UnencryptedSuffix(String),
+    /// Only values under a key ending in this suffix are encrypted.
     EncryptedSuffix(String),
+    /// Values under a key matching this stay clear.
     UnencryptedRegex(Regex),
+    /// Only values under a key matching this are encrypted.
     EncryptedRegex(Regex),
+    /// Values after a comment matching this stay clear.
     UnencryptedCommentRegex(Regex),
+    /// Only values after a comment matching this are encrypted.
     EncryptedCommentRegex(Regex),
 }
 
@@ -22,6 +29,7 @@ impl Default for Rule {
 }
 
 impl Rule {
+    /// The metadata (and `.sops.yaml`) field names, in variant order.
     pub const FIELD_NAMES: [&'static str; 6] = [
         "unencrypted_suffix",
         "encrypted_suffix",
@@ -31,6 +39,7 @@ impl Rule {
         "encrypted_comment_regex",
     ];
 
+    /// The rule a metadata field names.
     pub fn from_field(name: &str, value: &str) -> Result<Rule, SopsError> {
         let re = || Regex::new(value).map_err(|e| SopsError::InvalidRule(format!("{name}: {e}")));
         Ok(match name {
@@ -56,6 +65,7 @@ impl Rule {
         }
     }
 
+    /// The comment regex, for the comment rules.
     pub fn comment_regex(&self) -> Option<&Regex> {
         match self {
             Rule::UnencryptedCommentRegex(r) | Rule::EncryptedCommentRegex(r) => Some(r),

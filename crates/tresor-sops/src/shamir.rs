@@ -38,14 +38,19 @@ fn gf_div(a: u8, b: u8) -> u8 {
     gf_mul(a, gf_inv(b))
 }
 
+/// Why shares cannot be made or combined.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ShamirError {
+    /// A threshold outside 2..=parts (and 255).
     #[error("threshold must be between 2 and 255 and not above the number of parts")]
     BadThreshold,
+    /// Fewer than two shares.
     #[error("need at least 2 shares")]
     TooFewShares,
+    /// Shares of different lengths.
     #[error("shares have different lengths")]
     LengthMismatch,
+    /// The same share twice.
     #[error("duplicate share")]
     Duplicate,
 }

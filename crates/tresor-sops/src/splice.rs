@@ -2,12 +2,16 @@
 
 use std::ops::Range;
 
+/// Replace the bytes in `range` with `text`.
 #[derive(Debug, Clone)]
 pub struct Edit {
+    /// The bytes to replace.
     pub range: Range<usize>,
+    /// Their replacement.
     pub text: String,
 }
 
+/// `src` with `edits` applied (edits must not overlap).
 pub fn apply(src: &str, mut edits: Vec<Edit>) -> String {
     edits.sort_by_key(|e| (e.range.start, e.range.end));
     let extra: usize = edits.iter().map(|e| e.text.len()).sum();
@@ -35,6 +39,7 @@ pub struct Splicer<'a, W: std::io::Write> {
 }
 
 impl<'a, W: std::io::Write> Splicer<'a, W> {
+    /// A splicer copying `src` into `out`.
     pub fn new(src: &'a str, out: W) -> Splicer<'a, W> {
         Splicer { src, at: 0, out }
     }

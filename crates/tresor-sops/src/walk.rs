@@ -11,10 +11,13 @@ use crate::rules::Rule;
 /// A step in a value's path, for messages and `--extract`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Seg {
+    /// A mapping key.
     Key(String),
+    /// A sequence index.
     Index(usize),
 }
 
+/// `path` in sops' notation (`["a"]["b"][0]`).
 pub fn display_path(path: &[Seg]) -> String {
     let steps: Vec<Step> = path
         .iter()
@@ -29,10 +32,13 @@ pub fn display_path(path: &[Seg]) -> String {
 /// A step of the walker's current path, borrowed from the document tree.
 #[derive(Clone, Copy, Debug)]
 pub enum Step<'a> {
+    /// A mapping key.
     Key(&'a str),
+    /// A sequence index.
     Index(usize),
 }
 
+/// `path` in sops' notation (`["a"]["b"][0]`).
 pub fn display_steps(path: &[Step]) -> String {
     let mut s = String::new();
     for step in path {
@@ -48,14 +54,19 @@ pub fn display_steps(path: &[Step]) -> String {
 pub struct At<'a> {
     /// sops' AAD: map keys joined by `:` with a trailing `:` (list indices left out).
     pub aad: &'a str,
+    /// Is the value encrypted under the file's rule?
     pub encrypt: bool,
+    /// The key path to it.
     pub path: &'a [Step<'a>],
     /// Inside an alias expansion: the bytes belong to the anchor, not to this place.
     pub in_alias: bool,
 }
 
+/// What the walk calls for each value and comment, in sops' order.
 pub trait Visitor {
+    /// A scalar value.
     fn value(&mut self, s: &Scalar, at: &At) -> Result<(), SopsError>;
+    /// A comment.
     fn comment(&mut self, c: &Comment, at: &At) -> Result<(), SopsError>;
     /// Called before an alias' target is walked (with `in_alias` set).
     fn alias(&mut self, _a: &Alias, _at: &At) -> Result<(), SopsError> {
@@ -106,6 +117,7 @@ pub struct RootWalk {
 }
 
 impl RootWalk {
+    /// Walk one root item (entry or comment) of a streamed document.
     pub fn item<'a, V: Visitor>(
         &mut self,
         item: &'a MapItem,

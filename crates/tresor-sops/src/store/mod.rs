@@ -42,7 +42,9 @@ impl Plain {
 
 /// What a decryption streamed into a writer left behind (see [`Store::decrypt_to`]).
 pub struct Streamed {
+    /// Warnings for the user (never values).
     pub warnings: Vec<String>,
+    /// The check the caller must pass before releasing the output.
     pub verification: Verification,
 }
 
