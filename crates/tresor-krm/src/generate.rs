@@ -24,13 +24,23 @@ pub enum KrmError {
         /// Why (never the file's content).
         msg: String,
     },
+    /// A SOPS file that could not be opened: no key here, tampered, malformed. The cause
+    /// keeps its type (a key failure says which key and why).
+    #[error("{file}: {source}")]
+    Open {
+        /// The file, as the generator config names it.
+        file: String,
+        /// Why.
+        #[source]
+        source: tresor_keys::open::OpenError,
+    },
 }
 
 impl KrmError {
     /// The file the error is about, for the ResourceList result's `file` field.
     pub fn file(&self) -> Option<&str> {
         match self {
-            KrmError::File { file, .. } => Some(file),
+            KrmError::File { file, .. } | KrmError::Open { file, .. } => Some(file),
             KrmError::Config(_) => None,
         }
     }
@@ -97,7 +107,7 @@ fn decrypt_file(keyring: &Keyring, base: &Path, rel: &str) -> Result<Plain, KrmE
             tresor_keys::open::OpenError::Read(
                 tresor_sops::SopsError::MetadataNotFound | tresor_sops::SopsError::NotText { .. },
             ) => err(format!("not a SOPS file (read as {} by its name)", store.name())),
-            e => err(e.to_string()),
+            source => KrmError::Open { file: rel.to_string(), source },
         })?;
     for w in &d.warnings {
         eprintln!("tresor-kustomize: warning: {rel}: {w}");
