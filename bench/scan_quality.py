@@ -43,7 +43,7 @@ def score(found):
     tp_lines, fp = set(), 0
     for path, line in found:
         if path.startswith("positives/"):
-            files_hit.setdefault(path, set()).add(line)
+            files_hit.setdefault(path, []).append(line)
             if (path, line) in want: tp_lines.add((path, line))
         elif path.startswith("negatives/"):
             fp += 1
@@ -51,7 +51,10 @@ def score(found):
     total = sum(len(v) for v in expected.values())
     found_n = 0
     for rel, rules in expected.items():
-        found_n += min(len(rules), len(files_hit.get(f"positives/{rel}", set()) & secret_lines(rel)))
+        # Findings on secret lines (two rules may report one line, e.g. a key file by
+        # name and its content), at most one per expected rule.
+        hits = [l for l in files_hit.get(f"positives/{rel}", []) if l in secret_lines(rel)]
+        found_n += min(len(rules), len(hits))
     return found_n, total, fp
 
 rows = []

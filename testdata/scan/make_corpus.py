@@ -22,6 +22,7 @@ HEX = "0123456789abcdef"
 B32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 
 os.makedirs("positives/helm", exist_ok=True)
+os.makedirs("positives/keys", exist_ok=True)
 os.makedirs("negatives/helm", exist_ok=True)
 P = {}
 def pos(name, text, rules):
@@ -62,6 +63,25 @@ pos("mirror.txt", f"https://deploy:{r(20)}@git.example.org/repo.git\n", ["url-ba
 pos("app.properties", f"db.password={r(18)}\n", ["generic-password-assignment"])
 pos("helm/values.yaml", f"image: nginx\npostgresql:\n  auth:\n    password: {r(14)}\n    username: app\nredis:\n  existingSecret: redis-auth\n", ["helm-values-literal-secret"])
 pos("Dockerfile", f"FROM alpine\nENV API_TOKEN={r(24)}\nARG NPM_TOKEN\nCOPY id_rsa /root/.ssh/id_rsa\nRUN curl -u admin:{r(12)} https://artifacts.example.org/pkg.tgz -o /pkg.tgz\nRUN NPM_CONFIG_TOKEN=$NPM_TOKEN npm ci\n", ["dockerfile-secret-in-env-arg", "dockerfile-secret-build-arg", "dockerfile-copies-key-file", "dockerfile-credentials-in-run"])
+
+# Families added with the provider rules (sixth session): one file per family, in the
+# shape people commit them.
+U36 = string.ascii_uppercase + string.digits
+pos("gitlab-ci.yml", f"variables:\n  DEPLOY_TOKEN: gldt-{r(20, A + '_-')}\n  TRIGGER: glptt-{r(40, HEX)}\n  RUNNER_AUTH: glrt-{r(20, A + '_-')}\n", ["gitlab-deploy-token", "gitlab-pipeline-trigger-token", "gitlab-runner-token"])
+pos("slack-app.env", f"SLACK_APP_TOKEN=xapp-1-A{r(10, U36)}-{r(13, string.digits)}-{r(64, HEX)}\n", ["slack-app-token"])
+pos("azure.env", f"AZURE_CLIENT_SECRET={r(3)}8Q~{r(34)}\n", ["azure-ad-client-secret"])
+pos("k8s-secret.yaml", f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ntype: Opaque\ndata:\n  password: {r(32, A + '+/')}=\n", ["kubernetes-secret-data"])
+pos("deploy.sh", f"#!/bin/sh\ncurl -sS -H \"Authorization: Bearer {r(40, A + '_-')}\" https://api.internal/v1/deploy\n", ["curl-auth-header"])
+pos("NuGet.config", f"<configuration>\n  <packageSourceCredentials>\n    <internal>\n      <add key=\"Username\" value=\"build\" />\n      <add key=\"ClearTextPassword\" value=\"{r(20)}\" />\n    </internal>\n  </packageSourceCredentials>\n</configuration>\n", ["nuget-config-password"])
+pos("terraform.tfvars", f"tfe_token = \"{r(14)}.atlasv1.{r(67, A + '_-')}\"\n", ["terraform-cloud-token"])
+pos("do.env", f"DIGITALOCEAN_TOKEN=dop_v1_{r(64, HEX)}\n", ["digitalocean-token"])
+pos("grafana.env", f"GRAFANA_TOKEN=glsa_{r(32)}_{r(8, HEX)}\n", ["grafana-service-account-token"])
+pos("atlassian.env", f"JIRA_API_TOKEN=ATATT3xFfGF0{r(170, A + '_-')}={r(8, HEX.upper())}\n", ["atlassian-api-token"])
+pos("app.py", f'GROQ_API_KEY = "gsk_{r(52)}"\nSTRIPE_WEBHOOK_SECRET = "whsec_{r(32)}"\n', ["groq-api-key", "stripe-webhook-secret"])
+pos("openshift.sh", f"oc login --token=sha256~{r(43, A + '_-')} --server=https://api.cluster:6443\n", ["openshift-token"])
+pos("netrc", f"machine artifacts.internal login deploy password {r(20)}\n", ["netrc-password"])
+pos("Config.java", f'class Config {{\n  static {{ System.setProperty("api.token", "{r(22)}"); }}\n}}\n', ["generic-password-assignment"])
+pos("keys/deploy.ppk", f"PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nComment: deploy\nPublic-Lines: 2\n{r(64, A + '+/')}\n{r(8, A)}\nPrivate-Lines: 1\n{r(44, A + '+/')}\n", ["putty-key-file", "putty-private-key"])
 
 def neg(name, text):
     with open(os.path.join("negatives", name), "w") as f: f.write(text)
@@ -132,6 +152,34 @@ neg("k8s-secretref.yaml", """env:
       secretKeyRef:
         name: db
         key: password
+""")
+
+neg("npmrc", "//registry.npmjs.org/:_authToken=${NPM_TOKEN}\nalways-auth=true\n")
+neg("k8s-secret.yaml", """apiVersion: v1
+kind: Secret
+metadata:
+  name: db
+type: Opaque
+data:
+  password: ENC[AES256_GCM,data:8FbcNBkf5ABI,iv:FtV4poJNkJ2pwcHBguPN+lak1bdUIkuQ56lAeyueDyw=,tag:bjgs1lZGx8wLQgSCNw29FA==,type:str]
+""")
+neg("deploy.sh", """#!/bin/sh
+curl -sS -H "Authorization: Bearer $DEPLOY_TOKEN" https://api.internal/v1/deploy
+curl -u "$NEXUS_USER:$NEXUS_PASSWORD" https://nexus.internal/repository/
+""")
+neg("client.go", """package client
+
+type ImageRegistryCredential = original.ImageRegistryCredential
+
+func New() *Client {
+	tokenSource := oauth2.ReuseTokenSource(nil, tokenFile)
+	return &Client{credentialsId: "deploy-creds", secret: &logical.Secret{}}
+}
+""")
+neg("Jenkinsfile", """pipeline {
+  environment { DEPLOY = credentials('deploy-token') }
+  stages { stage('push') { steps { withCredentials([string(credentialsId: '3f1c9a2e-7b4d-4e8f-9a6c-2d5b8e1f4a7c', variable: 'TOKEN')]) { sh 'make push' } } } }
+}
 """)
 
 with open("expected.json", "w") as f:

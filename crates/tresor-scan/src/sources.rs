@@ -73,12 +73,17 @@ fn cores(max: usize) -> usize {
 fn most_specific(mut out: Vec<Finding>) -> Vec<Finding> {
     out.sort_by_key(|f| f.line);
     let mut kept: Vec<Finding> = Vec::with_capacity(out.len());
+    // A path-only rule's finding is the file itself (no secret, no span): it never hides,
+    // nor is hidden by, what the rules find inside the file.
+    let no_secret = crate::finding::secret_hash(b"");
+    let file_level = |f: &Finding| f.span.is_empty() && f.secret_hash == no_secret;
     for f in out {
-        let dup = kept
-            .iter()
-            .rev()
-            .take_while(|k| k.line == f.line)
-            .any(|k| k.secret_hash == f.secret_hash || overlaps(k, &f));
+        let dup = !file_level(&f)
+            && kept
+                .iter()
+                .rev()
+                .take_while(|k| k.line == f.line)
+                .any(|k| !file_level(k) && (k.secret_hash == f.secret_hash || overlaps(k, &f)));
         if !dup {
             kept.push(f);
         }

@@ -1,1 +1,1 @@
-export BAO_TOKEN=s.7KkZiwoWLIDpjYbSMDRv0ZAB
+export BAO_TOKEN=s.XZf0F7KkZiwoWLIDpjYbSMDR

@@ -1,2 +1,2 @@
-SLACK_BOT = "xoxb-17568381400-4svm9zWxNV31eSjE8hlafb0t"
-WEBHOOK = "https://hooks.slack.com/services/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"
+SLACK_BOT = "xoxb-07117568381-tca4svm9zWxNV31eSjE8hlaf"
+WEBHOOK = "https://hooks.slack.com/services/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"

@@ -1,0 +1,3 @@
+class Config {
+  static { System.setProperty("api.token", "QIixNMzwo3ApFcXlV4cxgw"); }
+}

@@ -1,0 +1,1 @@
+tfe_token = "rcLDBBuwHvvLwA.atlasv1.nZa6UOddKn7tUiJ6sUCFD7uo_KChkGMxqKHAVZ7PKgRKEsHyIweJOJXpSyRofsO4xTd"
