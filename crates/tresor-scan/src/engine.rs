@@ -182,7 +182,7 @@ impl Engine {
         self.rules
             .rules
             .iter()
-            .filter(|r| r.regex.is_none() && r.path.as_ref().is_some_and(|p| p.is_match(path)))
+            .filter(|r| r.is_path_only() && r.path.as_ref().is_some_and(|p| p.is_match(path)))
             .filter(|r| !r.allowlists.iter().any(|a| a.covers(path)))
             .map(|r| self.finding(r.id.clone(), &r.description, path, 1, 1, b"", 0.0, 0..0))
             .collect()
@@ -252,9 +252,9 @@ impl Engine {
                     continue;
                 }
             }
-            let Some(re) = &rule.regex else {
+            let Some(re) = rule.regex() else {
                 // A path-only rule: the file itself is the finding.
-                if rule.path.is_some() && base == 0 {
+                if rule.is_path_only() && rule.path.is_some() && base == 0 {
                     out.push(self.finding(rule.id.clone(), &rule.description, path, 1, 1, b"", 0.0, 0..0));
                 }
                 continue;

@@ -133,8 +133,12 @@ pub struct Rule {
     pub id: String,
     /// What it finds.
     pub description: String,
-    /// The pattern; `None` for a path-only rule.
-    pub regex: Option<Regex>,
+    /// The pattern as written; `None` for a path-only rule.
+    pub pattern: Option<String>,
+    /// The compiled pattern, built on first use: a scan of a few staged lines needs the
+    /// handful of rules its keywords select, not all of them (compiling every built-in
+    /// rule took 40 ms).
+    compiled: std::sync::OnceLock<Option<Regex>>,
     /// The capture group holding the secret (0: the first non-empty group, else the match).
     pub secret_group: usize,
     /// Minimum Shannon entropy of the secret.
@@ -214,6 +218,20 @@ fn crc32(data: &[u8]) -> u32 {
     !crc
 }
 
+impl Rule {
+    /// The compiled regex (`None` for a path-only rule). Rules read from a user's file were
+    /// compiled when loaded, so an invalid one is an error there, not a silent no-match.
+    pub fn regex(&self) -> Option<&Regex> {
+        let pattern = self.pattern.as_deref()?;
+        self.compiled.get_or_init(|| build(&self.id, pattern).ok()).as_ref()
+    }
+
+    /// Is this a path-only rule (the file itself is the finding)?
+    pub fn is_path_only(&self) -> bool {
+        self.pattern.is_none()
+    }
+}
+
 /// Can this pattern span lines? `(?s)`, `[\s\S]` and explicit newlines can.
 fn spans_lines(pattern: &str) -> bool {
     pattern.contains("(?s") || pattern.contains("[\\s\\S]") || pattern.contains("\\n") || pattern.contains("\\r")
@@ -261,11 +279,17 @@ fn build_allowlist(id: &str, raw: RawAllowlist) -> Result<Allowlist, RulesError>
 impl RuleSet {
     /// tresor's rules.
     pub fn default_rules() -> RuleSet {
-        RuleSet::from_toml(DEFAULT_RULES).expect("built-in rules are valid")
+        // Compiled on first use; the rule tests compile every one of them.
+        RuleSet::parse(DEFAULT_RULES, false).expect("built-in rules are valid")
     }
 
     /// Parse gitleaks-format TOML. `[extend] useDefault = true` adds tresor's defaults.
+    /// Every regex of the file is compiled now, so that a bad one is reported by name.
     pub fn from_toml(text: &str) -> Result<RuleSet, RulesError> {
+        RuleSet::parse(text, true)
+    }
+
+    fn parse(text: &str, eager: bool) -> Result<RuleSet, RulesError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| RulesError::Toml(e.to_string()))?;
         if raw.prefilter.is_some() || raw.filter.is_some() {
             return Err(RulesError::Unsupported {
@@ -285,7 +309,12 @@ impl RuleSet {
             set.allowlists.push(build_allowlist("global allowlist", a)?);
         }
         for r in raw.rules {
-            let regex = r.regex.as_deref().map(|p| build(&r.id, p)).transpose()?;
+            let compiled = std::sync::OnceLock::new();
+            if eager {
+                if let Some(p) = r.regex.as_deref() {
+                    let _ = compiled.set(Some(build(&r.id, p)?));
+                }
+            }
             let path = r
                 .path
                 .as_deref()
@@ -308,7 +337,8 @@ impl RuleSet {
                 keywords: r.keywords.iter().map(|k| k.to_ascii_lowercase()).collect(),
                 id: r.id,
                 description: r.description,
-                regex,
+                pattern: r.regex.clone(),
+                compiled,
                 entropy: r.entropy,
                 path,
                 allowlists,
@@ -335,7 +365,7 @@ mod samples {
 
     /// Path-only rules take file names as samples; the others take lines of text.
     fn found(engine: &Engine, rule: &Rule, sample: &str) -> bool {
-        let findings = if rule.regex.is_none() {
+        let findings = if rule.is_path_only() {
             engine.scan(sample, b"\x00binary")
         } else {
             engine.scan("samples/config.txt", sample.as_bytes())
@@ -348,6 +378,9 @@ mod samples {
         let engine = Engine::new(RuleSet::default_rules());
         let mut failures = Vec::new();
         for rule in &engine.rules.rules {
+            if rule.pattern.is_some() && rule.regex().is_none() {
+                failures.push(format!("{}: the regex does not compile", rule.id));
+            }
             if rule.tps.is_empty() || rule.fps.is_empty() {
                 failures.push(format!("{}: needs at least one tps and one fps sample", rule.id));
             }
