@@ -504,13 +504,13 @@ pub struct ScanArgs {
     /// Write the report here (the text summary still goes to stderr)
     #[arg(long, short = 'o', value_name = "FILE")]
     pub report: Option<PathBuf>,
-    /// Rules in gitleaks' TOML format (default: .gitleaks.toml or .tresor-scan.toml in the repository, else tresor's rules)
+    /// Rules in gitleaks' TOML format (default: $BETTERLEAKS_CONFIG, $GITLEAKS_CONFIG, or .tresor-scan.toml, .gitleaks.toml, .betterleaks.toml in the repository, else tresor's rules)
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// A previous JSON report: findings in it do not count
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
-    /// A file of finding fingerprints to ignore (besides .tresorignore and .gitleaksignore)
+    /// A file of finding fingerprints or secret SHA-256s to ignore (besides .tresorignore, .gitleaksignore, .betterleaksignore)
     #[arg(long = "ignore-file", value_name = "FILE")]
     pub ignore_file: Option<PathBuf>,
     /// Only check that files .sops.yaml rules cover are encrypted
