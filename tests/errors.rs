@@ -227,3 +227,18 @@ fn an_age_plugin_identity_whose_plugin_is_missing_does_not_stop_the_x25519_ones(
     let err = sb.tresor().arg("decrypt").arg(&enc).env("SOPS_AGE_KEY_FILE", &only).fails_with(128);
     assert!(err.contains("age-plugin-tresortest"), "the missing plugin is named: {err}");
 }
+
+#[test]
+fn a_dotenv_file_with_cr_line_breaks_is_refused_by_line_before_anything_is_written() {
+    let sb = Sandbox::new();
+    // sops splits at LF only: this whole file would be one value of A.
+    let p = sb.write("cr.env", "A=1\rB=2\r");
+    let err = sb.tresor().args(["encrypt", "-i", "--age", &recipient()]).arg(&p).fails_with(2);
+    assert!(err.contains("dotenv line 1: a carriage return inside the line"), "{err}");
+    assert!(!err.contains("tampered"), "{err}");
+    assert_eq!(sb.read("cr.env"), "A=1\rB=2\r");
+    // CRLF files are fine and round-trip byte for byte.
+    let q = sb.write("crlf.env", "A=1\r\nB=2\r\n");
+    sb.tresor().args(["encrypt", "-i", "--age", &recipient()]).arg(&q).ok();
+    assert_eq!(sb.tresor().arg("decrypt").arg(&q).ok(), "A=1\r\nB=2\r\n");
+}

@@ -52,6 +52,16 @@ fn parse(text: &str) -> Result<Parsed, SopsError> {
         let next = (end + 1).min(text.len());
         let line = &text[start..end];
         let pos = Position { line: line_no, col: 1 };
+        // sops splits lines at LF only: a CR anywhere but before the LF would make the rest
+        // of the "line" part of one value (a file with classic-Mac CR line breaks becomes a
+        // single value). Refuse it here, by line, before anything is encrypted.
+        if line.trim_end_matches('\r').contains('\r') {
+            return Err(SopsError::Syntax {
+                store: NAME,
+                line: line_no,
+                msg: "a carriage return inside the line (CR line breaks, or a stray CR); sops would read the rest as part of one value: convert the file to LF or CRLF line breaks".into(),
+            });
+        }
         if line.is_empty() {
             // sops skips blank lines; tresor keeps them where they are.
         } else if let Some(c) = line.strip_prefix('#') {
