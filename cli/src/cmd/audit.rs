@@ -4,10 +4,10 @@ use anyhow::{Context, Result};
 use tresor_audit::{audit_file, Policy, Report};
 use tresor_sops::codes;
 
-use super::rekey::find_encrypted;
 use crate::args::AuditArgs;
 use crate::exit::fail;
 use crate::fileio::{self, Sink};
+use tresor_keys::rekey::find_encrypted;
 
 /// Exit code when the policy is violated (documented in docs/exit-codes.md).
 pub const POLICY_VIOLATION: i32 = codes::POLICY_VIOLATION;

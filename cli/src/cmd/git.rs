@@ -116,7 +116,7 @@ fn setup(check: bool, global: bool, patterns: &[String]) -> Result<i32> {
             "--exclude-standard",
         ])?;
         for rel in tracked.split('\0').filter(|r| !r.is_empty()) {
-            if super::rekey::is_encrypted_file(&top.join(rel)) {
+            if tresor_keys::rekey::is_encrypted_file(&top.join(rel)) {
                 // Git attribute patterns treat spaces and these characters specially.
                 wanted.push(format!("/{}", rel.replace(['\\', ' ', '*', '?', '['], "?")));
             }

@@ -15,16 +15,6 @@ use crate::args::{RotateArgs, UpdatekeysArgs};
 use crate::exit::fail;
 use crate::fileio;
 
-/// Encrypted files of every store under `dir`, found by their metadata, sorted.
-pub(crate) fn find_encrypted(dir: &Path) -> Result<Vec<PathBuf>> {
-    Ok(rekey::find_encrypted(dir)?)
-}
-
-/// A file that holds SOPS metadata in the store its name picks.
-pub(crate) fn is_encrypted_file(p: &Path) -> bool {
-    rekey::is_encrypted_file(p)
-}
-
 fn read_encrypted(input_type: Option<&str>, path: &Path) -> Result<Encrypted> {
     let store = input_store(input_type, Some(path), None)?;
     let src = fileio::read_bytes(Some(path))?;
@@ -35,7 +25,7 @@ fn read_encrypted(input_type: Option<&str>, path: &Path) -> Result<Encrypted> {
 fn targets(files: &[PathBuf], recursive: &Option<PathBuf>) -> Result<Vec<PathBuf>> {
     let mut all = files.to_vec();
     if let Some(dir) = recursive {
-        all.extend(find_encrypted(dir)?);
+        all.extend(rekey::find_encrypted(dir)?);
     }
     if all.is_empty() {
         return Err(fail(codes::NO_FILE_SPECIFIED, "no files given (pass FILE… or -r DIR)"));

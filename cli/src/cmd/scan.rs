@@ -115,7 +115,7 @@ pub(crate) fn scan(a: ScanArgs) -> Result<i32> {
         .filter(|f| !supp.suppressed(f) && !own.iter().any(|o| f.file == *o || f.file.ends_with(&format!("/{o}"))))
         .collect();
     tresor_scan::vendored::tag(&mut findings);
-    let vendored = findings.iter().filter(|f| f.tags.iter().any(|t| t == tresor_scan::vendored::TAG)).count();
+    let vendored = findings.iter().filter(|f| tresor_scan::vendored::is_tagged(f)).count();
     let rule_list: Vec<(String, String)> =
         engine.rules.rules.iter().map(|r| (r.id.clone(), r.description.clone())).collect();
     let body = match a.format.as_str() {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 use tresor_format::tree::{Map, Node};
 use tresor_format::Format;
-use tresor_keys::service::SERVICES;
+use tresor_keys::service::{by_config_name, SERVICES};
 use tresor_keys::KeySpec;
 use tresor_sops::Rule;
 
@@ -186,7 +186,7 @@ fn group_keys(m: &Map, path: &str) -> Result<Vec<KeySpec>, ConfigError> {
 /// A key group naming a key type tresor does not know would lose those keys: refuse.
 fn check_group_names(m: &Map, path: &str) -> Result<(), ConfigError> {
     for e in m.entries() {
-        if e.key != "merge" && !SERVICES.iter().any(|r| r.config_names.contains(&e.key.as_str())) {
+        if e.key != "merge" && by_config_name(&e.key).is_none() {
             return Err(invalid(path, format!("key group: unknown key type '{}'", e.key)));
         }
     }

@@ -31,6 +31,11 @@ pub struct Attempts {
 }
 
 impl Attempts {
+    /// Keys gave their shares, but the shares did not make a data key (`why`).
+    pub fn combine_failed(why: String) -> Attempts {
+        Attempts { attempts: Vec::new(), no_keys: false, short: None, combine: Some(why) }
+    }
+
     /// Every failure, for hints that name the cause.
     pub fn failures(&self) -> impl Iterator<Item = &KeyFailure> {
         self.attempts.iter().map(|a| &a.failure)

@@ -210,24 +210,16 @@ impl Keyring {
         }
         let bytes = if meta.key_groups.len() > 1 {
             let refs: Vec<&[u8]> = payloads.iter().map(|p| p.as_slice()).collect();
-            shamir::combine(&refs).map_err(|e| {
-                KeyError::Unwrap(Attempts {
-                    attempts: Vec::new(),
-                    no_keys: false,
-                    short: None,
-                    combine: Some(format!("combining Shamir shares: {e}")),
-                })
-            })?
+            shamir::combine(&refs)
+                .map_err(|e| KeyError::Unwrap(Attempts::combine_failed(format!("combining Shamir shares: {e}"))))?
         } else {
             payloads.swap_remove(0)
         };
         DataKey::from_bytes(&bytes).ok_or_else(|| {
-            KeyError::Unwrap(Attempts {
-                attempts: Vec::new(),
-                no_keys: false,
-                short: None,
-                combine: Some(format!("the unwrapped data key has {} bytes, not 32", bytes.len())),
-            })
+            KeyError::Unwrap(Attempts::combine_failed(format!(
+                "the unwrapped data key has {} bytes, not 32",
+                bytes.len()
+            )))
         })
     }
 

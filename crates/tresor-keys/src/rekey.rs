@@ -86,9 +86,11 @@ pub fn effective_threshold(groups: usize, rule_threshold: usize) -> usize {
 /// threshold, with every entry naming its key?
 pub fn has_keys(meta: &Metadata, groups: &[Vec<KeySpec>], threshold: usize) -> bool {
     let current = current_specs(meta);
+    // Every entry names its key when no entry was left out of `current`.
+    let all_named = current.iter().map(Vec::len).sum::<usize>() == meta.all_keys().count();
     current.len() == groups.len()
         && current.iter().zip(groups).all(|(c, g)| c.len() == g.len() && g.iter().all(|k| c.contains(k)))
-        && meta.key_groups.iter().all(|g| g.keys.iter().all(|k| KeySpec::of(k).is_some()))
+        && all_named
         && (groups.len() < 2 || meta.shamir_threshold == threshold)
 }
 

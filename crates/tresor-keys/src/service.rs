@@ -172,6 +172,11 @@ pub fn by_config_name(name: &str) -> Option<&'static ServiceRow> {
     SERVICES.iter().find(|r| r.config_names.contains(&name))
 }
 
+/// The row a metadata list name or a `.sops.yaml` name stands for.
+fn row_named(name: &str) -> Result<&'static ServiceRow, KeyError> {
+    by_kind(name).or_else(|| by_config_name(name)).ok_or_else(|| KeyError::UnknownKind(name.into()))
+}
+
 /// The kinds tresor can wrap for, named for messages (`age, hc_vault, okms, pgp`).
 pub fn served_kinds() -> String {
     SERVICES.iter().filter(|r| r.served).map(|r| r.kind).collect::<Vec<_>>().join(", ")
@@ -187,14 +192,14 @@ pub struct KeySpec {
 impl KeySpec {
     /// Parse a key of the kind named by `name` (a metadata list or `.sops.yaml` name).
     pub fn parse(name: &str, text: &str) -> Result<KeySpec, KeyError> {
-        let row = by_kind(name).or_else(|| by_config_name(name)).ok_or_else(|| KeyError::UnknownKind(name.into()))?;
+        let row = row_named(name)?;
         let id = row.service().parse(text)?;
         Ok(KeySpec { kind: row.kind, id })
     }
 
     /// Parse a structured key-group entry of `.sops.yaml` (see [`KeyService::parse_entry`]).
     pub fn parse_entry(name: &str, fields: &[(String, String)]) -> Result<KeySpec, KeyError> {
-        let row = by_kind(name).or_else(|| by_config_name(name)).ok_or_else(|| KeyError::UnknownKind(name.into()))?;
+        let row = row_named(name)?;
         let id = row.service().parse_entry(fields)?;
         Ok(KeySpec { kind: row.kind, id })
     }

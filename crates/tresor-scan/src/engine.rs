@@ -184,8 +184,13 @@ impl Engine {
             .iter()
             .filter(|r| r.is_path_only() && r.path.as_ref().is_some_and(|p| p.is_match(path)))
             .filter(|r| !r.allowlists.iter().any(|a| a.covers(path)))
-            .map(|r| self.finding(r.id.clone(), &r.description, path, 1, 1, b"", 0.0, 0..0))
+            .map(|r| self.file_finding(r, path))
             .collect()
+    }
+
+    /// A path-only rule's finding: the file itself (line 1, no secret, no span).
+    fn file_finding(&self, rule: &crate::rules::Rule, path: &str) -> Finding {
+        self.finding(rule.id.clone(), &rule.description, path, 1, 1, b"", 0.0, 0..0)
     }
 
     /// What decides how a path is scanned: the global allowlist, and which path-filtered
@@ -255,7 +260,7 @@ impl Engine {
             let Some(re) = rule.regex() else {
                 // A path-only rule: the file itself is the finding.
                 if rule.is_path_only() && rule.path.is_some() && base == 0 {
-                    out.push(self.finding(rule.id.clone(), &rule.description, path, 1, 1, b"", 0.0, 0..0));
+                    out.push(self.file_finding(rule, path));
                 }
                 continue;
             };

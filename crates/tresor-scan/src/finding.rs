@@ -71,6 +71,9 @@ pub fn redact(secret: &str) -> String {
     format!("{keep}{}", "*".repeat((n - 4).min(20)))
 }
 
+/// [`secret_hash`] of no secret: what a path-only rule's finding (the file itself) carries.
+pub const NO_SECRET_HASH: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
 /// SHA-256 of a secret, hex (what baselines and Betterleaks' ignore files hold).
 pub fn secret_hash(secret: &[u8]) -> String {
     use sha2::{Digest, Sha256};
@@ -128,5 +131,15 @@ impl Finding {
         };
         f.refresh_fingerprint();
         f
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_secret_hash_is_the_hash_of_nothing() {
+        assert_eq!(secret_hash(b""), NO_SECRET_HASH);
     }
 }

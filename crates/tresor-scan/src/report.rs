@@ -9,10 +9,10 @@ pub fn text(findings: &[Finding], colour: bool) -> String {
     let (red, dim, bold, reset) = if colour { ("\x1b[31m", "\x1b[2m", "\x1b[1m", "\x1b[0m") } else { ("", "", "", "") };
     let mut out = String::new();
     let mut in_vendored = false;
-    for f in findings {
-        if !in_vendored && f.tags.iter().any(|t| t == crate::vendored::TAG) {
+    for (i, f) in findings.iter().enumerate() {
+        if !in_vendored && crate::vendored::is_tagged(f) {
             in_vendored = true;
-            let n = findings.len() - findings.iter().position(|x| std::ptr::eq(x, f)).unwrap_or(0);
+            let n = findings.len() - i;
             out.push_str(&format!(
                 "{bold}── in vendored or generated code ({n}): copies of other projects' files; rotate what is real, then ignore the path{reset}\n"
             ));

@@ -309,6 +309,12 @@ impl RuleSet {
             set.allowlists.push(build_allowlist("global allowlist", a)?);
         }
         for r in raw.rules {
+            if r.filter.is_some() {
+                return Err(RulesError::Unsupported {
+                    id: r.id,
+                    why: "Betterleaks `filter` expressions are not evaluated by tresor; express it as [[rules.allowlists]] (regexes, stopwords, entropy)".into(),
+                });
+            }
             let compiled = std::sync::OnceLock::new();
             if eager {
                 if let Some(p) = r.regex.as_deref() {
@@ -320,12 +326,6 @@ impl RuleSet {
                 .as_deref()
                 .map(|p| regex::Regex::new(p).map_err(|e| RulesError::Regex { id: r.id.clone(), why: e.to_string() }))
                 .transpose()?;
-            if r.filter.is_some() {
-                return Err(RulesError::Unsupported {
-                    id: r.id,
-                    why: "Betterleaks `filter` expressions are not evaluated by tresor; express it as [[rules.allowlists]] (regexes, stopwords, entropy)".into(),
-                });
-            }
             let checksum = r.checksum.as_deref().map(|c| Checksum::parse(&r.id, c)).transpose()?;
             let mut allowlists = Vec::new();
             for a in r.allowlist.into_iter().chain(r.allowlists) {

@@ -75,8 +75,7 @@ fn most_specific(mut out: Vec<Finding>) -> Vec<Finding> {
     let mut kept: Vec<Finding> = Vec::with_capacity(out.len());
     // A path-only rule's finding is the file itself (no secret, no span): it never hides,
     // nor is hidden by, what the rules find inside the file.
-    let no_secret = crate::finding::secret_hash(b"");
-    let file_level = |f: &Finding| f.span.is_empty() && f.secret_hash == no_secret;
+    let file_level = |f: &Finding| f.span.is_empty() && f.secret_hash == crate::finding::NO_SECRET_HASH;
     for f in out {
         let dup = !file_level(&f)
             && kept

@@ -25,15 +25,20 @@ pub fn is_vendored(path: &str) -> bool {
     policy().is_match(path)
 }
 
+/// Does the finding carry the `vendored` tag?
+pub fn is_tagged(f: &Finding) -> bool {
+    f.tags.iter().any(|t| t == TAG)
+}
+
 /// Tag the findings in vendored or generated trees and move them after the others
 /// (keeping each group's order).
 pub fn tag(findings: &mut [Finding]) {
     for f in findings.iter_mut() {
-        if is_vendored(&f.file) && !f.tags.iter().any(|t| t == TAG) {
+        if is_vendored(&f.file) && !is_tagged(f) {
             f.tags.push(TAG.to_string());
         }
     }
-    findings.sort_by_key(|f| f.tags.iter().any(|t| t == TAG));
+    findings.sort_by_key(is_tagged);
 }
 
 #[cfg(test)]

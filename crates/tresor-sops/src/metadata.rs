@@ -131,8 +131,13 @@ fn list_items(node: Option<&Node>) -> Vec<&Node> {
     }
 }
 
+/// A scalar's text, with YAML's null spellings (`~`, `null`) read as absent.
+fn non_null(node: &Node) -> Option<String> {
+    scalar_text(node).filter(|s| !(s == "~" || s == "null"))
+}
+
 fn field(map: &Map, key: &str) -> Option<String> {
-    map.get(key).and_then(scalar_text).filter(|s| !(s == "~" || s == "null"))
+    map.get(key).and_then(non_null)
 }
 
 fn read_group(map: &Map) -> Result<KeyGroup, SopsError> {
@@ -142,10 +147,7 @@ fn read_group(map: &Map) -> Result<KeyGroup, SopsError> {
             let m = item
                 .as_map()
                 .ok_or_else(|| SopsError::InvalidMetadata(format!("a `{kind}` key entry is not a mapping")))?;
-            let fields = m
-                .entries()
-                .filter_map(|e| scalar_text(&e.value).filter(|v| v != "~" && v != "null").map(|v| (e.key.clone(), v)))
-                .collect();
+            let fields = m.entries().filter_map(|e| non_null(&e.value).map(|v| (e.key.clone(), v))).collect();
             keys.push(MasterKey { kind: kind.to_string(), fields });
         }
     }
