@@ -88,6 +88,12 @@ fn sops_yaml_key_types_tresor_cannot_wrap_for_or_does_not_know_are_errors() {
     let err = sb.tresor().args(["encrypt", "-i"]).arg(&p).fails_with(5);
     assert!(err.contains("unknown key type 'agee'"), "{err}");
     assert_eq!(sb.read("a.yaml"), "a: b\n");
+    // A mapping where keys belong is not "no keys" (which would fall back to the default
+    // identity): it is an error naming the key type.
+    sb.write(".sops.yaml", "creation_rules:\n  - age: {recipient: x}\n");
+    let err = sb.tresor().args(["encrypt", "-i"]).arg(&p).fails_with(5);
+    assert!(err.contains("`age` must be a string or a list of keys"), "{err}");
+    assert_eq!(sb.read("a.yaml"), "a: b\n");
 }
 
 #[test]

@@ -161,6 +161,11 @@ fn group_keys(m: &Map, path: &str) -> Result<Vec<KeySpec>, ConfigError> {
     let mut keys = Vec::new();
     for row in &SERVICES {
         for name in row.config_names {
+            // A mapping or an alias where a key or a list of keys belongs would otherwise
+            // be read as no keys at all, and the file encrypted to the default identity.
+            if m.get(name).is_some_and(|n| !matches!(n, Node::Scalar(_) | Node::Seq(_))) {
+                return Err(invalid(path, format!("`{name}` must be a string or a list of keys")));
+            }
             for text in strings(m.get(name)) {
                 keys.push(KeySpec::parse(name, &text).map_err(|e| invalid(path, e.to_string()))?);
             }
