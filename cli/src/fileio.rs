@@ -25,6 +25,10 @@ pub fn read_bytes(path: Option<&Path>) -> Result<Vec<u8>> {
                 let code = if e.kind() == std::io::ErrorKind::NotFound { 100 } else { 2 };
                 crate::exit::fail(code, format!("cannot open {}: {e}", p.display()))
             })?;
+            // `take` hides the file's size from `read_to_end`: reserve it, or the buffer
+            // is copied each time it doubles.
+            let size = f.metadata().map_or(0, |m| m.len().min(MAX_INPUT + 1));
+            buf.reserve_exact(usize::try_from(size).unwrap_or(0) + 1);
             f.take(MAX_INPUT + 1).read_to_end(&mut buf).with_context(|| format!("reading {}", p.display()))?;
         }
     }

@@ -5,6 +5,7 @@
 
 use std::ops::Range;
 
+use crate::input::SrcInput;
 use granit_parser::{Event, Parser, Placement, ScalarStyle as GStyle, Span, StructureStyle};
 
 use crate::error::{FormatError, Position};
@@ -221,8 +222,8 @@ fn parse_error(e: granit_parser::ScanError) -> FormatError {
 }
 
 /// The parser, with anchor names reported (to check them as go-yaml would).
-fn new_parser(src: &str) -> Parser<'_, granit_parser::StrInput<'_>> {
-    Parser::new_from_str_with_options(src, granit_parser::options! { emit_anchor_events: true })
+fn new_parser(src: &str) -> Parser<'_, SrcInput<'_>> {
+    Parser::with_options(SrcInput::new(src), granit_parser::options! { emit_anchor_events: true })
 }
 
 /// Parse every document of a YAML stream losslessly.
@@ -248,7 +249,7 @@ pub enum Pulled {
 /// A YAML parse that hands out the root mapping's items as soon as they are complete, so
 /// a caller can process a large file while holding only one top-level entry's tree.
 pub struct Stream<'a> {
-    parser: Parser<'a, granit_parser::StrInput<'a>>,
+    parser: Parser<'a, SrcInput<'a>>,
     b: Builder<'a>,
     exhausted: bool,
 }

@@ -30,6 +30,23 @@ pub fn yaml_parse(data: &[u8]) {
     }
 }
 
+/// tresor's parser input against granit's own `StrInput`: the same events, spans and
+/// errors for every input (the plain-scalar scan is tresor's; see `tresor_format::input`).
+pub fn yaml_input(data: &[u8]) {
+    let Some(s) = text(data) else { return };
+    let opts = || granit_parser::options! { emit_anchor_events: true };
+    let mut ours = granit_parser::Parser::with_options(tresor_format::input::SrcInput::new(s), opts());
+    let mut theirs = granit_parser::Parser::new_from_str_with_options(s, opts());
+    // Bounded: the parser stops at the first error, and each event consumes input.
+    loop {
+        let (a, b) = (ours.next(), theirs.next());
+        assert_eq!(format!("{a:?}"), format!("{b:?}"), "the two inputs disagree on {s:?}");
+        if !matches!(a, Some(Ok(_))) {
+            break;
+        }
+    }
+}
+
 /// JSON lexer and data conversion.
 pub fn json_parse(data: &[u8]) {
     let Some(s) = text(data) else { return };
@@ -133,6 +150,7 @@ pub type Target = fn(&[u8]);
 /// Every target, by name (the smoke test and scripts use this table).
 pub const TARGETS: &[(&str, Target)] = &[
     ("yaml_parse", yaml_parse),
+    ("yaml_input", yaml_input),
     ("json_parse", json_parse),
     ("enc_codec", enc_codec),
     ("metadata", metadata),

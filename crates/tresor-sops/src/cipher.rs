@@ -170,12 +170,12 @@ impl Cipher {
             .expect("AES-GCM encryption cannot fail for in-memory buffers");
         let mut out = String::with_capacity(64 + buf.len() * 4 / 3 + 60);
         out.push_str("ENC[AES256_GCM,data:");
-        B64.encode_string(&buf[..], &mut out);
+        push_b64(&mut out, &buf[..]);
         out.push_str(",iv:");
-        B64.encode_string(iv, &mut out);
+        push_b64(&mut out, &iv);
         out.push_str(",tag:");
         let tag_at = out.len();
-        B64.encode_string(tag, &mut out);
+        push_b64(&mut out, &tag);
         let tag_text = out[tag_at..].to_string();
         out.push_str(",type:");
         out.push_str(type_name);
@@ -219,6 +219,18 @@ impl Cipher {
     }
 }
 
+/// Append `data` as padded standard base64. Through a stack buffer rather than
+/// `Engine::encode_string`, whose chunked writer cost a third more per value (three calls
+/// per encrypted value).
+fn push_b64(out: &mut String, data: &[u8]) {
+    let mut chunk = [0u8; 1024];
+    // 768 input bytes are 1,024 characters with no padding: only the last part pads.
+    for part in data.chunks(768) {
+        let n = B64.encode_slice(part, &mut chunk).unwrap_or(0);
+        out.push_str(std::str::from_utf8(&chunk[..n]).unwrap_or_default());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,6 +247,16 @@ mod tests {
         assert_eq!(c.decrypt(&e, b"db:other:").err(), Some(CipherError::Auth));
         let other = Cipher::new(&DataKey::generate());
         assert_eq!(other.decrypt(&e, b"db:password:").err(), Some(CipherError::Auth));
+    }
+
+    #[test]
+    fn push_b64_matches_the_engine() {
+        for len in [0, 1, 2, 3, 4, 767, 768, 769, 1536, 2000] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let mut s = String::from("x");
+            push_b64(&mut s, &data);
+            assert_eq!(s, format!("x{}", B64.encode(&data)), "{len}");
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Encrypting and decrypting whole files, splicing only the values.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 use tresor_format::render::{self, Rendered, SlotCtx};
@@ -144,7 +144,9 @@ struct EncryptVisitor<'a> {
     edits: Vec<Edit>,
     layout: Layout,
     /// Start offsets of scalars that were encrypted (to spot aliases pointing at them).
-    encrypted: HashSet<usize>,
+    encrypted: tresor_format::hash::FastSet<usize>,
+    /// The source has a `&`: without one there is no anchor, so no alias to check.
+    may_alias: bool,
     /// What the output must hold, checked by parsing it back.
     digest: DataDigest,
     /// An alias was walked: the output cannot be read back in independent pieces.
@@ -203,7 +205,9 @@ impl Visitor for EncryptVisitor<'_> {
         self.mac.leaf(&plaintext, true);
         let (enc, tag) = self.cipher.encrypt_owned(plaintext, at.aad.as_bytes(), value.sops_type(), iv);
         self.digest.cipher(at, &enc);
-        self.encrypted.insert(s.span.start);
+        if self.may_alias {
+            self.encrypted.insert(s.span.start);
+        }
         // A tag goes with the value into the layout record: sops drops tags, and one left
         // before ciphertext would be read back with the plaintext.
         let with_tag;
@@ -388,7 +392,8 @@ fn encrypt_yaml_stream(
         mac: MacHasher::new(meta.mac_only_encrypted),
         edits: Vec::new(),
         layout: Layout::default(),
-        encrypted: HashSet::new(),
+        encrypted: Default::default(),
+        may_alias: memchr::memchr(b'&', src.as_bytes()).is_some(),
         digest: DataDigest::default(),
         saw_alias: false,
     };
@@ -491,7 +496,8 @@ fn encrypt_tree(
         mac: MacHasher::new(meta.mac_only_encrypted),
         edits: Vec::new(),
         layout: Layout::default(),
-        encrypted: HashSet::new(),
+        encrypted: Default::default(),
+        may_alias: format == Format::Yaml && memchr::memchr(b'&', src.as_bytes()).is_some(),
         digest: DataDigest::default(),
         saw_alias: false,
     };

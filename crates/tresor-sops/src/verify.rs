@@ -226,7 +226,13 @@ fn reread_simple(side: Side, rule: &Rule, text: &str) -> Option<Result<DataDiges
     let mut v = Reread { side, format: Format::Yaml, digest: DataDigest::default() };
     // Open mappings: (indent, key that opened it, keys seen).
     let mut open: Vec<(usize, Option<&str>, tresor_format::hash::FastSet<&str>)> = Vec::new();
-    let lines: Vec<&str> = text.split_terminator('\n').collect();
+    // `text` ends with a newline (checked above); the memchr crate's search is vectorised.
+    let mut lines: Vec<&str> = Vec::with_capacity(text.len() / 32);
+    let mut from = 0;
+    for nl in memchr::memchr_iter(b'\n', text.as_bytes()) {
+        lines.push(&text[from..nl]);
+        from = nl + 1;
+    }
     let mut started = false;
     let mut i = 0;
     while i < lines.len() {
@@ -401,8 +407,10 @@ impl<W: std::io::Write> Tee<W> {
     }
 
     fn send_piece(&mut self) {
-        if let Some(tx) = &self.tx {
-            if !self.piece.is_empty() && tx.send(std::mem::take(&mut self.piece)).is_err() {
+        if let (Some(tx), false) = (&self.tx, self.piece.is_empty()) {
+            // The next piece gets its room up front: grown by doubling, it was copied ~2x.
+            let next = Vec::with_capacity(PIECE_MIN + PIECE_MIN / 4);
+            if tx.send(std::mem::replace(&mut self.piece, next)).is_err() {
                 self.tx = None;
             }
         }
