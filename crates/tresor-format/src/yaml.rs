@@ -333,75 +333,95 @@ fn next_chunk(stream: &mut Stream, sent_anchors: &mut usize) -> Result<Option<Ch
 
 /// Stream `src` into `consume`, chunk by chunk in document order. With `threaded`, the
 /// parsing runs on a second thread while `consume` works on the previous chunks; the first
-/// error (the parser's, in order, or the consumer's) ends both.
+/// error (the parser's, in order, or the consumer's) ends both. `consume` may take what it
+/// wants out of a chunk; what is left is dropped by the parsing thread, which allocated it
+/// and has time to spare (the consumer is the longer of the two), not by the consumer.
 pub fn pipeline<E: From<FormatError>>(
     src: &str,
     threaded: bool,
-    mut consume: impl FnMut(Chunk) -> Result<(), E>,
+    mut consume: impl FnMut(&mut Chunk) -> Result<(), E>,
 ) -> Result<(), E> {
     check_line_breaks(src)?;
     if !threaded {
         let (mut stream, mut sent) = (Stream::new(src), 0);
-        while let Some(chunk) = next_chunk(&mut stream, &mut sent)? {
-            consume(chunk)?;
+        while let Some(mut chunk) = next_chunk(&mut stream, &mut sent)? {
+            consume(&mut chunk)?;
         }
         return Ok(());
     }
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Chunk, FormatError>>(8);
+        let (spent_tx, spent_rx) = std::sync::mpsc::channel::<Chunk>();
         scope.spawn(move || {
-            let (mut stream, mut sent) = (Stream::new(src), 0);
-            // Root items are batched up to BATCH bytes of input: a hand-over wakes the
-            // consumer, and a file of many small root entries would otherwise pay that
-            // for each one.
-            let mut batch: Option<Chunk> = None;
-            let mut batch_from = 0;
-            loop {
-                let r = match next_chunk(&mut stream, &mut sent).transpose() {
-                    Some(Ok(Chunk { pulled: Pulled::Items(items), anchors, held_from })) => {
-                        match &mut batch {
-                            Some(Chunk { pulled: Pulled::Items(mine), anchors: held, held_from: upto }) => {
-                                // Anchor ids are unique per definition (the parser numbers a
-                                // redefined name anew) and only accumulate within a document,
-                                // so the later table serves the earlier items too.
-                                mine.extend(items);
-                                if anchors.is_some() {
-                                    *held = anchors;
-                                }
-                                *upto = held_from;
-                            }
-                            _ => {
-                                batch_from = held_from;
-                                batch = Some(Chunk { pulled: Pulled::Items(items), anchors, held_from });
-                            }
-                        }
-                        if batch.as_ref().is_some_and(|b| b.held_from.saturating_sub(batch_from) < BATCH) {
-                            continue;
-                        }
-                        batch.take().map(Ok)
-                    }
-                    other => {
-                        // A document or the end: what is batched goes first.
-                        if let Some(b) = batch.take() {
-                            if tx.send(Ok(b)).is_err() {
-                                return;
-                            }
-                        }
-                        other
-                    }
-                };
-                let last = !matches!(r, Some(Ok(_)));
-                // A closed channel means the consumer stopped on an error.
-                if r.is_some_and(|r| tx.send(r).is_err()) || last {
-                    return;
-                }
-            }
+            produce(src, &tx, &spent_rx);
+            // Hang up first: the consumer then ends, and with it what it hands back.
+            drop(tx);
+            spent_rx.iter().for_each(drop);
         });
         for chunk in rx {
-            consume(chunk?)?;
+            let mut chunk = chunk?;
+            consume(&mut chunk)?;
+            // Only fails once the parsing thread is gone: then it is dropped here.
+            let _ = spent_tx.send(chunk);
         }
         Ok(())
     })
+}
+
+/// The parsing thread of [`pipeline`]: send chunks until the input, an error or the
+/// consumer ends, dropping the spent chunks the consumer hands back in between.
+fn produce(
+    src: &str,
+    tx: &std::sync::mpsc::SyncSender<Result<Chunk, FormatError>>,
+    spent_rx: &std::sync::mpsc::Receiver<Chunk>,
+) {
+    let (mut stream, mut sent) = (Stream::new(src), 0);
+    // Root items are batched up to BATCH bytes of input: a hand-over wakes the
+    // consumer, and a file of many small root entries would otherwise pay that
+    // for each one.
+    let mut batch: Option<Chunk> = None;
+    let mut batch_from = 0;
+    loop {
+        spent_rx.try_iter().for_each(drop);
+        let r = match next_chunk(&mut stream, &mut sent).transpose() {
+            Some(Ok(Chunk { pulled: Pulled::Items(items), anchors, held_from })) => {
+                match &mut batch {
+                    Some(Chunk { pulled: Pulled::Items(mine), anchors: held, held_from: upto }) => {
+                        // Anchor ids are unique per definition (the parser numbers a
+                        // redefined name anew) and only accumulate within a document,
+                        // so the later table serves the earlier items too.
+                        mine.extend(items);
+                        if anchors.is_some() {
+                            *held = anchors;
+                        }
+                        *upto = held_from;
+                    }
+                    _ => {
+                        batch_from = held_from;
+                        batch = Some(Chunk { pulled: Pulled::Items(items), anchors, held_from });
+                    }
+                }
+                if batch.as_ref().is_some_and(|b| b.held_from.saturating_sub(batch_from) < BATCH) {
+                    continue;
+                }
+                batch.take().map(Ok)
+            }
+            other => {
+                // A document or the end: what is batched goes first.
+                if let Some(b) = batch.take() {
+                    if tx.send(Ok(b)).is_err() {
+                        return;
+                    }
+                }
+                other
+            }
+        };
+        let last = !matches!(r, Some(Ok(_)));
+        // A closed channel means the consumer stopped on an error.
+        if r.is_some_and(|r| tx.send(r).is_err()) || last {
+            return;
+        }
+    }
 }
 
 fn item_start(i: &MapItem) -> usize {
@@ -1019,6 +1039,41 @@ impl Seq {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Root keys `k0..kN` as the threaded pipeline hands them over.
+    fn piped_keys(src: &str, stop_at: Option<usize>) -> Result<Vec<String>, FormatError> {
+        let mut keys = Vec::new();
+        pipeline(src, true, |chunk: &mut Chunk| {
+            // A finished document keeps the root items not handed out before.
+            let items = match &chunk.pulled {
+                Pulled::Items(items) => items,
+                Pulled::Document(d) => &d.root.as_map().expect("a root mapping").items,
+            };
+            for i in items {
+                if let MapItem::Entry(e) = i {
+                    keys.push(e.key.clone());
+                    if stop_at == Some(keys.len()) {
+                        return Err(FormatError::TooDeep { pos: Position { line: 0, col: 0 }, max: 0 });
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        Ok(keys)
+    }
+
+    #[test]
+    fn threaded_pipeline_hands_over_every_item_and_stops_on_a_consumer_error() {
+        let src: String = (0..20_000).map(|i| format!("k{i}: {}\n", "v".repeat(40))).collect();
+        let keys = piped_keys(&src, None).unwrap();
+        assert_eq!(keys.len(), 20_000);
+        assert!(keys.iter().enumerate().all(|(i, k)| *k == format!("k{i}")));
+        // A consumer that fails part-way ends both threads (spent chunks and all) with its error.
+        assert!(matches!(piped_keys(&src, Some(5_000)), Err(FormatError::TooDeep { .. })));
+        // A parse error part-way is returned after the items before it.
+        let bad = format!("{}x: [unclosed\n{}", &src[..src.len() / 2], &src[src.len() / 2..]);
+        assert!(matches!(piped_keys(&bad, None), Err(FormatError::Yaml { .. })));
+    }
 
     #[test]
     fn block_scalar_ranges_cover_header_and_body() {

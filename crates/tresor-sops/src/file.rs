@@ -792,18 +792,18 @@ pub(crate) fn walk_yaml_stream<V: Visitor>(
     let mut walk = walk::RootWalk::default();
     let mut anchors = Vec::new();
     yaml::pipeline(src, src.len() >= PARALLEL_FROM, |chunk| {
-        if let Some(a) = chunk.anchors {
+        if let Some(a) = chunk.anchors.take() {
             anchors = a;
         }
-        match chunk.pulled {
+        match &chunk.pulled {
             Pulled::Items(items) => {
-                for item in &items {
+                for item in items {
                     event(StreamEvent::Item(item), v)?;
                     walk.item(item, &anchors, rule, v)?;
                 }
             }
             Pulled::Document(d) => {
-                event(StreamEvent::Document(&d), v)?;
+                event(StreamEvent::Document(d), v)?;
                 match &d.root {
                     Node::Map(m) if !m.flow => {
                         for item in &m.items {
@@ -811,7 +811,7 @@ pub(crate) fn walk_yaml_stream<V: Visitor>(
                             walk.item(item, &d.anchors, rule, v)?;
                         }
                     }
-                    _ => walk::walk(&d, rule, v)?,
+                    _ => walk::walk(d, rule, v)?,
                 }
                 anchors.clear();
                 walk = walk::RootWalk::default();
