@@ -322,6 +322,10 @@ pub struct Chunk {
 /// Input bytes of root items a threaded [`pipeline`] hands over at once.
 const BATCH: usize = 64 << 10;
 
+/// The first hand-over is smaller, doubling up to [`BATCH`]: the consumer has nothing to
+/// do until it arrives (a full batch kept it idle for ~2 ms of a 25 ms run).
+const FIRST_BATCH: usize = 4 << 10;
+
 fn next_chunk(stream: &mut Stream, sent_anchors: &mut usize) -> Result<Option<Chunk>, FormatError> {
     let Some(pulled) = stream.pull()? else { return Ok(None) };
     let anchors = (stream.b.anchor_count != *sent_anchors).then(|| {
@@ -376,11 +380,12 @@ fn produce(
     spent_rx: &std::sync::mpsc::Receiver<Chunk>,
 ) {
     let (mut stream, mut sent) = (Stream::new(src), 0);
-    // Root items are batched up to BATCH bytes of input: a hand-over wakes the
+    // Root items are batched up to `limit` bytes of input: a hand-over wakes the
     // consumer, and a file of many small root entries would otherwise pay that
     // for each one.
     let mut batch: Option<Chunk> = None;
     let mut batch_from = 0;
+    let mut limit = FIRST_BATCH;
     loop {
         spent_rx.try_iter().for_each(drop);
         let r = match next_chunk(&mut stream, &mut sent).transpose() {
@@ -401,9 +406,10 @@ fn produce(
                         batch = Some(Chunk { pulled: Pulled::Items(items), anchors, held_from });
                     }
                 }
-                if batch.as_ref().is_some_and(|b| b.held_from.saturating_sub(batch_from) < BATCH) {
+                if batch.as_ref().is_some_and(|b| b.held_from.saturating_sub(batch_from) < limit) {
                     continue;
                 }
+                limit = (limit * 2).min(BATCH);
                 batch.take().map(Ok)
             }
             other => {

@@ -112,7 +112,22 @@ pub struct Plain<'a> {
     /// The `type:` it was stored with.
     pub type_name: &'a str,
     /// The IV it was encrypted with (kept to re-encrypt unchanged values identically).
-    pub iv: Vec<u8>,
+    pub iv: Iv,
+}
+
+/// An IV as read from an envelope: 32 bytes (sops) or 12 (older files). Held inline: a
+/// heap copy per decrypted value was a visible share of decrypting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Iv {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl std::ops::Deref for Iv {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
 }
 
 /// A cipher bound to one data key; build once per file (the key schedule is not free).
@@ -215,7 +230,9 @@ impl Cipher {
             zeroize::Zeroize::zeroize(&mut buf);
             return Err(CipherError::Auth);
         }
-        Ok(Plain { bytes: Zeroizing::new(buf), type_name: v.type_name, iv: iv.to_vec() })
+        let mut held = Iv { buf: [0; 32], len: iv.len() };
+        held.buf[..iv.len()].copy_from_slice(iv);
+        Ok(Plain { bytes: Zeroizing::new(buf), type_name: v.type_name, iv: held })
     }
 }
 
