@@ -378,6 +378,13 @@ fn check_pieces(side: Side, rule: &Rule, rx: &std::sync::Mutex<std::sync::mpsc::
     }
 }
 
+/// Checker threads per output: one per core, at most 4. Asked once per process: the
+/// answer comes from five cgroup files, and `updatekeys` checks one output per file.
+fn checker_count() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4))
+}
+
 impl<W: std::io::Write> Tee<W> {
     pub(crate) fn new(out: W, inline: bool, side: Side, rule: &Rule) -> Tee<W> {
         if !inline {
@@ -388,7 +395,7 @@ impl<W: std::io::Write> Tee<W> {
         let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
         // One checker per core: when the output is complete, whatever is left to read back
         // is read on all of them.
-        let n = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+        let n = checker_count();
         let workers = (0..n)
             .map(|_| {
                 let (rule, rx) = (rule.clone(), rx.clone());
