@@ -11,7 +11,7 @@
 /// Parse errors and positions.
 pub mod error;
 pub mod hash;
-pub mod input;
+mod input;
 pub mod json;
 pub mod render;
 pub mod scalar;

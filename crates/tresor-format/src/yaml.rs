@@ -221,9 +221,33 @@ fn parse_error(e: granit_parser::ScanError) -> FormatError {
     FormatError::Yaml { pos, msg: e.info().to_string() }
 }
 
-/// The parser, with anchor names reported (to check them as go-yaml would).
+/// The parser's options: anchor names reported (to check them as go-yaml would).
+fn parser_options() -> granit_parser::Options {
+    granit_parser::options! { emit_anchor_events: true }
+}
+
+/// The parser tresor reads YAML with.
 fn new_parser(src: &str) -> Parser<'_, SrcInput<'_>> {
-    Parser::with_options(SrcInput::new(src), granit_parser::options! { emit_anchor_events: true })
+    Parser::with_options(SrcInput::new(src), parser_options())
+}
+
+/// Where tresor's parser (with its own plain-scalar scan, `crate::input`) and granit's own
+/// `StrInput` parser first disagree on `src`: the two events, spans or errors, or `None`
+/// when they agree throughout. The `yaml_input` fuzz target and the tests assert `None`.
+pub fn disagreement_with_granit(src: &str) -> Option<(String, String)> {
+    let mut ours = new_parser(src);
+    let mut theirs = Parser::new_from_str_with_options(src, parser_options());
+    // Bounded: the parser stops at the first error, and each event consumes input.
+    loop {
+        let (a, b) = (ours.next(), theirs.next());
+        let (da, db) = (format!("{a:?}"), format!("{b:?}"));
+        if da != db {
+            return Some((da, db));
+        }
+        if !matches!(a, Some(Ok(_))) {
+            return None;
+        }
+    }
 }
 
 /// Parse every document of a YAML stream losslessly.

@@ -31,19 +31,11 @@ pub fn yaml_parse(data: &[u8]) {
 }
 
 /// tresor's parser input against granit's own `StrInput`: the same events, spans and
-/// errors for every input (the plain-scalar scan is tresor's; see `tresor_format::input`).
+/// errors for every input (the plain-scalar scan is tresor's; see `tresor_format::yaml`).
 pub fn yaml_input(data: &[u8]) {
     let Some(s) = text(data) else { return };
-    let opts = || granit_parser::options! { emit_anchor_events: true };
-    let mut ours = granit_parser::Parser::with_options(tresor_format::input::SrcInput::new(s), opts());
-    let mut theirs = granit_parser::Parser::new_from_str_with_options(s, opts());
-    // Bounded: the parser stops at the first error, and each event consumes input.
-    loop {
-        let (a, b) = (ours.next(), theirs.next());
-        assert_eq!(format!("{a:?}"), format!("{b:?}"), "the two inputs disagree on {s:?}");
-        if !matches!(a, Some(Ok(_))) {
-            break;
-        }
+    if let Some((ours, granit)) = tresor_format::yaml::disagreement_with_granit(s) {
+        panic!("the two inputs disagree on {s:?}: tresor {ours}, granit {granit}");
     }
 }
 

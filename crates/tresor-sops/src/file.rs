@@ -153,6 +153,25 @@ struct EncryptVisitor<'a> {
     saw_alias: bool,
 }
 
+impl<'a> EncryptVisitor<'a> {
+    fn new(src: &'a str, format: Format, cipher: &'a Cipher, opts: &EncryptOptions<'a>, meta: &Metadata) -> Self {
+        EncryptVisitor {
+            src,
+            format,
+            nl: newline_of(src),
+            cipher,
+            stash: opts.stash,
+            mac: MacHasher::new(meta.mac_only_encrypted),
+            edits: Vec::new(),
+            layout: Layout::default(),
+            encrypted: Default::default(),
+            may_alias: format == Format::Yaml && memchr::memchr(b'&', src.as_bytes()).is_some(),
+            digest: DataDigest::default(),
+            saw_alias: false,
+        }
+    }
+}
+
 fn type_err(s: &Scalar, at: &At, e: TypeError) -> SopsError {
     let msg = match e {
         TypeError::IntOutOfRange => format!(
@@ -381,22 +400,9 @@ fn encrypt_yaml_stream(
     opts: &EncryptOptions,
     out: &mut dyn std::io::Write,
 ) -> Result<Verification, SopsError> {
-    let nl = newline_of(src);
     let cipher = Cipher::new(key);
-    let mut v = EncryptVisitor {
-        src,
-        format: Format::Yaml,
-        nl,
-        cipher: &cipher,
-        stash: opts.stash,
-        mac: MacHasher::new(meta.mac_only_encrypted),
-        edits: Vec::new(),
-        layout: Layout::default(),
-        encrypted: Default::default(),
-        may_alias: memchr::memchr(b'&', src.as_bytes()).is_some(),
-        digest: DataDigest::default(),
-        saw_alias: false,
-    };
+    let mut v = EncryptVisitor::new(src, Format::Yaml, &cipher, opts, &meta);
+    let nl = v.nl;
     // Callers buffer (a BufWriter on files, memory on stdout): the splicer writes small pieces.
     let tee = Tee::new(out, src.len() >= INLINE_FROM, Side::Encrypted, &meta.rule);
     let mut splicer = splice::Splicer::new(src, tee);
@@ -485,22 +491,9 @@ fn encrypt_tree(
             }
         }
     }
-    let nl = newline_of(src);
     let cipher = Cipher::new(key);
-    let mut v = EncryptVisitor {
-        src,
-        format,
-        nl,
-        cipher: &cipher,
-        stash: opts.stash,
-        mac: MacHasher::new(meta.mac_only_encrypted),
-        edits: Vec::new(),
-        layout: Layout::default(),
-        encrypted: Default::default(),
-        may_alias: format == Format::Yaml && memchr::memchr(b'&', src.as_bytes()).is_some(),
-        digest: DataDigest::default(),
-        saw_alias: false,
-    };
+    let mut v = EncryptVisitor::new(src, format, &cipher, opts, &meta);
+    let nl = v.nl;
     for d in &docs {
         v.encrypted.clear();
         walk::walk(d, &meta.rule, &mut v)?;
