@@ -305,38 +305,55 @@ fn without_the_key_the_merge_is_git_s_conflict_on_ciphertext() {
 }
 
 #[test]
-fn a_side_that_rotated_or_updated_keys_gives_its_keys_to_the_merge() {
+fn a_side_that_updated_keys_for_the_sops_yaml_gives_its_keys_and_a_new_data_key_conflicts() {
     let r = Repo::new();
     r.add_encrypted("db.enc.yaml", DB);
     let second = r.sb.path("second.txt");
     let second_pub = r.tresor().args(["keygen", "--output"]).arg(&second).ok().trim().to_string();
 
-    // theirs: rotate (a new data key) adding a recipient; ours: a value change.
-    r.ok(&["checkout", "-q", "-b", "rotated"]);
-    r.tresor().args(["rotate", "-i", "--add-age", &second_pub, "db.enc.yaml"]).ok();
-    r.commit("rotate");
+    // updatekeys on one side (same data key, the recipients .sops.yaml names), a value on
+    // the other: merged under the new recipients.
+    r.sb.write("repo/.sops.yaml", &format!("creation_rules:\n  - age: {},{second_pub}\n", recipient()));
+    r.ok(&["add", ".sops.yaml"]);
+    r.commit("rules");
+    r.ok(&["checkout", "-q", "-b", "added"]);
+    r.tresor().args(["updatekeys", "-y", "db.enc.yaml"]).ok();
+    r.commit("updatekeys: a second key");
     r.ok(&["checkout", "-q", "main"]);
     r.set("db.enc.yaml", "[\"port\"]", "6543");
     r.commit("port");
-    ok(r.git(&["merge", "-q", "--no-edit", "rotated"]));
+    ok(r.git(&["merge", "-q", "--no-edit", "added"]));
     let with_second = r.tresor().args(["decrypt", "db.enc.yaml"]).env("SOPS_AGE_KEY_FILE", &second).ok();
     assert!(with_second.contains("port: 6543\n"), "the new recipient opens the merged file: {with_second}");
     assert!(r.sops_decrypted("db.enc.yaml").contains("6543"));
 
-    // updatekeys on one side (same data key, new recipients), a value on the other.
-    r.sb.write("repo/.sops.yaml", &format!("creation_rules:\n  - age: {}\n", recipient()));
-    r.ok(&["add", ".sops.yaml"]);
-    r.commit("rules");
-    r.ok(&["checkout", "-q", "-b", "dropped"]);
-    r.tresor().args(["updatekeys", "-y", "db.enc.yaml"]).ok();
-    r.commit("updatekeys: only the first key");
+    // theirs rotates (a new data key its author knows), ours changes a value: ours' value
+    // would be encrypted under a key ours never had. A conflict, named, ours left encrypted.
+    r.ok(&["checkout", "-q", "-b", "rotated"]);
+    r.tresor().args(["rotate", "-i", "db.enc.yaml"]).ok();
+    r.commit("rotate");
     r.ok(&["checkout", "-q", "main"]);
     r.set("db.enc.yaml", "[\"user\"]", "\"root\"");
     r.commit("user");
-    ok(r.git(&["merge", "-q", "--no-edit", "dropped"]));
+    let ours = r.read("db.enc.yaml");
+    let merge = r.git(&["merge", "-q", "--no-edit", "rotated"]);
+    assert_eq!(merge.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&merge.stderr);
+    assert!(err.contains("theirs encrypts with a new data key"), "{err}");
+    assert!(err.contains("tresor git mergetool --keys ours db.enc.yaml"), "{err}");
+    assert_eq!(r.read("db.enc.yaml"), ours);
+    // A person chooses: ours' keys, theirs' values merged in.
+    let editor = r.sb.write("keep.sh", "exit 0\n");
+    let out = r
+        .tresor()
+        .args(["git", "mergetool", "--keys", "ours", "db.enc.yaml"])
+        .env("EDITOR", format!("sh {}", editor.display()))
+        .env("TRESOR_TMPDIR", r.sb.path("tmp"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(r.decrypted("db.enc.yaml").contains("user: root\n"));
-    let second_try = r.tresor().args(["decrypt", "db.enc.yaml"]).env("SOPS_AGE_KEY_FILE", &second).output().unwrap();
-    assert!(!second_try.status.success(), "the removed recipient no longer opens the merge");
+    r.ok(&["commit", "-q", "--no-edit"]);
 
     // Both sides changing the keys differently is a conflict, not a silent choice.
     r.ok(&["checkout", "-q", "-b", "k1"]);
@@ -348,6 +365,104 @@ fn a_side_that_rotated_or_updated_keys_gives_its_keys_to_the_merge() {
     let both = r.git(&["merge", "-q", "--no-edit", "k1"]);
     assert!(!both.status.success());
     assert!(String::from_utf8_lossy(&both.stderr).contains("both sides changed the file's keys"));
+}
+
+/// The four text stores: a file in each, and the line that adds a `gh_token` to it.
+const STORES: [(&str, &str, &str); 4] = [
+    ("s.enc.yaml", "user: admin\n", "gh_token: OURS-TOKEN"),
+    ("s.enc.json", "{\n  \"user\": \"admin\"\n}\n", ""),
+    ("s.enc.env", "USER=admin\n", "GH_TOKEN=OURS-TOKEN"),
+    ("s.enc.ini", "[app]\nuser = admin\n", "gh_token = OURS-TOKEN"),
+];
+
+impl Repo {
+    /// A key holder adds `gh_token` (in $EDITOR, or with `set` for JSON).
+    fn add_token(&self, file: &str, line: &str) {
+        if line.is_empty() {
+            return self.set(file, "[\"gh_token\"]", "\"OURS-TOKEN\"");
+        }
+        let editor = self.sb.write("append.sh", &format!("printf '%s\\n' '{line}' >> \"$1\"\n"));
+        self.tresor().args(["edit", file]).env("EDITOR", format!("sh {}", editor.display())).ok();
+    }
+}
+
+#[test]
+fn a_keyless_branch_cannot_make_the_merge_write_a_value_in_clear_in_any_store() {
+    for (file, plain, line) in STORES {
+        let r = Repo::new();
+        r.add_encrypted(file, plain);
+        // theirs: only the rule (metadata the MAC does not cover; no key needed).
+        r.ok(&["checkout", "-q", "-b", "theirs"]);
+        let text = r.read(file);
+        assert!(text.contains("_unencrypted"), "{file}: {text}");
+        let suffix = if file.ends_with(".env") { "_TOKEN" } else { "_token" };
+        // The value only (dotenv's key is `sops_unencrypted_suffix` itself).
+        let changed = [("=", ""), (": ", ""), ("= ", ""), (": ", "\"")].iter().fold(text.clone(), |t, (sep, q)| {
+            t.replace(&format!("{sep}{q}_unencrypted"), &format!("{sep}{q}{suffix}"))
+        });
+        assert_ne!(changed, text);
+        std::fs::write(r.path(file), changed).unwrap();
+        r.commit("rule only");
+        r.ok(&["checkout", "-q", "main"]);
+        r.add_token(file, line);
+        r.commit("ours: token");
+        let ours = r.read(file);
+        let merge = r.git(&["merge", "-q", "--no-edit", "theirs"]);
+        assert_eq!(merge.status.code(), Some(1), "{file}: {}", String::from_utf8_lossy(&merge.stderr));
+        let err = String::from_utf8_lossy(&merge.stderr);
+        assert!(err.contains("theirs changed which values are encrypted"), "{file}: {err}");
+        assert!(err.contains(&format!("unencrypted_suffix: _unencrypted → unencrypted_suffix: {suffix}")), "{err}");
+        assert_eq!(r.read(file), ours, "{file}: left as ours, encrypted");
+        r.ok(&["merge", "--abort"]);
+        r.assert_no_plaintext(&["OURS-TOKEN"]);
+    }
+}
+
+#[test]
+fn a_keyless_branch_cannot_hand_our_new_values_to_another_key_in_any_store() {
+    let attacker = Sandbox::new();
+    let attacker_key = attacker.path("attacker.txt");
+    for (file, plain, line) in STORES {
+        let r = Repo::new();
+        let attacker_pub = r.tresor().args(["keygen", "--output"]).arg(&attacker_key).ok().trim().to_string();
+        r.sb.write("repo/.sops.yaml", &format!("creation_rules:\n  - age: {}\n", recipient()));
+        r.add_encrypted(file, plain);
+        // theirs: written without any key: the file re-created for the team and the attacker.
+        r.ok(&["checkout", "-q", "-b", "theirs"]);
+        std::fs::write(r.path(file), plain.replace("admin", "mallory")).unwrap();
+        let both = format!("{},{attacker_pub}", recipient());
+        r.tresor().args(["encrypt", "-i", "--age", &both, file]).env("SOPS_AGE_KEY_FILE", &attacker_key).ok();
+        r.commit("re-created");
+        r.ok(&["checkout", "-q", "main"]);
+        r.add_token(file, line);
+        r.commit("ours: token");
+        let ours = r.read(file);
+        let merge = r.git(&["merge", "-q", "--no-edit", "theirs"]);
+        assert_eq!(merge.status.code(), Some(1), "{file}");
+        let err = String::from_utf8_lossy(&merge.stderr);
+        assert!(err.contains("theirs encrypts with a new data key"), "{file}: {err}");
+        let short = &attacker_pub[..20];
+        assert!(err.contains("theirs changed who can read the file (added age ") && err.contains(short), "{err}");
+        assert_eq!(r.read(file), ours);
+        let peek = r.tresor().args(["decrypt", file]).env("SOPS_AGE_KEY_FILE", &attacker_key).output().unwrap();
+        assert!(!peek.status.success(), "{file}: the attacker's key opens nothing");
+        r.ok(&["merge", "--abort"]);
+
+        // The same re-created file for the team alone: its author still knows the data key.
+        r.ok(&["checkout", "-q", "-b", "team-only"]);
+        std::fs::write(r.path(file), plain).unwrap();
+        r.tresor().args(["encrypt", "-i", "--age", &recipient(), file]).ok();
+        r.commit("re-created for the team");
+        r.ok(&["checkout", "-q", "main"]);
+        let edit = r.sb.write("root.sh", "sed -i 's/admin/root/' \"$1\"\n");
+        r.tresor().args(["edit", file]).env("EDITOR", format!("sh {}", edit.display())).ok();
+        r.commit("ours: user");
+        let merge = r.git(&["merge", "-q", "--no-edit", "team-only"]);
+        assert_eq!(merge.status.code(), Some(1), "{file}");
+        assert!(String::from_utf8_lossy(&merge.stderr).contains("theirs encrypts with a new data key"));
+        r.ok(&["merge", "--abort"]);
+        r.assert_no_plaintext(&["OURS-TOKEN"]);
+    }
 }
 
 #[test]

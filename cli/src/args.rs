@@ -459,7 +459,21 @@ pub enum GitAction {
     Mergetool {
         /// The conflicted file
         file: PathBuf,
+        /// Whose keys and encryption rules the result keeps when the sides differ there
+        /// (the merge driver never chooses on its own: a branch written without any key can
+        /// add a recipient or make a value clear). Check that side's recipients first
+        #[arg(long, value_enum, value_name = "SIDE")]
+        keys: Option<KeySide>,
     },
+}
+
+/// One side of a merge.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum KeySide {
+    /// The branch you are on (in a rebase: the branch you rebase onto)
+    Ours,
+    /// The branch being merged in (in a rebase: your commit being replayed)
+    Theirs,
 }
 
 #[derive(Args)]

@@ -25,7 +25,7 @@ pub(crate) fn git(a: GitArgs) -> Result<i32> {
         GitAction::Textconv { file } => textconv(&file),
         GitAction::Setup { check, global, pattern } => setup(check, global, &pattern),
         GitAction::MergeDriver { base, ours, theirs, path } => Ok(merge_driver(&base, &ours, &theirs, &path)),
-        GitAction::Mergetool { file } => mergetool(&file),
+        GitAction::Mergetool { file, keys } => mergetool(&file, keys),
     }
 }
 
@@ -165,18 +165,51 @@ fn setup(check: bool, global: bool, patterns: &[String]) -> Result<i32> {
 
 /// One version in a merge: decrypted, or a file that is not encrypted.
 enum Loaded {
-    Encrypted { d: Box<Plain>, meta: Box<Metadata>, key: DataKey },
+    Encrypted { d: Box<Plain>, meta: Box<Metadata>, key: DataKey, src: Vec<u8> },
     Plain(String),
 }
 
 impl Loaded {
     fn version(&self) -> Option<Version<'_>> {
         match self {
-            Loaded::Encrypted { d, meta, key } => {
-                Some(Version { plaintext: d.text().ok()?, metadata: meta, key, stash: &d.stash })
+            Loaded::Encrypted { d, meta, key, src } => {
+                Some(Version { plaintext: d.text().ok()?, metadata: meta, key, stash: &d.stash, src })
             }
             Loaded::Plain(_) => None,
         }
+    }
+}
+
+/// What the repository's `.sops.yaml` (the one `tresor updatekeys` would use for this
+/// path) asks of the file: the merge adopts a side's new keys or rules only when they are
+/// exactly this.
+struct RepoRules(Option<tresor_config::CreationRule>);
+
+impl RepoRules {
+    /// A `.sops.yaml` that cannot be read is reported and counts as none: the merge then
+    /// adopts no change to keys or rules (the safe side), never a guess.
+    fn for_path(path: &Path) -> RepoRules {
+        match tresor_config::for_file(path, None) {
+            Ok(Some(cfg)) => RepoRules(cfg.rule_for(path).ok().cloned()),
+            Ok(None) => RepoRules(None),
+            Err(e) => {
+                eprintln!("tresor: {}: .sops.yaml not used for the merge: {e}", path.display());
+                RepoRules(None)
+            }
+        }
+    }
+}
+
+impl merge::Expected for RepoRules {
+    fn keys(&self, meta: &Metadata) -> Option<bool> {
+        let rule = self.0.as_ref()?;
+        let threshold = tresor_keys::rekey::effective_threshold(rule.key_groups.len(), rule.shamir_threshold);
+        Some(tresor_keys::rekey::has_keys(meta, &rule.key_groups, threshold))
+    }
+    fn rules(&self, meta: &Metadata) -> Option<bool> {
+        let rule = self.0.as_ref()?;
+        let wanted = rule.rule.clone().unwrap_or_default().field();
+        Some(meta.rule.field() == wanted && meta.mac_only_encrypted == rule.mac_only_encrypted)
     }
 }
 
@@ -184,7 +217,7 @@ impl Loaded {
 fn load(src: String, store: &'static dyn Store, what: &str) -> Result<Loaded> {
     let opened = Opened { src: src.into_bytes(), store };
     match decrypt_text(&opened, DecryptOptions { ignore_mac: false, keep_ivs: true }, what) {
-        Ok((d, meta, key)) => Ok(Loaded::Encrypted { d: Box::new(d), meta: Box::new(meta), key }),
+        Ok((d, meta, key)) => Ok(Loaded::Encrypted { d: Box::new(d), meta: Box::new(meta), key, src: opened.src }),
         Err(e) if e.chain().any(|c| matches!(c.downcast_ref(), Some(SopsError::MetadataNotFound))) => {
             Ok(Loaded::Plain(String::from_utf8(opened.src).expect("read as UTF-8 text")))
         }
@@ -269,13 +302,21 @@ fn try_merge(base: &Path, ours: &Path, theirs: &Path, path: &Path) -> Result<Res
             });
         }
     };
-    match merge::merge(store, vo.as_ref(), &va, &vb).with_context(|| format!("merging {name}"))? {
+    let expected = RepoRules::for_path(path);
+    match merge::merge(store, vo.as_ref(), &va, &vb, &expected).with_context(|| format!("merging {name}"))? {
         Ok(encrypted) => {
             fileio::write_atomic(ours, &encrypted, 0o644)?;
             Ok(Ok(()))
         }
         Err(conflicts) => {
             let mut why: Vec<String> = conflicts.iter().map(|c| format!("conflict at {c}")).collect();
+            if conflicts.iter().any(|c| c.path == "sops") {
+                why.push(format!(
+                    "the merge never changes who can read a file or what is encrypted on its own; resolve with: \
+                     tresor git mergetool --keys ours {name} (or --keys theirs, after checking that side's keys), \
+                     or make .sops.yaml name the keys and run tresor updatekeys"
+                ));
+            }
             why.push(format!("left as ours (still encrypted); resolve with: tresor git mergetool {name}"));
             Ok(Err(why))
         }
@@ -332,7 +373,7 @@ fn conflict_stages(file: &Path) -> Result<(Option<String>, String, String, Strin
 
 /// Resolve a conflicted encrypted file in $EDITOR: the plaintext lives only in a private
 /// tmpfs directory while the editor runs.
-fn mergetool(file: &Path) -> Result<i32> {
+fn mergetool(file: &Path, keys: Option<crate::args::KeySide>) -> Result<i32> {
     let name = file.display().to_string();
     let store = input_store(None, Some(file), None)?;
     let (o, a, b, _) = conflict_stages(file)?;
@@ -349,12 +390,19 @@ fn mergetool(file: &Path) -> Result<i32> {
         ),
         None => None,
     };
-    let plan = merge::plan_keys(vo.as_ref(), &va, &vb).map_err(|c| {
+    let choice = match keys {
+        None => merge::KeyChoice::Policy,
+        Some(crate::args::KeySide::Ours) => merge::KeyChoice::Ours,
+        Some(crate::args::KeySide::Theirs) => merge::KeyChoice::Theirs,
+    };
+    let plan = merge::plan_keys(vo.as_ref(), &va, &vb, &RepoRules::for_path(file), choice).map_err(|c| {
+        let whys: Vec<String> = c.iter().map(|c| c.why.clone()).collect();
         fail(
             codes::ERROR_GENERIC,
             format!(
-                "{name}: {}; take one side's keys first (git checkout --ours {name} or --theirs), then run tresor updatekeys",
-                c.why
+                "{name}: {}; choose whose keys and rules the result keeps: tresor git mergetool --keys ours {name} \
+                 (or --keys theirs, after checking that side's recipients), then tresor updatekeys / rotate as needed",
+                whys.join("; ")
             ),
         )
     })?;
@@ -383,8 +431,13 @@ fn mergetool(file: &Path) -> Result<i32> {
         let outcome = if merge::has_markers(&edited) {
             Err(anyhow::anyhow!("conflict markers (<<<<<<<, =======, >>>>>>>) remain; nothing written"))
         } else {
-            merge::encrypt_plan(&edited, store, &plan)
-                .map_err(|e| anyhow::Error::new(e).context("the resolved file is invalid; nothing written"))
+            match merge::encrypt_checked(&edited, store, &plan, &[&va, &vb]) {
+                Ok(Ok(out)) => Ok(out),
+                Ok(Err(clear)) => {
+                    Err(anyhow::anyhow!("{}", clear.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("; ")))
+                }
+                Err(e) => Err(anyhow::Error::new(e).context("the resolved file is invalid; nothing written")),
+            }
         };
         match outcome {
             Ok(out) => break Ok(out),

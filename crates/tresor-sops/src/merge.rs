@@ -31,6 +31,8 @@ pub struct Version<'a> {
     pub key: &'a DataKey,
     /// Its values' IVs.
     pub stash: &'a IvStash,
+    /// Its encrypted bytes, as Git holds them: which values it keeps encrypted.
+    pub src: &'a [u8],
 }
 
 /// A place where the two sides cannot both be kept. Never carries a value.
@@ -71,35 +73,246 @@ fn identity(m: &Metadata) -> String {
     m.to_yaml("\n")
 }
 
-/// The side whose keys the result keeps: the one that changed them (`updatekeys`,
-/// `rotate`), ours when neither or both did the same. Both changing them differently is a
-/// conflict: taking either would silently drop the other's recipients or data key.
+/// What the repository's current `.sops.yaml` asks of the file being merged. The merge
+/// adopts one side's change to the keys or rules only when the result is exactly this, so
+/// a branch written without any key (recipients are public) cannot widen who reads the file
+/// or narrow what is encrypted. The CLI answers from `tresor-config`; this crate only asks.
+pub trait Expected {
+    /// Does `meta` carry exactly the key groups and threshold the rule names? `None`: no
+    /// `.sops.yaml` rule applies to the file.
+    fn keys(&self, meta: &Metadata) -> Option<bool>;
+    /// Does `meta` encrypt by exactly the rule (and `mac_only_encrypted`) it names?
+    fn rules(&self, meta: &Metadata) -> Option<bool>;
+}
+
+/// No `.sops.yaml`: no change to keys or rules is adopted without a person.
+pub struct NoRules;
+
+impl Expected for NoRules {
+    fn keys(&self, _: &Metadata) -> Option<bool> {
+        None
+    }
+    fn rules(&self, _: &Metadata) -> Option<bool> {
+        None
+    }
+}
+
+/// Whose keys and rules a merge takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyChoice {
+    /// The merge policy ([`plan_keys`]): unattended merges.
+    Policy,
+    /// A person chose ours (`tresor git mergetool --keys ours`).
+    Ours,
+    /// A person chose theirs.
+    Theirs,
+}
+
+/// A key entry without what changes on every wrap: its kind and the fields naming the key.
+fn recipient_id(k: &crate::metadata::MasterKey) -> String {
+    let named: Vec<&str> =
+        k.fields.iter().filter(|(n, _)| n != "enc" && n != "created_at").map(|(_, v)| v.as_str()).collect();
+    format!("{} {}", k.kind(), named.join(" "))
+}
+
+/// Who can read: the recipients of every group, and the threshold.
+fn recipients(m: &Metadata) -> (Vec<std::collections::BTreeSet<String>>, usize) {
+    (m.key_groups.iter().map(|g| g.keys.iter().map(recipient_id).collect()).collect(), m.groups_needed())
+}
+
+/// Which values are encrypted.
+fn rules(m: &Metadata) -> ((&'static str, String), bool) {
+    (m.rule.field(), m.mac_only_encrypted)
+}
+
+/// A recipient as a message shows it: public, but post-quantum ones run to 2,000 characters.
+fn short(id: &str) -> String {
+    let clean: String = id.chars().map(|c| if c.is_control() { '?' } else { c }).collect();
+    match clean.char_indices().nth(60) {
+        Some((i, _)) => format!("{}…", &clean[..i]),
+        None => clean,
+    }
+}
+
+/// "added: a, b; removed: c" between two recipient sets.
+fn recipient_change(from: &Metadata, to: &Metadata) -> String {
+    let all = |m: &Metadata| -> std::collections::BTreeSet<String> { recipients(m).0.into_iter().flatten().collect() };
+    let (f, t) = (all(from), all(to));
+    let list = |v: Vec<&String>| v.iter().map(|s| short(s)).collect::<Vec<_>>().join(", ");
+    let mut parts = Vec::new();
+    let added: Vec<&String> = t.difference(&f).collect();
+    let removed: Vec<&String> = f.difference(&t).collect();
+    if !added.is_empty() {
+        parts.push(format!("added {}", list(added)));
+    }
+    if !removed.is_empty() {
+        parts.push(format!("removed {}", list(removed)));
+    }
+    if parts.is_empty() {
+        parts.push(format!("key groups or threshold {} → {}", from.groups_needed(), to.groups_needed()));
+    }
+    parts.join("; ")
+}
+
+fn rules_text(m: &Metadata) -> String {
+    let ((name, value), mac_only) = rules(m);
+    format!("{name}: {value}{}", if mac_only { ", mac_only_encrypted" } else { "" })
+}
+
+fn key_conflict(why: String) -> Conflict {
+    Conflict { path: "sops".into(), why }
+}
+
+/// The keys, rules and IVs the merged file gets.
+///
+/// The policy, so that an unattended merge is never weaker than either side:
+/// * **rules** (which values are encrypted): a side's change is taken only when it is what
+///   `.sops.yaml` asks for;
+/// * **recipients**: likewise, only when exactly what `.sops.yaml` names (`updatekeys`);
+/// * **data key**: a side's new data key (rotate — or a file re-created by someone who
+///   therefore knows that key) is taken only when the other side brought no change of its
+///   own, so no value is ever encrypted under a data key its author did not hold. This is
+///   symmetric because a rebase swaps ours and theirs.
+///
+/// Anything else is a conflict naming what differs; [`KeyChoice::Ours`]/[`KeyChoice::Theirs`]
+/// is a person's explicit choice.
 pub fn plan_keys<'a>(
     base: Option<&Version<'a>>,
     ours: &Version<'a>,
     theirs: &Version<'a>,
-) -> Result<KeyPlan<'a>, Conflict> {
-    let (o, a, b) = (base.map(|v| identity(v.metadata)), identity(ours.metadata), identity(theirs.metadata));
-    let (side, from) = if a == b || o.as_deref() == Some(b.as_str()) {
-        (ours, "ours")
-    } else if o.as_deref() == Some(a.as_str()) {
-        (theirs, "theirs")
-    } else {
-        return Err(Conflict {
-            path: "sops".into(),
-            why: "both sides changed the file's keys or rules (updatekeys, rotate or .sops.yaml) differently".into(),
-        });
+    expected: &dyn Expected,
+    choice: KeyChoice,
+) -> Result<KeyPlan<'a>, Vec<Conflict>> {
+    let (keys_side, rules_side, from) = match choice {
+        KeyChoice::Ours => (ours, ours, "ours"),
+        KeyChoice::Theirs => (theirs, theirs, "theirs"),
+        KeyChoice::Policy if identity(ours.metadata) == identity(theirs.metadata) => (ours, ours, "ours"),
+        KeyChoice::Policy => policy(base, ours, theirs, expected)?,
     };
     let mut stash = IvStash::default();
     // Only IVs used under the result's data key may be reused: each is tied to its key.
     for v in base.into_iter().chain([ours, theirs]) {
-        if v.key.as_bytes() == side.key.as_bytes() {
+        if v.key.as_bytes() == keys_side.key.as_bytes() {
             stash.extend(v.stash);
         }
     }
-    let mut metadata = side.metadata.clone();
+    let mut metadata = keys_side.metadata.clone();
+    metadata.rule = rules_side.metadata.rule.clone();
+    metadata.mac_only_encrypted = rules_side.metadata.mac_only_encrypted;
     metadata.layout = None;
-    Ok(KeyPlan { metadata, key: side.key, stash, from })
+    Ok(KeyPlan { metadata, key: keys_side.key, stash, from })
+}
+
+type Sides<'v, 'a> = (&'v Version<'a>, &'v Version<'a>, &'static str);
+
+/// [`plan_keys`] under [`KeyChoice::Policy`] when the sides' metadata differ: (the side whose
+/// keys are taken, the side whose rules are taken, a name for the keys' side).
+fn policy<'v, 'a>(
+    base: Option<&'v Version<'a>>,
+    ours: &'v Version<'a>,
+    theirs: &'v Version<'a>,
+    expected: &dyn Expected,
+) -> Result<Sides<'v, 'a>, Vec<Conflict>> {
+    let Some(base) = base else {
+        return Err(vec![key_conflict(
+            "the file was added on both sides with different keys or rules; there is no common version to keep".into(),
+        )]);
+    };
+    let mut conflicts = Vec::new();
+    let name = |v: &Version| if std::ptr::eq(v, ours) { "ours" } else { "theirs" };
+    // Which side changed a component: None = neither (both equal), Some(side), or a conflict.
+    let changed = |same_ab: bool, same_ob: bool, same_oa: bool| -> Result<Option<bool>, ()> {
+        match (same_ab, same_ob, same_oa) {
+            (true, _, _) => Ok(None),
+            (false, true, _) => Ok(Some(true)),      // ours changed it
+            (false, false, true) => Ok(Some(false)), // theirs changed it
+            _ => Err(()),
+        }
+    };
+    let kid = |v: &Version| (recipients(v.metadata), v.key.as_bytes().to_vec());
+    let (ka, kb, ko) = (kid(ours), kid(theirs), kid(base));
+    let keys_side = match changed(ka == kb, ko == kb, ko == ka) {
+        Ok(None) => ours,
+        Ok(Some(ours_changed)) => {
+            let (s, other) = if ours_changed { (ours, theirs) } else { (theirs, ours) };
+            if s.key.as_bytes() != base.key.as_bytes() && other.plaintext != base.plaintext {
+                conflicts.push(key_conflict(format!(
+                    "{} encrypts with a new data key (a rotate, or a file re-created by whoever wrote it), and {} changed values that would be encrypted under it",
+                    name(s),
+                    name(other)
+                )));
+            }
+            if recipients(s.metadata) != recipients(base.metadata) && expected.keys(s.metadata) != Some(true) {
+                let why = match expected.keys(s.metadata) {
+                    None => "no .sops.yaml rule applies to the file",
+                    _ => "that is not what .sops.yaml names for the file",
+                };
+                conflicts.push(key_conflict(format!(
+                    "{} changed who can read the file ({}), and {why}",
+                    name(s),
+                    recipient_change(base.metadata, s.metadata)
+                )));
+            }
+            s
+        }
+        Err(()) => {
+            conflicts.push(key_conflict(format!(
+                "both sides changed the file's keys differently (ours: {}; theirs: {})",
+                key_summary(base, ours),
+                key_summary(base, theirs)
+            )));
+            ours
+        }
+    };
+    let (ra, rb, ro) = (rules(ours.metadata), rules(theirs.metadata), rules(base.metadata));
+    let rules_side = match changed(ra == rb, ro == rb, ro == ra) {
+        Ok(None) => ours,
+        Ok(Some(ours_changed)) => {
+            let s = if ours_changed { ours } else { theirs };
+            if expected.rules(s.metadata) != Some(true) {
+                let why = match expected.rules(s.metadata) {
+                    None => "no .sops.yaml rule applies to the file",
+                    _ => "that is not what .sops.yaml asks for",
+                };
+                conflicts.push(key_conflict(format!(
+                    "{} changed which values are encrypted ({} → {}), and {why}",
+                    name(s),
+                    rules_text(base.metadata),
+                    rules_text(s.metadata)
+                )));
+            }
+            s
+        }
+        Err(()) => {
+            conflicts.push(key_conflict(format!(
+                "both sides changed which values are encrypted (ours: {}; theirs: {})",
+                rules_text(ours.metadata),
+                rules_text(theirs.metadata)
+            )));
+            ours
+        }
+    };
+    if conflicts.is_empty() {
+        Ok((keys_side, rules_side, name(keys_side)))
+    } else {
+        Err(conflicts)
+    }
+}
+
+/// How one side's keys differ from the base's, for a message.
+fn key_summary(base: &Version, v: &Version) -> String {
+    let mut parts = Vec::new();
+    if v.key.as_bytes() != base.key.as_bytes() {
+        parts.push("a new data key".to_string());
+    }
+    if recipients(v.metadata) != recipients(base.metadata) {
+        parts.push(recipient_change(base.metadata, v.metadata));
+    }
+    if parts.is_empty() {
+        "unchanged".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 fn documents_data(text: &str, format: Format) -> Result<(Vec<Document>, Vec<J>), SopsError> {
@@ -471,21 +684,144 @@ pub fn merge(
     base: Option<&Version>,
     ours: &Version,
     theirs: &Version,
+    expected: &dyn Expected,
 ) -> Result<Result<Vec<u8>, Vec<Conflict>>, SopsError> {
-    let plan = match plan_keys(base, ours, theirs) {
+    let plan = match plan_keys(base, ours, theirs, expected, KeyChoice::Policy) {
         Ok(p) => p,
-        Err(c) => return Ok(Err(vec![c])),
+        Err(c) => return Ok(Err(c)),
     };
     let text = match merge_plaintext(store, base.map(|b| b.plaintext), ours.plaintext, theirs.plaintext)? {
         Ok(t) => t,
         Err(c) => return Ok(Err(c)),
     };
-    Ok(Ok(encrypt_plan(&text, store, &plan)?))
+    encrypt_checked(&text, store, &plan, &[ours, theirs])
 }
 
-/// Encrypt a merged (or hand-resolved) plaintext under the plan's keys, reusing its IVs.
-pub fn encrypt_plan(text: &str, store: &dyn Store, plan: &KeyPlan) -> Result<Vec<u8>, SopsError> {
-    store.encrypt(text.as_bytes(), plan.key, plan.metadata.clone(), &EncryptOptions { stash: Some(&plan.stash) })
+/// Encrypt a merged (or hand-resolved) plaintext under the plan's keys, reusing its IVs, and
+/// refuse the result if it holds in clear a value either side kept encrypted
+/// ([`clear_where_encrypted`]): the last line of defence, whatever the plan.
+pub fn encrypt_checked(
+    text: &str,
+    store: &dyn Store,
+    plan: &KeyPlan,
+    sides: &[&Version],
+) -> Result<Result<Vec<u8>, Vec<Conflict>>, SopsError> {
+    let out = store.encrypt(
+        text.as_bytes(),
+        plan.key,
+        plan.metadata.clone(),
+        &EncryptOptions { stash: Some(&plan.stash) },
+    )?;
+    let srcs: Vec<&[u8]> = sides.iter().map(|v| v.src).collect();
+    let clear = clear_where_encrypted(store, &srcs, &out);
+    Ok(if clear.is_empty() { Ok(out) } else { Err(clear) })
+}
+
+/// Every place where `result` holds a value (or comment) in clear that one of `sides` (encrypted
+/// files of the same store) holds encrypted. Compared by key path, never by value.
+pub fn clear_where_encrypted(store: &dyn Store, sides: &[&[u8]], result: &[u8]) -> Vec<Conflict> {
+    let Some(res) = encrypted_view(store, result) else {
+        return vec![Conflict { path: "file".into(), why: "the merged file cannot be read back".into() }];
+    };
+    let mut out = Vec::new();
+    for side in sides {
+        let Some(s) = encrypted_view(store, side) else { continue };
+        for (doc, (sd, rd)) in s.data.iter().zip(&res.data).enumerate() {
+            let mut clear = Vec::new();
+            find_clear(&[], sd, rd, store.name() == "dotenv", &mut clear);
+            for p in clear {
+                let mut path = display_path(&p);
+                if s.data.len() > 1 {
+                    path = format!("document {}: {path}", doc + 1);
+                }
+                if !out.iter().any(|c: &Conflict| c.path == path) {
+                    out.push(Conflict {
+                        path,
+                        why: "encrypted on one side but in clear in the merge; nothing written".into(),
+                    });
+                }
+            }
+        }
+        // A comment in clear in the result must be one some side already had in clear.
+        if s.comments.iter().any(|c| is_enc(c)) {
+            for c in res.comments.iter().filter(|c| !is_enc(c)) {
+                let known = sides.iter().filter_map(|x| encrypted_view(store, x)).any(|x| x.comments.contains(c));
+                if !known && !out.iter().any(|x| x.path == "comments") {
+                    out.push(Conflict {
+                        path: "comments".into(),
+                        why: "a comment is in clear in the merge where the sides encrypt comments; nothing written"
+                            .into(),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+struct View {
+    data: Vec<J>,
+    comments: Vec<String>,
+}
+
+/// The data and comments of an encrypted file as they are stored (ciphertexts as strings).
+fn encrypted_view(store: &dyn Store, src: &[u8]) -> Option<View> {
+    let text = std::str::from_utf8(src).ok()?;
+    match store.document_format() {
+        Some(format) => {
+            let (docs, data) = documents_data(text, format).ok()?;
+            Some(View { data, comments: comments(&docs) })
+        }
+        None => Some(View { data: vec![store.data(src).ok()?], comments: Vec::new() }),
+    }
+}
+
+fn is_enc(s: &str) -> bool {
+    s.trim_start_matches('#').trim_start().starts_with("ENC[AES256_GCM,")
+}
+
+/// Paths where `side` holds a ciphertext and `res` holds something else. The top-level
+/// `sops` metadata (and dotenv's `sops_*` keys) are not data.
+fn find_clear(path: &[Seg], side: &J, res: &J, dotenv: bool, out: &mut Vec<Vec<Seg>>) {
+    match (side, res) {
+        (J::String(s), r) if is_enc(s) && !matches!(r, J::String(r) if is_enc(r)) => out.push(path.to_vec()),
+        (J::Object(sm), J::Object(rm)) => {
+            for (k, sv) in sm {
+                if path.is_empty() && (k == "sops" || (dotenv && k.starts_with("sops_"))) {
+                    continue;
+                }
+                if let Some(rv) = rm.get(k) {
+                    find_clear(&push(path, Seg::Key(k.clone())), sv, rv, dotenv, out);
+                }
+            }
+        }
+        (J::Array(sa), J::Array(ra)) => {
+            for (i, (sv, rv)) in sa.iter().zip(ra).enumerate() {
+                find_clear(&push(path, Seg::Index(i)), sv, rv, dotenv, out);
+            }
+        }
+        // A subtree replaced by a scalar (or the reverse): any ciphertext under it that the
+        // result does not hold encrypted at the same place counts.
+        (J::Object(_) | J::Array(_), r)
+            if !r.is_object() && !r.is_array() && !r.is_null() && contains_enc(side) && !is_enc_value(r) =>
+        {
+            out.push(path.to_vec())
+        }
+        _ => {}
+    }
+}
+
+fn is_enc_value(v: &J) -> bool {
+    matches!(v, J::String(s) if is_enc(s))
+}
+
+fn contains_enc(v: &J) -> bool {
+    match v {
+        J::String(s) => is_enc(s),
+        J::Object(m) => m.values().any(contains_enc),
+        J::Array(a) => a.iter().any(contains_enc),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -562,6 +898,26 @@ mod tests {
         // spliced into document 2 of ours.
         let out = m(Some("a: 1\n---\nc: 3\n"), "a: 10\n---\nc: 3\n", "a: 1\n--- \nc: 30\n").unwrap();
         assert_eq!(out, "a: 10\n---\nc: 30\n");
+    }
+
+    #[test]
+    fn a_value_or_comment_encrypted_on_a_side_and_clear_in_the_result_is_named() {
+        let yaml = crate::store::by_name("yaml").unwrap();
+        let enc = "ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]";
+        let side = format!("#{enc}\na: {enc}\nb:\n  c: {enc}\nd: clear\nsops:\n  mac: {enc}\n");
+        let fine = format!("#{enc}\na: {enc}\nb:\n  c: {enc}\nd: changed\nsops:\n  mac: x\n");
+        assert!(clear_where_encrypted(yaml, &[side.as_bytes()], fine.as_bytes()).is_empty());
+        let leaky = format!("# hello\na: {enc}\nb:\n  c: in-clear\nd: clear\nsops:\n  mac: x\n");
+        let found = clear_where_encrypted(yaml, &[side.as_bytes()], leaky.as_bytes());
+        let paths: Vec<&str> = found.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(paths, ["[\"b\"][\"c\"]", "comments"]);
+        // A subtree replaced by a scalar counts; a value deleted does not.
+        let flat = format!("a: {enc}\nb: in-clear\nsops: {{}}\n");
+        assert_eq!(clear_where_encrypted(yaml, &[side.as_bytes()], flat.as_bytes())[0].path, "[\"b\"]");
+        let env = crate::store::by_name("dotenv").unwrap();
+        let side = format!("A={enc}\nsops_mac={enc}\n");
+        assert_eq!(clear_where_encrypted(env, &[side.as_bytes()], b"A=x\nsops_mac=y\n")[0].path, "[\"A\"]");
+        assert!(clear_where_encrypted(env, &[side.as_bytes()], b"sops_mac=y\n").is_empty());
     }
 
     #[test]
