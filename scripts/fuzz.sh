@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 secs=${1:-600}; shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(yaml_parse yaml_input json_parse enc_codec metadata roundtrip pack krm stores)
+[ ${#targets[@]} -gt 0 ] || targets=(yaml_parse yaml_input json_parse enc_codec metadata roundtrip pack krm stores image)
 cargo +nightly fuzz build -O >/dev/null 2>&1 || cargo +nightly fuzz build -O
 mkdir -p logs
 run() {

@@ -20,6 +20,7 @@ mod gitops;
 mod helm_secrets;
 mod hostile;
 mod image;
+mod image_hostile;
 mod keyservice;
 mod kustomize;
 mod okms;

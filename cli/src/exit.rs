@@ -122,8 +122,13 @@ pub fn code(err: &anyhow::Error) -> i32 {
     codes::ERROR_GENERIC
 }
 
+/// Text from a file, plugin or service, safe to print ([`tresor_format::printable`]).
+pub fn clean(s: &str) -> String {
+    tresor_format::printable::printable(s, true).into_owned()
+}
+
 pub fn report(err: &anyhow::Error) -> i32 {
-    eprintln!("tresor: error: {err:#}");
+    eprintln!("tresor: error: {}", clean(&format!("{err:#}")));
     if let Some(h) = hint(err) {
         eprintln!("{h}");
     }

@@ -54,13 +54,20 @@ pub(crate) fn scan(a: ScanArgs) -> Result<i32> {
         Checks { helm: !a.no_helm && !a.guard_only, dockerfile: !a.no_dockerfile && !a.guard_only, guard: !a.no_guard };
     let need_git =
         || git_root.clone().ok_or_else(|| fail(codes::COULD_NOT_READ_INPUT_FILE, "not inside a Git repository"));
+    // What was not scanned, with why: a scan that skipped anything is never called clean.
+    let mut not_scanned: Vec<(String, String)> = Vec::new();
     let findings = if let Some(image) = &a.image {
         let r = tresor_scan::image::scan_image(&engine, image, checks)
-            .map_err(|e| fail(codes::COULD_NOT_READ_INPUT_FILE, e.to_string()))?;
-        for s in &r.skipped {
-            eprintln!("tresor: skipped (larger than {} MiB): {s}", tresor_scan::image::MAX_FILE >> 20);
-        }
-        eprintln!("tresor: scanned {} files in {} layers of {}", r.files, r.layers, image.display());
+            .map_err(|e| fail(codes::COULD_NOT_READ_INPUT_FILE, crate::exit::clean(&e.to_string())))?;
+        eprintln!(
+            "tresor: scanned {} files in {} layers{} of {} ({} MiB decompressed)",
+            r.files,
+            r.layers,
+            if r.artifacts > 0 { format!(" and {} attestation/artifact blobs", r.artifacts) } else { String::new() },
+            image.display(),
+            r.bytes >> 20
+        );
+        not_scanned.extend(r.skipped.into_iter().map(|s| (s.what, s.why)));
         r.findings
     } else if a.staged {
         sources::scan_staged(&engine, &need_git()?, checks)
@@ -97,9 +104,7 @@ pub(crate) fn scan(a: ScanArgs) -> Result<i32> {
             }
         }
         let scanned = sources::scan_paths(&engine, &base, &abs, checks);
-        for (file, why) in &scanned.skipped {
-            eprintln!("tresor: warning: not scanned: {file}: {why}");
-        }
+        not_scanned.extend(scanned.skipped);
         scanned.findings
     };
     let supp = Suppressions::load(&root, a.ignore_file.as_deref(), a.baseline.as_deref())
@@ -128,7 +133,17 @@ pub(crate) fn scan(a: ScanArgs) -> Result<i32> {
         Some(p) => Sink::File(p.clone()).write(&body, 0o644).with_context(|| format!("writing {}", p.display()))?,
         None => Sink::Stdout.write(&body, 0o644)?,
     }
-    if findings.is_empty() {
+    for (what, why) in &not_scanned {
+        eprintln!("tresor: not scanned: {}: {}", crate::exit::clean(what), crate::exit::clean(why));
+    }
+    if findings.is_empty() && !not_scanned.is_empty() {
+        eprintln!(
+            "tresor: no leaks found in what was scanned, but {} part(s) were not scanned (listed above); exit {}",
+            not_scanned.len(),
+            codes::SCAN_INCOMPLETE
+        );
+        Ok(codes::SCAN_INCOMPLETE)
+    } else if findings.is_empty() {
         eprintln!("tresor: no leaks found");
         Ok(0)
     } else {

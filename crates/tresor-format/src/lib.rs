@@ -13,6 +13,7 @@ pub mod error;
 pub mod hash;
 mod input;
 pub mod json;
+pub mod printable;
 pub mod render;
 pub mod scalar;
 pub mod tree;

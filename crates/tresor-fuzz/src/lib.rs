@@ -129,6 +129,29 @@ pub fn pack(data: &[u8]) {
     }
 }
 
+/// A container image archive (`oci-archive` or `docker save` tar, whose blobs hold
+/// manifests, configs and tar/gzip layers): the scan must refuse or finish it within small
+/// decompression caps, never crash, hang, or hold what a header declares.
+pub fn image(data: &[u8]) {
+    let Ok(dir) = tempfile::tempdir() else { return };
+    let path = dir.path().join("image.tar");
+    if std::fs::write(&path, data).is_err() {
+        return;
+    }
+    let engine = tresor_scan::engine::Engine::new(tresor_scan::rules::RuleSet::default_rules());
+    let limits = tresor_scan::image::Limits {
+        layer_bytes: 4 << 20,
+        total_bytes: 8 << 20,
+        ratio: 50,
+        ratio_after: 1 << 20,
+        json_bytes: 1 << 20,
+    };
+    let checks = tresor_scan::sources::Checks { helm: true, dockerfile: true, guard: false };
+    if let Ok(scan) = tresor_scan::image::scan_image_with(&engine, &path, checks, limits) {
+        assert!(scan.bytes <= limits.total_bytes + (1 << 20), "read past the total cap: {}", scan.bytes);
+    }
+}
+
 /// A KRM ResourceList on stdin, with an empty kustomization root.
 pub fn krm(data: &[u8]) {
     let Some(s) = text(data) else { return };
@@ -150,6 +173,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("pack", pack),
     ("krm", krm),
     ("stores", stores),
+    ("image", image),
 ];
 
 #[cfg(test)]

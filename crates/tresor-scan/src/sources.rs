@@ -1,6 +1,7 @@
 //! What to scan: a directory tree, the staged changes, or Git history.
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -212,6 +213,49 @@ pub fn scan_pieces(data: &[u8], mut scan: impl FnMut(&[u8]) -> Vec<Finding>) -> 
         }
         line0 += memchr::memchr_iter(b'\n', &data[start..next]).count();
         start = next;
+    }
+}
+
+/// [`scan_pieces`] for a stream (a file inside a compressed layer): at most one piece and
+/// its overlap are in memory, whatever the stream's length. Findings keep whole-stream
+/// line numbers and offsets and appear once.
+pub fn scan_reader(mut r: impl Read, mut scan: impl FnMut(&[u8]) -> Vec<Finding>) -> std::io::Result<Vec<Finding>> {
+    let mut out: Vec<Finding> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut buf: Vec<u8> = Vec::new();
+    let (mut line0, mut off0, mut eof) = (0usize, 0usize, false);
+    loop {
+        if !eof {
+            let want = (PIECE - buf.len()) as u64;
+            let got = (&mut r).take(want).read_to_end(&mut buf)?;
+            eof = (got as u64) < want;
+        }
+        let mut end = buf.len();
+        if !eof {
+            if let Some(nl) = memchr::memrchr(b'\n', &buf) {
+                end = nl + 1;
+            }
+        }
+        for mut f in scan(&buf[..end]) {
+            f.line += line0;
+            f.span = f.span.start + off0..f.span.end + off0;
+            f.refresh_fingerprint();
+            if seen.insert((f.rule_id.clone(), f.line, f.column)) {
+                out.push(f);
+            }
+        }
+        if eof && end >= buf.len() {
+            return Ok(out);
+        }
+        // The next piece starts OVERLAP bytes back, at a line start (as scan_pieces).
+        let mut next = end.saturating_sub(OVERLAP).max(1);
+        match memchr::memchr(b'\n', &buf[next..end]) {
+            Some(nl) if next + nl + 1 < end => next += nl + 1,
+            _ => next = end,
+        }
+        line0 += memchr::memchr_iter(b'\n', &buf[..next]).count();
+        off0 += next;
+        buf.drain(..next);
     }
 }
 

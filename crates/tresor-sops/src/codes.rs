@@ -37,6 +37,9 @@ pub const NO_FILE_SPECIFIED: i32 = 100;
 pub const NO_ENCRYPTION_KEY_FOUND: i32 = 111;
 /// No master key could unwrap (or wrap) the data key.
 pub const COULD_NOT_RETRIEVE_KEY: i32 = 128;
+/// `scan`: no leak found, but something was not scanned (a cap reached, a format not
+/// supported, a file unreadable); the summary names each. Never reported as clean.
+pub const SCAN_INCOMPLETE: i32 = 11;
 /// `edit`: the file was not changed.
 pub const FILE_HAS_NOT_BEEN_MODIFIED: i32 = 200;
 /// `edit`: no editor, or the editor failed.
@@ -45,7 +48,7 @@ pub const NO_EDITOR_FOUND: i32 = 201;
 pub const FILE_ALREADY_ENCRYPTED: i32 = 203;
 
 /// Every code with its name, for documentation checks.
-pub const ALL: [(&str, i32); 21] = [
+pub const ALL: [(&str, i32); 22] = [
     ("OK", OK),
     ("ERROR_GENERIC", ERROR_GENERIC),
     ("COULD_NOT_READ_INPUT_FILE", COULD_NOT_READ_INPUT_FILE),
@@ -53,6 +56,7 @@ pub const ALL: [(&str, i32); 21] = [
     ("ERROR_READING_CONFIG", ERROR_READING_CONFIG),
     ("ERROR_CONFLICTING_PARAMETERS", ERROR_CONFLICTING_PARAMETERS),
     ("POLICY_VIOLATION", POLICY_VIOLATION),
+    ("SCAN_INCOMPLETE", SCAN_INCOMPLETE),
     ("ERROR_ENCRYPTING_TREE", ERROR_ENCRYPTING_TREE),
     ("ERROR_DECRYPTING_TREE", ERROR_DECRYPTING_TREE),
     ("MAC_MISMATCH", MAC_MISMATCH),
