@@ -149,4 +149,31 @@ fn exec_env_and_exec_file_mask_secret_values_in_the_child_output() {
     // Without --mask the child's output is its own.
     let plain = sb.tresor().args(["exec-env"]).arg(&enc).arg("echo $DB_PASSWORD").ok();
     assert_eq!(plain, "hunter2-secret\n");
+
+    // The forms CI runners mask, printed by the real tools: GNU base64 of `user:PASS` for
+    // users of each length mod 3, its wrapped output for a 57+ byte value, jq's JSON
+    // escaping, bash's %q quoting, and a single line of a multi-line value.
+    let long = format!("{}-end", "k".repeat(70));
+    let enc = sb.encrypted(
+        "ci.yaml",
+        &format!("PASS: 'Tr0ub\"4dor &3'\nLONG: {long}\nPEM: |-\n  -----BEGIN KEY-----\n  MIIEvQIBADANBgkq\n  -----END KEY-----\n"),
+    );
+    let script = r#"for u in a ab abc; do printf '%s:%s' "$u" "$PASS" | base64; done
+printf %s "$LONG" | base64
+printf '%s' "$PASS" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))'
+bash -c 'printf "%q\n" "$PASS"'
+printf '%s\n' "$PEM" | sed -n 2p"#;
+    let out = sb.tresor().args(["exec-env", "--mask"]).arg(&enc).arg(script).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 8, "{text}");
+    for (i, l) in lines.iter().enumerate() {
+        assert!(l.contains("***"), "line {i} unmasked: {text}");
+        let rest = l.replace("***", "");
+        assert!(rest.len() <= 8, "line {i}: at most a few edge characters stay: {text}");
+    }
+    for needle in ["Tr0ub", "4dor", "MIIEvQIBADANBgkq", &long[..20]] {
+        assert!(!text.contains(needle), "{needle}: {text}");
+    }
 }
