@@ -364,3 +364,79 @@ fn duplicate_keys_are_refused_like_sops_and_eof_blocks_read_like_sops() {
     assert_eq!(sb.tresor().arg("decrypt").arg(&f).ok(), "a: 1\n---\n");
     sb.sops().arg("decrypt").arg(&f).ok();
 }
+
+/// `tresor edit` killed with SIGKILL while the editor runs: its plaintext copy stays on
+/// tmpfs only until the next tresor run (any command), which overwrites and removes it;
+/// `tresor doctor` says so. A live edit's copy is never touched.
+#[test]
+fn a_plaintext_copy_left_by_a_killed_edit_is_swept_by_the_next_run() {
+    let sb = Sandbox::new();
+    let shm = sb.path("shm");
+    std::fs::create_dir_all(&shm).unwrap();
+    let enc = sb.encrypted("s.yaml", "password: swept-secret\n");
+    // A second file for the live edit: two edits of one file wait on its lock.
+    let other = sb.encrypted("t.yaml", "password: live-secret\n");
+    let editor = sb.write("wait.sh", "touch \"$1.started\"; sleep 30\n");
+    let edit = |sb: &Sandbox, file: &std::path::Path| {
+        sb.tresor()
+            .arg("edit")
+            .arg(file)
+            .env("EDITOR", format!("sh {}", editor.display()))
+            .env("TRESOR_TMPDIR", &shm)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let copies =
+        || -> Vec<std::path::PathBuf> { std::fs::read_dir(&shm).unwrap().flatten().map(|e| e.path()).collect() };
+    let wait_started = || {
+        for _ in 0..200 {
+            let started = copies().iter().any(|d| {
+                std::fs::read_dir(d)
+                    .map(|r| r.flatten().any(|f| f.path().to_string_lossy().ends_with(".started")))
+                    .unwrap_or(false)
+            });
+            if started {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("the editor never started");
+    };
+    for sweeper in ["filestatus", "doctor"] {
+        let mut victim = edit(&sb, &enc);
+        wait_started();
+        // A second, live edit: its copy must survive the sweep.
+        let mut live = edit(&sb, &other);
+        for _ in 0..200 {
+            if copies().len() == 2 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        assert_eq!(copies().len(), 2);
+        let victim_dir: Vec<_> = copies()
+            .into_iter()
+            .filter(|d| {
+                std::fs::read_to_string(d.join(".tresor-owner"))
+                    .unwrap_or_default()
+                    .starts_with(&format!("{} ", victim.id()))
+            })
+            .collect();
+        assert_eq!(victim_dir.len(), 1);
+        victim.kill().unwrap(); // SIGKILL: no handler runs
+        victim.wait().unwrap();
+        assert!(victim_dir[0].exists(), "SIGKILL leaves the copy");
+        let out = sb.tresor().arg(sweeper).arg(&enc).env("TRESOR_TMPDIR", &shm).output().unwrap();
+        assert!(!victim_dir[0].exists(), "{sweeper} removes the killed edit's copy");
+        assert_eq!(copies().len(), 1, "the live edit's copy stays");
+        if sweeper == "doctor" {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("removed a plaintext copy left on tmpfs by a tresor that was killed"), "{err}");
+        }
+        live.kill().unwrap();
+        live.wait().unwrap();
+        sb.tresor().arg("filestatus").arg(&enc).env("TRESOR_TMPDIR", &shm).output().unwrap();
+        assert!(copies().is_empty());
+    }
+}

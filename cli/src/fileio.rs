@@ -433,8 +433,11 @@ fn ignore_broken_pipe(r: std::io::Result<()>) -> std::io::Result<()> {
 /// an error, not a silent fallback to disk: `TRESOR_TMPDIR=DIR` names a directory to use
 /// anyway.
 pub fn private_tempdir() -> Result<tempfile::TempDir> {
+    // A copy left by a tresor that was killed (SIGKILL, power loss of a VM with a
+    // persistent /dev/shm) goes now, before another is made.
+    sweep_stale();
     let mut b = tempfile::Builder::new();
-    b.prefix("tresor-edit-");
+    b.prefix(PRIVATE_PREFIX);
     let dir = if let Some(d) = std::env::var_os("TRESOR_TMPDIR") {
         b.tempdir_in(&d)
             .with_context(|| format!("creating a private directory in TRESOR_TMPDIR={}", Path::new(&d).display()))?
@@ -454,5 +457,85 @@ pub fn private_tempdir() -> Result<tempfile::TempDir> {
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700))?;
     }
     crate::signals::register(dir.path());
+    // Who owns the copy, so a later run can tell a live edit from a killed one.
+    fs::write(dir.path().join(OWNER_FILE), owner_record(std::process::id()).unwrap_or_default())?;
     Ok(dir)
+}
+
+/// The private directories' name prefix.
+const PRIVATE_PREFIX: &str = "tresor-edit-";
+/// Inside each: `pid pid-namespace start-time` of the tresor process that made it.
+const OWNER_FILE: &str = ".tresor-owner";
+
+/// `pid pid-namespace start-time` of a live process, from /proc; `None` when it is gone.
+/// The start time tells a reused pid from the owner; the namespace keeps a tresor in
+/// another container sharing the tmpfs from judging pids it cannot see.
+fn owner_record(pid: u32) -> Option<String> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 22 (starttime) counts from after the parenthesised command name.
+    let after = &stat[stat.rfind(')')? + 1..];
+    let start = after.split_whitespace().nth(19)?;
+    let ns = fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(format!("{pid} {} {start}\n", ns.display()))
+}
+
+/// The tmpfs directories tresor makes private copies in.
+fn private_roots() -> Vec<PathBuf> {
+    let mut roots = vec![PathBuf::from("/dev/shm")];
+    roots.extend(std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from));
+    roots.extend(std::env::var_os("TRESOR_TMPDIR").map(PathBuf::from));
+    roots
+}
+
+/// Remove the private copies whose tresor process is gone: overwritten, then deleted.
+/// Only directories this user owns, with an owner record from this pid namespace, are
+/// judged; anything else is left alone. Returns what was removed.
+pub fn sweep_stale() -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let Some(ns) = fs::read_link("/proc/self/ns/pid").ok().map(|p| p.display().to_string()) else {
+        return removed;
+    };
+    for root in private_roots() {
+        let Ok(entries) = fs::read_dir(&root) else { continue };
+        for e in entries.flatten() {
+            let dir = e.path();
+            let named = e.file_name().to_str().is_some_and(|n| n.starts_with(PRIVATE_PREFIX));
+            let Ok(meta) = fs::symlink_metadata(&dir) else { continue };
+            #[cfg(unix)]
+            let mine = {
+                use std::os::unix::fs::MetadataExt;
+                meta.uid() == my_uid()
+            };
+            #[cfg(not(unix))]
+            let mine = true;
+            if !named || !meta.is_dir() || !mine {
+                continue;
+            }
+            let Ok(record) = fs::read_to_string(dir.join(OWNER_FILE)) else { continue };
+            let mut f = record.split_whitespace();
+            let (Some(pid), Some(rec_ns), Some(_)) = (f.next(), f.next(), f.next()) else { continue };
+            let Ok(pid) = pid.parse::<u32>() else { continue };
+            if rec_ns != ns {
+                continue;
+            }
+            if owner_record(pid).as_deref() == Some(record.as_str()) {
+                continue; // still running
+            }
+            if let Ok(files) = fs::read_dir(&dir) {
+                for f in files.flatten() {
+                    crate::cmd::crypt::shred(&f.path());
+                }
+            }
+            if fs::remove_dir_all(&dir).is_ok() {
+                removed.push(dir);
+            }
+        }
+    }
+    removed
+}
+
+/// This process's user id, read from /proc (no libc call needed).
+fn my_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX)
 }

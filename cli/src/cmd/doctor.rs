@@ -24,6 +24,13 @@ struct FileDiagnosis {
 }
 
 pub(crate) fn doctor(a: DoctorArgs) -> Result<i32> {
+    // Plaintext copies a killed `edit`/`mergetool` left on tmpfs: removed, and said.
+    for dir in crate::fileio::sweep_stale() {
+        eprintln!(
+            "tresor: removed a plaintext copy left on tmpfs by a tresor that was killed: {}",
+            crate::exit::clean(&dir.display().to_string())
+        );
+    }
     let target = a.target.as_deref().and_then(Target::parse);
     let keyring = Keyring::new();
     let mut files = Vec::new();

@@ -15,6 +15,11 @@ use anyhow::Result;
 use crate::args::{Cli, Command};
 
 pub fn run(cli: Cli) -> Result<i32> {
+    // Every run clears plaintext copies a killed tresor left on tmpfs (`doctor` does it
+    // itself, to say so); it costs one directory listing.
+    if !matches!(cli.command, Command::Doctor(_)) {
+        crate::fileio::sweep_stale();
+    }
     match cli.command {
         Command::Encrypt(a) => crypt::encrypt(a),
         Command::Decrypt(a) => crypt::decrypt(a),
