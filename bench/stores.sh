@@ -28,6 +28,14 @@ with open(sys.argv[1], "w") as f:
             f.write(f"key_{k:03d} = " + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(40)) + "\n")
         f.write("\n")
 PY
+# One section of 40,000 keys: duplicate-key checks must stay linear (issue 22: 18.3 s before).
+python3 - "$W/wide.ini" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    f.write("[wide]\n")
+    for k in range(40000):
+        f.write(f"key_{k:05d} = value-{k:05d}-abcdefghijklmnopqrstuvwxyz\n")
+PY
 head -c $((10 * 1024 * 1024)) /dev/urandom > "$W/blob.bin"
 echo "inputs: app.env $(wc -c < "$W/app.env") bytes (10,000 lines); app.ini $(wc -c < "$W/app.ini") bytes (100 x 100 keys); blob.bin $(wc -c < "$W/blob.bin") bytes"
 "$TRESOR" encrypt --age "$PUB" "$W/app.env" > "$W/t.enc.env"
@@ -40,6 +48,7 @@ measure_pair "dotenv encrypt 10k lines" "$RUNS" "$SOPS" encrypt --age "$PUB" "$W
 measure_pair "dotenv decrypt 10k lines" "$RUNS" "$SOPS" decrypt "$W/s.enc.env" --vs-- "$TRESOR" decrypt "$W/t.enc.env"
 measure_pair "INI encrypt 10k keys" "$RUNS" "$SOPS" encrypt --age "$PUB" "$W/app.ini" --vs-- "$TRESOR" encrypt --age "$PUB" "$W/app.ini"
 measure_pair "INI decrypt 10k keys" "$RUNS" "$SOPS" decrypt "$W/s.enc.ini" --vs-- "$TRESOR" decrypt "$W/t.enc.ini"
+measure_pair "INI encrypt 40k keys in one section" "$RUNS" "$SOPS" encrypt --age "$PUB" "$W/wide.ini" --vs-- "$TRESOR" encrypt --age "$PUB" "$W/wide.ini"
 measure_pair "binary encrypt 10 MB" "$RUNS" "$SOPS" encrypt --age "$PUB" "$W/blob.bin" --vs-- "$TRESOR" encrypt --age "$PUB" "$W/blob.bin"
 measure_pair "binary decrypt 10 MB" "$RUNS" "$SOPS" decrypt "$W/s.enc.bin" --vs-- "$TRESOR" decrypt "$W/t.enc.bin"
 # Each tool reads the other's files to the same bytes.

@@ -551,3 +551,95 @@ mod newer_sops {
         assert_eq!(big, "9007199254740993\n");
     }
 }
+
+/// Metadata and envelopes tampered without a key, in every store, decrypted by both: tresor
+/// never accepts what sops refuses (a value's `type:`, the `version`, `lastmodified`'s
+/// spelling, keys added to the binary envelope), and reads what sops reads.
+#[test]
+fn tampered_types_versions_times_and_envelopes_are_refused_where_sops_refuses() {
+    let sb = Sandbox::new();
+    let files = [
+        ("a.env", "A=hello\nB=2\n"),
+        ("a.ini", "[s]\na = hello\n"),
+        ("a.yaml", "a: hello\n"),
+        ("a.json", "{\"a\": \"hello\"}\n"),
+        ("a.bin", "binary data"),
+    ];
+    // (what, from, to): each applied to the first place it fits.
+    let tampers: [(&str, &str, &str); 16] = [
+        ("type int", "type:str]", "type:int]"),
+        ("type bool", "type:str]", "type:bool]"),
+        ("type bytes", "type:str]", "type:bytes]"),
+        ("type unknown", "type:str]", "type:zzz]"),
+        ("type empty", "type:str]", "type:]"),
+        ("version word", "3.11.0", "banana"),
+        ("version two parts", "3.11.0", "3.11"),
+        ("version with v", "3.11.0", "v3.11.0"),
+        ("version leading zero", "3.11.0", "03.11.0"),
+        ("version pre-release", "3.11.0", "3.11.0-rc1"),
+        ("lastmodified space", "T", " "),
+        ("lastmodified lower t", "T", "t"),
+        ("lastmodified lower z", "Z", "z"),
+        ("lastmodified offset", "Z", "+00:00"),
+        ("envelope extra key", "\t\"data\": ", "\t\"extra\": \"x\",\n\t\"data\": "),
+        ("envelope data in a list", "\t\"data\": \"ENC", "\t\"data\": [\"ENC"),
+    ];
+    let mut compared = 0;
+    for (name, plain) in files {
+        let src = sb.write(name, plain);
+        let enc = sb.sops().args(["encrypt", "--age", &recipient()]).arg(&src).ok();
+        for (what, from, to) in tampers {
+            // Times: change the separator or zone of `lastmodified` only.
+            let changed = if what.starts_with("lastmodified") {
+                let line = enc.lines().find(|l| l.contains("lastmodified")).unwrap();
+                let at = if from == "T" { line.find(|c: char| c == 'T').unwrap() } else { line.rfind('Z').unwrap() };
+                let mut new_line = line.to_string();
+                new_line.replace_range(at..at + 1, to);
+                enc.replacen(line, &new_line, 1)
+            } else if what == "envelope data in a list" {
+                enc.replacen(from, to, 1).replacen("type:str]\",", "type:str]\"],", 1)
+            } else {
+                enc.replacen(from, to, 1)
+            };
+            if changed == enc {
+                continue;
+            }
+            let t = sb.write(&format!("t.{name}"), &changed);
+            let theirs = sb.sops().arg("decrypt").arg(&t).output().unwrap();
+            let ours = sb.tresor().arg("decrypt").arg(&t).output().unwrap();
+            compared += 1;
+            if !theirs.status.success() {
+                assert!(!ours.status.success(), "{name}, {what}: sops refuses, tresor accepted");
+            } else {
+                assert!(
+                    ours.status.success(),
+                    "{name}, {what}: sops reads it, tresor refused: {}",
+                    text_of(&ours.stderr)
+                );
+                assert_eq!(ours.stdout, theirs.stdout, "{name}, {what}");
+            }
+        }
+    }
+    assert!(compared >= 60, "{compared} tampered files compared");
+}
+
+fn text_of(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// An empty binary file (an empty keystore, a placeholder) both ways with sops.
+#[test]
+fn an_empty_binary_file_interoperates_with_sops_both_ways() {
+    let sb = Sandbox::new();
+    let empty = sb.write("empty.bin", "");
+    let theirs = sb.write("theirs.bin", &sb.sops().args(["encrypt", "--age", &recipient()]).arg(&empty).ok());
+    let out = sb.tresor().arg("decrypt").arg(&theirs).output().unwrap();
+    assert!(out.status.success() && out.stdout.is_empty(), "{}", text_of(&out.stderr));
+    let ours = sb.write("ours.bin", &sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&empty).ok());
+    let back = sb.sops().args(["decrypt"]).arg(&ours).output().unwrap();
+    assert!(back.status.success() && back.stdout.is_empty(), "{}", text_of(&back.stderr));
+    // Empty after an edit too, and the MAC still guards it.
+    let tampered =
+        sb.write("t.bin", &std::fs::read_to_string(&ours).unwrap().replace("\"data\": \"\"", "\"data\": \"x\""));
+    assert!(!sb.tresor().arg("decrypt").arg(&tampered).output().unwrap().status.success());
+}

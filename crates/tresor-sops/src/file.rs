@@ -337,6 +337,50 @@ pub fn now_rfc3339() -> String {
     scalar::format_rfc3339_go(now)
 }
 
+/// The `type:` names sops reads back into a tree value. `bytes` decrypts in sops but no
+/// store can write the result (sops exits 2); `comment` belongs to comments only.
+pub fn value_type_sops_reads(type_name: &str) -> bool {
+    matches!(type_name, "str" | "int" | "float" | "bool" | "time")
+}
+
+/// Is `s` a time Go's `time.Parse(time.RFC3339, s)` accepts, as sops parses `lastmodified`?
+/// Stricter than RFC 3339 itself: an upper-case `T` and `Z`, no space separator, a
+/// numeric offset `±hh:mm`.
+pub fn is_go_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let shape = b.len() >= 20
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && b[10] == b'T'
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19);
+    if !shape {
+        return false;
+    }
+    let mut rest = &b[19..];
+    if rest.first() == Some(&b'.') {
+        let n = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 {
+            return false;
+        }
+        rest = &rest[1 + n..];
+    }
+    let zone = rest == b"Z"
+        || (rest.len() == 6
+            && (rest[0] == b'+' || rest[0] == b'-')
+            && rest[1..3].iter().all(u8::is_ascii_digit)
+            && rest[3] == b':'
+            && rest[4..6].iter().all(u8::is_ascii_digit));
+    zone && time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).is_ok()
+}
+
 /// Re-render a stored `lastmodified` as Go's `time.RFC3339` does before using it as AAD.
 pub fn normalize_lastmodified(s: &str) -> String {
     match time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
@@ -851,6 +895,13 @@ pub(crate) fn check_mac(
     opts: DecryptOptions,
 ) -> Result<(), SopsError> {
     let computed = mac.finish();
+    // sops parses `lastmodified` when it reads the metadata, --ignore-mac or not.
+    if !is_go_rfc3339(&meta.lastmodified) {
+        return Err(SopsError::InvalidMetadata(format!(
+            "lastmodified '{}' is not an RFC 3339 time as sops reads it (YYYY-MM-DDTHH:MM:SSZ)",
+            meta.lastmodified.chars().take(40).collect::<String>()
+        )));
+    }
     if opts.ignore_mac {
         return Ok(());
     }
@@ -1034,6 +1085,13 @@ impl Visitor for DecryptVisitor<'_> {
             reason: e.to_string(),
         })?;
         let type_name = plain.type_name;
+        if !value_type_sops_reads(type_name) {
+            return Err(SopsError::CannotDecrypt {
+                pos: s.pos,
+                path: display_steps(at.path),
+                reason: format!("type:{type_name} is not a value type sops reads back (sops refuses this file too)"),
+            });
+        }
         if self.keep_ivs {
             self.stash.put(at.aad, &plain.bytes, &plain.iv);
         }

@@ -332,10 +332,13 @@ impl Metadata {
 }
 
 fn check_semver(v: &str) -> Result<(), SopsError> {
-    let core = v.split(['-', '+']).next().unwrap_or("");
+    // As sops reads it: an optional `v`, then semver's numbers without leading zeros
+    // (`03.11.0` is refused, `v3.11.0` is not); files from sops 1.x wrote `1.N`.
+    let core = v.strip_prefix('v').unwrap_or(v).split(['-', '+']).next().unwrap_or("");
     let parts: Vec<&str> = core.split('.').collect();
-    let ok = (parts.len() == 3 || (parts.len() == 2 && parts[0] == "1"))
-        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    let number =
+        |p: &&str| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()) && (p.len() == 1 || !p.starts_with('0'));
+    let ok = (parts.len() == 3 || (parts.len() == 2 && parts[0] == "1")) && parts.iter().all(number);
     if ok {
         Ok(())
     } else {

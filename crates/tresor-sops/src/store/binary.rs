@@ -23,10 +23,17 @@ fn envelope(src: &[u8]) -> Result<(String, Metadata), SopsError> {
     let doc = tresor_format::json::parse(text)?;
     let meta = metadata::find_in(&doc.root).ok_or(SopsError::MetadataNotFound)?;
     let meta = Metadata::from_node(meta)?;
-    let data = doc
-        .root
-        .as_map()
-        .and_then(|m| m.get("data"))
+    let map =
+        doc.root.as_map().ok_or_else(|| SopsError::InvalidMetadata("the binary envelope is not an object".into()))?;
+    // sops' MAC covers every key of the envelope: one it does not know fails there.
+    if let Some(extra) = map.entries().map(|e| e.key.as_str()).find(|k| *k != "data" && *k != "sops") {
+        return Err(SopsError::InvalidMetadata(format!(
+            "the binary envelope holds a key `{}` besides `data` and `sops`",
+            extra.chars().take(40).collect::<String>()
+        )));
+    }
+    let data = map
+        .get("data")
         .and_then(Node::as_scalar)
         .map(|s| s.text.clone())
         .ok_or_else(|| SopsError::InvalidMetadata("the binary envelope has no `data` string".into()))?;
@@ -54,10 +61,15 @@ impl Store for Binary {
         }
         let cipher = Cipher::new(key);
         let mut mac = MacHasher::new(meta.mac_only_encrypted);
-        // sops encrypts the empty file's empty string too: the envelope always holds ENC.
+        // sops leaves an empty string unencrypted (it hashes nothing for it), and cannot read
+        // an `ENC[…]` with empty data: an empty file's envelope holds `"data": ""`.
         mac.leaf(plain, true);
-        let iv = opts.stash.and_then(|s| s.get(AAD, plain));
-        let enc = cipher.encrypt(plain, AAD.as_bytes(), "str", iv);
+        let enc = if plain.is_empty() {
+            String::new()
+        } else {
+            let iv = opts.stash.and_then(|s| s.get(AAD, plain));
+            cipher.encrypt(plain, AAD.as_bytes(), "str", iv)
+        };
         meta.layout = None;
         file::seal(&mut meta, &cipher, mac);
         let out = format!("{{\n\t\"data\": \"{enc}\",\n\t\"sops\": {}\n}}\n", meta.to_json_without_rule("\t", 1, "\n"));
@@ -67,19 +79,33 @@ impl Store for Binary {
     fn decrypt(&self, src: &[u8], _meta: &Metadata, key: &DataKey, opts: DecryptOptions) -> Result<Plain, SopsError> {
         let (data, meta) = envelope(src)?;
         let cipher = Cipher::new(key);
-        let plain = cipher.decrypt(&data, AAD.as_bytes()).map_err(|e| SopsError::CannotDecrypt {
+        let fail = |reason: String| SopsError::CannotDecrypt {
             pos: tresor_format::Position { line: 2, col: 2 },
             path: "[\"data\"]".into(),
-            reason: e.to_string(),
-        })?;
-        let mut mac = MacHasher::new(meta.mac_only_encrypted);
-        mac.leaf(&plain.bytes, true);
-        file::check_mac(&meta, &cipher, mac, opts)?;
+            reason,
+        };
         let mut stash = IvStash::default();
-        if opts.keep_ivs {
-            stash.put(AAD, &plain.bytes, &plain.iv);
-        }
-        Ok(Plain { bytes: Zeroizing::new(plain.bytes.to_vec()), stash, warnings: Vec::new() })
+        let bytes = if data.is_empty() {
+            // An empty file, as sops writes it.
+            Zeroizing::new(Vec::new())
+        } else {
+            let plain = cipher.decrypt(&data, AAD.as_bytes()).map_err(|e| fail(e.to_string()))?;
+            // sops reads the value back as a string; any other type fails there.
+            if plain.type_name != "str" {
+                return Err(fail(format!(
+                    "type:{} in a binary file (sops writes and reads type:str)",
+                    plain.type_name
+                )));
+            }
+            if opts.keep_ivs {
+                stash.put(AAD, &plain.bytes, &plain.iv);
+            }
+            Zeroizing::new(plain.bytes.to_vec())
+        };
+        let mut mac = MacHasher::new(meta.mac_only_encrypted);
+        mac.leaf(&bytes, true);
+        file::check_mac(&meta, &cipher, mac, opts)?;
+        Ok(Plain { bytes, stash, warnings: Vec::new() })
     }
 
     fn data(&self, plain: &[u8]) -> Result<J, SopsError> {

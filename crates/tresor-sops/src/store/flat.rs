@@ -101,6 +101,16 @@ impl Visitor for Decrypt<'_> {
             return Err(fail("the value is not encrypted, but the file's rules say it must be".into()));
         }
         let plain = self.cipher.decrypt(&s.text, at.aad.as_bytes()).map_err(|e| fail(e.to_string()))?;
+        // sops writes only `str` here and reads other types back as it would in YAML: a
+        // type whose plaintext does not parse, `bytes` or an unknown one fails in sops.
+        let type_ok = crate::file::value_type_sops_reads(plain.type_name)
+            && tresor_format::Value::from_sops(plain.type_name, plain.bytes.to_vec()).is_some();
+        if !type_ok {
+            return Err(fail(format!(
+                "type:{} does not hold this value (sops writes type:str here and refuses this file too)",
+                plain.type_name
+            )));
+        }
         let text = std::str::from_utf8(&plain.bytes).map_err(|_| fail("the plaintext is not UTF-8 text".into()))?;
         let written = (self.render.value)(text).map_err(|why| fail(why.into()))?;
         self.mac.leaf(&plain.bytes, true);
