@@ -592,7 +592,7 @@ fn tampered_types_versions_times_and_envelopes_are_refused_where_sops_refuses() 
             // Times: change the separator or zone of `lastmodified` only.
             let changed = if what.starts_with("lastmodified") {
                 let line = enc.lines().find(|l| l.contains("lastmodified")).unwrap();
-                let at = if from == "T" { line.find(|c: char| c == 'T').unwrap() } else { line.rfind('Z').unwrap() };
+                let at = if from == "T" { line.find('T').unwrap() } else { line.rfind('Z').unwrap() };
                 let mut new_line = line.to_string();
                 new_line.replace_range(at..at + 1, to);
                 enc.replacen(line, &new_line, 1)
