@@ -138,7 +138,9 @@ pub fn image(data: &[u8]) {
     if std::fs::write(&path, data).is_err() {
         return;
     }
-    let engine = tresor_scan::engine::Engine::new(tresor_scan::rules::RuleSet::default_rules());
+    // One engine for the whole campaign: rules compile once, not per input.
+    static ENGINE: std::sync::OnceLock<tresor_scan::engine::Engine> = std::sync::OnceLock::new();
+    let engine = ENGINE.get_or_init(|| tresor_scan::engine::Engine::new(tresor_scan::rules::RuleSet::default_rules()));
     let limits = tresor_scan::image::Limits {
         layer_bytes: 4 << 20,
         total_bytes: 8 << 20,
@@ -147,7 +149,7 @@ pub fn image(data: &[u8]) {
         json_bytes: 1 << 20,
     };
     let checks = tresor_scan::sources::Checks { helm: true, dockerfile: true, guard: false };
-    if let Ok(scan) = tresor_scan::image::scan_image_with(&engine, &path, checks, limits) {
+    if let Ok(scan) = tresor_scan::image::scan_image_with(engine, &path, checks, limits) {
         assert!(scan.bytes <= limits.total_bytes + (1 << 20), "read past the total cap: {}", scan.bytes);
     }
 }
