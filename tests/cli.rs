@@ -178,3 +178,40 @@ fn every_exit_code_in_the_table_is_documented_with_its_name() {
         assert!(doc.contains(&row), "docs/exit-codes.md lacks the row for {name} ({code})");
     }
 }
+
+/// A mistyped subcommand is never an action: no file is created or edited, clap says what
+/// was meant. The sops form `tresor FILE` still edits an existing file.
+#[test]
+fn a_typo_is_never_an_edit_and_keygen_never_appends_silently() {
+    let sb = Sandbox::new();
+    let enc = sb.encrypted("s.yaml", "a: b\n");
+    for args in [vec!["ecnrypt"], vec!["decyrpt", "s.yaml"], vec!["rotat", "-i", "s.yaml"]] {
+        let out = sb.tresor().args(&args).current_dir(sb.dir.path()).env("EDITOR", "false").output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("unrecognized subcommand") && err.contains("similar subcommand"), "{args:?}: {err}");
+        assert!(!sb.path(args[0]).exists(), "{args:?} created a file");
+    }
+    assert_eq!(sb.read("s.yaml"), std::fs::read_to_string(&enc).unwrap());
+    // The implicit edit of an existing file (helm-secrets runs `sops FILE`) still edits.
+    let ed = sb.write("ed.sh", "sed -i 's/a: b/a: c/' \"$1\"\n");
+    sb.tresor().arg(&enc).env("EDITOR", format!("sh {}", ed.display())).ok();
+    assert!(sb.tresor().arg("decrypt").arg(&enc).ok().contains("a: c"));
+
+    // keygen over an existing identity refuses, naming --append and --force.
+    let key = sb.path("k.txt");
+    sb.tresor().args(["keygen", "-o"]).arg(&key).ok();
+    let first = std::fs::read_to_string(&key).unwrap();
+    let err = sb.tresor().args(["keygen", "-o"]).arg(&key).fails_with(1);
+    assert!(
+        err.contains("already holds an age identity") && err.contains("--append") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), first);
+    sb.tresor().args(["keygen", "--append", "-o"]).arg(&key).ok();
+    assert_eq!(std::fs::read_to_string(&key).unwrap().matches("AGE-SECRET-KEY-").count(), 2);
+    sb.tresor().args(["keygen", "--force", "-o"]).arg(&key).ok();
+    let replaced = std::fs::read_to_string(&key).unwrap();
+    assert_eq!(replaced.matches("AGE-SECRET-KEY-").count(), 1);
+    assert_ne!(replaced, first);
+}

@@ -422,9 +422,9 @@ fn a_keyless_branch_cannot_make_the_merge_write_a_value_in_clear_in_any_store() 
 fn a_keyless_branch_cannot_hand_our_new_values_to_another_key_in_any_store() {
     let attacker = Sandbox::new();
     let attacker_key = attacker.path("attacker.txt");
+    let attacker_pub = attacker.tresor().args(["keygen", "--output"]).arg(&attacker_key).ok().trim().to_string();
     for (file, plain, line) in STORES {
         let r = Repo::new();
-        let attacker_pub = r.tresor().args(["keygen", "--output"]).arg(&attacker_key).ok().trim().to_string();
         r.sb.write("repo/.sops.yaml", &format!("creation_rules:\n  - age: {}\n", recipient()));
         r.add_encrypted(file, plain);
         // theirs: written without any key: the file re-created for the team and the attacker.

@@ -218,6 +218,14 @@ pub struct KeygenArgs {
     /// Where to write the identity [default: $SOPS_AGE_KEY_FILE, else ~/.config/sops/age/keys.txt]
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Add the new identity to an existing key file (every later encryption without --age
+    /// then encrypts to all of its identities)
+    #[arg(long, conflicts_with = "force")]
+    pub append: bool,
+    /// Replace an existing key file (files encrypted only to its identities can no longer be
+    /// decrypted with it)
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args)]

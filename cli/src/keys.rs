@@ -81,14 +81,23 @@ fn default_groups() -> Result<Vec<Vec<KeySpec>>> {
     if path.exists() {
         anyhow::bail!("{} holds no age X25519 identity; pass --age RECIPIENT", path.display());
     }
-    let public = write_new_identity(&path)?;
+    let public = write_new_identity(&path, IdentityWrite::Append)?;
     eprintln!("tresor: created a new age identity in {} (public key {public})", path.display());
     eprintln!("tresor: back it up: without it, files encrypted only to it cannot be decrypted");
     Ok(vec![vec![KeySpec::parse("age", &public)?]])
 }
 
 /// Create an identity file (0600, parent 0700) or append a new identity to an existing one.
-pub fn write_new_identity(path: &std::path::Path) -> Result<String> {
+/// How [`write_new_identity`] treats an existing key file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum IdentityWrite {
+    /// Create the file, or add to it.
+    Append,
+    /// Replace it whole (atomically).
+    Replace,
+}
+
+pub fn write_new_identity(path: &std::path::Path, mode: IdentityWrite) -> Result<String> {
     use std::io::Write;
     let (text, public) = age_key::generate();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -98,6 +107,10 @@ pub fn write_new_identity(path: &std::path::Path) -> Result<String> {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
         }
+    }
+    if mode == IdentityWrite::Replace {
+        crate::fileio::write_atomic(path, text.as_bytes(), 0o600)?;
+        return Ok(public);
     }
     let mut opts = std::fs::OpenOptions::new();
     opts.create(true).append(true);

@@ -28,12 +28,72 @@ fn legacy_sops_args(mut argv: Vec<String>) -> Vec<String> {
         }
     }
     // `sops [--input-type T --output-type T] FILE`: sops edits the file (helm-secrets'
-    // `helm secrets edit` runs exactly that).
+    // `helm secrets edit` runs exactly that). Only that shape, and only for a file that
+    // exists or that a `.sops.yaml` rule covers: a mistyped subcommand (`tresor ecnrypt`,
+    // `tresor decyrpt s.yaml`) is never an edit, and clap answers it with "did you mean".
     let asks_about_tresor = argv.iter().skip(1).any(|a| matches!(a.as_str(), "-h" | "--help" | "-V" | "--version"));
-    if !asks_about_tresor && argv.len() > 1 && argv.last().is_some_and(|a| !a.starts_with('-')) {
+    if !asks_about_tresor && argv.len() > 1 && implicit_edit_target(&argv[1..]).is_some_and(|f| may_edit(f, &cmd)) {
         argv.insert(1, "edit".to_string());
     }
     argv
+}
+
+/// The FILE of `[--input-type T] [--output-type T] FILE`, when the arguments have exactly
+/// that shape.
+fn implicit_edit_target(args: &[String]) -> Option<&str> {
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if matches!(a, "--input-type" | "--output-type") {
+            i += 2;
+        } else if a.starts_with("--input-type=") || a.starts_with("--output-type=") {
+            i += 1;
+        } else if !a.starts_with('-') && i == args.len() - 1 {
+            return Some(a);
+        } else {
+            return None;
+        }
+    }
+    None
+}
+
+/// Edit `name` implicitly? It must exist, or be covered by a `.sops.yaml` rule and not look
+/// like a subcommand with a typo.
+fn may_edit(name: &str, cmd: &clap::Command) -> bool {
+    let path = std::path::Path::new(name);
+    if path.exists() {
+        return true;
+    }
+    if cmd.get_subcommands().any(|c| strsim_close(name, c.get_name())) {
+        return false;
+    }
+    matches!(tresor_config::for_file(path, None), Ok(Some(cfg)) if cfg.rule_for(path).is_ok())
+}
+
+/// Within two edits (or a transposition) of `b`: a likely typo.
+fn strsim_close(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len().abs_diff(b.len()) > 2 {
+        return false;
+    }
+    // Optimal string alignment distance.
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()] <= 2
 }
 
 fn main() {

@@ -246,8 +246,27 @@ pub(crate) fn keygen(a: KeygenArgs) -> Result<i32> {
         Some(p) => p,
         None => keys::default_identity_path().context("cannot find a home directory; pass --output")?,
     };
-    let public = keys::write_new_identity(&path)?;
-    eprintln!("tresor: wrote a new age identity to {}", path.display());
+    let existing = std::fs::metadata(&path).map(|m| m.len() > 0).unwrap_or(false);
+    if existing && !a.append && !a.force {
+        return Err(fail(
+            codes::ERROR_GENERIC,
+            format!(
+                "{} already holds an age identity; nothing written. \
+                 --append adds a second one (encryptions without --age then go to both), \
+                 --force replaces it (files encrypted only to the old one can then not be decrypted with this file), \
+                 --output FILE writes elsewhere",
+                path.display()
+            ),
+        ));
+    }
+    let mode = if a.force { keys::IdentityWrite::Replace } else { keys::IdentityWrite::Append };
+    let public = keys::write_new_identity(&path, mode)?;
+    let verb = match (existing, a.force) {
+        (false, _) => "wrote a new age identity to",
+        (true, true) => "replaced the age identity in",
+        (true, false) => "added a second age identity to",
+    };
+    eprintln!("tresor: {verb} {}", path.display());
     println!("{public}");
     Ok(0)
 }
