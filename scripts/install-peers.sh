@@ -69,6 +69,15 @@ if need helm3; then
   bash "$(dirname "$0")/install-helm.sh" "$dest" v32
 fi
 
+# typage (npm age-encryption), a second implementation of post-quantum age (ML-KEM-768 +
+# X25519), for the interop tests; on the machine's Node.js.
+TYPAGE_DIR="${TRESOR_PEERS:-$HOME/.cache/tresor-peers}/typage"
+if [ ! -f "$TYPAGE_DIR/node_modules/age-encryption/package.json" ]; then
+  echo "installing typage (npm age-encryption 0.3.1) into $TYPAGE_DIR"
+  mkdir -p "$TYPAGE_DIR"
+  (cd "$TYPAGE_DIR" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --silent --no-audit --no-fund age-encryption@0.3.1 >/dev/null)
+fi
+
 for t in sops age age-keygen bao kustomize kubernetes-validate helm helm3 kubectl pre-commit; do
   command -v "$t" >/dev/null || { echo "error: $t is still missing after install" >&2; exit 1; }
 done

@@ -24,6 +24,7 @@ mod image_hostile;
 mod keyservice;
 mod kustomize;
 mod okms;
+mod pq_age;
 mod precommit;
 mod roundtrip;
 mod scan;

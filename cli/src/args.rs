@@ -226,6 +226,10 @@ pub struct KeygenArgs {
     /// decrypted with it)
     #[arg(long)]
     pub force: bool,
+    /// A post-quantum hybrid identity (ML-KEM-768 + X25519, `age1pq1…`, ~2 KB recipient):
+    /// safe against "harvest now, decrypt later"; read by sops 3.12+, ksops 4.5+, Flux 2.9+
+    #[arg(long)]
+    pub pq: bool,
 }
 
 #[derive(Args)]

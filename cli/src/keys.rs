@@ -81,7 +81,7 @@ fn default_groups() -> Result<Vec<Vec<KeySpec>>> {
     if path.exists() {
         anyhow::bail!("{} holds no age X25519 identity; pass --age RECIPIENT", path.display());
     }
-    let public = write_new_identity(&path, IdentityWrite::Append)?;
+    let public = write_new_identity(&path, IdentityWrite::Append, age_key::KeyKind::X25519)?;
     eprintln!("tresor: created a new age identity in {} (public key {public})", path.display());
     eprintln!("tresor: back it up: without it, files encrypted only to it cannot be decrypted");
     Ok(vec![vec![KeySpec::parse("age", &public)?]])
@@ -97,9 +97,9 @@ pub enum IdentityWrite {
     Replace,
 }
 
-pub fn write_new_identity(path: &std::path::Path, mode: IdentityWrite) -> Result<String> {
+pub fn write_new_identity(path: &std::path::Path, mode: IdentityWrite, kind: age_key::KeyKind) -> Result<String> {
     use std::io::Write;
-    let (text, public) = age_key::generate();
+    let (text, public) = age_key::generate(kind);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         #[cfg(unix)]

@@ -260,7 +260,8 @@ pub(crate) fn keygen(a: KeygenArgs) -> Result<i32> {
         ));
     }
     let mode = if a.force { keys::IdentityWrite::Replace } else { keys::IdentityWrite::Append };
-    let public = keys::write_new_identity(&path, mode)?;
+    let kind = if a.pq { tresor_keys::age_key::KeyKind::PostQuantum } else { tresor_keys::age_key::KeyKind::X25519 };
+    let public = keys::write_new_identity(&path, mode, kind)?;
     let verb = match (existing, a.force) {
         (false, _) => "wrote a new age identity to",
         (true, true) => "replaced the age identity in",

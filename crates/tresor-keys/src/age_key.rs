@@ -1,4 +1,9 @@
-//! age: X25519 and SSH recipients, and identity discovery the way sops does it.
+//! age: X25519, post-quantum hybrid (ML-KEM-768 + X25519, `age1pq1…`), SSH and plugin
+//! recipients, and identity discovery the way sops does it.
+//!
+//! The `age` crate deprecates the classic X25519 and SSH types to steer new keys to
+//! post-quantum ones; tresor must keep reading and writing them (every existing SOPS file
+//! uses them), so those uses carry `#[allow(deprecated)]`.
 
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -33,10 +38,18 @@ impl age::Callbacks for PluginUi {
     }
 }
 
-/// Parse a recipient: `age1…` (X25519, or an age plugin's `age1<plugin>1…`, wrapped by the
-/// `age-plugin-<plugin>` binary on PATH) or an SSH public key line.
+/// Parse a recipient: `age1…` (X25519), `age1pq1…` (post-quantum hybrid, sops 3.12+), an
+/// age plugin's `age1<plugin>1…` (wrapped by the `age-plugin-<plugin>` binary on PATH) or
+/// an SSH public key line.
+#[allow(deprecated)] // classic recipients: see the module comment
 pub fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send>, KeyError> {
     let s = s.trim();
+    if s.starts_with("age1pq1") {
+        return s
+            .parse::<age::pq::Recipient>()
+            .map(|r| Box::new(r) as Box<dyn age::Recipient + Send>)
+            .map_err(|_| KeyError::BadRecipient(short(s)));
+    }
     if s.starts_with("age1") {
         if let Ok(r) = s.parse::<age::x25519::Recipient>() {
             return Ok(Box::new(r));
@@ -122,7 +135,7 @@ fn parse_identity_text(
         let bad = |e: std::io::Error| KeyError::BadIdentity { source_name: source.into(), reason: e.to_string() };
         let file = age::IdentityFile::from_buffer(BufReader::new(part.as_bytes())).map_err(bad)?;
         match file.with_callbacks(PluginUi).into_identities() {
-            Ok(ids) => out.extend(ids),
+            Ok(ids) => out.extend(ids.into_iter().map(|i| i as Box<dyn age::Identity>)),
             Err(e) if is_plugin => unavailable.push(format!("{source}: {}", e.to_string().replace('\n', " "))),
             Err(e) => return Err(KeyError::BadIdentity { source_name: source.into(), reason: e.to_string() }),
         }
@@ -130,6 +143,7 @@ fn parse_identity_text(
     Ok(out)
 }
 
+#[allow(deprecated)] // SSH identities: see the module comment
 fn ssh_identity(path: &Path) -> Result<Option<Box<dyn age::Identity>>, KeyError> {
     let Ok(bytes) = std::fs::read(path) else {
         return Ok(None);
@@ -213,6 +227,11 @@ fn run_key_cmd(cmd: &str) -> Result<Zeroizing<String>, KeyError> {
 
 /// Unwrap an armored age `enc` with any of the identities.
 pub fn unwrap(enc: &str, ids: &Identities) -> Result<Zeroizing<Vec<u8>>, KeyFailure> {
+    unwrap_bytes(enc.as_bytes(), ids)
+}
+
+/// [`unwrap`] for an age file as bytes, armored or binary.
+fn unwrap_bytes(enc: &[u8], ids: &Identities) -> Result<Zeroizing<Vec<u8>>, KeyFailure> {
     let unavailable = if ids.unavailable.is_empty() {
         String::new()
     } else {
@@ -222,7 +241,7 @@ pub fn unwrap(enc: &str, ids: &Identities) -> Result<Zeroizing<Vec<u8>>, KeyFail
         return Err(KeyFailure::NoIdentity { searched: ids.searched.join(", "), unavailable });
     }
     let other = |e: &dyn std::fmt::Display| KeyFailure::Other(e.to_string());
-    let reader = ArmoredReader::new(enc.as_bytes());
+    let reader = ArmoredReader::new(enc);
     let dec = age::Decryptor::new(reader).map_err(|e| other(&e))?;
     let mut r = dec.decrypt(ids.ids.iter().map(|i| i.as_ref() as &dyn age::Identity)).map_err(|e| match e {
         age::DecryptError::NoMatchingKeys => KeyFailure::NoMatchingIdentity { unavailable },
@@ -275,21 +294,121 @@ impl KeyService for AgeService {
     }
 }
 
-/// A new X25519 identity: (file text in age-keygen's format, public recipient).
-pub fn generate() -> (Zeroizing<String>, String) {
-    let id = age::x25519::Identity::generate();
-    let public = id.to_public().to_string();
+/// A recipient as messages show it: post-quantum ones run to ~1,960 characters.
+fn short(s: &str) -> String {
+    match s.char_indices().nth(40) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// Which kind of identity `keygen` makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// X25519 (`AGE-SECRET-KEY-1…`, `age1…`): what every sops reads.
+    X25519,
+    /// ML-KEM-768 + X25519 hybrid (`AGE-SECRET-KEY-PQ-1…`, `age1pq1…`): sops 3.12+, Flux 2.9.
+    PostQuantum,
+}
+
+/// A new identity: (file text in age-keygen's format, public recipient).
+#[allow(deprecated)] // X25519 stays the default: sops before 3.12 reads nothing else
+pub fn generate(kind: KeyKind) -> (Zeroizing<String>, String) {
+    let (secret, public) = match kind {
+        KeyKind::X25519 => {
+            let id = age::x25519::Identity::generate();
+            (Zeroizing::new(id.to_string().expose_secret().to_string()), id.to_public().to_string())
+        }
+        KeyKind::PostQuantum => {
+            let id = age::pq::Identity::generate();
+            (Zeroizing::new(id.to_string().expose_secret().to_string()), id.to_public().to_string())
+        }
+    };
     let created =
         time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-    let text =
-        Zeroizing::new(format!("# created: {created}\n# public key: {public}\n{}\n", id.to_string().expose_secret()));
+    let text = Zeroizing::new(format!("# created: {created}\n# public key: {public}\n{}\n", secret.as_str()));
     (text, public)
 }
 
-/// The recipients (public keys) of the X25519 identities in an identity file's text.
+/// The recipients (public keys) of the X25519 and post-quantum identities in an identity
+/// file's text.
+#[allow(deprecated)] // classic identities: see the module comment
 pub fn recipients_in(text: &str) -> Vec<String> {
     text.lines()
-        .filter_map(|l| l.trim().parse::<age::x25519::Identity>().ok())
-        .map(|id| id.to_public().to_string())
+        .filter_map(|l| {
+            let l = l.trim();
+            if l.starts_with("AGE-SECRET-KEY-PQ-") {
+                l.parse::<age::pq::Identity>().ok().map(|id| id.to_public().to_string())
+            } else {
+                l.parse::<age::x25519::Identity>().ok().map(|id| id.to_public().to_string())
+            }
+        })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The C2SP CCTV age vectors, as the `age` crate ships them in its crates.io package
+    /// (`tests/testdata/testkit`): tresor's unwrap path (armor detection, identity parsing,
+    /// payload read) must succeed exactly where the vector expects it, with the payload
+    /// whose SHA-256 it names, and fail everywhere else.
+    #[test]
+    fn cctv_x25519_and_hybrid_vectors_through_tresors_unwrap() {
+        use sha2::Digest;
+        let home = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| home().map(|h| h.join(".cargo")))
+            .expect("CARGO_HOME or HOME");
+        let dir = std::fs::read_dir(home.join("registry/src"))
+            .expect("the cargo registry")
+            .flatten()
+            .flat_map(|index| std::fs::read_dir(index.path()).into_iter().flatten().flatten())
+            .map(|e| e.path())
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("age-0.13.")))
+            .map(|p| p.join("tests/testdata/testkit"))
+            .find(|p| p.is_dir())
+            .expect("the age 0.13 crate's CCTV vectors in the cargo registry");
+        let (mut checked, mut successes) = (0, 0);
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !(name.starts_with("hybrid") || name.starts_with("x25519") || name == "armor_hybrid") {
+                continue;
+            }
+            let bytes = std::fs::read(entry.path()).unwrap();
+            let split = bytes.windows(2).position(|w| w == b"\n\n").expect("headers end");
+            let headers = std::str::from_utf8(&bytes[..split]).unwrap();
+            let file = &bytes[split + 2..];
+            let field = |k: &'static str| -> Vec<&str> {
+                headers.lines().filter_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix(": "))).collect()
+            };
+            if !field("compressed").is_empty() {
+                continue;
+            }
+            let identities: String = field("identity").iter().map(|i| format!("{i}\n")).collect();
+            let mut unavailable = Vec::new();
+            let ids = match parse_identity_text(&identities, &name, &mut unavailable) {
+                Ok(ids) => ids,
+                Err(e) => panic!("{name}: identity refused: {e}"),
+            };
+            let ids = Identities { ids, searched: vec![name.clone()], unavailable };
+            let expect = field("expect")[0];
+            let got = unwrap_bytes(file, &ids);
+            checked += 1;
+            match (expect, got) {
+                ("success", Ok(payload)) => {
+                    let digest: String =
+                        sha2::Sha256::digest(&payload[..]).iter().map(|b| format!("{b:02x}")).collect();
+                    assert_eq!(Some(&digest.as_str()), field("payload").first(), "{name}");
+                    successes += 1;
+                }
+                ("success", Err(e)) => panic!("{name}: expected success, got {e:?}"),
+                ("no match", Err(KeyFailure::NoMatchingIdentity { .. })) => {}
+                (other, Ok(_)) => panic!("{name}: expected {other}, but it decrypted"),
+                (_, Err(_)) => {}
+            }
+        }
+        assert!(checked >= 25 && successes >= 4, "{checked} vectors checked, {successes} successes");
+    }
 }
