@@ -550,6 +550,38 @@ mod newer_sops {
         let big = sb.tresor().args(["decrypt", "--extract", "[\"big\"]"]).arg(&j).env("SOPS_AGE_KEY_FILE", &both).ok();
         assert_eq!(big, "9007199254740993\n");
     }
+
+    /// sops 3.13.2 reads JSON integers that fit int64 as ints and hashes unencrypted ones so
+    /// in the MAC (getsops/sops#2222); before, every JSON number went through float64. The
+    /// fixture: the real sops 3.11 encrypts YAML (whose integers it hashes exactly), the file
+    /// is re-emitted as JSON and its `version` set to 3.13.2 — what 3.13.2 writes.
+    #[test]
+    fn unencrypted_json_integers_beyond_2_53_verify_by_the_writers_version() {
+        let sb = Sandbox::new();
+        let plain = sb.write("n.yaml", "id_unencrypted: 1234567890123456789\ncount: 5\n");
+        let yaml = sb.write("n.enc.yaml", &sb.sops().args(["encrypt", "--age", &recipient()]).arg(&plain).ok());
+        let json = as_sorted_json(&yaml);
+        assert!(json.contains("\"version\": \"3.11.0\""), "{json}");
+        let as_3132 = sb.write("n132.enc.json", &json.replace("\"version\": \"3.11.0\"", "\"version\": \"3.13.2\""));
+        let out = sb.tresor().arg("decrypt").arg(&as_3132).ok();
+        assert!(
+            out.contains("\"id_unencrypted\": 1234567890123456789,"),
+            "exact, MAC verified as 3.13.2 writes it: {out}"
+        );
+        // The same bytes claiming 3.11: float64 hashing, as sops 3.11 itself checks it.
+        let as_311 = sb.write("n311.enc.json", &json);
+        sb.tresor().arg("decrypt").arg(&as_311).fails_with(51);
+        assert!(!sb.sops().arg("decrypt").arg(&as_311).output().unwrap().status.success(), "sops 3.11 refuses it too");
+
+        // tresor writes nothing that 3.11 and 3.13.2 would verify differently: such an integer
+        // in clear is refused (naming the path); encrypted, it is type:int and exact in both.
+        let clear = sb.write("c.json", "{\"id_unencrypted\": 1234567890123456789}\n");
+        let err = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&clear).fails_with(23);
+        assert!(err.contains("[\"id_unencrypted\"]") && err.contains("2^53"), "{err}");
+        let enc = sb.write("e.json", "{\"id\": 1234567890123456789, \"small_unencrypted\": 9007199254740992}\n");
+        let ours = sb.write("e.enc.json", &sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&enc).ok());
+        assert!(sb.sops().arg("decrypt").arg(&ours).ok().contains("1234567890123456789"));
+    }
 }
 
 /// Metadata and envelopes tampered without a key, in every store, decrypted by both: tresor

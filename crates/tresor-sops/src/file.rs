@@ -206,7 +206,7 @@ impl Visitor for EncryptVisitor<'_> {
                     ),
                 });
             }
-            self.mac.leaf(&mac_bytes(s, &value), false);
+            self.mac.leaf(&mac_bytes(s, &value, self.mac.json_ints_exact), false);
             self.digest.plain(self.format, at, &value);
             return Ok(());
         }
@@ -215,7 +215,17 @@ impl Visitor for EncryptVisitor<'_> {
             return Ok(());
         }
         if !at.encrypt || value == Value::Str(String::new()) {
-            self.mac.leaf(&mac_bytes(s, &value), false);
+            if !self.mac.only_encrypted && json_int_versions_disagree(s, &value) {
+                return Err(SopsError::CannotEncrypt {
+                    pos: s.pos,
+                    msg: format!(
+                        "the integer at {} stays in clear and is beyond 2^53, where sops 3.11 (float64) and 3.13.2 (int) compute the MAC differently, \
+                         so no file can verify in both; quote it as a string, or let it be encrypted (type:int keeps it exact)",
+                        display_steps(at.path)
+                    ),
+                });
+            }
+            self.mac.leaf(&mac_bytes(s, &value, self.mac.json_ints_exact), false);
             self.digest.plain(self.format, at, &value);
             return Ok(());
         }
@@ -314,13 +324,22 @@ fn widen_to_tag(src: &str, s: &Scalar, at: &At) -> Result<Scalar, SopsError> {
     Ok(w)
 }
 
-/// The bytes a leaf contributes to the MAC. Unencrypted JSON numbers go through float64,
-/// as sops 3.11 (and Flux's sops library) read them.
-fn mac_bytes(s: &Scalar, value: &Value) -> Vec<u8> {
+/// The bytes an unencrypted leaf contributes to the MAC. JSON integers go through float64
+/// as sops ≤ 3.13.1 (and Flux's sops library) read them, or stay integers for files a
+/// sops ≥ 3.13.2 wrote (`MacHasher::json_ints_exact`).
+fn mac_bytes(s: &Scalar, value: &Value, json_ints_exact: bool) -> Vec<u8> {
     match (s.style, value) {
-        (ScalarStyle::JsonBare, Value::Int(i)) => Value::Float(*i as f64).canonical_bytes(),
+        (ScalarStyle::JsonBare, Value::Int(i)) if !json_ints_exact => Value::Float(*i as f64).canonical_bytes(),
         _ => value.canonical_bytes(),
     }
+}
+
+/// An unencrypted JSON integer whose MAC bytes differ between sops 3.11 (float64) and
+/// 3.13.2 (int): beyond 2^53, where float64 rounds it. A file holding one in clear cannot
+/// verify in both, so tresor refuses to write it (quote it, or let it be encrypted).
+fn json_int_versions_disagree(s: &Scalar, value: &Value) -> bool {
+    matches!((s.style, value), (ScalarStyle::JsonBare, Value::Int(i))
+        if Value::Float(*i as f64).canonical_bytes() != value.canonical_bytes())
 }
 
 /// Finish an encryption's metadata: `lastmodified` now, the MAC encrypted with it as AAD
@@ -663,7 +682,7 @@ impl<'a> EncryptedFile<'a> {
             nl: newline_of(self.src),
             cipher: &cipher,
             layout: &layout,
-            mac: MacHasher::new(self.metadata.mac_only_encrypted),
+            mac: MacHasher::reading(&self.metadata),
             edits: Vec::new(),
             stash: IvStash::default(),
             keep_ivs: opts.keep_ivs,
@@ -756,7 +775,7 @@ pub fn decrypt_yaml_to<W: std::io::Write>(
         nl: newline_of(src),
         cipher: &cipher,
         layout: &layout,
-        mac: MacHasher::new(meta.mac_only_encrypted),
+        mac: MacHasher::reading(meta),
         edits: Vec::new(),
         stash: IvStash::default(),
         keep_ivs: opts.keep_ivs,
@@ -1062,7 +1081,7 @@ impl Visitor for DecryptVisitor<'_> {
             }
             let v = plain_value();
             if !v.is_null() {
-                self.mac.leaf(&mac_bytes(s, &v), false);
+                self.mac.leaf(&mac_bytes(s, &v, self.mac.json_ints_exact), false);
             }
             self.digest.plain(self.format, at, &v);
             return Ok(());

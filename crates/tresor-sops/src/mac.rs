@@ -10,6 +10,19 @@ pub struct MacHasher {
     h: Context,
     /// Only encrypted values count (`mac_only_encrypted`).
     pub only_encrypted: bool,
+    /// Unencrypted JSON integers are hashed as integers (sops 3.13.2+ keeps them so), not
+    /// through float64 (sops ≤ 3.13.1, Flux's library). Set from the writer's `version`.
+    pub json_ints_exact: bool,
+}
+
+/// Did the sops version that wrote a file hash unencrypted JSON integers exactly? 3.13.2
+/// reads JSON integers that fit int64 as ints (getsops/sops#2222); earlier versions read
+/// every JSON number as float64.
+pub fn writes_json_ints_exact(version: &str) -> bool {
+    let core = version.strip_prefix('v').unwrap_or(version).split(['-', '+']).next().unwrap_or("");
+    let n: Vec<u64> = core.split('.').map(|p| p.parse().unwrap_or(0)).collect();
+    let v = (n.first().copied().unwrap_or(0), n.get(1).copied().unwrap_or(0), n.get(2).copied().unwrap_or(0));
+    v >= (3, 13, 2)
 }
 
 /// SHA-256("sops"): the prefix sops feeds first in `mac_only_encrypted` mode.
@@ -25,7 +38,14 @@ impl MacHasher {
         if only_encrypted {
             h.update(&MAC_ONLY_ENCRYPTED_PREFIX);
         }
-        MacHasher { h, only_encrypted }
+        MacHasher { h, only_encrypted, json_ints_exact: false }
+    }
+
+    /// A hasher that checks a file the way the sops version in its metadata wrote the MAC.
+    pub fn reading(meta: &crate::metadata::Metadata) -> MacHasher {
+        let mut m = MacHasher::new(meta.mac_only_encrypted);
+        m.json_ints_exact = writes_json_ints_exact(&meta.version);
+        m
     }
 
     /// Feed one leaf. In `mac_only_encrypted` mode, leaves left in clear are skipped.
