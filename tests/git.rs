@@ -290,10 +290,10 @@ fn without_the_key_the_merge_is_git_s_conflict_on_ciphertext() {
     let r = Repo::new();
     r.add_encrypted("db.enc.yaml", DB);
     r.ok(&["checkout", "-q", "-b", "feature"]);
-    r.set("db.enc.yaml", "[\"password\"]", "\"p1\"");
+    r.set("db.enc.yaml", "[\"password\"]", "\"pass-one-value\"");
     r.commit("theirs");
     r.ok(&["checkout", "-q", "main"]);
-    r.set("db.enc.yaml", "[\"host\"]", "\"h1\"");
+    r.set("db.enc.yaml", "[\"host\"]", "\"host-one-value\"");
     r.commit("ours");
     let merge = git(&r.dir, &["merge", "-q", "--no-edit", "feature"], &[("SOPS_AGE_KEY_FILE", "/dev/null")]);
     assert!(!merge.status.success());
@@ -301,7 +301,8 @@ fn without_the_key_the_merge_is_git_s_conflict_on_ciphertext() {
     assert!(err.contains("cannot merge db.enc.yaml value by value"), "{err}");
     let text = r.read("db.enc.yaml");
     assert!(text.contains("<<<<<<< ours") && text.contains("ENC[AES256_GCM"), "{text}");
-    r.assert_no_plaintext(&["hunter2", "p1\n", "h1\n"]);
+    // Needles long enough never to occur by chance in base64 (two-letter ones did).
+    r.assert_no_plaintext(&["hunter2", "pass-one-value", "host-one-value"]);
 }
 
 #[test]

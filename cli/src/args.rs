@@ -96,12 +96,12 @@ pub struct IoArgs {
     /// Write the result to this file instead of standard output
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// Input format: yaml, json, dotenv or binary; by default from the file name as sops
-    /// picks it (.yaml/.yml, .json, .env; any other name is binary)
-    #[arg(long = "input-type", value_name = "TYPE")]
+    /// Input format; by default from the file name as sops
+    /// picks it (.yaml/.yml, .json, .env, .ini; any other name is binary)
+    #[arg(long = "input-type", value_name = "TYPE", value_parser = store_type())]
     pub input_type: Option<String>,
-    /// Output format (yaml, json, dotenv or binary); defaults to the input format
-    #[arg(long = "output-type", value_name = "TYPE")]
+    /// Output format; defaults to the input format
+    #[arg(long = "output-type", value_name = "TYPE", value_parser = store_type())]
     pub output_type: Option<String>,
     /// File name used to guess the format (and match .sops.yaml rules) for standard input
     #[arg(long = "filename-override", value_name = "NAME")]
@@ -202,12 +202,12 @@ pub struct EditArgs {
     /// Edit even if the MAC does not match
     #[arg(long = "ignore-mac")]
     pub ignore_mac: bool,
-    /// Format of the file when the name does not tell (yaml, json, dotenv or binary)
-    #[arg(long = "input-type", value_name = "TYPE")]
+    /// Format of the file when the name does not tell
+    #[arg(long = "input-type", value_name = "TYPE", value_parser = store_type())]
     pub input_type: Option<String>,
     /// Accepted as sops accepts it (helm-secrets passes both types); the file is written
     /// back in its own format, so this must name the same type
-    #[arg(long = "output-type", value_name = "TYPE")]
+    #[arg(long = "output-type", value_name = "TYPE", value_parser = store_type())]
     pub output_type: Option<String>,
     #[command(flatten)]
     pub keys: KeyArgs,
@@ -235,7 +235,7 @@ pub struct KeygenArgs {
 #[derive(Args)]
 pub struct FilestatusArgs {
     pub file: PathBuf,
-    #[arg(long = "input-type", value_name = "TYPE")]
+    #[arg(long = "input-type", value_name = "TYPE", value_parser = store_type())]
     pub input_type: Option<String>,
 }
 
@@ -277,7 +277,7 @@ pub struct RotateArgs {
     /// a new data key cannot be wrapped for them, and an entry holding the old one must go
     #[arg(long = "drop-unsupported-keys")]
     pub drop_unsupported_keys: bool,
-    #[arg(long = "input-type", value_name = "TYPE")]
+    #[arg(long = "input-type", value_name = "TYPE", value_parser = store_type())]
     pub input_type: Option<String>,
 }
 
@@ -294,7 +294,7 @@ pub struct UpdatekeysArgs {
     /// Use this .sops.yaml instead of searching upward from each file
     #[arg(long = "config", env = "SOPS_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    #[arg(long = "input-type", value_name = "TYPE")]
+    #[arg(long = "input-type", value_name = "TYPE", value_parser = store_type())]
     pub input_type: Option<String>,
 }
 
@@ -316,7 +316,7 @@ pub struct SetArgs {
     pub raw: bool,
     #[arg(long = "ignore-mac")]
     pub ignore_mac: bool,
-    #[arg(long = "input-type", value_name = "TYPE")]
+    #[arg(long = "input-type", value_name = "TYPE", value_parser = store_type())]
     pub input_type: Option<String>,
 }
 
@@ -329,7 +329,7 @@ pub struct UnsetArgs {
     pub idempotent: bool,
     #[arg(long = "ignore-mac")]
     pub ignore_mac: bool,
-    #[arg(long = "input-type", value_name = "TYPE")]
+    #[arg(long = "input-type", value_name = "TYPE", value_parser = store_type())]
     pub input_type: Option<String>,
 }
 
@@ -346,7 +346,7 @@ pub struct ExecEnvArgs {
     /// left alone
     #[arg(long)]
     pub mask: bool,
-    #[arg(long = "input-type", value_name = "TYPE")]
+    #[arg(long = "input-type", value_name = "TYPE", value_parser = store_type())]
     pub input_type: Option<String>,
 }
 
@@ -365,9 +365,9 @@ pub struct ExecFileArgs {
     /// stdout and stderr with ***; values under 4 bytes are left alone
     #[arg(long)]
     pub mask: bool,
-    #[arg(long = "output-type", value_name = "TYPE")]
+    #[arg(long = "output-type", value_name = "TYPE", value_parser = store_type())]
     pub output_type: Option<String>,
-    #[arg(long = "input-type", value_name = "TYPE")]
+    #[arg(long = "input-type", value_name = "TYPE", value_parser = store_type())]
     pub input_type: Option<String>,
 }
 
@@ -404,8 +404,8 @@ pub struct DoctorArgs {
     /// Output: text (for people) or json (for machines)
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     pub format: String,
-    /// Format of the files when the names do not tell (yaml, json, dotenv or binary)
-    #[arg(long = "input-type", value_name = "TYPE")]
+    /// Format of the files when the names do not tell
+    #[arg(long = "input-type", value_name = "TYPE", value_parser = store_type())]
     pub input_type: Option<String>,
 }
 
@@ -494,7 +494,7 @@ pub struct DiffArgs {
     pub a: String,
     /// The new version: a file, or REV:PATH
     pub b: String,
-    /// Input type when the name does not tell (yaml, json, dotenv or binary)
+    /// Input type when the name does not tell
     #[arg(long)]
     pub input_type: Option<String>,
 }
@@ -570,4 +570,10 @@ pub enum HookAction {
         #[arg(long)]
         force: bool,
     },
+}
+
+/// The `--input-type`/`--output-type` values: the store table's names, so help, completions
+/// and the parser list exactly the formats that exist.
+fn store_type() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(tresor_sops::store::names())
 }
