@@ -1,13 +1,18 @@
 //! The INI store, compatible with sops' (go-ini) reading and written losslessly.
 //!
 //! go-ini reads more than it appears to: a `#` or `;` anywhere in a value starts a comment
-//! (even inside quotes), quotes are stripped, keys outside a section go to a default
-//! section. tresor accepts the subset where every reader agrees — `[section]` headers,
-//! `key = value` (or `key: value`) lines whose value holds no `#`, `;` or leading quote,
-//! and `;`/`#` comment lines — and refuses the rest naming the line, never guessing.
+//! (even inside quotes), quotes are stripped. tresor encrypts the subset where every reader
+//! agrees — `[section]` headers, `key = value` (or `key: value`) lines whose value holds no
+//! `#`, `;` or leading quote, and `;`/`#` comment lines — and refuses the rest naming the
+//! line, never guessing. Keys before the first header are go-ini's `DEFAULT` section (AAD
+//! `DEFAULT:key:`, written without a header, as sops writes it); a UTF-8 BOM is skipped as
+//! go-ini skips it, and kept.
 //!
-//! As in sops, consecutive comment lines form one comment (the first marker and the spaces
-//! after it removed); it is encrypted as one `ENC[…]` written after the first line's marker.
+//! As go-ini files them, comment lines belong to the next key or section header, blank lines
+//! between them included: one comment (the first marker and the spaces after it removed),
+//! encrypted as one `ENC[…]` written after the first line's marker. Decrypted values are
+//! written as go-ini writes them (backticks around `#`/`;`, `"""` around line breaks and
+//! backticks, quotes around edge spaces), so sops' files read back as sops prints them.
 //! Metadata is a `[sops]` section of flattened keys.
 
 use serde_json::{Map as JMap, Value as J};
@@ -26,6 +31,9 @@ pub struct Ini;
 
 const NAME: &str = "INI";
 const META_SECTION: &str = "sops";
+/// go-ini's section for keys before the first header.
+const DEFAULT_SECTION: &str = "DEFAULT";
+const BOM: &str = "\u{feff}";
 
 fn syntax(line: usize, msg: &str) -> SopsError {
     SopsError::Syntax { store: NAME, line, msg: msg.into() }
@@ -60,10 +68,18 @@ fn parse(text: &str) -> Result<Parsed, SopsError> {
     // The open section: (name, header span start, items).
     let mut section: Option<(String, usize, Vec<MapItem>, usize)> = None;
     let mut pending: Option<Pending> = None;
+    // Earlier runs of comment lines (separated from `pending` by blank lines), waiting like
+    // it for the key or section go-ini gives them to. Each run is its own comment: a blank
+    // line inside one encrypted comment makes sops' INI writer panic.
+    let mut held: Vec<Pending> = Vec::new();
+    let take_all = |pending: &mut Option<Pending>, held: &mut Vec<Pending>| -> Vec<MapItem> {
+        held.drain(..).chain(pending.take()).map(|p| MapItem::Comment(comment_item(p))).collect()
+    };
     let mut meta = Vec::new();
     let mut meta_range: Option<std::ops::Range<usize>> = None;
     let mut in_meta = false;
-    let mut start = 0;
+    // go-ini skips a UTF-8 BOM; spans stay offsets into the whole text, so it is kept.
+    let mut start = if text.starts_with(BOM) { BOM.len() } else { 0 };
     let mut n = 0;
     // Names seen, so duplicate checks stay linear in the number of keys (a list scan per
     // key made 40,000 keys in one section take 18 s).
@@ -92,15 +108,8 @@ fn parse(text: &str) -> Result<Parsed, SopsError> {
         let trimmed = line.trim();
         let indent = line.len() - line.trim_start().len();
         if trimmed.is_empty() {
-            // A blank line ends a comment block: it belongs to nothing then (go-ini drops
-            // it), so keep it as a comment of the enclosing level.
-            if let Some(p) = pending.take() {
-                let item = MapItem::Comment(comment_item(p));
-                match &mut section {
-                    Some((_, _, items, _)) if !in_meta => items.push(item),
-                    _ => root.push(item),
-                }
-            }
+            // go-ini skips blank lines: comment runs above them still belong to the next key
+            // or section (the blank lines stay in the text between the runs).
         } else if trimmed.starts_with(';') || trimmed.starts_with('#') {
             if in_meta {
                 return Err(syntax(n, "a comment inside the [sops] metadata section"));
@@ -108,6 +117,10 @@ fn parse(text: &str) -> Result<Parsed, SopsError> {
             let body_at = start + indent + 1;
             let body = &text[body_at..start + line.len()];
             let lead = body.len() - body.trim_start().len();
+            let blank_between = pending.as_ref().is_some_and(|p| text[p.span.end..start].matches('\n').count() > 1);
+            if blank_between {
+                held.extend(pending.take());
+            }
             match &mut pending {
                 Some(p) => {
                     // The line break as written (CRLF files keep theirs) and the line.
@@ -132,14 +145,19 @@ fn parse(text: &str) -> Result<Parsed, SopsError> {
             if in_meta {
                 meta_range.as_mut().expect("open").end = start;
             }
-            close(&mut section, &mut root, start);
             // go-ini gives a comment block above a header to that section; sops then files
             // it inside the section (its AAD is the section's path), written above the header.
-            let above = pending.take().map(|p| MapItem::Comment(comment_item(p)));
-            in_meta = name == META_SECTION;
-            if in_meta && above.is_some() {
-                return Err(syntax(n, "a comment above the [sops] metadata section"));
+            // Above the metadata section it is the data's last comment: tresor encrypted it
+            // as the end of the section before (or of the file).
+            let mut above = take_all(&mut pending, &mut held);
+            if name == META_SECTION {
+                match &mut section {
+                    Some((_, _, items, _)) => items.append(&mut above),
+                    None => root.append(&mut above),
+                }
             }
+            close(&mut section, &mut root, start);
+            in_meta = name == META_SECTION;
             if in_meta {
                 if meta_range.is_some() {
                     return Err(syntax(n, "a second [sops] section"));
@@ -150,7 +168,7 @@ fn parse(text: &str) -> Result<Parsed, SopsError> {
                     return Err(syntax(n, "a section that appeared before (go-ini would merge them)"));
                 }
                 keys_seen.clear();
-                section = Some((name.to_string(), start, above.into_iter().collect(), n));
+                section = Some((name.to_string(), start, above, n));
             }
         } else {
             let sep =
@@ -207,15 +225,19 @@ fn parse(text: &str) -> Result<Parsed, SopsError> {
             if value.ends_with('\\') {
                 return Err(syntax(n, "a continued value (ending in `\\`) is not supported"));
             }
-            let Some((_, _, items, _)) = &mut section else {
-                return Err(syntax(n, "a key before the first [section]; put it under a section"));
-            };
+            if section.is_none() {
+                // Keys before the first header: go-ini's DEFAULT section, with no header.
+                if !sections_seen.insert(DEFAULT_SECTION.to_string()) {
+                    return Err(syntax(n, "keys before the first section, and a [DEFAULT] section (go-ini would merge them)"));
+                }
+                keys_seen.clear();
+                section = Some((DEFAULT_SECTION.to_string(), start, Vec::new(), n));
+            }
+            let Some((_, _, items, _)) = &mut section else { unreachable!("opened above") };
             if !keys_seen.insert(key.to_string()) {
                 return Err(syntax(n, "a key that appeared before in this section"));
             }
-            if let Some(p) = pending.take() {
-                items.push(MapItem::Comment(comment_item(p)));
-            }
+            items.extend(take_all(&mut pending, &mut held));
             items.push(MapItem::Entry(Entry {
                 key: key.to_string(),
                 key_is_string: true,
@@ -235,12 +257,10 @@ fn parse(text: &str) -> Result<Parsed, SopsError> {
         }
         start = next;
     }
-    if let Some(p) = pending.take() {
-        let item = MapItem::Comment(comment_item(p));
-        match &mut section {
-            Some((_, _, items, _)) => items.push(item),
-            None => root.push(item),
-        }
+    let mut rest = take_all(&mut pending, &mut held);
+    match &mut section {
+        Some((_, _, items, _)) => items.append(&mut rest),
+        None => root.append(&mut rest),
     }
     close(&mut section, &mut root, text.len());
     let root = Node::Map(Map { items: root, flow: false, indent: 0, pos: pos(1), span: 0..text.len() });
@@ -269,15 +289,28 @@ fn metadata_section(meta: &Metadata, no_final_newline: bool) -> String {
 /// A decrypted value must read back as itself and nothing else; a comment block's lines
 /// after the first keep their own markers.
 static RENDER: flat::Render = flat::Render {
+    // As go-ini writes a value (sops' output): tresor's own files only hold values that need
+    // none of this, so they come back byte for byte.
     value: |text| {
-        if text.contains(['\n', '\r', '#', ';']) || text.starts_with(['"', '\'', '`']) || text.trim() != text {
+        if text.contains('\r') || text.contains("\"\"\"") {
             return Err("the plaintext cannot be written as an INI value that reads back the same");
         }
-        Ok(text.to_string())
+        Ok(if text.contains(['\n', '`']) {
+            format!("\"\"\"{text}\"\"\"")
+        } else if text.contains(['#', ';']) {
+            format!("`{text}`")
+        } else if text.trim() != text {
+            format!("\"{text}\"")
+        } else {
+            text.to_string()
+        })
     },
     comment: |text| {
         !text.replace("\r\n", "\n").contains('\r')
-            && text.lines().skip(1).all(|l| l.trim_start().starts_with(';') || l.trim_start().starts_with('#'))
+            && text.lines().skip(1).all(|l| {
+                let l = l.trim_start();
+                l.is_empty() || l.starts_with(';') || l.starts_with('#')
+            })
     },
 };
 
@@ -478,7 +511,7 @@ mod tests {
         for (src, line) in [
             ("[a]\npw = abc#123\n", 2),
             ("[a]\npw = \"secretval\"\n", 2),
-            ("top = 1\n[a]\n", 1),
+            ("top = 1\n[DEFAULT]\nx = 2\n", 2),
             ("[a]\nk=1\nk=2\n", 3),
             ("[a]\njust words\n", 2),
         ] {
