@@ -44,24 +44,22 @@ def gather(work):
     n = 0
     for f in sorted(os.listdir(dl)):
         path = os.path.join(dl, f)
+        wanted = lambda name: os.path.basename(name).endswith(NAMES) and "egg-info" not in name
+        members = []
         try:
             if f.endswith((".tar.gz", ".tgz")):
                 with tarfile.open(path) as t:
-                    members = [(m.name, lambda m=m, t=t: t.extractfile(m).read()) for m in t.getmembers() if m.isfile()]
+                    for m in t.getmembers():
+                        if m.isfile() and wanted(m.name) and m.size <= 256 << 10:
+                            members.append((m.name, t.extractfile(m).read()))
             elif f.endswith(".zip"):
-                z = zipfile.ZipFile(path)
-                members = [(i, lambda i=i, z=z: z.read(i)) for i in z.namelist() if not i.endswith("/")]
-            else:
-                continue
+                with zipfile.ZipFile(path) as z:
+                    for i in z.namelist():
+                        if wanted(i) and z.getinfo(i).file_size <= 256 << 10:
+                            members.append((i, z.read(i)))
         except Exception:
             continue
-        for name, read in members:
-            base = os.path.basename(name)
-            if not base.endswith(NAMES) or "egg-info" in name:
-                continue
-            data = read()
-            if len(data) > 256 << 10:
-                continue
+        for name, data in members:
             n += 1
             safe = name.replace("/", "__")
             # sops picks the INI store by the .ini extension.

@@ -342,6 +342,64 @@ mod stores {
 
     const INI: &str = "; database settings\n# (two comment lines)\n[db]\n# the admin\nuser = admin\npassword=p4ss w0rd\nport_unencrypted: 5432\n\n[empty]\n[cache]\nurl = redis://cache:6379/0\n";
 
+    /// The shapes real INI files have that go-ini reads its own way: keys before the first
+    /// header (`.editorconfig`'s `root = true`, ungrouped inventory hosts: go-ini's DEFAULT
+    /// section), a header comment then a blank line (every `alembic init`), a UTF-8 BOM. Both
+    /// ways: tresor's file reads in sops as sops' own does, byte-exact in tresor; sops' file
+    /// reads in tresor as sops prints it.
+    #[test]
+    fn ini_default_section_header_comments_and_bom_both_ways() {
+        let sb = Sandbox::new();
+        let cases = [
+            ("editorconfig.ini", "root = true\n\n[*]\nindent_style = space\nindent_size = 4\n\n[*.md]\ntrim_trailing_whitespace = false\n"),
+            ("alembic.ini", "# A generic, single database configuration.\n\n[alembic]\n# path to migration scripts\nscript_location = migrations\nsqlalchemy.url = driver://user:pass@localhost/dbname\n"),
+            ("hosts.ini", "mail.example.com\n\n[webservers]\nfoo.example.com\n"),
+            ("bom.ini", "\u{feff}[client]\nuser = app\npassword = s3cret\n"),
+            ("runs.ini", "# one\n# two\n\n# three\n[s]\nk = v\n"),
+        ];
+        for (name, plain) in cases {
+            let src = sb.write(name, plain);
+            let theirs = sb.sops().args(["encrypt", "--age", &recipient()]).arg(&src).output().unwrap();
+            if !theirs.status.success() {
+                // go-ini cannot read an option without a value (hosts.ini): neither tool encrypts it.
+                assert!(name == "hosts.ini", "{name}: sops refused: {}", String::from_utf8_lossy(&theirs.stderr));
+                sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&src).fails_with(2);
+                continue;
+            }
+            let theirs = sb.write(&format!("s.{name}"), &String::from_utf8(theirs.stdout).unwrap());
+            let sops_view = sb.sops().arg("decrypt").arg(&theirs).ok();
+            assert_eq!(sb.tresor().arg("decrypt").arg(&theirs).ok(), sops_view, "{name}: tresor reads sops' file");
+            let ours =
+                sb.write(&format!("t.{name}"), &sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&src).ok());
+            assert_eq!(sb.tresor().arg("decrypt").arg(&ours).ok(), plain, "{name}: byte-exact");
+            let sops_reads_ours = sb.sops().arg("decrypt").arg(&ours).ok();
+            if name == "runs.ini" {
+                // go-ini merges comment runs across blank lines into one comment; sops then
+                // shows the first run only. Data is unaffected (comments are not in the MAC).
+                assert!(
+                    sops_reads_ours.ends_with("[s]\nk = v\n") && !sops_reads_ours.contains("ENC["),
+                    "{sops_reads_ours}"
+                );
+            } else {
+                assert_eq!(sops_reads_ours, sops_view, "{name}: sops reads tresor's file as its own");
+            }
+        }
+    }
+
+    /// Values sops writes that tresor refuses to encrypt (go-ini would read them back
+    /// otherwise) are still read from sops' files, printed as sops prints them.
+    #[test]
+    fn ini_values_with_comment_characters_and_quotes_read_as_sops_prints_them() {
+        let sb = Sandbox::new();
+        let plain =
+            "[s]\na = `x#y`\nb = \"q;r\"\nc = \"\"\"multi\nline\"\"\"\nd = plain \"quoted\" inside\ne = `back`tick`\n";
+        let src = sb.write("q.ini", plain);
+        let theirs = sb.write("s.ini", &sb.sops().args(["encrypt", "--age", &recipient()]).arg(&src).ok());
+        assert_eq!(sb.tresor().arg("decrypt").arg(&theirs).ok(), sb.sops().arg("decrypt").arg(&theirs).ok());
+        let err = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&src).fails_with(2);
+        assert!(err.contains("INI line 2"), "{err}");
+    }
+
     #[test]
     fn ini_both_ways_byte_exact_and_through_sops_rewrites() {
         let sb = Sandbox::new();
@@ -674,4 +732,23 @@ fn an_empty_binary_file_interoperates_with_sops_both_ways() {
     let tampered =
         sb.write("t.bin", &std::fs::read_to_string(&ours).unwrap().replace("\"data\": \"\"", "\"data\": \"x\""));
     assert!(!sb.tresor().arg("decrypt").arg(&tampered).output().unwrap().status.success());
+}
+
+/// A trailing `---` (an empty last document, common at the end of Kubernetes manifests):
+/// sops writes its metadata into that empty document too. tresor reads sops' file back to
+/// the original bytes (sops prints the empty document as `{}`), and round-trips its own.
+#[test]
+fn a_trailing_document_marker_reads_in_both_directions() {
+    let sb = Sandbox::new();
+    let plain = "apiVersion: v1\nkind: Secret\nstringData:\n  password: hunter2\n---\n";
+    let src = sb.write("m.yaml", plain);
+    let theirs = sb.write("s.yaml", &sb.sops().args(["encrypt", "--age", &recipient()]).arg(&src).ok());
+    // sops re-indents what it writes; tresor keeps sops' text and gives the last document
+    // back empty, as it was, where sops prints `{}`.
+    let ours_of_theirs = sb.tresor().arg("decrypt").arg(&theirs).ok();
+    assert!(ours_of_theirs.ends_with("password: hunter2\n---\n"), "{ours_of_theirs}");
+    assert_eq!(sb.sops().arg("decrypt").arg(&theirs).ok(), format!("{ours_of_theirs}{{}}\n"), "sops' own reading");
+    let ours = sb.write("t.yaml", &sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&src).ok());
+    assert_eq!(sb.tresor().arg("decrypt").arg(&ours).ok(), plain);
+    assert!(sb.sops().arg("decrypt").arg(&ours).ok().contains("password: hunter2"));
 }

@@ -228,7 +228,10 @@ fn parse(text: &str) -> Result<Parsed, SopsError> {
             if section.is_none() {
                 // Keys before the first header: go-ini's DEFAULT section, with no header.
                 if !sections_seen.insert(DEFAULT_SECTION.to_string()) {
-                    return Err(syntax(n, "keys before the first section, and a [DEFAULT] section (go-ini would merge them)"));
+                    return Err(syntax(
+                        n,
+                        "keys before the first section, and a [DEFAULT] section (go-ini would merge them)",
+                    ));
                 }
                 keys_seen.clear();
                 section = Some((DEFAULT_SECTION.to_string(), start, Vec::new(), n));
