@@ -90,6 +90,11 @@ fn doctor_checks_what_flux_and_helm_need() {
     assert_eq!(code, Some(1), "{v}");
     let bad: Vec<_> = v["files"][0]["checks"].as_array().unwrap().iter().filter(|c| c["ok"] == false).collect();
     assert!(bad.len() == 1 && bad[0]["detail"].as_str().unwrap().contains("encrypted_comment_regex"), "{v}");
+    // A binary file (a TLS key in a secretGenerator): Flux finds it by the JSON marker.
+    let key = sb.write("tls.key", "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n");
+    let key_enc = sb.write("tls.key.enc", &sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&key).ok());
+    let (code, v) = doctor_json(&sb, &["--target", "flux", key_enc.to_str().unwrap()], &[]);
+    assert_eq!(code, Some(0), "{v}");
     // helm-secrets takes the store from the extension.
     let odd = sb.write("values.enc", &std::fs::read_to_string(&ok).unwrap());
     let (code, v) = doctor_json(&sb, &["--target", "helm", "--input-type", "yaml", odd.to_str().unwrap()], &[]);

@@ -92,7 +92,7 @@ pub fn check(target: Target, name: &str, src: &[u8], store: &dyn Store, meta: &M
                     "Flux decrypts a secretGenerator value only when it contains `{m}`: this file does not (re-encrypt it with tresor or sops)"
                 ),
                 None => format!(
-                    "Flux's kustomize-controller decrypts {} files in a secretGenerator only as YAML, JSON, dotenv or INI",
+                    "Flux's kustomize-controller has no marker to find {} files in a secretGenerator by",
                     store.name()
                 ),
             },

@@ -137,7 +137,8 @@ impl Store for Binary {
     }
 
     fn flux_marker(&self) -> Option<&'static str> {
-        // Flux's decryptor has markers for YAML, JSON, dotenv and INI only.
-        None
+        // Flux's decryptor reads a binary file's JSON envelope by the same marker as JSON
+        // (`sopsFormatToMarkerBytes[formats.Binary]`).
+        Some("\"mac\": \"ENC[")
     }
 }
