@@ -529,3 +529,21 @@ fn findings_in_vendored_code_are_reported_apart_not_hidden() {
     assert_eq!(f[1]["Tags"], serde_json::json!(["vendored"]), "{f:?}");
     assert_eq!(f[0]["Tags"], serde_json::json!([]));
 }
+
+/// The project scans clean, working tree and history: its own fake secrets are declared
+/// (`.tresor-scan.toml`, `.tresorignore`, `gitleaks:allow` markers), so a first `tresor scan
+/// --git` on a fresh clone reports nothing unexplained.
+#[test]
+fn this_repository_scans_clean() {
+    for args in [vec!["scan"], vec!["scan", "--git"]] {
+        let out =
+            std::process::Command::new(env!("CARGO_BIN_EXE_tresor")).args(&args).current_dir(root()).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -420,7 +420,7 @@ mod samples {
         }
         digits.reverse();
         let token = format!("ghp_{body}{}", String::from_utf8(digits).unwrap());
-        assert_eq!(token, "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");
+        assert_eq!(token, "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"); // gitleaks:allow (test sample)
         assert!(Checksum::Crc32Base62.verify(token.as_bytes()));
         assert!(!Checksum::Crc32Base62.verify(b"ghp_NqVwYS81VP7Hb1DX8pPd5khxE3pyIgAAAAAA"));
         assert!(!Checksum::Crc32Base62.verify(b"ghp_short"));
