@@ -48,7 +48,13 @@ pub fn plan_for(file: Option<&Path>, args: &KeyArgs) -> Result<Plan> {
         None => args.config.as_deref().map(tresor_config::load).transpose()?,
     };
     let matched = match (&config, file) {
-        (Some(cfg), Some(f)) => Some(cfg.rule_for(f)?),
+        // Keys named on the command line need no rule (as in sops); without them, a file no
+        // rule covers is an error that says both ways out.
+        (Some(cfg), Some(f)) => match cfg.rule_for(f) {
+            Ok(r) => Some(r),
+            Err(tresor_config::ConfigError::NoMatch { .. }) if !flags.is_empty() => None,
+            Err(e) => return Err(e.into()),
+        },
         (Some(cfg), None) => cfg.rules.iter().find(|r| r.path_regex.is_none()),
         _ => None,
     };

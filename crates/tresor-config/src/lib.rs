@@ -39,7 +39,7 @@ pub enum ConfigError {
         why: String,
     },
     /// No creation rule's `path_regex` matches the file.
-    #[error("{path}: no creation rule matches {file}")]
+    #[error("{path}: no creation rule matches {file}; add a rule whose path_regex matches it, or name the keys on the command line (--age, --pgp, …)")]
     NoMatch {
         /// The config file.
         path: String,
