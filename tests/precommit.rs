@@ -146,3 +146,39 @@ fn the_plain_hook_blocks_leaks_and_fails_closed_without_tresor() {
     let out = commit(&path_with_tresor());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// The `-system` hooks run the `tresor` on PATH (no build): the same findings; without a
+/// tresor on PATH they fail, naming it, instead of passing.
+#[test]
+fn system_hooks_use_the_tresor_on_path_without_building() {
+    let sb = Sandbox::new();
+    let dir = repo(&sb);
+    let pre_commit = which("pre-commit").expect("pre-commit is not installed: run scripts/install-peers.sh");
+    let run = |path: String| {
+        let out = Command::new(&pre_commit)
+            .args(["try-repo"])
+            .arg(root())
+            .args(["tresor-scan-files-system", "--all-files"])
+            .current_dir(&dir)
+            .env("PATH", path)
+            .env("PRE_COMMIT_HOME", sb.path("pre-commit-home"))
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        )
+    };
+    let (ok, text) = run(path_with_tresor());
+    assert!(!ok, "{text}");
+    assert_eq!(text.matches("app.ini:1:10  github-token").count(), 1, "{text}");
+    // The same PATH without any directory that holds a tresor.
+    let without: Vec<String> = std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .filter(|d| !std::path::Path::new(d).join("tresor").exists())
+        .map(str::to_string)
+        .collect();
+    let (ok, text) = run(without.join(":"));
+    assert!(!ok && text.contains("tresor"), "{text}");
+}
