@@ -104,3 +104,20 @@ fn doctor_checks_what_flux_and_helm_need() {
     assert_eq!(code, Some(128));
     assert!(v["files"][0]["error"].as_str().unwrap().contains("no sops metadata"), "{v}");
 }
+
+/// Every diagnosis says what to do next: no identity, a wrong identity.
+#[test]
+fn doctor_names_the_next_step() {
+    let sb = Sandbox::new();
+    let f = sb.encrypted("s.yaml", "a: b\n");
+    let none = sb.tresor().arg("doctor").arg(&f).env("SOPS_AGE_KEY_FILE", sb.path("absent.txt")).output().unwrap();
+    let text = String::from_utf8_lossy(&none.stdout);
+    assert!(text.contains("next: fix the identity source"), "{text}");
+    let other = sb.path("other.txt");
+    sb.tresor().args(["keygen", "-o"]).arg(&other).ok();
+    let wrong = sb.tresor().arg("doctor").arg(&f).env("SOPS_AGE_KEY_FILE", &other).output().unwrap();
+    let text = String::from_utf8_lossy(&wrong.stdout);
+    assert!(text.contains("next: your identities are not age1") && text.contains("tresor updatekeys"), "{text}");
+    let (_, v) = doctor_json(&sb, &[f.to_str().unwrap()], &[("SOPS_AGE_KEY_FILE", other.to_str().unwrap())]);
+    assert!(v["files"][0]["keys"][0]["next"].as_str().unwrap().contains("add your recipient"), "{v}");
+}

@@ -108,13 +108,18 @@ fn print_text(files: &[FileDiagnosis], sources: &[String], found: usize) {
         for k in &f.keys {
             match &k.result {
                 Ok(()) => out.push_str(&format!("  ✓ group {} {} {}: opens here\n", k.group, k.kind, k.id)),
-                Err(e) => out.push_str(&format!(
-                    "  ✗ group {} {} {}: {}\n",
-                    k.group,
-                    k.kind,
-                    k.id,
-                    e.to_string().replace('\n', " ")
-                )),
+                Err(e) => {
+                    out.push_str(&format!(
+                        "  ✗ group {} {} {}: {}\n",
+                        k.group,
+                        k.kind,
+                        k.id,
+                        e.to_string().replace('\n', " ")
+                    ));
+                    if let Some(next) = e.next_step(&k.kind, &k.id) {
+                        out.push_str(&format!("      next: {next}\n"));
+                    }
+                }
             }
         }
         out.push_str(if f.opens { "  => decrypts here\n" } else { "  => cannot be decrypted here\n" });
@@ -122,7 +127,8 @@ fn print_text(files: &[FileDiagnosis], sources: &[String], found: usize) {
             out.push_str(&format!("  {} {}: {}\n", if c.ok { "✓" } else { "✗" }, c.check, c.detail));
         }
     }
-    print!("{out}");
+    // File names, recipients and service messages come from files and programs.
+    print!("{}", crate::exit::clean(&out));
 }
 
 fn print_json(files: &[FileDiagnosis], sources: &[String], found: usize, target: Option<&str>) {
@@ -139,6 +145,7 @@ fn print_json(files: &[FileDiagnosis], sources: &[String], found: usize, target:
                     "id": k.id,
                     "opens": k.result.is_ok(),
                     "reason": k.result.as_ref().err().map(ToString::to_string),
+                    "next": k.result.as_ref().err().and_then(|e| e.next_step(&k.kind, &k.id)),
                 })).collect::<Vec<_>>(),
                 "checks": f.checks,
             })

@@ -297,6 +297,32 @@ pub enum KeyFailure {
 }
 
 impl KeyFailure {
+    /// What to do about this failure for a key of `kind` (`id`: its recipient, key or
+    /// fingerprint as the file names it), for `tresor doctor`. `None`: nothing the user
+    /// can do here (the file is malformed, or tresor has no client).
+    pub fn next_step(&self, kind: &str, id: &str) -> Option<String> {
+        let short: String = id.chars().take(24).collect();
+        Some(match (self, kind) {
+            (KeyFailure::NoIdentity { .. }, _) => format!(
+                "put the identity of {short}… in ~/.config/sops/age/keys.txt or point SOPS_AGE_KEY_FILE at it \
+                 (a new `tresor keygen` key opens only files encrypted to it)"
+            ),
+            (KeyFailure::NoMatchingIdentity { .. }, _) => format!(
+                "your identities are not {short}…: ask a key holder to add your recipient \
+                 (in .sops.yaml, then `tresor updatekeys FILE`; or `tresor rotate -i --add-age RECIPIENT FILE`)"
+            ),
+            (KeyFailure::Identity(_), _) => {
+                "fix the identity source named above (SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, SOPS_AGE_KEY_CMD): it must be readable by this user".into()
+            }
+            (KeyFailure::GpgMissing(_), _) => "install GnuPG (`gpg` on PATH, or SOPS_GPG_EXEC)".into(),
+            (KeyFailure::Gpg(_), _) => format!("import the secret key of {short} into gpg (`gpg --import KEY.asc`) or start gpg-agent"),
+            (KeyFailure::Service(_), "hc_vault") => "set VAULT_ADDR and VAULT_TOKEN (or `bao login`), and check the server is unsealed".into(),
+            (KeyFailure::Service(_), "okms") => "set KMS_RESTAPI_CERT and KMS_RESTAPI_KEY (the OVHcloud KMS access certificate)".into(),
+            (KeyFailure::Service(_), _) => "check the key service's address and credentials".into(),
+            (KeyFailure::Unsupported { .. } | KeyFailure::Malformed { .. } | KeyFailure::Other(_), _) => return None,
+        })
+    }
+
     /// A missing or empty field of `key`.
     pub fn malformed(key: &MasterKey, field: &'static str) -> KeyFailure {
         KeyFailure::Malformed { kind: key.kind().to_string(), field }
