@@ -242,11 +242,8 @@ fn policy<'v, 'a>(
                     name(other)
                 )));
             }
-            if recipients(s.metadata) != recipients(base.metadata) && expected.keys(s.metadata) != Some(true) {
-                let why = match expected.keys(s.metadata) {
-                    None => "no .sops.yaml rule applies to the file",
-                    _ => "that is not what .sops.yaml names for the file",
-                };
+            let why = not_asked(expected.keys(s.metadata));
+            if let Some(why) = why.filter(|_| recipients(s.metadata) != recipients(base.metadata)) {
                 conflicts.push(key_conflict(format!(
                     "{} changed who can read the file ({}), and {why}",
                     name(s),
@@ -269,11 +266,7 @@ fn policy<'v, 'a>(
         Ok(None) => ours,
         Ok(Some(ours_changed)) => {
             let s = if ours_changed { ours } else { theirs };
-            if expected.rules(s.metadata) != Some(true) {
-                let why = match expected.rules(s.metadata) {
-                    None => "no .sops.yaml rule applies to the file",
-                    _ => "that is not what .sops.yaml asks for",
-                };
+            if let Some(why) = not_asked(expected.rules(s.metadata)) {
                 conflicts.push(key_conflict(format!(
                     "{} changed which values are encrypted ({} → {}), and {why}",
                     name(s),
@@ -296,6 +289,16 @@ fn policy<'v, 'a>(
         Ok((keys_side, rules_side, name(keys_side)))
     } else {
         Err(conflicts)
+    }
+}
+
+/// Why a side's change is not adopted, from [`Expected`]'s answer; `None`: it is exactly
+/// what `.sops.yaml` asks.
+fn not_asked(answer: Option<bool>) -> Option<&'static str> {
+    match answer {
+        Some(true) => None,
+        None => Some("no .sops.yaml rule applies to the file"),
+        Some(false) => Some("that is not what .sops.yaml asks for"),
     }
 }
 
