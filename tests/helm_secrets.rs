@@ -77,6 +77,17 @@ fn helm_secrets_edit_invocation_edits_the_file() {
     );
 }
 
+/// Another plugin's directory is never overwritten.
+#[test]
+fn helm_plugin_refuses_another_plugins_directory() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("other")).unwrap();
+    sb.write("other/plugin.yaml", "name: secrets\nversion: 4.6.0\n");
+    let err = sb.tresor().args(["helm-plugin"]).arg(sb.path("other")).fails_with(1);
+    assert!(err.contains("another plugin's plugin.yaml"), "{err}");
+    assert_eq!(sb.read("other/plugin.yaml"), "name: secrets\nversion: 4.6.0\n");
+}
+
 /// The native Helm plugin: `tresor helm-plugin DIR` writes a getter plugin whose command
 /// is a link to tresor itself (no script); the real Helm 4.3.1 installs it in both manifest
 /// forms (Helm 3's downloader, which Helm 4 loads as legacy, and Helm 4's getter/v1) and
@@ -93,6 +104,8 @@ fn helm_template_reads_tresor_urls_through_the_plugin() {
         let plugin = sb.path(&format!("plugin-{manifest}"));
         let manifest = format!("{manifest} with {}", helm.display());
         let manifest = manifest.as_str();
+        sb.tresor().args(["helm-plugin", "--manifest", manifest.split(' ').next().unwrap()]).arg(&plugin).ok();
+        // Again over its own earlier plugin: rewritten, not refused.
         sb.tresor().args(["helm-plugin", "--manifest", manifest.split(' ').next().unwrap()]).arg(&plugin).ok();
         let helm_cmd = |args: &[&str]| {
             std::process::Command::new(helm)

@@ -32,11 +32,16 @@ pub(crate) fn getter(args: &[String]) -> Result<i32> {
 /// binary (no script, so nothing depends on a shell).
 pub(crate) fn write_plugin(a: HelmPluginArgs) -> Result<i32> {
     let dir = &a.dir;
-    if dir.join("plugin.yaml").exists() {
-        return Err(fail(
-            codes::ERROR_GENERIC,
-            format!("{} already holds a plugin.yaml; choose an empty directory", dir.display()),
-        ));
+    // tresor's own earlier plugin is rewritten (a new tresor version, the other manifest);
+    // anyone else's is left alone.
+    if let Ok(existing) = std::fs::read_to_string(dir.join("plugin.yaml")) {
+        let ours = existing.lines().next().is_some_and(|l| l.contains("written by `tresor helm-plugin"));
+        if !ours {
+            return Err(fail(
+                codes::ERROR_GENERIC,
+                format!("{} already holds another plugin's plugin.yaml; choose an empty directory", dir.display()),
+            ));
+        }
     }
     std::fs::create_dir_all(dir.join("bin")).with_context(|| format!("creating {}", dir.display()))?;
     let me = std::env::current_exe().context("finding the tresor binary")?;
