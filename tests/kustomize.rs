@@ -437,6 +437,12 @@ fn install_copies_the_function_and_with_kustomize_the_kustomize_on_path() {
     let bad = std::process::Command::new(&f).args(["install"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("usage: tresor-kustomize install [--with-kustomize] DIR"));
+    // A directory that does not exist is named as such (not the binary's copy in it).
+    let missing = sb.path("no-such-volume");
+    let out = std::process::Command::new(&f).args(["install", "--with-kustomize"]).arg(&missing).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no-such-volume is not a directory"), "{err}");
 }
 
 /// kpt runs a function in the directory kpt was started from, not in the package: run from

@@ -154,6 +154,13 @@ pub fn discover(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
 }
 
 fn install(dir: &Path, with_kustomize: bool) -> std::io::Result<Vec<std::path::PathBuf>> {
+    // Name the directory, not the file inside it a copy would fail on.
+    if !dir.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{} is not a directory (create it, or mount the shared volume there)", dir.display()),
+        ));
+    }
     let mut copies = vec![(std::env::current_exe()?, dir.join("tresor-kustomize"))];
     if with_kustomize {
         let found = std::env::var_os("PATH")
