@@ -50,8 +50,7 @@ fn key_hint(e: &KeyError) -> Option<&'static str> {
         );
     }
     if has(&|f| matches!(f, F::Service(K::Config(_)))) {
-        return Some("hint: set the key service's credentials: VAULT_ADDR/VAULT_TOKEN for OpenBao/Vault, KMS_RESTAPI_* for OVHcloud KMS");
-        // gitleaks:allow (variable names)
+        return Some("hint: set the key service's credentials (VAULT_ADDR and VAULT_TOKEN for OpenBao/Vault, KMS_RESTAPI_* for OVHcloud KMS)");
     }
     match e {
         KeyError::Unwrap(_) => Some(
