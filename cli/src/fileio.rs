@@ -498,8 +498,10 @@ pub fn sweep_stale() -> Vec<PathBuf> {
     for root in private_roots() {
         let Ok(entries) = fs::read_dir(&root) else { continue };
         for e in entries.flatten() {
+            if !e.file_name().to_str().is_some_and(|n| n.starts_with(PRIVATE_PREFIX)) {
+                continue;
+            }
             let dir = e.path();
-            let named = e.file_name().to_str().is_some_and(|n| n.starts_with(PRIVATE_PREFIX));
             let Ok(meta) = fs::symlink_metadata(&dir) else { continue };
             #[cfg(unix)]
             let mine = {
@@ -508,7 +510,7 @@ pub fn sweep_stale() -> Vec<PathBuf> {
             };
             #[cfg(not(unix))]
             let mine = true;
-            if !named || !meta.is_dir() || !mine {
+            if !meta.is_dir() || !mine {
                 continue;
             }
             let Ok(record) = fs::read_to_string(dir.join(OWNER_FILE)) else { continue };
@@ -535,6 +537,7 @@ pub fn sweep_stale() -> Vec<PathBuf> {
 }
 
 /// This process's user id, read from /proc (no libc call needed).
+#[cfg(unix)]
 fn my_uid() -> u32 {
     use std::os::unix::fs::MetadataExt;
     fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX)
