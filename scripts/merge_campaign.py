@@ -98,16 +98,9 @@ def fresh(rng):
 
 
 def apply(op, repo, name, store, rng, team, attacker, side_values):
-    if op == "set":
+    if op in ("set", "add"):
         def ch(d):
-            k = rng.choice(sorted(d))
-            d[k] = fresh(rng)
-            side_values.append(d[k])
-            return d
-        edit(repo, name, store, ch)
-    elif op == "add":
-        def ch(d):
-            k = f"new_{rng.randrange(10**6)}"
+            k = rng.choice(sorted(d)) if op == "set" else f"new_{rng.randrange(10**6)}"
             d[k] = fresh(rng)
             side_values.append(d[k])
             return d

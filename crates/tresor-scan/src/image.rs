@@ -207,6 +207,16 @@ impl Source {
         }
     }
 
+    /// A blob named the way manifests name them: a digest (OCI) or an archive path
+    /// (`docker save`).
+    fn named(&self, name: &str) -> Result<Option<BlobReader<'_>>, ImageError> {
+        if name.contains(':') {
+            self.by_digest(name)
+        } else {
+            self.open_blob(name)
+        }
+    }
+
     /// A JSON blob, at most `limit` bytes.
     fn json(&self, name: &str, limit: u64) -> Result<Option<J>, ImageError> {
         match self.open_blob(name)? {
@@ -445,12 +455,11 @@ fn scan_one(
     // deletes (whiteouts) once every layer has been read.
     let first = scan.findings.len();
     let mut located: Vec<(usize, String)> = Vec::new();
-    // (layer index, deleted path, whole directory?)
-    let mut deleted: Vec<(usize, String, bool)> = Vec::new();
+    // (layer index, deleted path): a whiteout deletes the path and everything under it.
+    let mut deleted: Vec<(usize, String)> = Vec::new();
     for (i, blob) in image.blobs.iter().enumerate() {
         let name = short(&blob.name);
-        let opened = if blob.name.contains(':') { src.by_digest(&blob.name) } else { src.open_blob(&blob.name) };
-        let (reader, size) = match opened {
+        let (reader, size) = match src.named(&blob.name) {
             Ok(Some(r)) => r,
             Ok(None) => {
                 return Err(malformed(&format!("layer {}", blob.name), "is missing from the image"));
@@ -517,9 +526,8 @@ fn scan_one(
     }
     for (k, f) in scan.findings[first..].iter_mut().enumerate() {
         let (layer, path) = &located[k];
-        let gone = deleted.iter().any(|(j, d, dir)| {
-            *j > *layer && *layer != usize::MAX && (path == d || (*dir && path.starts_with(&format!("{d}/"))))
-        });
+        let under = |d: &str| path.strip_prefix(d).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        let gone = *layer != usize::MAX && deleted.iter().any(|(j, d)| *j > *layer && under(d));
         if gone {
             f.description.push_str(" (deleted in a later layer, still in the image)");
         }
@@ -529,18 +537,13 @@ fn scan_one(
             what: format!("config of image {number}"),
             why: "the manifest names no config; Env and build history not scanned".into(),
         }),
-        Some(c) => {
-            let blob = if c.contains(':') { src.by_digest(c)? } else { src.open_blob(c)? };
-            match blob {
-                Some((r, size)) => {
-                    scan.findings.extend(scan_config(engine, &read_json(r, size, limits.json_bytes, c)?))
-                }
-                None => scan.skipped.push(Skipped {
-                    what: format!("config of image {number}"),
-                    why: format!("blob {c} is missing; Env and build history not scanned"),
-                }),
-            }
-        }
+        Some(c) => match src.named(c)? {
+            Some((r, size)) => scan.findings.extend(scan_config(engine, &read_json(r, size, limits.json_bytes, c)?)),
+            None => scan.skipped.push(Skipped {
+                what: format!("config of image {number}"),
+                why: format!("blob {c} is missing; Env and build history not scanned"),
+            }),
+        },
     }
     Ok(())
 }
@@ -565,7 +568,7 @@ fn scan_layer<R: Read>(
     checks: Checks,
     scan: &mut ImageScan,
     located: &mut Vec<(usize, String)>,
-    deleted: &mut Vec<(usize, String, bool)>,
+    deleted: &mut Vec<(usize, String)>,
 ) -> std::io::Result<()> {
     for entry in ar.entries()? {
         let mut entry = entry?;
@@ -575,12 +578,12 @@ fn scan_layer<R: Read>(
             None => (String::new(), p.as_str()),
         };
         if file_name == ".wh..wh..opq" {
-            deleted.push((index, dir, true));
+            deleted.push((index, dir));
             continue;
         }
         if let Some(gone) = file_name.strip_prefix(".wh.") {
             let full = if dir.is_empty() { gone.to_string() } else { format!("{dir}/{gone}") };
-            deleted.push((index, full, true));
+            deleted.push((index, full));
             continue;
         }
         if !entry.header().entry_type().is_file() {

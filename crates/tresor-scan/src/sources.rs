@@ -182,38 +182,9 @@ fn scan_file(engine: &Engine, root: &Path, shown: &str, f: &Path, checks: Checks
 
 /// Scan `data` in overlapping pieces cut at line breaks; findings keep whole-file line
 /// numbers and appear once.
-pub fn scan_pieces(data: &[u8], mut scan: impl FnMut(&[u8]) -> Vec<Finding>) -> Vec<Finding> {
-    let mut out: Vec<Finding> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    let (mut start, mut line0) = (0usize, 0usize);
-    loop {
-        let mut end = (start + PIECE).min(data.len());
-        if end < data.len() {
-            // Cut after a line break, so line numbers and columns stay right.
-            if let Some(nl) = memchr::memrchr(b'\n', &data[start..end]) {
-                end = start + nl + 1;
-            }
-        }
-        for mut f in scan(&data[start..end]) {
-            f.line += line0;
-            f.span = f.span.start + start..f.span.end + start;
-            f.refresh_fingerprint();
-            if seen.insert((f.rule_id.clone(), f.line, f.column)) {
-                out.push(f);
-            }
-        }
-        if end >= data.len() {
-            return out;
-        }
-        // The next piece starts OVERLAP bytes back, at a line start.
-        let mut next = end.saturating_sub(OVERLAP).max(start + 1);
-        match memchr::memchr(b'\n', &data[next..end]) {
-            Some(nl) if next + nl + 1 < end => next += nl + 1,
-            _ => next = end,
-        }
-        line0 += memchr::memchr_iter(b'\n', &data[start..next]).count();
-        start = next;
-    }
+pub fn scan_pieces(data: &[u8], scan: impl FnMut(&[u8]) -> Vec<Finding>) -> Vec<Finding> {
+    // One windowing algorithm for files and streams: a slice is a stream that cannot fail.
+    scan_reader(data, scan).unwrap_or_else(|_| unreachable!("reading from memory cannot fail"))
 }
 
 /// [`scan_pieces`] for a stream (a file inside a compressed layer): at most one piece and
@@ -247,7 +218,7 @@ pub fn scan_reader(mut r: impl Read, mut scan: impl FnMut(&[u8]) -> Vec<Finding>
         if eof && end >= buf.len() {
             return Ok(out);
         }
-        // The next piece starts OVERLAP bytes back, at a line start (as scan_pieces).
+        // The next piece starts OVERLAP bytes back, at a line start.
         let mut next = end.saturating_sub(OVERLAP).max(1);
         match memchr::memchr(b'\n', &buf[next..end]) {
             Some(nl) if next + nl + 1 < end => next += nl + 1,

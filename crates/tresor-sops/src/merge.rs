@@ -85,18 +85,6 @@ pub trait Expected {
     fn rules(&self, meta: &Metadata) -> Option<bool>;
 }
 
-/// No `.sops.yaml`: no change to keys or rules is adopted without a person.
-pub struct NoRules;
-
-impl Expected for NoRules {
-    fn keys(&self, _: &Metadata) -> Option<bool> {
-        None
-    }
-    fn rules(&self, _: &Metadata) -> Option<bool> {
-        None
-    }
-}
-
 /// Whose keys and rules a merge takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyChoice {
@@ -127,10 +115,10 @@ fn rules(m: &Metadata) -> ((&'static str, String), bool) {
 
 /// A recipient as a message shows it: public, but post-quantum ones run to 2,000 characters.
 fn short(id: &str) -> String {
-    let clean: String = id.chars().map(|c| if c.is_control() { '?' } else { c }).collect();
+    let clean = tresor_format::printable::printable(id, false);
     match clean.char_indices().nth(60) {
         Some((i, _)) => format!("{}…", &clean[..i]),
-        None => clean,
+        None => clean.into_owned(),
     }
 }
 
@@ -726,9 +714,10 @@ pub fn clear_where_encrypted(store: &dyn Store, sides: &[&[u8]], result: &[u8]) 
     let Some(res) = encrypted_view(store, result) else {
         return vec![Conflict { path: "file".into(), why: "the merged file cannot be read back".into() }];
     };
+    // Each side read once: the comment check below looks at every side for every comment.
+    let views: Vec<View> = sides.iter().filter_map(|s| encrypted_view(store, s)).collect();
     let mut out = Vec::new();
-    for side in sides {
-        let Some(s) = encrypted_view(store, side) else { continue };
+    for s in &views {
         for (doc, (sd, rd)) in s.data.iter().zip(&res.data).enumerate() {
             let mut clear = Vec::new();
             find_clear(&[], sd, rd, store.name() == "dotenv", &mut clear);
@@ -748,7 +737,7 @@ pub fn clear_where_encrypted(store: &dyn Store, sides: &[&[u8]], result: &[u8]) 
         // A comment in clear in the result must be one some side already had in clear.
         if s.comments.iter().any(|c| is_enc(c)) {
             for c in res.comments.iter().filter(|c| !is_enc(c)) {
-                let known = sides.iter().filter_map(|x| encrypted_view(store, x)).any(|x| x.comments.contains(c));
+                let known = views.iter().any(|x| x.comments.contains(c));
                 if !known && !out.iter().any(|x| x.path == "comments") {
                     out.push(Conflict {
                         path: "comments".into(),
@@ -779,8 +768,9 @@ fn encrypted_view(store: &dyn Store, src: &[u8]) -> Option<View> {
     }
 }
 
+/// A ciphertext, as a value or as a comment (`#ENC[…]`).
 fn is_enc(s: &str) -> bool {
-    s.trim_start_matches('#').trim_start().starts_with("ENC[AES256_GCM,")
+    crate::cipher::is_enc(s.trim_start_matches('#').trim_start())
 }
 
 /// Paths where `side` holds a ciphertext and `res` holds something else. The top-level
