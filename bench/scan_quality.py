@@ -23,7 +23,7 @@ def norm(path):
     return p
 
 def run_tresor():
-    out = subprocess.run([TRESOR, "scan", "positives", "negatives", "--no-guard", "--format", "json"], cwd=CORPUS, capture_output=True, text=True)
+    out = subprocess.run([TRESOR, "scan", "positives", "negatives", "--no-guard", "--confidence", "low", "--format", "json"], cwd=CORPUS, capture_output=True, text=True)
     return [(norm(f["File"]), f["StartLine"]) for f in json.loads(out.stdout)]
 
 def run_gitleaks():

@@ -41,7 +41,9 @@ fn corpus_every_true_positive_found_and_no_false_positive() {
     let dir = testdata("scan");
     let expected: BTreeMap<String, Vec<String>> =
         serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
-    let (code, findings) = scan_json(&sb, &dir, &["positives", "--no-guard"]);
+    // Every tier: the corpus measures what each rule finds; which tier the default shows is
+    // tested apart (`generic_findings_are_medium_in_configuration…`).
+    let (code, findings) = scan_json(&sb, &dir, &["positives", "--no-guard", "--confidence", "low"]);
     assert_eq!(code, 1);
     let mut got: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for f in &findings {
@@ -62,7 +64,7 @@ fn corpus_every_true_positive_found_and_no_false_positive() {
     let aws = std::fs::read_to_string(dir.join("positives/aws.env")).unwrap();
     let key = aws.lines().next().unwrap().split('=').nth(1).unwrap();
     assert!(!text.contains(key), "the report leaks the secret");
-    let (code, findings) = scan_json(&sb, &dir, &["negatives", "--no-guard"]);
+    let (code, findings) = scan_json(&sb, &dir, &["negatives", "--no-guard", "--confidence", "low"]);
     assert_eq!((code, findings.len()), (0, 0), "false positives: {findings:?}");
 }
 
@@ -516,14 +518,13 @@ fn findings_in_vendored_code_are_reported_apart_not_hidden() {
     let sb = Sandbox::new();
     let d = sb.path("v");
     std::fs::create_dir_all(d.join("vendor/github.com/acme/lib")).unwrap();
-    std::fs::write(d.join("vendor/github.com/acme/lib/client_test.go"), "const apiToken = \"q8VtR2mXw4LpZ7nKc3Jd\"\n")
-        .unwrap();
-    std::fs::write(d.join("main.go"), "const apiToken = \"Hk3Lm9Qp2Wx7Rt5Zb8Nc\"\n").unwrap();
+    std::fs::write(d.join("vendor/github.com/acme/lib/client.yaml"), "apiToken: q8VtR2mXw4LpZ7nKc3Jd\n").unwrap();
+    std::fs::write(d.join("main.yaml"), "apiToken: Hk3Lm9Qp2Wx7Rt5Zb8Nc\n").unwrap();
     let out = sb.tresor().current_dir(&d).args(["scan", ".", "--no-guard"]).run();
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     let (own, vendored) = text.split_once("── in vendored or generated code (1)").expect("a vendored section");
-    assert!(own.contains("main.go") && vendored.contains("vendor/github.com/acme/lib/client_test.go"), "{text}");
+    assert!(own.contains("main.yaml") && vendored.contains("vendor/github.com/acme/lib/client.yaml"), "{text}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("2 leak(s) found (1 in vendored or generated code)"));
     let (_, f) = scan_json(&sb, &d, &["--no-guard"]);
     assert_eq!(f[1]["Tags"], serde_json::json!(["vendored"]), "{f:?}");
@@ -546,4 +547,45 @@ fn this_repository_scans_clean() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+#[test]
+fn low_confidence_findings_are_counted_not_shown_by_default_and_shown_on_request() {
+    let sb = Sandbox::new();
+    let d = sb.path("c");
+    std::fs::create_dir_all(d.join("src")).unwrap();
+    // A generic assignment in code (low), a GitHub token whose checksum fails (low), and the
+    // same generic assignment in a deployed configuration file (medium).
+    std::fs::write(d.join("src/db.py"), "db_password = \"WldBYdF0ZRPcgllrTWmN\"\n").unwrap();
+    std::fs::write(d.join("src/gh.txt"), "ghp_fDBG3pyh6MAXcM9QeFhX8Bj0MkXJ1bAAAAAA\n").unwrap();
+    let out = sb.tresor().current_dir(&d).args(["scan", ".", "--no-guard"]).run();
+    assert_eq!(out.status.code(), Some(0), "only low findings: the scan passes");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("2 finding(s) below --confidence medium not shown (--confidence low shows them)"), "{err}");
+    let (code, f) = scan_json(&sb, &d, &["--no-guard", "--confidence", "low"]);
+    assert_eq!(code, 1);
+    let tiers: Vec<(&str, &str)> =
+        f.iter().map(|x| (x["RuleID"].as_str().unwrap(), x["Confidence"].as_str().unwrap())).collect();
+    assert!(tiers.contains(&("generic-password-assignment", "low")), "{tiers:?}");
+    assert!(tiers.contains(&("github-token", "low")), "{tiers:?}");
+    let gh = f.iter().find(|x| x["RuleID"] == "github-token").unwrap();
+    assert_eq!(gh["Tags"], serde_json::json!(["checksum-mismatch"]));
+
+    std::fs::write(d.join("values.yaml"), "db_password: WldBYdF0ZRPcgllrTWmN\n").unwrap();
+    let (code, f) = scan_json(&sb, &d, &["--no-guard"]);
+    assert_eq!(code, 1);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!((f[0]["File"].as_str(), f[0]["Confidence"].as_str()), (Some("values.yaml"), Some("medium")));
+    let out =
+        sb.tresor().current_dir(&d).args(["scan", ".", "--no-guard", "--confidence", "low", "--format", "sarif"]).run();
+    let sarif: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    for r in results {
+        let tier = r["properties"]["confidence"].as_str().unwrap();
+        assert_eq!(r["level"], if tier == "low" { "warning" } else { "error" }, "{r}");
+    }
+    // A tier that does not exist is refused, not read as the default.
+    let out = sb.tresor().current_dir(&d).args(["scan", ".", "--confidence", "certain"]).run();
+    assert_eq!(out.status.code(), Some(2));
 }

@@ -551,9 +551,21 @@ pub struct ScanArgs {
     /// Skip the must-be-encrypted guard
     #[arg(long = "no-guard")]
     pub no_guard: bool,
+    /// Lowest confidence to report. high: a provider prefix with a verified checksum or a
+    /// structure nothing else has (private keys, AKIA…); medium: provider-specific by
+    /// context, and generic assignments in configuration files; low: generic assignments in
+    /// code, tests and examples, and tokens whose checksum fails. Findings below it are
+    /// counted on stderr, never reported or failing the scan
+    #[arg(long, value_name = "TIER", default_value = "medium", value_parser = confidence_tier())]
+    pub confidence: String,
     /// Exit code when leaks are found
     #[arg(long = "exit-code", default_value_t = 1)]
     pub exit_code: i32,
+}
+
+/// `--confidence` values: the scanner's own tiers.
+fn confidence_tier() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(tresor_scan::finding::Confidence::ALL.map(|c| c.name()))
 }
 
 #[derive(Args)]

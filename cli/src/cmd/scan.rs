@@ -119,6 +119,11 @@ pub(crate) fn scan(a: ScanArgs) -> Result<i32> {
         .into_iter()
         .filter(|f| !supp.suppressed(f) && !own.iter().any(|o| f.file == *o || f.file.ends_with(&format!("/{o}"))))
         .collect();
+    // Below the asked confidence: counted, never silently dropped.
+    let floor = tresor_scan::finding::Confidence::parse(&a.confidence).expect("clap checked the tier");
+    let before = findings.len();
+    findings.retain(|f| f.confidence >= floor);
+    let below = before - findings.len();
     tresor_scan::vendored::tag(&mut findings);
     let vendored = findings.iter().filter(|f| tresor_scan::vendored::is_tagged(f)).count();
     let rule_list: Vec<(String, String)> =
@@ -132,6 +137,9 @@ pub(crate) fn scan(a: ScanArgs) -> Result<i32> {
     match &a.report {
         Some(p) => Sink::File(p.clone()).write(&body, 0o644).with_context(|| format!("writing {}", p.display()))?,
         None => Sink::Stdout.write(&body, 0o644)?,
+    }
+    if below > 0 {
+        eprintln!("tresor: {below} finding(s) below --confidence {floor} not shown (--confidence low shows them)");
     }
     for (what, why) in &not_scanned {
         eprintln!("tresor: not scanned: {}: {}", crate::exit::clean(what), crate::exit::clean(why));

@@ -322,7 +322,8 @@ pub fn must_be_encrypted(repo_root: &Path, rel_path: &str, content: &[u8]) -> Op
     if tresor_sops::store::is_encrypted(rel_path, content) {
         return None;
     }
-    Some(Finding::new(
+    // `.sops.yaml` says so: there is nothing to guess.
+    let mut f = Finding::new(
         "must-be-encrypted",
         &format!("{rel_path} matches a creation rule in {} but is not encrypted", cfg.path.display()),
         rel_path,
@@ -330,5 +331,7 @@ pub fn must_be_encrypted(repo_root: &Path, rel_path: &str, content: &[u8]) -> Op
         1,
         rel_path,
         "encrypt it before committing: `tresor encrypt -i <file>`",
-    ))
+    );
+    f.confidence = crate::finding::Confidence::High;
+    Some(f)
 }

@@ -4,7 +4,10 @@ use std::ops::Range;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
-use crate::finding::{redact, secret_hash, shannon, Finding};
+use crate::finding::{redact, secret_hash, shannon, Confidence, Finding};
+
+/// The tag of a finding whose token fails its provider's checksum.
+pub const CHECKSUM_MISMATCH: &str = "checksum-mismatch";
 use crate::rules::{Allowlist, RuleSet, Target};
 
 /// The detection engine: the rules, and the keyword automaton that selects them per fragment.
@@ -190,7 +193,9 @@ impl Engine {
 
     /// A path-only rule's finding: the file itself (line 1, no secret, no span).
     fn file_finding(&self, rule: &crate::rules::Rule, path: &str) -> Finding {
-        self.finding(rule.id.clone(), &rule.description, path, 1, 1, b"", 0.0, 0..0)
+        let mut f = self.finding(rule.id.clone(), &rule.description, path, 1, 1, b"", 0.0, 0..0);
+        f.confidence = rule.confidence_in(path);
+        f
     }
 
     /// What decides how a path is scanned: the global allowlist, and which path-filtered
@@ -282,9 +287,9 @@ impl Engine {
                 if rule.entropy.is_some_and(|min| entropy < min) {
                     continue;
                 }
-                if rule.checksum.is_some_and(|c| !c.verify(s)) {
-                    continue;
-                }
+                // A token of a provider's shape whose checksum fails is truncated, hand-edited
+                // or made up: still worth a look, never a blocked commit.
+                let checksum_fails = rule.checksum.is_some_and(|c| !c.verify(s));
                 let line = line_at(content, base + whole.start());
                 if has_allow_marker(line) {
                     continue;
@@ -296,16 +301,15 @@ impl Engine {
                 }
                 let at = base + secret.start();
                 let (lno, col) = lines.locate(content, at);
-                out.push(self.finding(
-                    rule.id.clone(),
-                    &rule.description,
-                    path,
-                    lno,
-                    col,
-                    s,
-                    entropy,
-                    at..at + s.len(),
-                ));
+                let mut f =
+                    self.finding(rule.id.clone(), &rule.description, path, lno, col, s, entropy, at..at + s.len());
+                if checksum_fails {
+                    f.confidence = Confidence::Low;
+                    f.tags.push(CHECKSUM_MISMATCH.into());
+                } else {
+                    f.confidence = rule.confidence_in(path);
+                }
+                out.push(f);
             }
         }
     }
@@ -367,6 +371,7 @@ impl Engine {
             fingerprint: String::new(),
             secret_hash: secret_hash(secret),
             tags: Vec::new(),
+            confidence: Confidence::Medium,
             span,
         };
         f.refresh_fingerprint();

@@ -1,5 +1,55 @@
 use serde::{Deserialize, Serialize};
 
+/// How sure a finding is that it is a live secret. Text output and the hooks show medium and
+/// high by default (`--confidence low` shows all); JSON and SARIF carry the tier.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    /// A generic assignment in code, or a provider-shaped token whose checksum fails (a
+    /// truncated or hand-edited token is still worth a look, not a blocked commit).
+    Low,
+    /// Provider-specific by context, without a checksum or a unique structure; a generic
+    /// assignment in a configuration file.
+    #[default]
+    Medium,
+    /// A provider prefix with a verified checksum or a structure nothing else has (PEM and
+    /// age private keys, `AKIA…`), or a file `.sops.yaml` says must be encrypted, in clear.
+    High,
+}
+
+impl Confidence {
+    /// Every tier, lowest first (help text, parsing, docs).
+    pub const ALL: [Confidence; 3] = [Confidence::Low, Confidence::Medium, Confidence::High];
+
+    /// Its name in rule files, flags and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Confidence::Low => "low",
+            Confidence::Medium => "medium",
+            Confidence::High => "high",
+        }
+    }
+
+    /// The tier named `s` (`low`, `medium`, `high`).
+    pub fn parse(s: &str) -> Option<Confidence> {
+        Confidence::ALL.into_iter().find(|c| c.name() == s)
+    }
+
+    /// One tier up (high stays high).
+    pub fn raised(self) -> Confidence {
+        match self {
+            Confidence::Low => Confidence::Medium,
+            _ => Confidence::High,
+        }
+    }
+}
+
+impl std::fmt::Display for Confidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// One detected secret (or unsafe construct).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Finding {
@@ -42,9 +92,13 @@ pub struct Finding {
     /// SHA-256 of the secret, so a baseline can match a moved secret without storing it.
     #[serde(rename = "SecretHash")]
     pub secret_hash: String,
-    /// gitleaks' tags; tresor adds `vendored` for findings in vendored or generated trees.
+    /// gitleaks' tags; tresor adds `vendored` for findings in vendored or generated trees and
+    /// `checksum-mismatch` for a provider token whose checksum fails.
     #[serde(rename = "Tags", default)]
     pub tags: Vec<String>,
+    /// How sure the finding is (reports written before tiers existed read as medium).
+    #[serde(rename = "Confidence", default)]
+    pub confidence: Confidence,
     /// Where the secret sits in the scanned content (bytes); not part of any report.
     #[serde(skip)]
     pub span: std::ops::Range<usize>,
@@ -127,6 +181,7 @@ impl Finding {
             fingerprint: String::new(),
             secret_hash: secret_hash(secret.as_bytes()),
             tags: Vec::new(),
+            confidence: Confidence::Medium,
             span: 0..0,
         };
         f.refresh_fingerprint();

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::finding::Finding;
+use crate::finding::{Confidence, Finding};
 
 /// Findings as text (redacted; `colour` for a terminal), vendored ones last under a heading.
 pub fn text(findings: &[Finding], colour: bool) -> String {
@@ -21,7 +21,13 @@ pub fn text(findings: &[Finding], colour: bool) -> String {
             "{bold}{}:{}:{}{reset}  {red}{}{reset}  {}\n",
             f.file, f.line, f.column, f.rule_id, f.description
         ));
-        out.push_str(&format!("    secret {dim}{}{reset}  entropy {:.2}\n", f.redacted, f.entropy));
+        out.push_str(&format!(
+            "    secret {dim}{}{reset}  entropy {:.2}  confidence {}{}\n",
+            f.redacted,
+            f.entropy,
+            f.confidence,
+            if f.tags.iter().any(|t| t == crate::engine::CHECKSUM_MISMATCH) { " (checksum fails)" } else { "" }
+        ));
         if !f.commit.is_empty() {
             out.push_str(&format!(
                 "    commit {} by {} on {}\n",
@@ -64,7 +70,9 @@ pub fn sarif(findings: &[Finding], rules: &[(String, String)]) -> String {
         .map(|f| {
             let mut r = json!({
                 "ruleId": f.rule_id,
-                "level": "error",
+                // Code-scanning services fail a check on `error`: what the default scan
+                // reports (medium and high) must; low findings are shown, not failed on.
+                "level": if f.confidence >= Confidence::Medium { "error" } else { "warning" },
                 "message": { "text": format!("{} ({})", f.description, f.redacted) },
                 "locations": [{ "physicalLocation": {
                     "artifactLocation": { "uri": f.file },
@@ -72,8 +80,11 @@ pub fn sarif(findings: &[Finding], rules: &[(String, String)]) -> String {
                 }}],
                 "partialFingerprints": { "tresor/v1": f.fingerprint, "secretHash/v1": f.secret_hash }
             });
+            r["properties"] = json!({ "confidence": f.confidence, "tags": f.tags });
             if !f.commit.is_empty() {
-                r["properties"] = json!({ "commit": f.commit, "author": f.author, "date": f.date });
+                r["properties"]["commit"] = json!(f.commit);
+                r["properties"]["author"] = json!(f.author);
+                r["properties"]["date"] = json!(f.date);
             }
             if !f.fix.is_empty() {
                 r["fixes"] = json!([{ "description": { "text": f.fix } }]);

@@ -3,6 +3,8 @@
 use regex::bytes::{Regex, RegexBuilder};
 use serde::Deserialize;
 
+use crate::finding::Confidence;
+
 /// A rule file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
@@ -63,15 +65,26 @@ struct RawRule {
     fps: Vec<String>,
     /// A checksum the provider builds into its tokens (`crc32-base62`: GitHub, npm).
     checksum: Option<String>,
-    /// Betterleaks' confidence label: informational.
-    #[allow(dead_code)]
+    /// `low`, `medium` or `high` (Betterleaks' label; a rule without one is medium).
     confidence: Option<String>,
+    /// Where the rule's findings are one tier more certain (the generic rule in
+    /// configuration files, where an assignment is data, not code).
+    raise: Option<RawRaise>,
     /// Betterleaks' filter expression: not evaluated by tresor, so refused.
     filter: Option<toml::Value>,
     /// gitleaks' rule tags: informational.
     #[allow(dead_code)]
     #[serde(default)]
     tags: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct RawRaise {
+    /// Paths where findings are raised one tier.
+    paths: String,
+    /// …except these (tests, fixtures, examples, documentation).
+    #[serde(default, rename = "exceptPaths")]
+    except_paths: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -158,6 +171,31 @@ pub struct Rule {
     pub tps: Vec<String>,
     /// Lines the rule must not find.
     pub fps: Vec<String>,
+    /// How sure its findings are.
+    pub confidence: Confidence,
+    /// Where they are one tier more certain.
+    pub raise: Option<Raise>,
+}
+
+/// Paths where a rule's findings are raised one confidence tier.
+#[derive(Clone, Debug)]
+pub struct Raise {
+    /// Raised here…
+    pub paths: regex::Regex,
+    /// …unless here.
+    pub except_paths: Option<regex::Regex>,
+}
+
+impl Rule {
+    /// The confidence of this rule's finding in `path`.
+    pub fn confidence_in(&self, path: &str) -> Confidence {
+        match &self.raise {
+            Some(r) if r.paths.is_match(path) && !r.except_paths.as_ref().is_some_and(|x| x.is_match(path)) => {
+                self.confidence.raised()
+            }
+            _ => self.confidence,
+        }
+    }
 }
 
 /// Checksums providers build into their tokens, which make a match certain without
@@ -327,6 +365,22 @@ impl RuleSet {
                 .map(|p| regex::Regex::new(p).map_err(|e| RulesError::Regex { id: r.id.clone(), why: e.to_string() }))
                 .transpose()?;
             let checksum = r.checksum.as_deref().map(|c| Checksum::parse(&r.id, c)).transpose()?;
+            let confidence = match r.confidence.as_deref() {
+                None => Confidence::Medium,
+                Some(c) => Confidence::parse(&c.to_ascii_lowercase()).ok_or_else(|| RulesError::Unsupported {
+                    id: r.id.clone(),
+                    why: format!("unknown confidence '{c}' (known: low, medium, high)"),
+                })?,
+            };
+            let path_regex =
+                |p: &str| regex::Regex::new(p).map_err(|e| RulesError::Regex { id: r.id.clone(), why: e.to_string() });
+            let raise = match &r.raise {
+                None => None,
+                Some(x) => Some(Raise {
+                    paths: path_regex(&x.paths)?,
+                    except_paths: x.except_paths.as_deref().map(path_regex).transpose()?,
+                }),
+            };
             let mut allowlists = Vec::new();
             for a in r.allowlist.into_iter().chain(r.allowlists) {
                 allowlists.push(build_allowlist(&r.id, a)?);
@@ -345,6 +399,8 @@ impl RuleSet {
                 checksum,
                 tps: r.tps,
                 fps: r.fps,
+                confidence,
+                raise,
             };
             // A rule with the same id as a default replaces it (gitleaks' extend semantics).
             set.rules.retain(|x| x.id != rule.id);
@@ -363,14 +419,62 @@ mod samples {
     use super::*;
     use crate::engine::Engine;
 
-    /// Path-only rules take file names as samples; the others take lines of text.
+    /// Path-only rules take file names as samples; the others take lines of text. Found
+    /// means found at the rule's own confidence: a look-alike may still be reported one
+    /// tier lower (a GitHub token whose checksum fails is a low finding, not a miss).
     fn found(engine: &Engine, rule: &Rule, sample: &str) -> bool {
         let findings = if rule.is_path_only() {
             engine.scan(sample, b"\x00binary")
         } else {
             engine.scan("samples/config.txt", sample.as_bytes())
         };
-        findings.iter().any(|f| f.rule_id == rule.id)
+        findings.iter().any(|f| f.rule_id == rule.id && f.confidence >= rule.confidence)
+    }
+
+    #[test]
+    fn every_default_rule_declares_its_confidence() {
+        let raw: toml::Value = toml::from_str(DEFAULT_RULES).unwrap();
+        let missing: Vec<&str> = raw["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r.get("confidence").and_then(|c| c.as_str()).and_then(Confidence::parse).is_none())
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert!(missing.is_empty(), "rules without `confidence = \"low|medium|high\"`: {missing:?}");
+    }
+
+    #[test]
+    fn a_token_whose_checksum_fails_is_a_low_finding_tagged_so() {
+        let engine = Engine::new(RuleSet::default_rules());
+        let f = engine.scan("a.env", b"GITHUB_TOKEN=ghp_fDBG3pyh6MAXcM9QeFhX8Bj0MkXJ1bAAAAAA\n");
+        let gh = f.iter().find(|f| f.rule_id == "github-token").expect("still reported");
+        assert_eq!(gh.confidence, Confidence::Low);
+        assert!(gh.tags.iter().any(|t| t == crate::engine::CHECKSUM_MISMATCH));
+        let f = engine.scan("a.env", b"GITHUB_TOKEN=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\n"); // gitleaks:allow (test sample)
+        assert_eq!(f.iter().find(|f| f.rule_id == "github-token").map(|f| f.confidence), Some(Confidence::High));
+    }
+
+    #[test]
+    fn generic_findings_are_medium_in_configuration_low_in_code_tests_and_examples() {
+        let engine = Engine::new(RuleSet::default_rules());
+        let tier = |path: &str, text: &str| {
+            engine
+                .scan(path, text.as_bytes())
+                .iter()
+                .find(|f| f.rule_id == "generic-password-assignment")
+                .map(|f| f.confidence)
+        };
+        let yaml = "db_password: WldBYdF0ZRPcgllrTWmN\n";
+        assert_eq!(tier("deploy/values.yaml", yaml), Some(Confidence::Medium));
+        assert_eq!(tier(".env", "DB_PASSWORD=WldBYdF0ZRPcgllrTWmN\n"), Some(Confidence::Medium));
+        assert_eq!(tier("config/app.properties", "db.password=WldBYdF0ZRPcgllrTWmN\n"), Some(Confidence::Medium));
+        assert_eq!(tier("src/db.py", "db_password = \"WldBYdF0ZRPcgllrTWmN\"\n"), Some(Confidence::Low));
+        assert_eq!(tier("tests/fixtures/values.yaml", yaml), Some(Confidence::Low));
+        assert_eq!(
+            tier("apis/kms.examples.json", "{\"db_password\": \"WldBYdF0ZRPcgllrTWmN\"}"),
+            Some(Confidence::Low)
+        );
     }
 
     #[test]
@@ -436,6 +540,9 @@ mod samples {
         assert!(e.to_string().contains("rule x") && e.to_string().contains("filter"), "{e}");
         let e = RuleSet::from_toml("prefilter = 'true'\n").err().unwrap();
         assert!(e.to_string().contains("prefilter"), "{e}");
-        assert!(RuleSet::from_toml("[[rules]]\nid = \"x\"\nregex = 'a'\nconfidence = 'high'\n").is_ok());
+        let set = RuleSet::from_toml("[[rules]]\nid = \"x\"\nregex = 'a'\nconfidence = 'high'\n").unwrap();
+        assert_eq!(set.rules[0].confidence, Confidence::High);
+        let e = RuleSet::from_toml("[[rules]]\nid = \"x\"\nregex = 'a'\nconfidence = 'sure'\n").err().unwrap();
+        assert!(e.to_string().contains("unknown confidence 'sure'"), "{e}");
     }
 }
