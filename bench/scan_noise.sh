@@ -49,19 +49,31 @@ for name, version in [("lodash", "4.17.21"), ("moment", "2.30.1"), ("jquery", "3
     fetch_npm(name, version, os.path.join(w, "npm", f"{name}-{version}"))
 PY
 
-for tree in rust python npm; do
+# A Go module tree with its vendor/ directory, from a public repository snapshot: getsops/sops
+# as it was before it dropped vendor/ (f6ce72f^). SOPS_REPO names a clone (default: the
+# snapshot this machine's library holds); without one the tree is skipped.
+SOPS_REPO=${SOPS_REPO:-/work/.mirror/getsops+sops/repo}
+TREES="rust python npm"
+if [ ! -d "$W/go" ] && git -C "$SOPS_REPO" rev-parse -q --verify 'f6ce72f^{commit}' >/dev/null 2>&1; then
+  mkdir -p "$W/go" && git -C "$SOPS_REPO" archive 'f6ce72f^' | tar -x -C "$W/go"
+fi
+[ -d "$W/go" ] && TREES="$TREES go"
+
+for tree in $TREES; do
   d="$W/$tree"
   echo "tree $tree: $(find "$d" -type f | wc -l) files, $(du -sh "$d" | cut -f1)"
+  # The default output (medium and high) is what people see; every tier feeds the triage.
   (cd "$d" && "$TRESOR" scan --exit-code 0 --format json --report "$W/$tree.tresor.json" . 2>/dev/null) || true
+  (cd "$d" && "$TRESOR" scan --exit-code 0 --confidence low --format json --report "$W/$tree.tresor-all.json" . 2>/dev/null) || true
   gitleaks dir --no-banner --exit-code 0 --report-format json --report-path "$W/$tree.gitleaks.json" "$d" >/dev/null 2>&1 || true
   if [ -n "$BETTERLEAKS" ]; then
     (cd "$d" && "$BETTERLEAKS" fs . --no-banner -o "$W/$tree.betterleaks.json" >/dev/null 2>&1) || true
   fi
   kingfisher scan "$d" --no-validate --no-update-check -f json -o "$W/$tree.kingfisher.json" >/dev/null 2>&1 || true
 done
-python3 - "$W" <<'PY'
+python3 - "$W" $TREES <<'PY'
 import collections, json, os, sys
-w = sys.argv[1]
+w, trees = sys.argv[1], sys.argv[2:]
 def load(path, tool):
     try:
         text = open(path).read()
@@ -82,7 +94,7 @@ def load(path, tool):
     return [f.get("RuleID", "?") for o in objs for f in o]
 print(f"{'tree':8} {'tresor':>8} {'gitleaks':>9} {'betterleaks':>12} {'kingfisher':>11}")
 tops = collections.defaultdict(collections.Counter)
-for tree in ["rust", "python", "npm"]:
+for tree in trees:
     row = [tree]
     for tool in ["tresor", "gitleaks", "betterleaks", "kingfisher"]:
         r = load(os.path.join(w, f"{tree}.{tool}.json"), tool)
@@ -93,3 +105,5 @@ for tree in ["rust", "python", "npm"]:
 for tool, c in tops.items():
     print(f"{tool} top rules: " + ", ".join(f"{k} {v}" for k, v in c.most_common(6)))
 PY
+# Precision of what tresor shows, from the checked-in triage (bench/noise-triage.tsv).
+python3 "$ROOT/bench/noise_triage.py" "$W"
