@@ -605,7 +605,8 @@ fn pinned_crate_sources(limit: usize) -> Vec<std::path::PathBuf> {
         .filter(|b| b.contains("\nsource = \"registry+"))
         .filter_map(|b| {
             let field = |k: &str| {
-                b.lines().find_map(|l| l.strip_prefix(&format!("{k} = \"")).map(|v| v.trim_end_matches('"').to_string()))
+                b.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{k} = \"")).map(|v| v.trim_end_matches('"').to_string()))
             };
             Some((field("name")?, field("version")?))
         })
@@ -642,7 +643,10 @@ fn pinned_crate_sources(limit: usize) -> Vec<std::path::PathBuf> {
         if has(b"private key-----") || has(b"age-secret-key-1") {
             continue;
         }
-        if [&b"password"[..], b"secret", b"token", b"private_key", b"privatekey", b"credential", b"api_key"].iter().any(|k| has(k)) {
+        if [&b"password"[..], b"secret", b"token", b"private_key", b"privatekey", b"credential", b"api_key"]
+            .iter()
+            .any(|k| has(k))
+        {
             tempting.push(f);
         } else {
             plain.push(f);

@@ -8,7 +8,7 @@ use crate::finding::{redact, secret_hash, shannon, Confidence, Finding};
 
 /// The tag of a finding whose token fails its provider's checksum.
 pub const CHECKSUM_MISMATCH: &str = "checksum-mismatch";
-use crate::rules::{Allowlist, RuleSet, Target};
+use crate::rules::{Allowlist, RuleSet};
 
 /// The detection engine: the rules, and the keyword automaton that selects them per fragment.
 pub struct Engine {
@@ -67,21 +67,57 @@ impl LineIndex {
     }
 }
 
-fn allowed(lists: &[Allowlist], path: &str, secret: &[u8], whole: &[u8], line: &[u8]) -> bool {
-    let lower = String::from_utf8_lossy(secret).to_ascii_lowercase();
-    lists.iter().any(|a| {
-        a.covers(path)
-            || a.stopwords.iter().any(|w| lower.contains(w.as_str()))
-            || a.regexes.iter().any(|r| {
-                let target = match a.target {
-                    Some(Target::Match) => whole,
-                    Some(Target::Line) => line,
-                    _ => secret,
-                };
-                r.is_match(target)
-            })
-    })
+/// What the allowlists say about a match: dropped, or reported at a lower confidence.
+enum Verdict {
+    Report,
+    Drop,
+    Demote(Confidence),
 }
+
+fn judge(lists: &[&[Allowlist]], path: &str, secret: &[u8], whole: &[u8], line: &[u8]) -> Verdict {
+    let mut verdict = Verdict::Report;
+    for a in lists.iter().flat_map(|l| l.iter()) {
+        if a.covers(path) {
+            return Verdict::Drop;
+        }
+        if a.matches(secret, whole, line) {
+            match a.demote_to {
+                None => return Verdict::Drop,
+                Some(c) => verdict = Verdict::Demote(c),
+            }
+        }
+    }
+    verdict
+}
+
+/// A value no provider issues, whatever its shape: a repeating run (one character, or a
+/// pattern of up to four: `aaaa…`, `123123…`) over half of it, a run of six ascending
+/// characters (`abcdef`, `123456`), or at most three distinct characters over sixteen or
+/// more. Placeholders and documentation fakes look like this; random tokens do not.
+pub fn looks_degenerate(secret: &[u8]) -> bool {
+    let mut ascending = 1usize;
+    for w in secret.windows(2) {
+        ascending = if w[1].is_ascii_alphanumeric() && w[0].wrapping_add(1) == w[1] { ascending + 1 } else { 1 };
+        if ascending >= 6 {
+            return true;
+        }
+    }
+    for period in 1..=4usize {
+        let mut run = 0usize;
+        for i in period..secret.len() {
+            run = if secret[i] == secret[i - period] { run + 1 } else { 0 };
+            if run >= period && (run + period) * 2 >= secret.len() {
+                return true;
+            }
+        }
+    }
+    let mut seen = [false; 256];
+    secret.iter().for_each(|&b| seen[b as usize] = true);
+    secret.len() >= 16 && seen.iter().filter(|&&s| s).count() <= 3
+}
+
+/// The tag of a finding whose value looks like a placeholder ([`looks_degenerate`]).
+pub const PLACEHOLDER_LIKE: &str = "placeholder-like";
 
 impl Engine {
     /// An engine for `rules` (builds the keyword automaton).
@@ -294,20 +330,27 @@ impl Engine {
                 if has_allow_marker(line) {
                     continue;
                 }
-                if allowed(&rule.allowlists, path, s, whole.as_bytes(), line)
-                    || allowed(&self.rules.allowlists, path, s, whole.as_bytes(), line)
-                {
+                let verdict = judge(&[&rule.allowlists, &self.rules.allowlists], path, s, whole.as_bytes(), line);
+                if matches!(verdict, Verdict::Drop) {
                     continue;
                 }
                 let at = base + secret.start();
                 let (lno, col) = lines.locate(content, at);
                 let mut f =
                     self.finding(rule.id.clone(), &rule.description, path, lno, col, s, entropy, at..at + s.len());
+                f.confidence = rule.confidence_in(path);
+                // What a scanner can tell without a provider's help lowers, never hides: a
+                // token whose checksum fails is truncated, hand-edited or made up; a value
+                // of one repeated or ascending run is a placeholder.
                 if checksum_fails {
                     f.confidence = Confidence::Low;
                     f.tags.push(CHECKSUM_MISMATCH.into());
-                } else {
-                    f.confidence = rule.confidence_in(path);
+                } else if !rule.multiline && looks_degenerate(s) {
+                    f.confidence = Confidence::Low;
+                    f.tags.push(PLACEHOLDER_LIKE.into());
+                }
+                if let Verdict::Demote(c) = verdict {
+                    f.confidence = f.confidence.min(c);
                 }
                 out.push(f);
             }

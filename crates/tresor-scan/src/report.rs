@@ -26,7 +26,13 @@ pub fn text(findings: &[Finding], colour: bool) -> String {
             f.redacted,
             f.entropy,
             f.confidence,
-            if f.tags.iter().any(|t| t == crate::engine::CHECKSUM_MISMATCH) { " (checksum fails)" } else { "" }
+            if f.tags.iter().any(|t| t == crate::engine::CHECKSUM_MISMATCH) {
+                " (checksum fails)"
+            } else if f.tags.iter().any(|t| t == crate::engine::PLACEHOLDER_LIKE) {
+                " (looks like a placeholder)"
+            } else {
+                ""
+            }
         ));
         if !f.commit.is_empty() {
             out.push_str(&format!(

@@ -39,6 +39,8 @@ struct RawAllowlist {
     stopwords: Vec<String>,
     #[serde(default, rename = "regexTarget")]
     regex_target: Option<String>,
+    /// tresor: report matches at this confidence instead of dropping them.
+    confidence: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -130,12 +132,28 @@ pub struct Allowlist {
     pub stopwords: Vec<String>,
     /// What `regexes` are matched against (the secret when unset).
     pub target: Option<Target>,
+    /// Set: a match is reported at this confidence instead of dropped (a value that is
+    /// probably an example, but that someone may still want to see with `--confidence low`).
+    pub demote_to: Option<Confidence>,
 }
 
 impl Allowlist {
-    /// Does one of its path regexes match `path`?
+    /// Does one of its path regexes match `path`? (A demoting allowlist has none.)
     pub fn covers(&self, path: &str) -> bool {
         self.paths.iter().any(|p| p.is_match(path))
+    }
+
+    /// Does it match this finding by stopword or regex?
+    pub fn matches(&self, secret: &[u8], whole: &[u8], line: &[u8]) -> bool {
+        let lower = String::from_utf8_lossy(secret).to_ascii_lowercase();
+        self.stopwords.iter().any(|w| lower.contains(w.as_str()))
+            || self.regexes.iter().any(|r| {
+                r.is_match(match self.target {
+                    Some(Target::Match) => whole,
+                    Some(Target::Line) => line,
+                    _ => secret,
+                })
+            })
     }
 }
 
@@ -298,7 +316,21 @@ fn build(id: &str, pattern: &str) -> Result<Regex, RulesError> {
 }
 
 fn build_allowlist(id: &str, raw: RawAllowlist) -> Result<Allowlist, RulesError> {
+    let demote_to = match raw.confidence.as_deref() {
+        None => None,
+        Some(c) => Some(Confidence::parse(&c.to_ascii_lowercase()).ok_or_else(|| RulesError::Unsupported {
+            id: id.into(),
+            why: format!("allowlist: unknown confidence '{c}' (known: low, medium, high)"),
+        })?),
+    };
+    if demote_to.is_some() && !raw.paths.is_empty() {
+        return Err(RulesError::Unsupported {
+            id: id.into(),
+            why: "an allowlist that sets `confidence` lowers findings by their value; give paths to an allowlist of their own".into(),
+        });
+    }
     Ok(Allowlist {
+        demote_to,
         regexes: raw.regexes.iter().map(|r| build(id, r)).collect::<Result<_, _>>()?,
         paths: raw
             .paths
@@ -453,6 +485,55 @@ mod samples {
         assert!(gh.tags.iter().any(|t| t == crate::engine::CHECKSUM_MISMATCH));
         let f = engine.scan("a.env", b"GITHUB_TOKEN=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\n"); // gitleaks:allow (test sample)
         assert_eq!(f.iter().find(|f| f.rule_id == "github-token").map(|f| f.confidence), Some(Confidence::High));
+    }
+
+    #[test]
+    fn placeholder_like_values_are_low_findings_not_misses() {
+        use crate::engine::looks_degenerate;
+        let fakes: [&[u8]; 4] = [
+            b"glc_111111111111111111111111111111111111111111=",
+            b"sb_secret_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            b"sk_live_abcdefghijklmnopqrstuvwxyz123456",
+            b"GR134894112312312312312312312",
+        ];
+        for fake in fakes {
+            assert!(looks_degenerate(fake), "{}", String::from_utf8_lossy(fake));
+        }
+        // Real shapes: random bodies, and structure that repeats a little (Twitter's bearer
+        // tokens start with 21 `A`s of ~110 characters).
+        let real: [&[u8]; 4] = [
+            b"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", // gitleaks:allow (test sample)
+            b"AAAAAAAAAAAAAAAAAAAAAMLheAAAAAAA0%2BuSeid%2BULvsea4JtiGRiSDSJSI%3DEUifiRBkKG5E2XzMDjRfl76ZC9Ub0wnz4XsNiRVBChTYbJcE3F",
+            b"WldBYdF0ZRPcgllrTWmN",
+            b"abca",
+        ];
+        for r in real {
+            assert!(!looks_degenerate(r), "{}", String::from_utf8_lossy(r));
+        }
+        let engine = Engine::new(RuleSet::default_rules());
+        let f = engine.scan("a.env", b"GRAFANA_TOKEN=glc_111111111111111111111111111111111111111111=\n");
+        let g = f.iter().find(|f| f.rule_id == "grafana-cloud-token").expect("still reported");
+        assert_eq!(g.confidence, Confidence::Low);
+        assert_eq!(g.tags, vec![crate::engine::PLACEHOLDER_LIKE.to_string()]);
+    }
+
+    #[test]
+    fn an_allowlist_with_a_confidence_lowers_instead_of_dropping() {
+        let rules = r#"
+[[rules]]
+id = "corp"
+regex = '''CORP-[0-9A-Z]{8}'''
+confidence = "high"
+[[rules.allowlists]]
+regexes = ['''^CORP-TEST''']
+confidence = "low"
+"#;
+        let engine = Engine::new(RuleSet::from_toml(rules).unwrap());
+        let tier = |text: &str| engine.scan("x", text.as_bytes()).first().map(|f| f.confidence);
+        assert_eq!(tier("CORP-7QX2M9ZD"), Some(Confidence::High));
+        assert_eq!(tier("CORP-TEST1234"), Some(Confidence::Low));
+        let e = RuleSet::from_toml(&rules.replace("regexes = ['''^CORP-TEST''']", "paths = ['''x''']")).err().unwrap();
+        assert!(e.to_string().contains("lowers findings by their value"), "{e}");
     }
 
     #[test]
