@@ -5,8 +5,8 @@ to their rules, and the look-alikes they keep as negatives.
 - Kingfisher (mongodb/kingfisher): `examples` and `negative_examples` of every rule in
   data/rules/*.yml.
 - Betterleaks (betterleaks/betterleaks): the string literals of every rule's `tps` and `fps`
-  in cmd/generate/config/rules/*.go (samples generated at run time by Go code are skipped: no
-  Go here to run them).
+  in cmd/generate/config/rules/*.go, and ("bl-generated") three samples per rule made from
+  the rule's own regex, as its generator does at run time (no Go here to run it).
 
 Each sample is written to a file of its own and scanned by tresor (every tier, and the
 default medium+high), gitleaks, Betterleaks and Kingfisher in the same run. A positive
@@ -18,7 +18,8 @@ Usage: python3 bench/scan_independent.py [--kingfisher REPO] [--betterleaks REPO
   (REPO: a git clone; defaults: this machine's library snapshots)"""
 import argparse, collections, json, os, re, shutil, subprocess, sys, tempfile
 
-import yaml
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from independent_samples import betterleaks_generated, betterleaks_samples, dedup, kingfisher_samples, write  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ap = argparse.ArgumentParser()
@@ -28,125 +29,6 @@ ap.add_argument("--tresor", default=os.path.join(ROOT, "target", "release", "tre
 ap.add_argument("--betterleaks-bin", default=None)
 ap.add_argument("--misses", type=int, default=0, help="print this many of tresor's misses per source")
 args = ap.parse_args()
-
-
-def git_files(repo, prefix, suffix):
-    out = subprocess.run(["git", "-C", repo, "ls-tree", "-r", "--name-only", "HEAD", prefix], capture_output=True, text=True, check=True)
-    for path in out.stdout.split():
-        if path.endswith(suffix):
-            yield path, subprocess.run(["git", "-C", repo, "show", f"HEAD:{path}"], capture_output=True, text=True, check=True).stdout
-
-
-def kingfisher_samples(repo):
-    pos, neg = [], []
-    for path, text in git_files(repo, "data/rules", ".yml"):
-        try:
-            doc = yaml.safe_load(text) or {}
-        except yaml.YAMLError:
-            continue
-        for r in doc.get("rules") or []:
-            rid = r.get("id", path)
-            pos += [(rid, e) for e in r.get("examples") or [] if isinstance(e, str)]
-            neg += [(rid, e) for e in r.get("negative_examples") or [] if isinstance(e, str)]
-    return pos, neg
-
-
-GO_STRING = re.compile(r'`([^`]*)`|"((?:[^"\\\n]|\\.)*)"')
-
-
-def go_literals(block):
-    """The whole-literal elements of a Go slice/append body: elements that are one string
-    literal (or literals joined by +); anything with a call or a variable is skipped."""
-    items, depth, cur = [], 0, ""
-    i = 0
-    while i < len(block):
-        c = block[i]
-        if c in "`\"":
-            m = GO_STRING.match(block, i)
-            if not m:
-                break
-            cur += m.group(0)
-            i = m.end()
-            continue
-        if c == "/" and block[i:i + 2] == "//":
-            j = block.find("\n", i)
-            i = len(block) if j < 0 else j
-            continue
-        if c in "({[":
-            depth += 1
-        elif c in ")}]":
-            depth -= 1
-        if c == "," and depth == 0:
-            items.append(cur)
-            cur = ""
-        else:
-            cur += c
-        i += 1
-    items.append(cur)
-    out = []
-    for it in items:
-        it = it.strip()
-        if not it:
-            continue
-        parts = [p.strip() for p in it.split("+")] if not GO_STRING.fullmatch(it) else [it]
-        vals = []
-        for p in parts:
-            m = GO_STRING.fullmatch(p)
-            if not m:
-                vals = None
-                break
-            vals.append(m.group(1) if m.group(1) is not None else bytes(m.group(2), "utf-8").decode("unicode_escape"))
-        if vals:
-            out.append("".join(vals))
-    return out
-
-
-def betterleaks_samples(repo):
-    pos, neg = [], []
-    for path, text in git_files(repo, "cmd/generate/config/rules", ".go"):
-        if path.endswith("_test.go"):
-            continue
-        for fn in re.split(r"\nfunc ", text)[1:]:
-            rid = re.search(r'RuleID:\s*"([^"]+)"', fn)
-            rid = rid.group(1) if rid else path
-            for m in re.finditer(r'(tps|fps)\s*(?::=|=)\s*(?:\[\]string\{|append\(\w+,)', fn):
-                start = m.end()
-                depth, j = 1, start
-                while j < len(fn) and depth:
-                    if fn[j] in "`\"":
-                        mm = GO_STRING.match(fn, j)
-                        j = mm.end() if mm else j + 1
-                        continue
-                    depth += fn[j] in "({[" and 1 or 0
-                    depth -= fn[j] in ")}]" and 1 or 0
-                    j += 1
-                body = fn[start:j - 1]
-                target = pos if m.group(1) == "tps" else neg
-                target += [(rid, s) for s in go_literals(body)]
-            # GenerateSampleSecrets("name", "literal") places a literal secret in contexts.
-            for g in re.finditer(r'GenerateSampleSecrets\(\s*"([^"]*)"\s*,\s*(`[^`]*`|"(?:[^"\\]|\\.)*")\s*\)', fn):
-                lit = g.group(2)[1:-1]
-                pos.append((rid, f'{g.group(1)}_api_token = "{lit}"'))
-    return pos, neg
-
-
-def dedup(samples):
-    seen, out = set(), []
-    for rid, s in samples:
-        if s.strip() and s not in seen:
-            seen.add(s)
-            out.append((rid, s))
-    return out
-
-
-def write(dirpath, samples, tag):
-    names = []
-    for i, (rid, s) in enumerate(samples):
-        name = f"{tag}-{i:05d}.txt"
-        with open(os.path.join(dirpath, name), "w") as f:
-            f.write(s if s.endswith("\n") else s + "\n")
-        names.append(name)
-    return names
 
 
 def files_of(tool, report):
@@ -185,6 +67,9 @@ if os.path.isdir(args.kingfisher):
 if os.path.isdir(args.betterleaks):
     p, n = betterleaks_samples(args.betterleaks)
     sources["betterleaks"] = (dedup(p), dedup(n))
+    # Three samples per rule made from its own regex (what its generator does at run time):
+    # random bodies in the rule's own shape, so every tool but Betterleaks is on foreign ground.
+    sources["bl-generated"] = (dedup(betterleaks_generated(args.betterleaks)), [])
 if not sources:
     sys.exit("no sample source found (pass --kingfisher / --betterleaks)")
 
@@ -233,7 +118,7 @@ try:
     for src, tool, tp, fp, np_, nn in rows:
         # The installed Kingfisher (2.14, PyPI kingfisher-bin) runs rules named betterleaks.*, so
         # only Betterleaks on its own samples is marked.
-        own = " (its own samples)" if tool == src == "betterleaks" else ""
+        own = " (its own samples)" if tool == "betterleaks" and src in ("betterleaks", "bl-generated") else ""
         if tp is None:
             print(f"{src:13} {tool:20} {'—':>16} {'—':>22}")
             continue

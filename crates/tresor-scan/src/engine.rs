@@ -19,6 +19,8 @@ pub struct Engine {
     keyword_rules: Vec<Vec<usize>>,
     /// rules without keywords run on every fragment
     always: Vec<usize>,
+    /// rule id → index in `rules.rules` (a history scan looks rules up per relocation)
+    by_id: std::collections::HashMap<String, usize>,
 }
 
 /// Markers that suppress a finding on their line (gitleaks' and ours).
@@ -42,7 +44,12 @@ fn line_at(content: &[u8], at: usize) -> &[u8] {
 
 /// Does the line carry `tresor:allow`, `gitleaks:allow` or `betterleaks:allow`?
 pub(crate) fn has_allow_marker(line: &[u8]) -> bool {
-    ALLOW_MARKERS.iter().any(|m| memfind(line, m.as_bytes()))
+    // Built once: a history scan asks this for every secret a version still holds.
+    static FINDERS: std::sync::OnceLock<Vec<memchr::memmem::Finder<'static>>> = std::sync::OnceLock::new();
+    FINDERS
+        .get_or_init(|| ALLOW_MARKERS.iter().map(|m| memchr::memmem::Finder::new(m.as_bytes())).collect())
+        .iter()
+        .any(|f| f.find(line).is_some())
 }
 
 fn is_binary(content: &[u8]) -> bool {
@@ -51,19 +58,47 @@ fn is_binary(content: &[u8]) -> bool {
 
 /// Byte offset → (line, column), both 1-based. The line table is built on first use, so
 /// every finding in one content is located by a binary search, not a new scan of the text.
+/// Its buffer goes back to a per-thread pool when dropped: a history scan builds one per
+/// version of every file that holds a secret, and allocating each afresh was a tenth of it.
 #[derive(Default)]
 pub struct LineIndex {
-    starts: Option<Vec<usize>>,
+    starts: Vec<usize>,
+    built: bool,
+}
+
+thread_local! {
+    static LINE_BUFFERS: std::cell::RefCell<Vec<Vec<usize>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl LineIndex {
     /// 1-based (line, column) of byte `at`.
     pub fn locate(&mut self, content: &[u8], at: usize) -> (usize, usize) {
-        let starts = self.starts.get_or_insert_with(|| {
-            std::iter::once(0).chain(memchr::memchr_iter(b'\n', content).map(|i| i + 1)).collect()
-        });
-        let lno = starts.partition_point(|&st| st <= at);
-        (lno, at - starts[lno - 1] + 1)
+        if !self.built {
+            if self.starts.capacity() == 0 {
+                self.starts = LINE_BUFFERS.with(|b| b.borrow_mut().pop()).unwrap_or_default();
+            }
+            self.starts.clear();
+            self.starts.push(0);
+            self.starts.extend(memchr::memchr_iter(b'\n', content).map(|i| i + 1));
+            self.built = true;
+        }
+        let lno = self.starts.partition_point(|&st| st <= at);
+        (lno, at - self.starts[lno - 1] + 1)
+    }
+}
+
+impl Drop for LineIndex {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.starts);
+        // Keep a few modest buffers; a huge file's table is freed.
+        if buf.capacity() > 0 && buf.capacity() <= 1 << 20 {
+            let _ = LINE_BUFFERS.try_with(|b| {
+                let mut b = b.borrow_mut();
+                if b.len() < 4 {
+                    b.push(buf);
+                }
+            });
+        }
     }
 }
 
@@ -149,7 +184,8 @@ impl Engine {
                 .build(&words)
                 .expect("keywords")
         });
-        Engine { rules, keywords, keyword_rules, always }
+        let by_id = rules.rules.iter().enumerate().map(|(i, r)| (r.id.clone(), i)).collect();
+        Engine { rules, keywords, keyword_rules, always, by_id }
     }
 
     /// Is this path excluded by a global allowlist?
@@ -211,7 +247,7 @@ impl Engine {
         for (w, active) in selected {
             self.run_rules(path, content, w, &active, &mut lines, &mut out);
         }
-        out.sort_by_key(|f| f.line);
+        out.sort_by_cached_key(|f| f.line); // moves each (large) finding once
         out.dedup_by(|a, b| a.rule_id == b.rule_id && a.line == b.line && a.secret_hash == b.secret_hash);
         out
     }
@@ -372,7 +408,7 @@ impl Engine {
         if has_allow_marker(line_at(content, at)) {
             return None;
         }
-        let rule = self.rules.rules.iter().find(|r| r.id == found.rule_id);
+        let rule = self.by_id.get(&found.rule_id).map(|&i| &self.rules.rules[i]);
         if self.path_allowed(path)
             || rule.is_some_and(|r| {
                 r.path.as_ref().is_some_and(|p| !p.is_match(path)) || r.allowlists.iter().any(|a| a.covers(path))
@@ -420,8 +456,4 @@ impl Engine {
         f.refresh_fingerprint();
         f
     }
-}
-
-pub(crate) fn memfind(hay: &[u8], needle: &[u8]) -> bool {
-    memchr::memmem::find(hay, needle).is_some()
 }

@@ -248,17 +248,18 @@ pub const MAX_CHAIN: usize = 4096;
 /// rebuilt from it).
 pub const MAX_CHAIN_BYTES: usize = 2 << 30;
 
-fn inflate(p: &Pack, e: &Entry, z: &mut Decompress) -> Result<Vec<u8>, PackError> {
+fn inflate(p: &Pack, e: &Entry, z: &mut Decompress, out: &mut Vec<u8>) -> Result<(), PackError> {
     z.reset(true);
     if e.size > MAX_OBJECT {
         return Err(p.bad("an object is larger than the walk rebuilds in memory"));
     }
-    let mut out = Vec::with_capacity(e.size);
-    let status = z.decompress_vec(&p.pack[e.data.clone()], &mut out, FlushDecompress::Finish);
+    out.clear();
+    out.reserve(e.size);
+    let status = z.decompress_vec(&p.pack[e.data.clone()], out, FlushDecompress::Finish);
     match status {
-        Ok(Status::StreamEnd) if out.len() == e.size => Ok(out),
+        Ok(Status::StreamEnd) if out.len() == e.size => Ok(()),
         // An empty object is a complete zlib stream that may report Ok rather than StreamEnd.
-        Ok(_) if e.size == 0 && out.is_empty() => Ok(out),
+        Ok(_) if e.size == 0 && out.is_empty() => Ok(()),
         _ => Err(p.bad("corrupt zlib data")),
     }
 }
@@ -283,7 +284,16 @@ fn varint(d: &[u8], at: &mut usize) -> Option<usize> {
 /// Rebuild a version from its base and a git delta; `inserted` gets the target ranges the
 /// delta added (merged when adjacent).
 pub fn apply_delta(base: &[u8], delta: &[u8], inserted: &mut Vec<Range<usize>>) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    apply_delta_into(base, delta, inserted, &mut out)?;
+    Some(out)
+}
+
+/// [`apply_delta`] into a buffer the caller reuses: rebuilding every version of a history
+/// into fresh allocations spent a third of the walk in the allocator.
+fn apply_delta_into(base: &[u8], delta: &[u8], inserted: &mut Vec<Range<usize>>, out: &mut Vec<u8>) -> Option<()> {
     inserted.clear();
+    out.clear();
     let mut at = 0;
     if varint(delta, &mut at)? != base.len() {
         return None;
@@ -292,7 +302,7 @@ pub fn apply_delta(base: &[u8], delta: &[u8], inserted: &mut Vec<Range<usize>>) 
     if size > MAX_OBJECT {
         return None;
     }
-    let mut out = Vec::with_capacity(size);
+    out.reserve(size);
     while at < delta.len() {
         let cmd = delta[at];
         at += 1;
@@ -329,7 +339,7 @@ pub fn apply_delta(base: &[u8], delta: &[u8], inserted: &mut Vec<Range<usize>>) 
             return None;
         }
     }
-    (out.len() == size).then_some(out)
+    (out.len() == size).then_some(())
 }
 
 /// What the walk hands to the visitor for each blob version.
@@ -361,16 +371,23 @@ pub fn walk<V: Visitor>(pack: &Pack, threads: usize, visitor: &V) -> Result<usiz
     let worker = || -> Result<(), PackError> {
         let mut z = Decompress::new(true);
         let mut scratch = Vec::new();
+        // One content buffer per chain depth and one delta buffer, reused from version to
+        // version (empty vectors until a chain reaches that deep).
+        let mut bufs: Vec<Vec<u8>> = (0..=MAX_CHAIN).map(|_| Vec::new()).collect();
+        let mut delta = Vec::new();
         loop {
             let k = next.fetch_add(1, Ordering::Relaxed);
             let Some(&root) = f.roots.get(k) else { return Ok(()) };
             let e = &f.entries[root as usize];
-            let content = inflate(pack, e, &mut z)?;
-            let blob = Blob { oid: pack.oid(e.idx as usize), content: &content, inserted: None };
+            let (content, deeper) = bufs.split_first_mut().expect("MAX_CHAIN + 1 buffers");
+            inflate(pack, e, &mut z, content)?;
+            let blob = Blob { oid: pack.oid(e.idx as usize), content, inserted: None };
             let carry = visitor.visit(&blob, None);
             let chain = Chain { depth: 1, bytes: content.len() };
-            let n = descend(pack, &f, root, &content, carry.as_ref(), visitor, &mut z, &mut scratch, chain)?;
+            let mut w = Walker { pack, f: &f, visitor, z: &mut z, inserted: &mut scratch, delta: &mut delta };
+            let n = w.descend(root, content, carry.as_ref(), deeper, chain)?;
             visited.fetch_add(n + 1, Ordering::Relaxed);
+            release_if_large(content);
         }
     };
     std::thread::scope(|s| {
@@ -391,38 +408,65 @@ struct Chain {
     bytes: usize,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn descend<V: Visitor>(
-    pack: &Pack,
-    f: &Forest,
-    base: u32,
-    base_content: &[u8],
-    base_carry: Option<&V::Carry>,
-    visitor: &V,
-    z: &mut Decompress,
-    inserted: &mut Vec<Range<usize>>,
-    chain: Chain,
-) -> Result<usize, PackError> {
-    let children = &f.child_list[f.child_start[base as usize] as usize..f.child_start[base as usize + 1] as usize];
-    let mut n = 0;
-    for &c in children {
-        let e = &f.entries[c as usize];
-        let delta = inflate(pack, e, z)?;
-        let content = apply_delta(base_content, &delta, inserted).ok_or_else(|| pack.bad("corrupt delta"))?;
-        drop(delta);
-        let chain = Chain { depth: chain.depth + 1, bytes: chain.bytes + content.len() };
-        if chain.depth > MAX_CHAIN || chain.bytes > MAX_CHAIN_BYTES {
-            return Err(pack.bad("a delta chain is deeper or larger than the walk follows"));
-        }
-        let blob = Blob {
-            oid: pack.oid(e.idx as usize),
-            content: &content,
-            inserted: base_carry.is_some().then_some(inserted.as_slice()),
-        };
-        let carry = visitor.visit(&blob, base_carry);
-        n += 1 + descend(pack, f, c, &content, carry.as_ref(), visitor, z, inserted, chain)?;
+/// A buffer that held an unusually large version is given back rather than kept for the
+/// rest of the walk: reuse must not turn one 100 MB file into 100 MB per chain depth.
+fn release_if_large(buf: &mut Vec<u8>) {
+    if buf.capacity() > 8 << 20 {
+        *buf = Vec::new();
     }
-    Ok(n)
+}
+
+/// One walker thread's state while it descends a delta tree.
+struct Walker<'w, V: Visitor> {
+    pack: &'w Pack,
+    f: &'w Forest,
+    visitor: &'w V,
+    z: &'w mut Decompress,
+    inserted: &'w mut Vec<Range<usize>>,
+    delta: &'w mut Vec<u8>,
+}
+
+impl<V: Visitor> Walker<'_, V> {
+    /// Visit the versions deltified against `base` (whose content is `base_content`), and
+    /// theirs, depth first. `bufs` holds one reusable buffer per remaining chain depth.
+    fn descend(
+        &mut self,
+        base: u32,
+        base_content: &[u8],
+        base_carry: Option<&V::Carry>,
+        bufs: &mut [Vec<u8>],
+        chain: Chain,
+    ) -> Result<usize, PackError> {
+        let f = self.f;
+        let children = &f.child_list[f.child_start[base as usize] as usize..f.child_start[base as usize + 1] as usize];
+        if children.is_empty() {
+            return Ok(0);
+        }
+        let Some((content, deeper)) = bufs.split_first_mut() else {
+            return Err(self.pack.bad("a delta chain is deeper or larger than the walk follows"));
+        };
+        let mut n = 0;
+        for &c in children {
+            let e = &f.entries[c as usize];
+            inflate(self.pack, e, self.z, self.delta)?;
+            apply_delta_into(base_content, self.delta, self.inserted, content)
+                .ok_or_else(|| self.pack.bad("corrupt delta"))?;
+            let chain = Chain { depth: chain.depth + 1, bytes: chain.bytes + content.len() };
+            if chain.depth > MAX_CHAIN || chain.bytes > MAX_CHAIN_BYTES {
+                return Err(self.pack.bad("a delta chain is deeper or larger than the walk follows"));
+            }
+            let blob = Blob {
+                oid: self.pack.oid(e.idx as usize),
+                content,
+                inserted: base_carry.is_some().then_some(self.inserted.as_slice()),
+            };
+            let carry = self.visitor.visit(&blob, base_carry);
+            n += 1 + self.descend(c, content, carry.as_ref(), deeper, chain)?;
+        }
+        release_if_large(content);
+        release_if_large(self.delta);
+        Ok(n)
+    }
 }
 
 /// The `pack-*.idx` files of an objects directory and of its alternates.

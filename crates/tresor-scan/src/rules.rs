@@ -503,7 +503,7 @@ mod samples {
         // tokens start with 21 `A`s of ~110 characters).
         let real: [&[u8]; 4] = [
             b"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", // gitleaks:allow (test sample)
-            b"AAAAAAAAAAAAAAAAAAAAAMLheAAAAAAA0%2BuSeid%2BULvsea4JtiGRiSDSJSI%3DEUifiRBkKG5E2XzMDjRfl76ZC9Ub0wnz4XsNiRVBChTYbJcE3F",
+            b"AAAAAAAAAAAAAAAAAAAAAMLheAAAAAAA0%2BuSeid%2BULvsea4JtiGRiSDSJSI%3DEUifiRBkKG5E2XzMDjRfl76ZC9Ub0wnz4XsNiRVBChTYbJcE3F", // gitleaks:allow (test sample)
             b"WldBYdF0ZRPcgllrTWmN",
             b"abca",
         ];

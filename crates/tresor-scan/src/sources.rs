@@ -70,30 +70,44 @@ fn cores(max: usize) -> usize {
 }
 
 /// On one line, keep the first report of a secret: findings come analyzers first, then
-/// rules in order (specific → generic), and the sort is stable.
+/// rules in order (specific → generic), and the sort is stable. Each line keeps the hashes
+/// and spans it has kept (kept spans never overlap, so one look at the nearest suffices):
+/// a minified line with thousands of tokens is linear, not quadratic.
 fn most_specific(mut out: Vec<Finding>) -> Vec<Finding> {
-    out.sort_by_key(|f| f.line);
+    out.sort_by_cached_key(|f| f.line); // moves each (large) finding once
     let mut kept: Vec<Finding> = Vec::with_capacity(out.len());
     // A path-only rule's finding is the file itself (no secret, no span): it never hides,
     // nor is hidden by, what the rules find inside the file.
     let file_level = |f: &Finding| f.span.is_empty() && f.secret_hash == crate::finding::NO_SECRET_HASH;
+    let mut line = usize::MAX;
+    let mut hashes: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut spans: std::collections::BTreeMap<usize, usize> = std::collections::BTreeMap::new();
     for f in out {
-        let dup = !file_level(&f)
-            && kept
-                .iter()
-                .rev()
-                .take_while(|k| k.line == f.line)
-                .any(|k| !file_level(k) && (k.secret_hash == f.secret_hash || overlaps(k, &f)));
-        if !dup {
+        if file_level(&f) {
             kept.push(f);
+            continue;
         }
+        if f.line != line {
+            line = f.line;
+            hashes.clear();
+            spans.clear();
+        }
+        let (start, end) = reach(&f);
+        let overlapping = spans.range(..=end).next_back().is_some_and(|(_, &e)| e >= start);
+        if hashes.contains(&f.secret_hash) || overlapping {
+            continue;
+        }
+        hashes.insert(f.secret_hash.clone());
+        spans.insert(start, end);
+        kept.push(f);
     }
     kept
 }
 
-/// Two findings on one line whose secrets overlap (one contains the other's start).
-fn overlaps(a: &Finding, b: &Finding) -> bool {
-    a.line == b.line && a.column <= b.column + b.redacted.len().max(8) && b.column <= a.column + a.redacted.len().max(8)
+/// The columns a finding's secret may cover on its line (its redacted length, at least 8:
+/// redaction shortens long secrets).
+fn reach(f: &Finding) -> (usize, usize) {
+    (f.column, f.column + f.redacted.len().max(8))
 }
 
 /// Run `work` over `items` on all cores, keeping the input order of results.
@@ -306,8 +320,9 @@ const FULL: u32 = u32::MAX;
 /// What a scanned version hands to the versions deltified against it.
 struct Carry {
     profile: u32,
-    /// the secrets this version holds, to find again in versions that copy them
-    secrets: Vec<(Vec<u8>, Finding)>,
+    /// the secrets this version holds, to find again in versions that copy them (searchers
+    /// built once, not once per version that inherits them)
+    secrets: Vec<(memchr::memmem::Finder<'static>, Finding)>,
 }
 
 impl<'a> HistoryScan<'a> {
@@ -405,8 +420,11 @@ impl pack::Visitor for HistoryScan<'_> {
             (Some(p), Some(inserted)) if p.profile == profile && profile != FULL => {
                 let mut f = self.engine.scan_changed(path, content, inserted);
                 let mut lines = crate::engine::LineIndex::default();
+                // The report names each secret once per path (at its oldest commit), so a
+                // version needs one occurrence of each inherited secret, not all of them: a
+                // fixture repeating one token a thousand times made every version of it slow.
                 for (secret, held) in &p.secrets {
-                    for at in memchr::memmem::find_iter(content, secret) {
+                    if let Some(at) = secret.find(content) {
                         f.extend(self.engine.relocate(held, path, content, at, &mut lines));
                     }
                 }
@@ -417,7 +435,7 @@ impl pack::Visitor for HistoryScan<'_> {
         let secrets = findings
             .iter()
             .filter(|f| !f.span.is_empty() && f.span.end <= content.len())
-            .map(|f| (content[f.span.clone()].to_vec(), f.clone()))
+            .map(|f| (memchr::memmem::Finder::new(&content[f.span.clone()]).into_owned(), f.clone()))
             .collect();
         self.record(i, findings);
         Some(Carry { profile, secrets })
