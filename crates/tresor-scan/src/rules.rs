@@ -81,13 +81,28 @@ struct RawRule {
 }
 
 #[derive(Deserialize)]
-struct RawRaise {
-    /// Paths where findings are raised one tier.
-    paths: String,
-    /// …except these (tests, fixtures, examples, documentation).
-    #[serde(default, rename = "exceptPaths")]
-    except_paths: Option<String>,
+#[serde(untagged)]
+enum RawRaise {
+    /// A named set: `"configuration-files"` ([`CONFIGURATION_FILES`]).
+    Named(String),
+    /// Paths of its own.
+    Paths {
+        /// Paths where findings are raised one tier.
+        paths: String,
+        /// …except these (tests, fixtures, examples, documentation).
+        #[serde(default, rename = "exceptPaths")]
+        except_paths: Option<String>,
+    },
 }
+
+/// `raise = "configuration-files"`: files where an assignment is data someone deploys
+/// (`.env`, YAML, JSON, TOML, INI, properties, Terraform variables, XML configuration,
+/// `.npmrc`, `.netrc`…), except under tests, fixtures, examples and documentation. One
+/// definition for every rule that reads assignments.
+pub const CONFIGURATION_FILES: (&str, &str) = (
+    r"(?i)(?:(?:^|/)(?:\.env(?:\.[\w.-]+)?|[\w.-]+\.env|\.npmrc|\.pypirc|\.netrc|\.git-credentials|\.htpasswd|credentials)|\.(?:ya?ml|json|toml|ini|cfg|conf|properties|tfvars|hcl|xml|config|plist|env))$",
+    r"(?i)(?:^|/)(?:tests?|testing|testdata|test_data|fixtures?|spec|specs|examples?|samples?|docs?|documentation|demos?|mocks?|__tests__|__mocks__|__fixtures__)/|[._-](?:tests?|spec|examples?|samples?|fixtures?|mock)\.[\w.]+$",
+);
 
 #[derive(Deserialize, Default)]
 struct RawExtend {
@@ -408,9 +423,19 @@ impl RuleSet {
                 |p: &str| regex::Regex::new(p).map_err(|e| RulesError::Regex { id: r.id.clone(), why: e.to_string() });
             let raise = match &r.raise {
                 None => None,
-                Some(x) => Some(Raise {
-                    paths: path_regex(&x.paths)?,
-                    except_paths: x.except_paths.as_deref().map(path_regex).transpose()?,
+                Some(RawRaise::Named(name)) if name == "configuration-files" => Some(Raise {
+                    paths: path_regex(CONFIGURATION_FILES.0)?,
+                    except_paths: Some(path_regex(CONFIGURATION_FILES.1)?),
+                }),
+                Some(RawRaise::Named(other)) => {
+                    return Err(RulesError::Unsupported {
+                        id: r.id.clone(),
+                        why: format!("unknown raise set '{other}' (known: configuration-files)"),
+                    })
+                }
+                Some(RawRaise::Paths { paths, except_paths }) => Some(Raise {
+                    paths: path_regex(paths)?,
+                    except_paths: except_paths.as_deref().map(path_regex).transpose()?,
                 }),
             };
             let mut allowlists = Vec::new();
