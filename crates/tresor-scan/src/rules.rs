@@ -605,6 +605,25 @@ confidence = "low"
     }
 
     #[test]
+    fn rules_reading_assignments_leave_provider_prefixed_values_to_their_providers() {
+        // The generic and provider-named rules carry the same prefix allowlist: a value with a
+        // provider's prefix is judged by that provider's rule (a truncated token is not
+        // guessed at twice). Adding a provider means adding its prefix to both.
+        let set = RuleSet::default_rules();
+        let prefixes = |id: &str| -> Vec<String> {
+            let rule = set.rules.iter().find(|r| r.id == id).unwrap();
+            rule.allowlists
+                .iter()
+                .flat_map(|a| a.regexes.iter().map(|r| r.as_str().to_string()))
+                .filter(|r| r.contains("github_pat_"))
+                .collect()
+        };
+        let generic = prefixes("generic-password-assignment");
+        assert_eq!(generic.len(), 1);
+        assert_eq!(prefixes("provider-named-credential"), generic);
+    }
+
+    #[test]
     fn rule_ids_are_unique() {
         let set = RuleSet::from_toml(DEFAULT_RULES).unwrap();
         let mut ids: Vec<&str> = set.rules.iter().map(|r| r.id.as_str()).collect();
