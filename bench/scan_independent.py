@@ -60,6 +60,16 @@ def files_of(tool, report):
     return files
 
 
+# Betterleaks rules whose "secrets" are identifiers, not credentials: hosts, instance URLs,
+# client and app IDs, cloud and token *names*. A scanner that stays quiet on them is right;
+# recall is also reported without them ("secrets only").
+IDENTIFIER_RULES = {
+    "artifactory-jfrog-url", "salesforce-instance-url.1", "snowflake-account-host.1", "supabase-project-url",
+    "tableau-server-host.1", "tableau-personal-access-token-name.1", "cloudinary-cloud-name", "planetscale-id",
+    "lark-app-id", "canva-client-id", "ebay-client-id", "aikido-client-id", "clickhouse-cloud-key-id",
+    "azure-storage-account-name", "polymarket-address", "mongodb-atlas-service-account-id",
+}
+
 sources = {}
 if os.path.isdir(args.kingfisher):
     p, n = kingfisher_samples(args.kingfisher)
@@ -102,11 +112,13 @@ try:
         reports["kingfisher"] = files_of("kingfisher", r)
         for tool, found in reports.items():
             if found is None:
-                rows.append((src, tool, None, None, len(pos), len(neg)))
+                rows.append((src, tool, None, None, len(pos), len(neg), None, None))
                 continue
             tp = sum(1 for n in pnames if n in found)
             fp = sum(1 for n in nnames if n in found)
-            rows.append((src, tool, tp, fp, len(pos), len(neg)))
+            secrets = [n for (rid, _), n in zip(pos, pnames) if rid not in IDENTIFIER_RULES]
+            tps = sum(1 for n in secrets if n in found)
+            rows.append((src, tool, tp, fp, len(pos), len(neg), tps, len(secrets)))
         if args.misses:
             found = reports["tresor (all tiers)"] or set()
             missed = collections.Counter(rid for (rid, _), n in zip(pos, pnames) if n not in found)
@@ -114,14 +126,14 @@ try:
             flagged = [(rid, s[:100]) for (rid, s), n in zip(neg, nnames) if n in found]
             for rid, s in flagged[: args.misses]:
                 print(f"  flagged look-alike ({rid}): {s!r}")
-    print(f"{'samples from':13} {'tool':20} {'recall':>16} {'look-alikes flagged':>22}")
-    for src, tool, tp, fp, np_, nn in rows:
+    print(f"{'samples from':13} {'tool':20} {'recall':>16} {'look-alikes flagged':>22} {'secrets only':>18}")
+    for src, tool, tp, fp, np_, nn, tps, ns in rows:
         # The installed Kingfisher (2.14, PyPI kingfisher-bin) runs rules named betterleaks.*, so
         # only Betterleaks on its own samples is marked.
         own = " (its own samples)" if tool == "betterleaks" and src in ("betterleaks", "bl-generated") else ""
         if tp is None:
             print(f"{src:13} {tool:20} {'—':>16} {'—':>22}")
             continue
-        print(f"{src:13} {tool:20} {tp:>6}/{np_:<5} {tp / np_:.3f} {fp:>8}/{nn:<5} {fp / max(nn, 1):.3f}{own}")
+        print(f"{src:13} {tool:20} {tp:>6}/{np_:<5} {tp / np_:.3f} {fp:>8}/{nn:<5} {fp / max(nn, 1):.3f} {tps:>6}/{ns:<5} {tps / max(ns, 1):.3f}{own}")
 finally:
     shutil.rmtree(work, ignore_errors=True)

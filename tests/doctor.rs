@@ -121,3 +121,35 @@ fn doctor_names_the_next_step() {
     let (_, v) = doctor_json(&sb, &[f.to_str().unwrap()], &[("SOPS_AGE_KEY_FILE", other.to_str().unwrap())]);
     assert!(v["files"][0]["keys"][0]["next"].as_str().unwrap().contains("add your recipient"), "{v}");
 }
+
+#[test]
+fn doctor_tells_an_unreadable_default_key_file_from_an_absent_one() {
+    // Root reads any mode, so the unreadable file here is a directory where the key file
+    // should be: what a mis-mounted Secret looks like. It must be named, not taken for absent.
+    let sb = Sandbox::new();
+    let f = sb.encrypted("s.yaml", "a: b\n");
+    let xdg = sb.path("xdg");
+    std::fs::create_dir_all(xdg.join("sops/age/keys.txt")).unwrap();
+    let doctor = || {
+        let out = sb
+            .tresor()
+            .args(["doctor", "--format", "json"])
+            .arg(&f)
+            .env_remove("SOPS_AGE_KEY_FILE")
+            .env("XDG_CONFIG_HOME", &xdg)
+            .env("HOME", "/nonexistent")
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), v["files"][0]["keys"][0].clone())
+    };
+    let (code, key) = doctor();
+    assert_eq!(code, Some(128), "{key}");
+    assert!(key["reason"].as_str().unwrap().contains("keys.txt exists but cannot be read"), "{key}");
+    assert!(key["next"].as_str().unwrap().contains("readable by this user"), "{key}");
+    // Absent: the usual advice, no talk of permissions.
+    std::fs::remove_dir_all(xdg.join("sops")).unwrap();
+    let (_, key) = doctor();
+    assert!(!key["reason"].as_str().unwrap().contains("cannot be read"), "{key}");
+    assert!(key["next"].as_str().unwrap().contains("put the identity"), "{key}");
+}

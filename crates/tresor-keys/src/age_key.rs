@@ -203,9 +203,15 @@ pub fn load_identities() -> Result<Identities, KeyError> {
     }
     if let Some(p) = default_key_file() {
         searched.push(p.display().to_string());
-        if let Ok(text) = std::fs::read_to_string(&p) {
-            let text = Zeroizing::new(text);
-            ids.extend(parse_identity_text(&text, &p.display().to_string(), &mut unavailable)?);
+        match std::fs::read_to_string(&p) {
+            Ok(text) => {
+                let text = Zeroizing::new(text);
+                ids.extend(parse_identity_text(&text, &p.display().to_string(), &mut unavailable)?);
+            }
+            // Absent is the common case; a file that is there but cannot be read (a mounted
+            // Secret with the wrong owner in Argo CD or CI) is named, never taken for absent.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => unavailable.push(format!("{} exists but cannot be read: {e}", p.display())),
         }
     }
     Ok(Identities { ids, searched, unavailable })

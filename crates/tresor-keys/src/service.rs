@@ -254,7 +254,8 @@ pub enum KeyFailure {
     NoIdentity {
         /// The places looked in.
         searched: String,
-        /// Plugin identities that could not be used, as `; not usable: …`.
+        /// Identities that could not be used (plugins, unreadable key files), as
+        /// `; not usable: …`.
         unavailable: String,
     },
     /// Identities were found, but none opens this entry.
@@ -303,6 +304,11 @@ impl KeyFailure {
     pub fn next_step(&self, kind: &str, id: &str) -> Option<String> {
         let short: String = id.chars().take(24).collect();
         Some(match (self, kind) {
+            (KeyFailure::NoIdentity { unavailable, .. }, _) if unavailable.contains("cannot be read") => {
+                "make the key file named above readable by this user (owner and mode; in Kubernetes the \
+                 Secret's defaultMode and the pod's fsGroup)"
+                    .into()
+            }
             (KeyFailure::NoIdentity { .. }, _) => format!(
                 "put the identity of {short}… in ~/.config/sops/age/keys.txt or point SOPS_AGE_KEY_FILE at it \
                  (a new `tresor keygen` key opens only files encrypted to it)"
