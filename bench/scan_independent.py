@@ -19,6 +19,7 @@ Usage: python3 bench/scan_independent.py [--kingfisher REPO] [--betterleaks REPO
 import argparse, collections, json, os, re, shutil, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reports import findings  # noqa: E402
 from independent_samples import betterleaks_generated, betterleaks_samples, dedup, kingfisher_samples, write  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -32,32 +33,11 @@ args = ap.parse_args()
 
 
 def files_of(tool, report):
-    try:
-        text = open(report).read()
-    except OSError:
+    """Basenames of the files a report has findings in (`tresor-default`: medium and high)."""
+    found = findings("tresor" if tool.startswith("tresor") else tool, report)
+    if found is None:
         return None
-    dec, i, objs = json.JSONDecoder(), 0, []
-    while i < len(text):
-        if text[i].isspace():
-            i += 1
-            continue
-        v, i = dec.raw_decode(text, i)
-        objs.append(v)
-    files = set()
-    for o in objs:
-        if tool == "kingfisher":
-            for f in (o.get("findings") or []) if isinstance(o, dict) else []:
-                p = (f.get("finding") or {}).get("path") or f.get("path") or ""
-                files.add(os.path.basename(p))
-        elif tool == "betterleaks":
-            for f in o.get("findings") or []:
-                p = (f.get("location") or {}).get("path") or (f.get("attributes") or {}).get("path") or ""
-                files.add(os.path.basename(p))
-        elif tool == "tresor-default":
-            files |= {os.path.basename(f["File"]) for f in o if f.get("Confidence") != "low"}
-        else:
-            files |= {os.path.basename(f["File"]) for f in o}
-    return files
+    return {os.path.basename(p) for _, p, c in found if not (tool == "tresor-default" and c == "low")}
 
 
 # Betterleaks rules whose "secrets" are identifiers, not credentials: hosts, instance URLs,

@@ -71,27 +71,14 @@ for tree in $TREES; do
   fi
   kingfisher scan "$d" --no-validate --no-update-check -f json -o "$W/$tree.kingfisher.json" >/dev/null 2>&1 || true
 done
-python3 - "$W" $TREES <<'PY'
+ROOT="$ROOT" python3 - "$W" $TREES <<'PY'
 import collections, json, os, sys
 w, trees = sys.argv[1], sys.argv[2:]
+sys.path.insert(0, os.path.join(os.environ["ROOT"], "bench"))
+from reports import findings
 def load(path, tool):
-    try:
-        text = open(path).read()
-    except Exception:
-        return None
-    # Kingfisher writes its findings object, then a summary object.
-    dec, i, objs = json.JSONDecoder(), 0, []
-    while i < len(text):
-        if text[i].isspace():
-            i += 1
-            continue
-        v, i = dec.raw_decode(text, i)
-        objs.append(v)
-    if tool == "kingfisher":
-        return [f["rule"]["id"] for o in objs if isinstance(o, dict) for f in (o.get("findings") or []) if "rule" in f]
-    if tool == "betterleaks":
-        return [f["rule_id"] for o in objs for f in (o.get("findings") or [])]
-    return [f.get("RuleID", "?") for o in objs for f in o]
+    found = findings(tool, path)
+    return None if found is None else [rule for rule, _, _ in found]
 print(f"{'tree':8} {'tresor':>8} {'gitleaks':>9} {'betterleaks':>12} {'kingfisher':>11}")
 tops = collections.defaultdict(collections.Counter)
 for tree in trees:
