@@ -752,3 +752,29 @@ fn a_trailing_document_marker_reads_in_both_directions() {
     assert_eq!(sb.tresor().arg("decrypt").arg(&ours).ok(), plain);
     assert!(sb.sops().arg("decrypt").arg(&ours).ok().contains("password: hunter2"));
 }
+
+/// A key list of a kind tresor does not know — what a newer sops writes for a key type added
+/// after 3.11 — must survive every write that keeps the data key, and block a rotation that
+/// would leave it wrapping the old one; dropping it silently locks its holders out.
+#[test]
+fn key_lists_of_unknown_kinds_are_kept_on_set_and_block_rotation() {
+    let sb = Sandbox::new();
+    let enc = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(testdata("roundtrip/k8s-secret.yaml")).ok();
+    let entry = "    fortanix_dsm:\n        - key_id: 5b1c0d2e\n          enc: Zm9ydGFuaXgtd3JhcHBlZA==\n          created_at: \"2026-01-01T00:00:00Z\"\n";
+    let file = sb.write("secret.yaml", &enc.replacen("sops:\n", &format!("sops:\n{entry}"), 1));
+    sb.tresor().args(["set"]).arg(&file).args(["[\"stringData\"][\"password\"]", "\"changed\""]).ok();
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains(entry.trim_end()), "the unknown entry is kept as it was:\n{text}");
+    let dec = sb.sops().args(["decrypt", "--extract", "[\"stringData\"][\"password\"]"]).arg(&file).ok();
+    assert_eq!(dec, "changed", "sops still reads the file");
+    let out = sb.tresor().args(["rotate", "-i"]).arg(&file).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("fortanix_dsm (a key kind tresor does not know)"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text, "a refused rotation changes nothing");
+    // Asked for explicitly, the entry goes, and the rotation says so.
+    let out = sb.tresor().args(["rotate", "-i", "--drop-unsupported-keys"]).arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!std::fs::read_to_string(&file).unwrap().contains("fortanix_dsm"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fortanix_dsm"), "{}", String::from_utf8_lossy(&out.stderr));
+}

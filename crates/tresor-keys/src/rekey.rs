@@ -217,7 +217,15 @@ pub fn rotation_groups(
             }
         }
     }
-    let unusable: Vec<String> = groups.iter().flatten().filter(|k| !k.row().served).map(KeySpec::describe).collect();
+    let mut unusable: Vec<String> =
+        groups.iter().flatten().filter(|k| !k.row().served).map(KeySpec::describe).collect();
+    // Entries of a kind no version of tresor knows (a key type a newer sops added) are not
+    // in `groups` at all: a new data key would silently leave them behind.
+    unusable.extend(
+        meta.all_keys()
+            .filter(|k| KeySpec::of(k).is_none())
+            .map(|k| format!("{} (a key kind tresor does not know)", k.kind())),
+    );
     if !unusable.is_empty() {
         if !drop_unsupported {
             return Err(RekeyError::Unsupported(unusable.join(", ")));

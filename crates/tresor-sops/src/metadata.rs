@@ -140,16 +140,46 @@ fn field(map: &Map, key: &str) -> Option<String> {
     map.get(key).and_then(non_null)
 }
 
+/// The fields of the `sops` block that are not key lists.
+const NON_KEY_FIELDS: [&str; 8] = [
+    "key_groups",
+    "shamir_threshold",
+    "lastmodified",
+    "mac",
+    "mac_only_encrypted",
+    "version",
+    "tresor_layout",
+    "owner",
+];
+
+/// Is `name: value` a key list of a kind tresor does not know — a sequence of mappings
+/// under a name that is no other metadata field (a key type a newer sops added)?
+fn is_unknown_key_list(name: &str, value: &Node) -> bool {
+    !LISTS.iter().any(|(k, _)| *k == name)
+        && !NON_KEY_FIELDS.contains(&name)
+        && !Rule::FIELD_NAMES.contains(&name)
+        && matches!(value, Node::Seq(s) if s.values().next().is_some() && s.values().all(|v| v.as_map().is_some()))
+}
+
 fn read_group(map: &Map) -> Result<KeyGroup, SopsError> {
     let mut keys = Vec::new();
-    for (kind, _) in LISTS {
-        for item in list_items(map.get(kind)) {
+    let mut read = |kind: &str, node: Option<&Node>| -> Result<(), SopsError> {
+        for item in list_items(node) {
             let m = item
                 .as_map()
                 .ok_or_else(|| SopsError::InvalidMetadata(format!("a `{kind}` key entry is not a mapping")))?;
             let fields = m.entries().filter_map(|e| non_null(&e.value).map(|v| (e.key.clone(), v))).collect();
             keys.push(MasterKey { kind: kind.to_string(), fields });
         }
+        Ok(())
+    };
+    for (kind, _) in LISTS {
+        read(kind, map.get(kind))?;
+    }
+    // Key lists of kinds this version does not know are kept, in file order, and written
+    // back after the known ones: dropping one would silently lock its holders out.
+    for e in map.entries().filter(|e| is_unknown_key_list(&e.key, &e.value)) {
+        read(&e.key, Some(&e.value))?;
     }
     Ok(KeyGroup { keys })
 }
@@ -348,16 +378,28 @@ fn check_semver(v: &str) -> Result<(), SopsError> {
 
 fn group_tree(g: &KeyGroup, in_groups: bool) -> Vec<(String, Meta)> {
     let mut out: Vec<(String, Meta)> = Vec::new();
-    for (kind, always) in LISTS {
-        let items: Vec<Meta> = g
-            .keys
+    let items = |kind: &str| -> Vec<Meta> {
+        g.keys
             .iter()
             .filter(|k| k.kind == kind)
             .map(|k| Meta::Map(k.fields.iter().map(|(name, v)| (name.clone(), field_meta(name, v))).collect()))
-            .collect();
+            .collect()
+    };
+    for (kind, always) in LISTS {
+        let items = items(kind);
         if !items.is_empty() || (always && in_groups) {
             out.push((kind.into(), Meta::List(items)));
         }
+    }
+    // Kinds this version does not know, as read (see `read_group`).
+    let mut unknown: Vec<&str> = Vec::new();
+    for k in &g.keys {
+        if !LISTS.iter().any(|(known, _)| *known == k.kind) && !unknown.contains(&k.kind.as_str()) {
+            unknown.push(&k.kind);
+        }
+    }
+    for kind in unknown {
+        out.push((kind.into(), Meta::List(items(kind))));
     }
     out
 }
