@@ -357,6 +357,16 @@ mod tests {
     }
 
     #[test]
+    fn every_service_has_its_place_in_the_metadata_writer() {
+        // A kind missing from the writer's order would still be kept (after the known
+        // lists), but out of sops' order: the two tables must agree.
+        let known: Vec<&str> = tresor_sops::metadata::known_lists().collect();
+        for row in &SERVICES {
+            assert!(known.contains(&row.kind), "{} is in SERVICES but not in metadata's LISTS", row.kind);
+        }
+    }
+
+    #[test]
     fn specs_compare_by_normalised_identity() {
         let a = KeySpec::parse("hc_vault_transit_uri", " https://bao:8200/v1/transit/keys/k/ ").unwrap();
         let stored = MasterKey::new(

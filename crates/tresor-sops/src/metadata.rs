@@ -109,6 +109,12 @@ const LISTS: [(&str, bool); 8] = [
     ("pgp", false),
 ];
 
+/// The key lists this version writes in sops' order (a kind not among them is still kept,
+/// after them, as read).
+pub fn known_lists() -> impl Iterator<Item = &'static str> {
+    LISTS.iter().map(|(k, _)| *k)
+}
+
 // ---------------------------------------------------------------- reading
 
 fn scalar_text(node: &Node) -> Option<String> {
