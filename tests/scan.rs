@@ -683,3 +683,30 @@ fn a_secret_free_thousand_file_commit_of_real_code_gives_no_finding_when_staged(
     assert!(f.is_empty(), "{} findings on secret-free code:\n{}", f.len(), shown.join("\n"));
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// A version rebuilt from a delta inherits its base's secrets; the one occurrence it needs
+/// must be one the report may name: an allow-marked first occurrence does not hide an
+/// unmarked later one (here in a copy at a new path, deltified against the original).
+#[test]
+fn an_inherited_secret_is_found_past_an_allow_marked_occurrence() {
+    let sb = Sandbox::new();
+    let d = repo(&sb);
+    let token = "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"; // gitleaks:allow (test sample)
+    let filler: String = (0..60).map(|i| format!("SETTING_{i}=value-{i}\n")).collect();
+    let body = format!("DOC_TOKEN={token} # tresor:allow (documented)\n{filler}CI_TOKEN={token}\n");
+    std::fs::write(d.join("a.env"), &body).unwrap();
+    git(&d, &["add", "-A"]);
+    git(&d, &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one"]);
+    std::fs::write(d.join("b.env"), body.replace("SETTING_30=value-30", "SETTING_30=changed")).unwrap();
+    git(&d, &["add", "-A"]);
+    git(&d, &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "two"]);
+    git(&d, &["repack", "-adfq", "--depth=50", "--window=50"]);
+    let (_, f) = scan_json(&sb, &d, &["--git"]);
+    let mut hits: Vec<(String, u64)> = f
+        .iter()
+        .filter(|x| x["RuleID"] == "github-token")
+        .map(|x| (x["File"].as_str().unwrap().to_string(), x["StartLine"].as_u64().unwrap()))
+        .collect();
+    hits.sort();
+    assert_eq!(hits, vec![("a.env".to_string(), 62), ("b.env".to_string(), 62)], "{f:?}");
+}

@@ -393,6 +393,16 @@ impl Engine {
         }
     }
 
+    /// Would `found`'s rule report it in a file at `path` (no allowlist covers the path, the
+    /// rule's path filter admits it)? The same for every occurrence in one file.
+    pub fn reports_at(&self, found: &Finding, path: &str) -> bool {
+        let rule = self.by_id.get(&found.rule_id).map(|&i| &self.rules.rules[i]);
+        !(self.path_allowed(path)
+            || rule.is_some_and(|r| {
+                r.path.as_ref().is_some_and(|p| !p.is_match(path)) || r.allowlists.iter().any(|a| a.covers(path))
+            }))
+    }
+
     /// The same secret, found again where a later version of a file still holds it.
     /// `None` when the line carries an allow marker or an allowlist covers `path`. `lines`
     /// is the index of `content`, shared by every relocation into it (one index per blob
@@ -405,15 +415,7 @@ impl Engine {
         at: usize,
         lines: &mut LineIndex,
     ) -> Option<Finding> {
-        if has_allow_marker(line_at(content, at)) {
-            return None;
-        }
-        let rule = self.by_id.get(&found.rule_id).map(|&i| &self.rules.rules[i]);
-        if self.path_allowed(path)
-            || rule.is_some_and(|r| {
-                r.path.as_ref().is_some_and(|p| !p.is_match(path)) || r.allowlists.iter().any(|a| a.covers(path))
-            })
-        {
+        if has_allow_marker(line_at(content, at)) || !self.reports_at(found, path) {
             return None;
         }
         let (line, column) = lines.locate(content, at);
