@@ -5,10 +5,10 @@ use std::ops::Range;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
 use crate::finding::{redact, secret_hash, shannon, Confidence, Finding};
+use crate::rules::{Allowlist, RuleSet};
 
 /// The tag of a finding whose token fails its provider's checksum.
 pub const CHECKSUM_MISMATCH: &str = "checksum-mismatch";
-use crate::rules::{Allowlist, RuleSet};
 
 /// The detection engine: the rules, and the keyword automaton that selects them per fragment.
 pub struct Engine {

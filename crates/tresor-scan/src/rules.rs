@@ -160,8 +160,13 @@ impl Allowlist {
 
     /// Does it match this finding by stopword or regex?
     pub fn matches(&self, secret: &[u8], whole: &[u8], line: &[u8]) -> bool {
-        let lower = String::from_utf8_lossy(secret).to_ascii_lowercase();
-        self.stopwords.iter().any(|w| lower.contains(w.as_str()))
+        // Lowercased only when there are stopwords: most allowlists have none, and this
+        // runs for every match of every rule.
+        let stopword = || {
+            let lower = String::from_utf8_lossy(secret).to_ascii_lowercase();
+            self.stopwords.iter().any(|w| lower.contains(w.as_str()))
+        };
+        (!self.stopwords.is_empty() && stopword())
             || self.regexes.iter().any(|r| {
                 r.is_match(match self.target {
                     Some(Target::Match) => whole,
@@ -330,14 +335,29 @@ fn build(id: &str, pattern: &str) -> Result<Regex, RulesError> {
         .map_err(|e| RulesError::Regex { id: id.into(), why: e.to_string() })
 }
 
-fn build_allowlist(id: &str, raw: RawAllowlist) -> Result<Allowlist, RulesError> {
-    let demote_to = match raw.confidence.as_deref() {
-        None => None,
-        Some(c) => Some(Confidence::parse(&c.to_ascii_lowercase()).ok_or_else(|| RulesError::Unsupported {
+/// A `confidence` value of a rule file (`what`: where it stood, for the message).
+fn parse_confidence(id: &str, what: &str, text: Option<&str>) -> Result<Option<Confidence>, RulesError> {
+    text.map(|c| {
+        Confidence::parse(&c.to_ascii_lowercase()).ok_or_else(|| RulesError::Unsupported {
             id: id.into(),
-            why: format!("allowlist: unknown confidence '{c}' (known: low, medium, high)"),
-        })?),
-    };
+            why: format!("{what}unknown confidence '{c}' (known: low, medium, high)"),
+        })
+    })
+    .transpose()
+}
+
+/// The compiled `raise = "configuration-files"` set, built once for every rule naming it.
+fn configuration_files() -> Raise {
+    static SET: std::sync::OnceLock<Raise> = std::sync::OnceLock::new();
+    SET.get_or_init(|| Raise {
+        paths: regex::Regex::new(CONFIGURATION_FILES.0).expect("a valid built-in regex"),
+        except_paths: Some(regex::Regex::new(CONFIGURATION_FILES.1).expect("a valid built-in regex")),
+    })
+    .clone()
+}
+
+fn build_allowlist(id: &str, raw: RawAllowlist) -> Result<Allowlist, RulesError> {
+    let demote_to = parse_confidence(id, "allowlist: ", raw.confidence.as_deref())?;
     if demote_to.is_some() && !raw.paths.is_empty() {
         return Err(RulesError::Unsupported {
             id: id.into(),
@@ -412,21 +432,12 @@ impl RuleSet {
                 .map(|p| regex::Regex::new(p).map_err(|e| RulesError::Regex { id: r.id.clone(), why: e.to_string() }))
                 .transpose()?;
             let checksum = r.checksum.as_deref().map(|c| Checksum::parse(&r.id, c)).transpose()?;
-            let confidence = match r.confidence.as_deref() {
-                None => Confidence::Medium,
-                Some(c) => Confidence::parse(&c.to_ascii_lowercase()).ok_or_else(|| RulesError::Unsupported {
-                    id: r.id.clone(),
-                    why: format!("unknown confidence '{c}' (known: low, medium, high)"),
-                })?,
-            };
+            let confidence = parse_confidence(&r.id, "", r.confidence.as_deref())?.unwrap_or(Confidence::Medium);
             let path_regex =
                 |p: &str| regex::Regex::new(p).map_err(|e| RulesError::Regex { id: r.id.clone(), why: e.to_string() });
             let raise = match &r.raise {
                 None => None,
-                Some(RawRaise::Named(name)) if name == "configuration-files" => Some(Raise {
-                    paths: path_regex(CONFIGURATION_FILES.0)?,
-                    except_paths: Some(path_regex(CONFIGURATION_FILES.1)?),
-                }),
+                Some(RawRaise::Named(name)) if name == "configuration-files" => Some(configuration_files()),
                 Some(RawRaise::Named(other)) => {
                     return Err(RulesError::Unsupported {
                         id: r.id.clone(),

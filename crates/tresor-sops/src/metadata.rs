@@ -115,6 +115,11 @@ pub fn known_lists() -> impl Iterator<Item = &'static str> {
     LISTS.iter().map(|(k, _)| *k)
 }
 
+/// Is `kind` one of the key lists this version writes in sops' order?
+fn is_known_list(kind: &str) -> bool {
+    known_lists().any(|k| k == kind)
+}
+
 // ---------------------------------------------------------------- reading
 
 fn scalar_text(node: &Node) -> Option<String> {
@@ -161,7 +166,7 @@ const NON_KEY_FIELDS: [&str; 8] = [
 /// Is `name: value` a key list of a kind tresor does not know — a sequence of mappings
 /// under a name that is no other metadata field (a key type a newer sops added)?
 fn is_unknown_key_list(name: &str, value: &Node) -> bool {
-    !LISTS.iter().any(|(k, _)| *k == name)
+    !is_known_list(name)
         && !NON_KEY_FIELDS.contains(&name)
         && !Rule::FIELD_NAMES.contains(&name)
         && matches!(value, Node::Seq(s) if s.values().next().is_some() && s.values().all(|v| v.as_map().is_some()))
@@ -400,7 +405,7 @@ fn group_tree(g: &KeyGroup, in_groups: bool) -> Vec<(String, Meta)> {
     // Kinds this version does not know, as read (see `read_group`).
     let mut unknown: Vec<&str> = Vec::new();
     for k in &g.keys {
-        if !LISTS.iter().any(|(known, _)| *known == k.kind) && !unknown.contains(&k.kind.as_str()) {
+        if !is_known_list(&k.kind) && !unknown.contains(&k.kind.as_str()) {
             unknown.push(&k.kind);
         }
     }
