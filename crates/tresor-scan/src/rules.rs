@@ -573,6 +573,17 @@ confidence = "low"
     }
 
     #[test]
+    fn non_ascii_text_is_not_a_secret_but_does_not_hide_one() {
+        let engine = Engine::new(RuleSet::default_rules());
+        let generic = |text: &str| {
+            engine.scan("app.yaml", text.as_bytes()).iter().any(|f| f.rule_id == "generic-password-assignment")
+        };
+        assert!(!generic("cli-secret-input-mismatch: 所輸內容不匹配\n"), "a translation is text");
+        assert!(generic("token: \"\u{2028}Xr7Lq2Vm9Kp4Wt6Zc3Bn\"\n"), "a line separator before a token");
+        assert!(generic("token: Xr7Lq2Vm9Kp4Wt6Zc3Bnää\n"));
+    }
+
+    #[test]
     fn generic_findings_are_medium_in_configuration_low_in_code_tests_and_examples() {
         let engine = Engine::new(RuleSet::default_rules());
         let tier = |path: &str, text: &str| {
