@@ -49,6 +49,14 @@ const POSITIONS: &[&str] = &[
     "kind: Secret\ndata:\n#note at column 0 under data\n  key: QVFE\n",
     "m:\n  n:\n  # after a null value\n  o: 1\n",
     "m:\n  n:\n# column 0 after a null value\n  o: 1\n",
+    // go-yaml gives a collection one foot comment block; a later block is the next key's.
+    "a:\n  b: 1\n  # first block\n\n  # second block\n\n# root\nc: 2\n",
+    "a:\n  b:\n    c: 1\n    # first block\n\n    # second block\n  d: 2\n",
+    // go-yaml makes these the flow collection's line comment; sops files them inside it.
+    "a: [] # after an empty flow list\nb: 1\n",
+    "x:\n  a: [] # nested, after an empty flow list\n  b: 1\n",
+    "d: [x, y] # after a flow list\n",
+    "l:\n  - [] # after a flow list that is a list item\n  - {}\n",
 ];
 
 fn first_doc(text: &str) -> serde_json::Value {
@@ -120,4 +128,38 @@ fn a_comment_opening_a_nested_list_reads_back_as_sops_reads_it() {
     assert_eq!(ours, "outer:\n    - # first\n      - 1\n      - 2\n");
     assert_eq!(first_doc(&ours), first_doc(&own));
     assert_eq!(comments(&ours), comments(&own));
+}
+
+/// `key: {} # c`: sops files the comment inside the flow mapping and then drops it when it
+/// prints the file (`e: {}`); tresor keeps it both ways, and sops reads tresor's file
+/// without a warning.
+#[test]
+fn a_comment_after_a_flow_mapping_is_kept_where_sops_files_it() {
+    let sb = Sandbox::new();
+    let text = "e: {} # after a flow map\nf: {a: 1} # another\n";
+    let plain = sb.write("m.yaml", text);
+    let senc = sb.sops().args(["encrypt", "--age", &recipient()]).arg(&plain).ok();
+    let senc = sb.write("m.s.yaml", &senc);
+    let ours = sb.tresor().arg("decrypt").arg(&senc).ok();
+    assert_eq!(first_doc(&ours), first_doc(text));
+    assert_eq!(comments(&ours), comments(text), "{ours}");
+    let tenc = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&plain).ok();
+    let tenc = sb.write("m.t.yaml", &tenc);
+    assert_eq!(sb.tresor().arg("decrypt").arg(&tenc).ok(), text);
+    let s = sb.sops().arg("decrypt").arg(&tenc).output().unwrap();
+    let err = String::from_utf8_lossy(&s.stderr);
+    assert!(s.status.success() && !err.contains("unencrypted comment"), "{err}");
+    assert_eq!(first_doc(&String::from_utf8_lossy(&s.stdout)), first_doc(text));
+}
+
+/// tresor before 2026-12-07 gave `key: [] # c` its parent's AAD; such files still open
+/// exactly (the fallback is only for a comment after a flow collection's end).
+#[test]
+fn a_flow_comment_written_by_an_earlier_tresor_still_decrypts() {
+    let sb = Sandbox::new();
+    let old = testdata("compat/flow-comment-before-2026-12-07.yaml");
+    let out = sb.tresor().arg("decrypt").arg(&old).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "x:\n  a: [] # c1\n  b: 1\n  d: [x] # c5\n  e: {} # c6\n");
 }

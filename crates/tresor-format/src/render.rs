@@ -202,7 +202,52 @@ pub fn plain_safe(s: &str, in_flow: bool) -> bool {
     // Only strings that could resolve to another type need the resolver.
     let maybe_typed =
         first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.' | b'~' | b'n' | b'N' | b't' | b'T' | b'f' | b'F');
+    if yaml11_lookalike(b) {
+        return false;
+    }
     !maybe_typed || matches!(resolve_plain(s), Ok(Value::Str(ref r)) if r == s)
+}
+
+/// Strings YAML 1.1 readers (PyYAML, go-yaml v2 — Helm's values, sigs.k8s.io/yaml) take
+/// for booleans or sexagesimal numbers though YAML 1.2 reads them as strings: go-yaml v3
+/// (sops) quotes them when it writes a string (`isOldBool`, `isBase60Float`), so a
+/// decrypted `ON` stays "ON" for Helm too.
+fn yaml11_lookalike(b: &[u8]) -> bool {
+    const OLD_BOOLS: &[&[u8]] = &[
+        b"y", b"Y", b"yes", b"Yes", b"YES", b"on", b"On", b"ON", b"n", b"N", b"no", b"No", b"NO", b"off", b"Off",
+        b"OFF",
+    ];
+    if b.len() <= 3 && OLD_BOOLS.contains(&b) {
+        return true;
+    }
+    // [-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?
+    let mut i = usize::from(matches!(b.first(), Some(b'-' | b'+')));
+    if !b.get(i).is_some_and(u8::is_ascii_digit) {
+        return false;
+    }
+    while b.get(i).is_some_and(|c| c.is_ascii_digit() || *c == b'_') {
+        i += 1;
+    }
+    let mut parts = 0;
+    while b.get(i) == Some(&b':') {
+        i += 1;
+        match (b.get(i), b.get(i + 1)) {
+            (Some(b'0'..=b'5'), Some(d)) if d.is_ascii_digit() => i += 2,
+            (Some(d), _) if d.is_ascii_digit() => i += 1,
+            _ => return false,
+        }
+        parts += 1;
+    }
+    if parts == 0 {
+        return false;
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        while b.get(i).is_some_and(|c| c.is_ascii_digit() || *c == b'_') {
+            i += 1;
+        }
+    }
+    i == b.len()
 }
 
 fn single_quotable(s: &str) -> bool {
@@ -302,6 +347,16 @@ mod tests {
 
     fn ctx(style: ScalarStyle) -> SlotCtx<'static> {
         SlotCtx { style, in_flow: false, block_indent: 4, newline: "\n", can_become_block: true }
+    }
+
+    #[test]
+    fn yaml11_booleans_and_sexagesimals_are_quoted_as_go_yaml_quotes_them() {
+        for s in ["ON", "on", "Off", "y", "N", "yes", "NO", "1:20", "-1:20:30", "190:20:30.15", "1_0:05"] {
+            assert!(!plain_safe(s, false), "{s}");
+        }
+        for s in ["ONE", "yess", "o", "1:60", ":20", "1:2a", "x1:20", "12:345"] {
+            assert!(plain_safe(s, false), "{s}");
+        }
     }
 
     #[test]

@@ -700,6 +700,28 @@ impl<'a> Builder<'a> {
                     return;
                 }
             }
+            // `key: [..] # c` or `key: {..} # c`: go-yaml makes the comment the flow
+            // collection's own line comment, and sops files it as that collection's first
+            // item (under the collection's path, which its AAD names).
+            if let Some(Frame::Map { map, pending_key: None, .. }) = self.stack.last_mut() {
+                if !map.flow {
+                    if let Some(MapItem::Entry(e)) = map.items.iter_mut().rev().find(|i| matches!(i, MapItem::Entry(_)))
+                    {
+                        let same_line = |end: usize| !self.src.get(end..c.span.start).unwrap_or("\n").contains('\n');
+                        match &mut e.value {
+                            Node::Seq(s) if s.flow && same_line(s.span.end) => {
+                                s.items.insert(0, SeqItem::Comment(c));
+                                return;
+                            }
+                            Node::Map(m) if m.flow && same_line(m.span.end) => {
+                                m.items.insert(0, MapItem::Comment(c));
+                                return;
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
             self.stack.last_mut().unwrap().push_inline_comment(c);
             return;
         }
@@ -718,6 +740,15 @@ impl<'a> Builder<'a> {
             // Left of the dedented token and apart from it by a blank line: its head too.
             let apart = col < next.col && blank_after;
             if next.col >= self.stack[top].token_col() || col == next.col || apart {
+                self.head_comment(c, next);
+                return;
+            }
+            // go-yaml gives the inner collection one foot comment: the first comment block
+            // after its content, when that block stands at the collection's own column (a
+            // deeper one is the last value's). A later block, apart from it by a blank line,
+            // then goes with the dedented token, whatever its column.
+            let inner_col = self.stack[top].token_col();
+            if self.first_block_since_content(c.span.start).is_some_and(|first| first <= inner_col) {
                 self.head_comment(c, next);
                 return;
             }
@@ -771,6 +802,25 @@ impl<'a> Builder<'a> {
             }
         }
         false
+    }
+
+    /// When another comment block stands between the content before the comment at `at`
+    /// and the comment's own block (apart from it by a blank line): the column of that
+    /// earlier block's first line.
+    fn first_block_since_content(&self, at: usize) -> Option<usize> {
+        let line_start = self.src[..at].rfind('\n').map_or(0, |i| i + 1);
+        let mut blank_seen = false;
+        let mut first = None;
+        for line in self.src[..line_start].lines().rev() {
+            let t = line.trim_start();
+            match (t.trim_end().is_empty(), t.starts_with('#')) {
+                (true, _) => blank_seen = true,
+                (false, true) if blank_seen => first = Some(line.len() - t.len()),
+                (false, true) => {}
+                (false, false) => break,
+            }
+        }
+        first
     }
 
     /// The column of the `-` before a block sequence's first item that starts at byte

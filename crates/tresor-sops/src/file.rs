@@ -16,7 +16,7 @@ use crate::mac::MacHasher;
 use crate::metadata::{self, Metadata, FORMAT_VERSION};
 use crate::splice::{self, Edit};
 use crate::verify::{DataDigest, Expected, Side, Tee, Verification, INLINE_FROM};
-use crate::walk::{self, display_steps, At, Visitor};
+use crate::walk::{self, display_steps, At, Step, Visitor};
 
 /// IVs of the values seen while decrypting, so re-encrypting an unchanged value gives the
 /// same ciphertext. Keyed by a hash of (path, plaintext): no plaintext is kept.
@@ -291,6 +291,19 @@ impl Visitor for EncryptVisitor<'_> {
         self.edits.push(Edit { range: c.span.clone(), text: format!("#{enc}") });
         Ok(())
     }
+}
+
+/// The AAD tresor before 2026-12-07 gave a same-line comment after a flow collection
+/// (`key: [] # c`): its parent's, where sops (go-yaml) files it inside the collection. Files
+/// written then still open; a comment anywhere else has no second AAD.
+fn legacy_trailing_comment_aad(src: &str, c: &Comment, at: &At) -> Option<String> {
+    let line = &src[src[..c.span.start].rfind('\n').map_or(0, |i| i + 1)..c.span.start];
+    let Some(Step::Key(k)) = at.path.last() else { return None };
+    if !line.trim_end().ends_with([']', '}']) {
+        return None;
+    }
+    let parent = at.aad.strip_suffix(':')?.strip_suffix(*k)?;
+    Some(if parent.is_empty() { ":".into() } else { parent.into() })
 }
 
 /// `s` with its span (or block header) widened to start at its tag, which must stand right
@@ -1062,7 +1075,7 @@ impl Visitor for DecryptVisitor<'_> {
 
     /// sops writes a comment inside a list as an item, `- ENC[…,type:comment]`, and
     /// decrypts it back to a comment line where the `-` stood.
-    fn item_comment(&mut self, s: &Scalar, at: &At) -> Result<(), SopsError> {
+    fn item_comment(&mut self, s: &Scalar, at: &At, opens_empty: bool) -> Result<(), SopsError> {
         let b = self.src.as_bytes();
         let mut dash = s.span.start;
         while dash > 0 && b[dash - 1] == b' ' {
@@ -1077,7 +1090,14 @@ impl Visitor for DecryptVisitor<'_> {
                 reason: "an encrypted comment stored as a list item must follow its `-`".into(),
             });
         }
-        self.comment(&Comment { text: s.text.clone(), span: dash - 1..s.span.end, pos: s.pos }, at)
+        let before = self.edits.len();
+        self.comment(&Comment { text: s.text.clone(), span: dash - 1..s.span.end, pos: s.pos }, at)?;
+        // A list of comments only is sops' `key: [] # c`: the first one says `[]` again.
+        // (One that could not be decrypted stays a list item, and the list is not empty.)
+        if let (true, Some(e)) = (opens_empty, self.edits.get_mut(before)) {
+            e.text.insert_str(0, "[] ");
+        }
+        Ok(())
     }
 
     fn value(&mut self, s: &Scalar, at: &At) -> Result<(), SopsError> {
@@ -1189,7 +1209,13 @@ impl Visitor for DecryptVisitor<'_> {
         if at.in_alias || !is_enc(&c.text) {
             return Ok(());
         }
-        match self.cipher.decrypt(&c.text, at.aad.as_bytes()) {
+        let mut opened = self.cipher.decrypt(&c.text, at.aad.as_bytes());
+        if opened.is_err() {
+            if let Some(aad) = legacy_trailing_comment_aad(self.src, c, at) {
+                opened = self.cipher.decrypt(&c.text, aad.as_bytes());
+            }
+        }
+        match opened {
             Ok(p) => {
                 let pt = &p.bytes;
                 if self.keep_ivs {

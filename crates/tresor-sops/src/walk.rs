@@ -79,8 +79,11 @@ pub trait Visitor {
     fn item_comments(&self) -> bool {
         false
     }
-    /// Such a list item, when [`Visitor::item_comments`] says yes.
-    fn item_comment(&mut self, s: &Scalar, at: &At) -> Result<(), SopsError> {
+    /// Such a list item, when [`Visitor::item_comments`] says yes. `opens_empty`: it is the
+    /// first of them in a list that holds nothing else — sops' reading of `key: [] # c` —
+    /// so the plaintext must say `[]` there or the list would read as null.
+    fn item_comment(&mut self, s: &Scalar, at: &At, opens_empty: bool) -> Result<(), SopsError> {
+        let _ = opens_empty;
         self.comment(&Comment { text: s.text.clone(), span: s.span.clone(), pos: s.pos }, at)
     }
 }
@@ -186,13 +189,20 @@ impl<'a, V: Visitor> Walker<'a, V> {
                 let mut pending = false;
                 let mut index = 0;
                 let item_comments = self.v.item_comments();
+                let is_stored_comment =
+                    |i: &SeqItem| matches!(i, SeqItem::Value(Node::Scalar(sc)) if is_item_comment(sc));
+                let mut opens_empty = item_comments
+                    && !s.flow
+                    && s.items.iter().any(is_stored_comment)
+                    && s.items.iter().all(|i| matches!(i, SeqItem::Comment(_)) || is_stored_comment(i));
                 for item in &s.items {
                     match item {
                         SeqItem::Comment(c) => self.comment(c, key_matched, marked, &mut pending, in_alias)?,
                         SeqItem::Value(Node::Scalar(sc)) if item_comments && !s.flow && is_item_comment(sc) => {
                             let encrypt = self.comment_encrypted(&sc.text, key_matched, marked, &mut pending);
                             let aad = comment_aad(&self.aad);
-                            self.v.item_comment(sc, &At { aad, encrypt, path: &self.path, in_alias })?;
+                            self.v.item_comment(sc, &At { aad, encrypt, path: &self.path, in_alias }, opens_empty)?;
+                            opens_empty = false;
                         }
                         SeqItem::Value(v) => {
                             let mk = marked || pending;
