@@ -18,7 +18,7 @@ import collections, json, os, random, re, subprocess, sys, tempfile
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TRESOR = os.path.join(ROOT, 'target', 'debug', 'tresor')
+TRESOR = os.environ.get('TRESOR', os.path.join(ROOT, 'target', 'debug', 'tresor'))
 KEY = os.path.join(ROOT, 'testdata', 'keys', 'age-test.txt')
 RECIPIENT = [l.split()[-1] for l in open(KEY) if 'public key' in l][0]
 ENV = dict(os.environ, SOPS_AGE_KEY_FILE=KEY)

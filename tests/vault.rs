@@ -145,13 +145,13 @@ fn shamir_groups_interoperate_with_sops() {
     let err = c.fails_with(128);
     assert!(err.contains("only 1 of the 2"), "{err}");
     // A sops-written Shamir file decrypts with tresor.
-    let q = sb.write("h.yaml", "x: y\n");
+    let q = sb.write("h.yaml", "x: z\n");
     let mut s = sb.sops();
     s.args(["encrypt", "-i"]).arg(&q).env("VAULT_TOKEN", "root");
     s.ok();
     let mut c = sb.tresor();
     c.arg("decrypt").arg(&q).env("SOPS_AGE_KEY_FILE", &k1).env("VAULT_TOKEN", "root");
-    assert_eq!(c.ok(), "x: y\n");
+    assert_eq!(c.ok(), "x: z\n");
 }
 
 #[test]

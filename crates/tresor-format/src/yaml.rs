@@ -95,6 +95,19 @@ impl Frame {
     }
 }
 
+/// The comments between some content and a later comment (see [`Builder::run_before`]).
+#[derive(Clone, Copy, Default)]
+struct CommentRun {
+    /// The column of the run's first comment line.
+    first_col: Option<usize>,
+    /// The leftmost column of its comment lines.
+    min_col: Option<usize>,
+    /// A blank line before the first comment line.
+    blank_before_first: bool,
+    /// A blank line after it.
+    blank_since_first: bool,
+}
+
 struct Builder<'a> {
     src: &'a str,
     stack: Vec<Frame>,
@@ -117,6 +130,8 @@ struct Builder<'a> {
     /// The last [`next_token`] answer: (scan start, where the token's line starts, answer).
     /// Every comment line of a block shares it, so a long block is scanned once.
     next_token_cache: Option<(usize, usize, Option<NextToken>)>,
+    /// [`Builder::run_before`]'s last answer: (content end, line start read up to, run).
+    run_cache: Option<(usize, usize, CommentRun)>,
 }
 
 /// The first token after a comment line: its column, and whether it is a block sequence
@@ -179,6 +194,7 @@ impl<'a> Builder<'a> {
             next_started: false,
             anchor_count: 0,
             next_token_cache: None,
+            run_cache: None,
         }
     }
 }
@@ -747,14 +763,20 @@ impl<'a> Builder<'a> {
             // after its content, when that block stands at the collection's own column (a
             // deeper one is the last value's). A later block, apart from it by a blank line,
             // then goes with the dedented token, whatever its column.
+            // And once a comment line of the run stands at or left of the dedented token's
+            // column (its head comment), every comment after it joins that head.
             let inner_col = self.stack[top].token_col();
-            if self.first_block_since_content(c.span.start).is_some_and(|first| first <= inner_col) {
+            let run = self.run_before(c.span.start);
+            let foot_taken = run.first_col.is_some_and(|first| first <= inner_col)
+                && !run.blank_before_first
+                && run.blank_since_first;
+            if foot_taken || run.min_col.is_some_and(|m| m <= next.col) {
                 self.head_comment(c, next);
                 return;
             }
             // Right after content and apart from the dedented token by a blank line: a foot
             // comment of the innermost collection not indented deeper than the comment.
-            if blank_after && self.stack[top].token_col() > col && !self.blank_line_before(c.span.start) {
+            if blank_after && self.stack[top].token_col() > col && !run.blank_before_first && !run.blank_since_first {
                 if let Some(inner) = (0..top).rev().find(|&i| self.stack[i].token_col() <= col) {
                     // An indentless list shares its mapping's column: the mapping holds it.
                     let at = self.stack[inner].token_col();
@@ -788,39 +810,43 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Is there a blank line between the comment block holding the comment at `at` and the
-    /// content before it?
-    fn blank_line_before(&self, at: usize) -> bool {
+    /// The comment lines and blank lines between the last content and the line of `at`,
+    /// summed up. Comments arrive in order, so each call reads only the lines since the
+    /// previous one (a long run of comments stays linear).
+    fn run_before(&mut self, at: usize) -> CommentRun {
         let line_start = self.src[..at].rfind('\n').map_or(0, |i| i + 1);
-        for line in self.src[..line_start].lines().rev() {
-            let t = line.trim();
-            if t.is_empty() {
-                return true;
+        let content_end = self.last_end.min(self.src.len());
+        let (from, mut run) = match self.run_cache {
+            Some((end, upto, run)) if end == content_end && upto <= line_start => (upto, run),
+            _ => {
+                // The line after the content's last line (a block scalar's range may end at
+                // a line start already).
+                let at_line_start = content_end == 0 || self.src.as_bytes()[content_end - 1] == b'\n';
+                let next_line = if at_line_start {
+                    content_end
+                } else {
+                    self.src[content_end..].find('\n').map_or(self.src.len(), |i| content_end + i + 1)
+                };
+                (next_line, CommentRun::default())
             }
-            if !t.starts_with('#') {
-                return false;
+        };
+        if from < line_start {
+            for line in self.src[from..line_start].lines() {
+                let t = line.trim_start();
+                if t.trim_end().is_empty() {
+                    match run.first_col {
+                        None => run.blank_before_first = true,
+                        Some(_) => run.blank_since_first = true,
+                    }
+                } else if t.starts_with('#') {
+                    let col = line.len() - t.len();
+                    run.first_col.get_or_insert(col);
+                    run.min_col = Some(run.min_col.map_or(col, |m| m.min(col)));
+                }
             }
         }
-        false
-    }
-
-    /// When another comment block stands between the content before the comment at `at`
-    /// and the comment's own block (apart from it by a blank line): the column of that
-    /// earlier block's first line.
-    fn first_block_since_content(&self, at: usize) -> Option<usize> {
-        let line_start = self.src[..at].rfind('\n').map_or(0, |i| i + 1);
-        let mut blank_seen = false;
-        let mut first = None;
-        for line in self.src[..line_start].lines().rev() {
-            let t = line.trim_start();
-            match (t.trim_end().is_empty(), t.starts_with('#')) {
-                (true, _) => blank_seen = true,
-                (false, true) if blank_seen => first = Some(line.len() - t.len()),
-                (false, true) => {}
-                (false, false) => break,
-            }
-        }
-        first
+        self.run_cache = Some((content_end, line_start.max(from), run));
+        run
     }
 
     /// The column of the `-` before a block sequence's first item that starts at byte
