@@ -59,9 +59,21 @@ def comments(text):
     return sorted(out)
 
 
+def integral(v):
+    """sops prints a float without a fraction as an integer (`60.0` -> `60`, same number);
+    tresor keeps the spelling. Compared as numbers, not as spellings."""
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, dict):
+        return {k: integral(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [integral(x) for x in v]
+    return v
+
+
 def data(text):
     try:
-        return [json.dumps(d, sort_keys=True, default=str) for d in yaml.safe_load_all(text)]
+        return [json.dumps(integral(d), sort_keys=True, default=str) for d in yaml.safe_load_all(text)]
     except Exception as e:  # noqa: BLE001
         return f"unparsable: {e}"
 

@@ -53,6 +53,7 @@ const POSITIONS: &[&str] = &[
     "a:\n  b: 1\n  # first block\n\n  # second block\n\n# root\nc: 2\n",
     "a:\n  b:\n    c: 1\n    # first block\n\n    # second block\n  d: 2\n",
     "a:\n  b: 1\n\n  # first block, after a blank line\n\n  # second block\nc: 2\n",
+    "a:\n  b:\n    c: {}\n    # foot of b\n  # foot of a\n  # and more\n# head of d\nd: 1\n",
     // go-yaml makes these the flow collection's line comment; sops files them inside it.
     "a: [] # after an empty flow list\nb: 1\n",
     "x:\n  a: [] # nested, after an empty flow list\n  b: 1\n",

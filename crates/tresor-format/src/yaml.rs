@@ -100,8 +100,9 @@ impl Frame {
 struct CommentRun {
     /// The column of the run's first comment line.
     first_col: Option<usize>,
-    /// The leftmost column of its comment lines.
+    /// The leftmost and rightmost columns of its comment lines.
     min_col: Option<usize>,
+    max_col: Option<usize>,
     /// A blank line before the first comment line.
     blank_before_first: bool,
     /// A blank line after it.
@@ -774,9 +775,14 @@ impl<'a> Builder<'a> {
                 self.head_comment(c, next);
                 return;
             }
-            // Right after content and apart from the dedented token by a blank line: a foot
-            // comment of the innermost collection not indented deeper than the comment.
-            if blank_after && self.stack[top].token_col() > col && !run.blank_before_first && !run.blank_since_first {
+            // Right after content and apart from the dedented token by a blank line — or
+            // where go-yaml splits a run, left of the comment lines before it (and the lines
+            // that follow at that column) —
+            // a foot comment of the innermost collection not indented deeper than it.
+            let apart_after = blank_after && !run.blank_before_first && !run.blank_since_first;
+            let run_dedents =
+                col > next.col && run.max_col.is_some_and(|m| m > col) && run.min_col.is_some_and(|m| m >= col);
+            if (apart_after || run_dedents) && self.stack[top].token_col() > col {
                 if let Some(inner) = (0..top).rev().find(|&i| self.stack[i].token_col() <= col) {
                     // An indentless list shares its mapping's column: the mapping holds it.
                     let at = self.stack[inner].token_col();
@@ -842,6 +848,7 @@ impl<'a> Builder<'a> {
                     let col = line.len() - t.len();
                     run.first_col.get_or_insert(col);
                     run.min_col = Some(run.min_col.map_or(col, |m| m.min(col)));
+                    run.max_col = Some(run.max_col.map_or(col, |m| m.max(col)));
                 }
             }
         }
