@@ -778,3 +778,38 @@ fn key_lists_of_unknown_kinds_are_kept_on_set_and_block_rotation() {
     assert!(!std::fs::read_to_string(&file).unwrap().contains("fortanix_dsm"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("fortanix_dsm"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Aliases to values tresor encrypts (real Helm values do this: alertmanager's
+/// `port: *containerPortName`, enterprise-logs' `image: *image`): refused by default with
+/// the way forward named; `--expand-aliases` copies each anchored value in place as sops
+/// does, lists what it replaced (lines, never values) and gives a file that sops and
+/// tresor both read as sops reads its own encryption of the original.
+#[test]
+fn expand_aliases_copies_anchored_values_as_sops_does() {
+    let sb = Sandbox::new();
+    let text = "port: &port http\nimage: &image\n  registry: docker.io\n  # the tag\n  tag: '1.2'\nsvc:\n  port: *port\n  image: *image\nlist:\n- name: x\n  image: *image\n- *port\n";
+    let plain = sb.write("v.yaml", text);
+    let refused = sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&plain).output().unwrap();
+    assert_eq!(refused.status.code(), Some(23));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--expand-aliases"));
+    let out = sb.tresor().args(["encrypt", "--expand-aliases", "--age", &recipient()]).arg(&plain).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("line 7: *port replaced by a copy of line 1") && err.contains("4 alias(es) expanded"),
+        "{err}"
+    );
+    assert!(!err.contains("docker.io") && !err.contains("http"), "values never printed: {err}");
+    let ours = sb.write("v.t.yaml", &String::from_utf8(out.stdout).unwrap());
+    assert!(!sb.read("v.t.yaml").contains('*'), "no alias left");
+    let theirs = sb.write("v.s.yaml", &sb.sops().args(["encrypt", "--age", &recipient()]).arg(&plain).ok());
+    let want = data(&sb.sops().arg("decrypt").arg(&theirs).ok(), "x.yaml");
+    assert_eq!(data(&sb.sops().arg("decrypt").arg(&ours).ok(), "x.yaml"), want);
+    let back = sb.tresor().arg("decrypt").arg(&ours).ok();
+    assert_eq!(data(&back, "x.yaml"), want);
+    assert!(back.contains("# the tag"), "{back}");
+    // Not YAML: a usage error, nothing written.
+    let env = sb.write("e.env", "A=1\n");
+    let e = sb.tresor().args(["encrypt", "--expand-aliases", "--age", &recipient()]).arg(&env).output().unwrap();
+    assert_eq!(e.status.code(), Some(8));
+}

@@ -181,6 +181,12 @@ pub struct EncryptArgs {
     pub io: IoArgs,
     #[command(flatten)]
     pub keys: KeyArgs,
+    /// YAML: replace every alias (`*name`) with a copy of its anchored value before
+    /// encrypting, as sops does (an alias cannot refer to a value once it is ciphertext, so
+    /// tresor otherwise refuses). This changes the file: decrypting gives the expanded
+    /// text. Each replacement is listed on stderr (lines, never values)
+    #[arg(long = "expand-aliases")]
+    pub expand_aliases: bool,
 }
 
 #[derive(Args)]

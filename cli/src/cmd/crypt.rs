@@ -84,7 +84,10 @@ pub(crate) fn encrypt(a: EncryptArgs) -> Result<i32> {
         ));
     }
     let _lock = lock_in_place(&a.io)?;
-    let src = fileio::read_bytes(path)?;
+    let mut src = fileio::read_bytes(path)?;
+    if a.expand_aliases {
+        src = expand_aliases(&src, store, path)?;
+    }
     let plan = keys::plan_for(path.or(a.io.filename_override.as_deref()), &a.keys)?;
     let key = DataKey::generate();
     let meta = new_metadata(&plan, &key)?;
@@ -92,6 +95,36 @@ pub(crate) fn encrypt(a: EncryptArgs) -> Result<i32> {
         .stream(0o644, |out| store.encrypt_to(&src, &key, meta, &EncryptOptions::default(), out))
         .with_context(|| format!("encrypting {}", display(path)))?;
     Ok(0)
+}
+
+/// `--expand-aliases`: the plaintext with every alias replaced by a copy, each replacement
+/// named on stderr (line numbers only: the values may be secrets).
+fn expand_aliases(src: &[u8], store: &dyn Store, path: Option<&Path>) -> Result<Vec<u8>> {
+    if store.name() != "yaml" {
+        return Err(fail(
+            codes::ERROR_CONFLICTING_PARAMETERS,
+            "--expand-aliases is for YAML files (only YAML has aliases)",
+        ));
+    }
+    let text =
+        std::str::from_utf8(src).map_err(|_| fail(codes::COULD_NOT_READ_INPUT_FILE, "the input is not UTF-8 text"))?;
+    let out = tresor_format::expand::expand_aliases(text).map_err(|e| {
+        fail(codes::COULD_NOT_READ_INPUT_FILE, format!("expanding the aliases of {}: {e}", display(path)))
+    })?;
+    for e in &out.expansions {
+        eprintln!(
+            "tresor: line {}: *{} replaced by a copy of line {} ({} line{})",
+            e.line,
+            tresor_format::printable::printable(&e.name, false),
+            e.from_line,
+            e.lines,
+            if e.lines == 1 { "" } else { "s" }
+        );
+    }
+    if !out.expansions.is_empty() {
+        eprintln!("tresor: {} alias(es) expanded; decrypting gives the expanded file", out.expansions.len());
+    }
+    Ok(out.text.into_bytes())
 }
 
 /// Metadata for a new file: the data key wrapped for the plan's groups.

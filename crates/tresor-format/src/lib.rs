@@ -10,6 +10,7 @@
 
 /// Parse errors and positions.
 pub mod error;
+pub mod expand;
 pub mod hash;
 mod input;
 pub mod json;

@@ -201,7 +201,7 @@ impl Visitor for EncryptVisitor<'_> {
                     pos: s.pos,
                     msg: format!(
                         "an alias at {} refers to a value that is encrypted; sops expands aliases, so the anchor cannot be kept. \
-                         Replace the alias with a copy of the value, or keep the anchored values unencrypted",
+                         Pass --expand-aliases to copy the value there as sops does (the file changes), or keep the anchored values unencrypted",
                         display_steps(at.path)
                     ),
                 });
