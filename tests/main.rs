@@ -13,6 +13,7 @@ mod commands;
 mod comments;
 mod corpus;
 mod differential;
+mod docs;
 mod doctor;
 mod errors;
 mod git;
