@@ -599,3 +599,53 @@ fn ksops_envs_read_as_ksops_reads_them_and_unknown_fields_fail_the_build() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("secretFrom[0]: unknown field `literals`"), "{err}");
 }
+
+/// kpt from a monorepo root over `dev/` and `prod/` packages whose generators name the same
+/// relative file: each generator reads its own package's file.
+#[test]
+fn kpt_from_a_monorepo_root_reads_each_packages_own_files() {
+    let kpt = which("kpt").expect("kpt is not installed");
+    let sb = Sandbox::new();
+    let f = function_binary(&sb);
+    for env in ["dev", "prod"] {
+        std::fs::create_dir_all(sb.path(&format!("repo/{env}/secrets"))).unwrap();
+        let plain = sb.write(&format!("repo/{env}/secrets/pw.txt"), &format!("pw-{env}"));
+        let enc = sb.sops().args(["encrypt", "--age", &recipient()]).arg(&plain).ok();
+        std::fs::remove_file(plain).unwrap();
+        sb.write(&format!("repo/{env}/secrets/pw.enc.txt"), &enc);
+        sb.write(&format!("repo/{env}/.krmignore"), "secrets/\n");
+        sb.write(
+            &format!("repo/{env}/gen.yaml"),
+            &format!(
+                "apiVersion: tresor.dev/v1\nkind: SecretGenerator\nmetadata:\n  name: gen-{env}\n  annotations:\n    config.kubernetes.io/local-config: \"true\"\nfiles:\n  - password=secrets/pw.enc.txt\n"
+            ),
+        );
+    }
+    let out = std::process::Command::new(&kpt)
+        .args(["fn", "eval", ".", "--exec"])
+        .arg(&f)
+        .args(["-o", "stdout"])
+        .env("SOPS_AGE_KEY_FILE", key_file())
+        .env("HOME", sb.dir.path())
+        .current_dir(sb.path("repo"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // `-o stdout` prints the ResourceList.
+    let list = objects(&String::from_utf8(out.stdout).unwrap());
+    let docs = list[0]["items"].as_array().cloned().unwrap_or_default();
+    // The text of a generated Secret's password, from stringData or base64 data.
+    let secret = |name: &str| -> Option<String> {
+        use base64::Engine;
+        let d = docs.iter().find(|d| d["metadata"]["name"] == name)?;
+        match d["stringData"]["password"].as_str() {
+            Some(s) => Some(s.to_string()),
+            None => base64::engine::general_purpose::STANDARD
+                .decode(d["data"]["password"].as_str()?)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok()),
+        }
+    };
+    assert_eq!(secret("gen-dev").as_deref(), Some("pw-dev"));
+    assert_eq!(secret("gen-prod").as_deref(), Some("pw-prod"));
+}

@@ -64,7 +64,7 @@ pub fn process_resource_list(input: &str, base: &Path) -> Outcome {
             }
         }
         generators += 1;
-        match generate(item, base) {
+        match generate(item, &item_dir(item, base)) {
             Ok(objs) => out_items.extend(objs),
             Err(e) => {
                 errors.push(e.to_string());
@@ -100,6 +100,25 @@ pub fn process_resource_list(input: &str, base: &Path) -> Outcome {
         out["results"] = J::Array(results);
     }
     Outcome { output: tresor_sops::convert::to_yaml(&out), errors }
+}
+
+/// The directory a generator's file paths are relative to: the one its own file sits in
+/// (kpt run from a monorepo root over `dev/`, `prod/`, … hands every package's generator
+/// in one list, each with its path below the root), else the package root.
+fn item_dir(item: &J, root: &Path) -> std::path::PathBuf {
+    let path = item.pointer("/metadata/annotations").and_then(|ann| {
+        ann.get("internal.config.kubernetes.io/path").or_else(|| ann.get("config.kubernetes.io/path"))?.as_str()
+    });
+    match path.map(Path::new).and_then(Path::parent) {
+        Some(dir)
+            if !dir.as_os_str().is_empty()
+                && dir.components().all(|c| matches!(c, std::path::Component::Normal(_)))
+                && root.join(dir).is_dir() =>
+        {
+            root.join(dir)
+        }
+        _ => root.to_path_buf(),
+    }
 }
 
 /// The directory the items' paths are relative to. kpt runs a function in the directory it
