@@ -6,3 +6,4 @@ bash scripts/install-peers.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace --quiet
+bash scripts/readme-install.sh

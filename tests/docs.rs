@@ -3,6 +3,8 @@
 //!
 //! * `<!-- ci: tested by tests/FILE.rs FUNCTION -->` — that test runs it (the function must
 //!   exist in that file, so a renamed test cannot leave the block unrun);
+//! * `<!-- ci: run by scripts/test.sh -->` — README's install block, a release build, which
+//!   `scripts/readme-install.sh` runs as written after the suite;
 //! * `<!-- ci: not run: REASON -->` — e.g. it needs a Kubernetes cluster;
 //! * no marker — this test runs it with `bash -e` in a fresh sandbox: a Git repository with
 //!   an `origin` remote, a `feature` branch, a sibling `../other-repo`, a Kubernetes Secret
@@ -121,6 +123,16 @@ fn every_documented_shell_block_runs_or_says_where_and_why_not() {
                 let src = std::fs::read_to_string(root().join(file)).unwrap_or_default();
                 if !src.contains(&format!("fn {func}(")) {
                     failures.push(format!("{at}: {file} has no test `{func}`"));
+                }
+            }
+            Some("run by scripts/test.sh") => {
+                let script = std::fs::read_to_string(root().join("scripts/readme-install.sh")).unwrap_or_default();
+                let test_sh = std::fs::read_to_string(root().join("scripts/test.sh")).unwrap_or_default();
+                if b.file != "README.md"
+                    || !script.contains("ci: run by scripts")
+                    || !test_sh.contains("readme-install.sh")
+                {
+                    failures.push(format!("{at}: scripts/test.sh runs only README.md's marked install block"));
                 }
             }
             Some(m) if m.starts_with("not run:") && m.len() > "not run:".len() + 8 => {}
