@@ -813,3 +813,44 @@ fn expand_aliases_copies_anchored_values_as_sops_does() {
     let e = sb.tresor().args(["encrypt", "--expand-aliases", "--age", &recipient()]).arg(&env).output().unwrap();
     assert_eq!(e.status.code(), Some(8));
 }
+
+/// yaml-test-suite F6MC: folded scalars with an indentation indicator whose first text line
+/// is more indented (one after blank lines). Both tools read each other's file to the same
+/// data; tresor's own round trip is exact.
+#[test]
+fn block_scalars_with_an_indentation_indicator_interoperate() {
+    let sb = Sandbox::new();
+    let text = "a: >2\n   more indented\n  regular\nb: >2\n\n\n   more indented\n  regular\n";
+    let plain = sb.write("f.yaml", text);
+    let want = data(text, "f.yaml");
+    let theirs = sb.write("f.s.yaml", &sb.sops().args(["encrypt", "--age", &recipient()]).arg(&plain).ok());
+    assert_eq!(data(&sb.tresor().arg("decrypt").arg(&theirs).ok(), "f.yaml"), want);
+    let ours = sb.write("f.t.yaml", &sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&plain).ok());
+    assert_eq!(sb.tresor().arg("decrypt").arg(&ours).ok(), text);
+    assert_eq!(data(&sb.sops().arg("decrypt").arg(&ours).ok(), "f.yaml"), want);
+}
+
+/// sops reads dotenv values as bytes: a Windows-1252 `.env` (value, comment and key bytes
+/// that are not UTF-8) encrypts with either tool and decrypts with the other to the same
+/// bytes; tresor's round trip is exact.
+#[test]
+fn dotenv_bytes_that_are_not_utf8_interoperate() {
+    let sb = Sandbox::new();
+    let bytes: &[u8] = b"PASSWORD=caf\xe9-cr\xe8me\n#commentaire \xe0 garder\nK\xc9Y=1\nPLAIN=ascii\n";
+    let plain = sb.path("w.env");
+    std::fs::write(&plain, bytes).unwrap();
+    let decrypt_bytes = |cmd: &mut std::process::Command| {
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let ours = decrypt_bytes(sb.tresor().args(["encrypt", "--age", &recipient()]).arg(&plain));
+    let ours_path = sb.path("w.t.env");
+    std::fs::write(&ours_path, &ours).unwrap();
+    assert_eq!(decrypt_bytes(sb.tresor().arg("decrypt").arg(&ours_path)), bytes);
+    assert_eq!(decrypt_bytes(sb.sops().arg("decrypt").arg(&ours_path)), bytes);
+    let theirs = decrypt_bytes(sb.sops().args(["encrypt", "--age", &recipient()]).arg(&plain));
+    let theirs_path = sb.path("w.s.env");
+    std::fs::write(&theirs_path, &theirs).unwrap();
+    assert_eq!(decrypt_bytes(sb.tresor().arg("decrypt").arg(&theirs_path)), bytes);
+}

@@ -292,7 +292,10 @@ pub fn double_quoted(s: &str) -> String {
 /// A block scalar for `s`, or `None` when `s` cannot be written as one without an
 /// indentation indicator or loss (leading spaces, whitespace-only lines, control chars).
 fn block_scalar(s: &str, indent: usize, newline: &str, folded: bool) -> Option<(String, String)> {
-    if s.is_empty() || s.starts_with(' ') || s.starts_with('\t') {
+    // A block scalar's indentation is that of its first non-empty line, so one that starts
+    // with a blank would need an indentation indicator (`|2`); a quoted string says the same.
+    let first_text = s.trim_start_matches('\n');
+    if s.is_empty() || first_text.starts_with(' ') || first_text.starts_with('\t') {
         return None;
     }
     if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') || s.contains('\u{feff}') {
@@ -378,6 +381,15 @@ mod tests {
             yaml_value(&Value::Str("it's".into()), &ctx(ScalarStyle::SingleQuoted)),
             Rendered::Inline("'it''s'".into())
         );
+    }
+
+    #[test]
+    fn a_block_whose_first_text_line_is_indented_is_quoted_instead() {
+        // yaml-test-suite F6MC: `>2` with leading blank lines and a more-indented first line.
+        for v in ["\n\n more indented\nregular\n", " more indented\nregular\n", "\n\tx\ny\n"] {
+            let r = yaml_value(&Value::Str(v.into()), &ctx(ScalarStyle::Literal));
+            assert!(matches!(&r, Rendered::Inline(t) if t.starts_with('"')), "{v:?}: {r:?}");
+        }
     }
 
     #[test]

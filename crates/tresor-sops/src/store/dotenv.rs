@@ -10,7 +10,7 @@ use tresor_format::tree::{Comment, Document, Entry, Map, MapItem, Node, Scalar, 
 use tresor_format::Position;
 use zeroize::Zeroizing;
 
-use super::{flat, utf8, Plain, Store};
+use super::{bytes_text, flat, Plain, Store};
 use crate::cipher::DataKey;
 use crate::error::SopsError;
 use crate::file::{DecryptOptions, EncryptOptions};
@@ -103,6 +103,18 @@ fn parse(text: &str) -> Result<Parsed, SopsError> {
     Ok(Parsed { doc: Document { root, anchors: Vec::new(), append_at: text.len() }, meta, meta_lines })
 }
 
+/// The file as text, bytes that are not UTF-8 carried as `bytes_text` characters (sops
+/// reads dotenv values as bytes).
+fn text_of(src: &[u8]) -> Result<std::borrow::Cow<'_, str>, SopsError> {
+    bytes_text::decode(src).ok_or_else(|| {
+        SopsError::Unsupported(
+            "the file holds a character in U+F780–U+F7FF, which tresor reserves to carry bytes that are not UTF-8 \
+             through dotenv files"
+                .into(),
+        )
+    })
+}
+
 fn read_metadata(p: &Parsed) -> Result<(Metadata, bool), SopsError> {
     if p.meta.is_empty() {
         return Err(SopsError::MetadataNotFound);
@@ -130,6 +142,8 @@ static RENDER: flat::Render = flat::Render {
         Ok(escape(text))
     },
     comment: |text| !text.contains(['\n', '\r']),
+    to_bytes: bytes_text::encode,
+    from_bytes: bytes_text::decode,
 };
 
 impl Store for Dotenv {
@@ -138,7 +152,7 @@ impl Store for Dotenv {
     }
 
     fn metadata(&self, src: &[u8]) -> Result<Metadata, SopsError> {
-        read_metadata(&parse(utf8(src, NAME)?)?).map(|(m, _)| m)
+        read_metadata(&parse(&text_of(src)?)?).map(|(m, _)| m)
     }
 
     fn encrypt(
@@ -148,36 +162,36 @@ impl Store for Dotenv {
         mut meta: Metadata,
         opts: &EncryptOptions,
     ) -> Result<Vec<u8>, SopsError> {
-        let text = utf8(plain, NAME)?;
-        let parsed = parse(text)?;
+        let text = text_of(plain)?;
+        let parsed = parse(&text)?;
         if !parsed.meta.is_empty() {
             return Err(SopsError::AlreadyEncrypted);
         }
-        let edits = flat::encrypt(&parsed.doc, key, &mut meta, opts.stash)?;
-        let mut out = splice::apply(text, edits);
+        let edits = flat::encrypt(&parsed.doc, key, &mut meta, opts.stash, &RENDER)?;
+        let mut out = splice::apply(&text, edits);
         let no_final_newline = !out.is_empty() && !out.ends_with('\n');
         if no_final_newline {
             out.push('\n');
         }
         out.push_str(&metadata_lines(&meta, no_final_newline));
-        super::read_back(self, out.into_bytes(), &meta, key, plain)
+        super::read_back(self, bytes_text::encode(&out).into_owned(), &meta, key, plain)
     }
 
     fn decrypt(&self, src: &[u8], _meta: &Metadata, key: &DataKey, opts: DecryptOptions) -> Result<Plain, SopsError> {
-        let text = utf8(src, NAME)?;
-        let parsed = parse(text)?;
+        let text = text_of(src)?;
+        let parsed = parse(&text)?;
         let (meta, no_final_newline) = read_metadata(&parsed)?;
         let (mut edits, stash, warnings) = flat::decrypt(&parsed.doc, &meta, key, opts, &RENDER)?;
         edits.extend(parsed.meta_lines.iter().map(|r| Edit { range: r.clone(), text: String::new() }));
-        let mut out = splice::apply(text, edits);
+        let mut out = Zeroizing::new(splice::apply(&text, edits));
         if no_final_newline && out.ends_with('\n') {
             out.pop();
         }
-        Ok(Plain { bytes: Zeroizing::new(out.into_bytes()), stash, warnings })
+        Ok(Plain { bytes: Zeroizing::new(bytes_text::encode(&out).into_owned()), stash, warnings })
     }
 
     fn data(&self, plain: &[u8]) -> Result<J, SopsError> {
-        let parsed = parse(utf8(plain, NAME)?)?;
+        let parsed = parse(&text_of(plain)?)?;
         let mut map = JMap::new();
         if let Node::Map(m) = &parsed.doc.root {
             for e in m.entries() {
@@ -245,16 +259,16 @@ impl Store for Dotenv {
     }
 
     fn replace_metadata(&self, src: &[u8], meta: &Metadata) -> Result<Vec<u8>, SopsError> {
-        let text = utf8(src, NAME)?;
-        let parsed = parse(text)?;
+        let text = text_of(src)?;
+        let parsed = parse(&text)?;
         let (_, no_final_newline) = read_metadata(&parsed)?;
         let edits = parsed.meta_lines.iter().map(|r| Edit { range: r.clone(), text: String::new() }).collect();
-        let mut out = splice::apply(text, edits);
+        let mut out = splice::apply(&text, edits);
         if !out.is_empty() && !out.ends_with('\n') {
             out.push('\n');
         }
         out.push_str(&metadata_lines(meta, no_final_newline));
-        Ok(out.into_bytes())
+        Ok(bytes_text::encode(&out).into_owned())
     }
 
     fn template(&self) -> &'static str {

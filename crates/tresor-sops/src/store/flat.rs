@@ -3,6 +3,8 @@
 //! YAML, and these visitors turn the walk into edits. A comment's span is its text after
 //! the marker, so the marker and spacing stay as written.
 
+use std::borrow::Cow;
+
 use tresor_format::tree::{Comment, Document, Scalar};
 
 use crate::cipher::{is_enc, Cipher, DataKey};
@@ -29,10 +31,26 @@ pub(super) fn read_flat_metadata(pairs: &[(String, String)]) -> Result<(Metadata
 pub(super) struct Render {
     pub value: fn(&str) -> Result<String, &'static str>,
     pub comment: fn(&str) -> bool,
+    /// A value's, comment's or AAD's text as the bytes sops has there, and plaintext bytes
+    /// as text (`None`: the store cannot hold them). dotenv carries bytes that are not UTF-8
+    /// (`bytes_text`), in keys too.
+    pub to_bytes: fn(&str) -> Cow<'_, [u8]>,
+    pub from_bytes: fn(&[u8]) -> Option<Cow<'_, str>>,
+}
+
+/// [`Render::to_bytes`] and [`Render::from_bytes`] for stores of UTF-8 text only.
+pub(super) fn utf8_bytes(t: &str) -> Cow<'_, [u8]> {
+    Cow::Borrowed(t.as_bytes())
+}
+
+/// See [`utf8_bytes`].
+pub(super) fn utf8_text(b: &[u8]) -> Option<Cow<'_, str>> {
+    std::str::from_utf8(b).ok().map(Cow::Borrowed)
 }
 
 struct Encrypt<'a> {
     cipher: &'a Cipher,
+    render: &'a Render,
     stash: Option<&'a IvStash>,
     mac: MacHasher,
     edits: Vec<Edit>,
@@ -40,7 +58,8 @@ struct Encrypt<'a> {
 
 impl Visitor for Encrypt<'_> {
     fn value(&mut self, s: &Scalar, at: &At) -> Result<(), SopsError> {
-        let plain = s.text.as_bytes();
+        let plain = (self.render.to_bytes)(&s.text);
+        let plain = plain.as_ref();
         // sops leaves empty values as they are.
         if !at.encrypt || plain.is_empty() {
             self.mac.leaf(plain, false);
@@ -48,7 +67,7 @@ impl Visitor for Encrypt<'_> {
         }
         self.mac.leaf(plain, true);
         let iv = self.stash.and_then(|st| st.get(at.aad, plain));
-        let enc = self.cipher.encrypt(plain, at.aad.as_bytes(), "str", iv);
+        let enc = self.cipher.encrypt(plain, &(self.render.to_bytes)(at.aad), "str", iv);
         self.edits.push(Edit { range: s.span.clone(), text: enc });
         Ok(())
     }
@@ -57,8 +76,9 @@ impl Visitor for Encrypt<'_> {
         if !at.encrypt || c.text.is_empty() {
             return Ok(());
         }
-        let iv = self.stash.and_then(|st| st.get(at.aad, c.text.as_bytes()));
-        let enc = self.cipher.encrypt(c.text.as_bytes(), at.aad.as_bytes(), "comment", iv);
+        let plain = (self.render.to_bytes)(&c.text);
+        let iv = self.stash.and_then(|st| st.get(at.aad, &plain));
+        let enc = self.cipher.encrypt(&plain, &(self.render.to_bytes)(at.aad), "comment", iv);
         self.edits.push(Edit { range: c.span.clone(), text: enc });
         Ok(())
     }
@@ -70,9 +90,11 @@ pub(super) fn encrypt(
     key: &DataKey,
     meta: &mut Metadata,
     stash: Option<&IvStash>,
+    render: &Render,
 ) -> Result<Vec<Edit>, SopsError> {
     let cipher = Cipher::new(key);
-    let mut v = Encrypt { cipher: &cipher, stash, mac: MacHasher::new(meta.mac_only_encrypted), edits: Vec::new() };
+    let mut v =
+        Encrypt { cipher: &cipher, render, stash, mac: MacHasher::new(meta.mac_only_encrypted), edits: Vec::new() };
     walk::walk(doc, &meta.rule, &mut v)?;
     meta.layout = None;
     file::seal(meta, &cipher, v.mac);
@@ -92,7 +114,7 @@ struct Decrypt<'a> {
 impl Visitor for Decrypt<'_> {
     fn value(&mut self, s: &Scalar, at: &At) -> Result<(), SopsError> {
         if !at.encrypt || s.text.is_empty() {
-            self.mac.leaf(s.text.as_bytes(), false);
+            self.mac.leaf(&(self.render.to_bytes)(&s.text), false);
             return Ok(());
         }
         let path = walk::display_steps(at.path);
@@ -100,7 +122,7 @@ impl Visitor for Decrypt<'_> {
         if !is_enc(&s.text) {
             return Err(fail("the value is not encrypted, but the file's rules say it must be".into()));
         }
-        let plain = self.cipher.decrypt(&s.text, at.aad.as_bytes()).map_err(|e| fail(e.to_string()))?;
+        let plain = self.cipher.decrypt(&s.text, &(self.render.to_bytes)(at.aad)).map_err(|e| fail(e.to_string()))?;
         // sops writes only `str` here and reads other types back as it would in YAML: a
         // type whose plaintext does not parse, `bytes` or an unknown one fails in sops.
         let type_ok = crate::file::value_type_sops_reads(plain.type_name)
@@ -111,8 +133,9 @@ impl Visitor for Decrypt<'_> {
                 plain.type_name
             )));
         }
-        let text = std::str::from_utf8(&plain.bytes).map_err(|_| fail("the plaintext is not UTF-8 text".into()))?;
-        let written = (self.render.value)(text).map_err(|why| fail(why.into()))?;
+        let text =
+            (self.render.from_bytes)(&plain.bytes).ok_or_else(|| fail("the plaintext is not UTF-8 text".into()))?;
+        let written = (self.render.value)(&text).map_err(|why| fail(why.into()))?;
         self.mac.leaf(&plain.bytes, true);
         if self.keep_ivs {
             self.stash.put(at.aad, &plain.bytes, &plain.iv);
@@ -125,9 +148,11 @@ impl Visitor for Decrypt<'_> {
         if !at.encrypt || !is_enc(&c.text) {
             return Ok(());
         }
-        match self.cipher.decrypt(&c.text, at.aad.as_bytes()) {
+        match self.cipher.decrypt(&c.text, &(self.render.to_bytes)(at.aad)) {
             Ok(p) => {
-                let Some(text) = String::from_utf8(p.bytes.to_vec()).ok().filter(|t| (self.render.comment)(t)) else {
+                let Some(text) =
+                    (self.render.from_bytes)(&p.bytes).map(Cow::into_owned).filter(|t| (self.render.comment)(t))
+                else {
                     return Err(SopsError::CannotDecrypt {
                         pos: c.pos,
                         path: "a comment".into(),
@@ -135,7 +160,7 @@ impl Visitor for Decrypt<'_> {
                     });
                 };
                 if self.keep_ivs {
-                    self.stash.put(at.aad, text.as_bytes(), &p.iv);
+                    self.stash.put(at.aad, &p.bytes, &p.iv);
                 }
                 self.edits.push(Edit { range: c.span.clone(), text });
             }

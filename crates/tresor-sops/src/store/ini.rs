@@ -315,6 +315,8 @@ static RENDER: flat::Render = flat::Render {
                 l.is_empty() || l.starts_with(';') || l.starts_with('#')
             })
     },
+    to_bytes: flat::utf8_bytes,
+    from_bytes: flat::utf8_text,
 };
 
 impl Store for Ini {
@@ -338,7 +340,7 @@ impl Store for Ini {
         if parsed.meta_range.is_some() {
             return Err(SopsError::AlreadyEncrypted);
         }
-        let edits = flat::encrypt(&parsed.doc, key, &mut meta, opts.stash)?;
+        let edits = flat::encrypt(&parsed.doc, key, &mut meta, opts.stash, &RENDER)?;
         let mut out = splice::apply(text, edits);
         // The metadata section needs a line of its own, after a blank line as sops writes
         // it; a plaintext without a final line break says so, for decryption to restore.

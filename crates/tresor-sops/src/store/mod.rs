@@ -6,6 +6,7 @@
 //! extension in [`for_path`] if it has one). INI was added that way.
 
 mod binary;
+mod bytes_text;
 mod document;
 mod dotenv;
 mod flat;
