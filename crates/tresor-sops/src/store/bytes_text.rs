@@ -13,11 +13,17 @@ fn reserved(c: char) -> bool {
     (0xF780..=0xF7FF).contains(&(c as u32))
 }
 
+/// Does UTF-8 text hold a reserved character? They encode as EF 9E xx or EF 9F xx, so one
+/// search for the byte EF answers it (this runs over every dotenv file, twice).
+fn holds_reserved(b: &[u8]) -> bool {
+    memchr::memchr_iter(0xEF, b).any(|i| matches!(b.get(i + 1), Some(0x9E | 0x9F)))
+}
+
 /// Bytes as text: valid UTF-8 as it is, every other byte as its reserved character. `None`
 /// when valid UTF-8 holds a reserved character (it could not be told from a carried byte).
 pub fn decode(bytes: &[u8]) -> Option<Cow<'_, str>> {
     match std::str::from_utf8(bytes) {
-        Ok(s) if !s.chars().any(reserved) => Some(Cow::Borrowed(s)),
+        Ok(s) if !holds_reserved(bytes) => Some(Cow::Borrowed(s)),
         Ok(_) => None,
         Err(_) => {
             let mut out = String::with_capacity(bytes.len() + 16);
@@ -25,7 +31,7 @@ pub fn decode(bytes: &[u8]) -> Option<Cow<'_, str>> {
             loop {
                 match std::str::from_utf8(rest) {
                     Ok(s) => {
-                        if s.chars().any(reserved) {
+                        if holds_reserved(rest) {
                             return None;
                         }
                         out.push_str(s);
@@ -34,7 +40,7 @@ pub fn decode(bytes: &[u8]) -> Option<Cow<'_, str>> {
                     Err(e) => {
                         let (good, bad) = rest.split_at(e.valid_up_to());
                         let good = std::str::from_utf8(good).expect("valid up to here");
-                        if good.chars().any(reserved) {
+                        if holds_reserved(good.as_bytes()) {
                             return None;
                         }
                         out.push_str(good);
@@ -52,7 +58,7 @@ pub fn decode(bytes: &[u8]) -> Option<Cow<'_, str>> {
 
 /// Text back to bytes: every reserved character becomes the byte it carries.
 pub fn encode(text: &str) -> Cow<'_, [u8]> {
-    if !text.chars().any(reserved) {
+    if !holds_reserved(text.as_bytes()) {
         return Cow::Borrowed(text.as_bytes());
     }
     let mut out = Vec::with_capacity(text.len());

@@ -117,8 +117,8 @@ impl Visitor for Decrypt<'_> {
             self.mac.leaf(&(self.render.to_bytes)(&s.text), false);
             return Ok(());
         }
-        let path = walk::display_steps(at.path);
-        let fail = |reason: String| SopsError::CannotDecrypt { pos: s.pos, path: path.clone(), reason };
+        // The path is spelled out only for an error (it costs an allocation per value).
+        let fail = |reason: String| SopsError::CannotDecrypt { pos: s.pos, path: walk::display_steps(at.path), reason };
         if !is_enc(&s.text) {
             return Err(fail("the value is not encrypted, but the file's rules say it must be".into()));
         }
