@@ -121,3 +121,68 @@ fn tresor_toml_policy_and_recursive_audit() {
     assert!(v["policy_source"].as_str().unwrap().ends_with("tresor.toml"));
     assert!(v["files"][0]["violations"][0].as_str().unwrap().contains("jurisdiction 'holder'"));
 }
+
+/// `audit --value-age` on a real Git history, without a key: a value tresor never touched
+/// dates from the commit that added it (exact), one changed by `set` from that commit (at
+/// the latest: without a key a re-encryption cannot be told from a change), one added
+/// later from its own commit; `--older-than` filters; files outside the history are named.
+#[test]
+fn value_age_reads_git_history_without_a_key() {
+    let sb = Sandbox::new();
+    let repo = sb.path("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let git = |args: &[&str], date: &str| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&repo)
+            .env("GIT_AUTHOR_DATE", date)
+            .env("GIT_COMMITTER_DATE", date)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.org")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.org")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    git(&["init", "-q", "-b", "main"], "2020-01-01T00:00:00Z");
+    let f = sb.write("repo/s.yaml", "db:\n  password: one\n  user: admin\n");
+    sb.tresor().args(["encrypt", "-i", "--age", &recipient()]).arg(&f).ok();
+    git(&["add", "-A"], "2020-01-01T00:00:00Z");
+    git(&["commit", "-qm", "first"], "2020-01-01T00:00:00Z");
+    let first = git(&["rev-parse", "HEAD"], "2020-01-01T00:00:00Z").trim().to_string();
+    sb.tresor().args(["set"]).arg(&f).args(["[\"db\"][\"password\"]", "\"two\""]).ok();
+    git(&["commit", "-qam", "second"], "2024-06-01T00:00:00Z");
+    let second = git(&["rev-parse", "HEAD"], "2024-06-01T00:00:00Z").trim().to_string();
+    sb.tresor().args(["set"]).arg(&f).args(["[\"api\"]", "\"k\""]).ok();
+    sb.write("repo/other.txt", "unrelated\n");
+    git(&["add", "-A"], "2026-11-01T00:00:00Z");
+    git(&["commit", "-qm", "third"], "2026-11-01T00:00:00Z");
+    let third = git(&["rev-parse", "HEAD"], "2026-11-01T00:00:00Z").trim().to_string();
+
+    let out =
+        sb.tresor().args(["audit", "--value-age", "--format", "json"]).arg(&f).env_remove("SOPS_AGE_KEY_FILE").ok();
+    let ages: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let get = |p: &str| {
+        ages.as_array().unwrap().iter().find(|a| a["path"] == p).cloned().unwrap_or_else(|| panic!("{p}: {out}"))
+    };
+    assert_eq!(get("[\"db\"][\"user\"]")["commit"], first.as_str());
+    assert_eq!(get("[\"db\"][\"user\"]")["exact"], true);
+    assert_eq!(get("[\"db\"][\"password\"]")["commit"], second.as_str());
+    assert_eq!(get("[\"db\"][\"password\"]")["exact"], false);
+    assert_eq!(get("[\"api\"]")["commit"], third.as_str());
+    assert!(get("[\"db\"][\"user\"]")["last_changed"].as_str().unwrap().starts_with("2020-01-01"));
+    // Values unchanged for more than 400 days: the 2020 and 2024 ones, not the new one.
+    let old = sb.tresor().args(["audit", "--value-age", "--older-than", "400"]).arg(&f).ok();
+    assert!(
+        old.contains("[\"db\"][\"user\"]") && old.contains("[\"db\"][\"password\"]") && !old.contains("[\"api\"]"),
+        "{old}"
+    );
+    assert!(old.contains("at the latest") && old.contains("exact"), "{old}");
+    // Not in a repository: an error that says so.
+    std::fs::create_dir_all(sb.path("loose")).unwrap();
+    let loose = sb.write("loose/x.yaml", "a: b\n");
+    let e = sb.tresor().args(["audit", "--value-age"]).arg(&loose).output().unwrap();
+    assert!(!e.status.success());
+}

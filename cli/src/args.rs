@@ -393,6 +393,14 @@ pub struct AuditArgs {
     /// Write the report to a file instead of standard output
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Instead of the key report: when each encrypted value last changed, from the Git
+    /// history of HEAD (first parent), without a key — unchanged ciphertext means an
+    /// unchanged value; `exact: false` where a re-encryption may hide an older one
+    #[arg(long = "value-age")]
+    pub value_age: bool,
+    /// With --value-age: only values unchanged for more than this many days
+    #[arg(long = "older-than", value_name = "DAYS", requires = "value_age")]
+    pub older_than: Option<u32>,
 }
 
 #[derive(Args)]

@@ -26,6 +26,9 @@ pub(crate) fn audit(a: AuditArgs) -> Result<i32> {
         }
         return Err(fail(codes::NO_FILE_SPECIFIED, "no files to audit (pass FILE… or -r DIR)"));
     }
+    if a.value_age {
+        return value_age(&a, &files);
+    }
     let (policy, source) = match &a.policy {
         Some(p) => {
             let pol = Policy::load(p)?
@@ -66,4 +69,40 @@ pub(crate) fn audit(a: AuditArgs) -> Result<i32> {
     };
     sink.write(&text, 0o644)?;
     Ok(if report.files_with_violations > 0 { POLICY_VIOLATION } else { 0 })
+}
+
+/// `audit --value-age`: when each value last changed, as a table or JSON.
+fn value_age(a: &AuditArgs, files: &[std::path::PathBuf]) -> Result<i32> {
+    let mut ages =
+        tresor_audit::value_age::in_repository(files).map_err(|e| fail(codes::ERROR_GENERIC, e.to_string()))?;
+    if let Some(days) = a.older_than {
+        let cutoff = time::OffsetDateTime::now_utc() - time::Duration::days(i64::from(days));
+        ages.retain(|v| {
+            time::OffsetDateTime::parse(&v.last_changed, &time::format_description::well_known::Rfc3339)
+                .is_ok_and(|t| t < cutoff)
+        });
+    }
+    let text = match a.format.as_str() {
+        "json" => serde_json::to_string_pretty(&ages).expect("serializable") + "\n",
+        _ => {
+            let mut t = String::from("FILE\tPATH\tLAST CHANGED\tCOMMIT\tEXACT\n");
+            for v in &ages {
+                t.push_str(&format!(
+                    "{}\t{}\t{}\t{}\t{}\n",
+                    tresor_format::printable::printable(&v.file, false),
+                    tresor_format::printable::printable(&v.path, false),
+                    v.last_changed,
+                    &v.commit[..v.commit.len().min(12)],
+                    if v.exact { "exact" } else { "at the latest" }
+                ));
+            }
+            t
+        }
+    };
+    let sink = match &a.output {
+        Some(p) => Sink::File(p.clone()),
+        None => Sink::Stdout,
+    };
+    sink.write(&text, 0o644)?;
+    Ok(0)
 }

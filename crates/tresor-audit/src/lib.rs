@@ -8,6 +8,7 @@ pub mod jurisdiction;
 pub mod policy;
 pub mod report;
 pub mod target;
+pub mod value_age;
 
 pub use jurisdiction::{Jurisdiction, Jurisdictions};
 pub use policy::Policy;

@@ -191,3 +191,61 @@ pub fn history(repo: &Path, range: Option<&str>) -> Result<History, GitError> {
     }
     Ok(h)
 }
+
+/// One version of a file in first-parent history: the commit that wrote it and the blob.
+#[derive(Clone, Debug)]
+pub struct FileVersion {
+    /// The commit that wrote this version.
+    pub commit: Commit,
+    /// The blob's object id.
+    pub oid: String,
+}
+
+/// The versions of each of `paths` (relative to the repository's top) along HEAD's
+/// first-parent history, newest first, from one `git log --raw` pass; a version that
+/// deletes the file ends its list (what came before is another file's history).
+pub fn file_versions(repo: &Path, paths: &[String]) -> Result<Vec<Vec<FileVersion>>, GitError> {
+    let mut out = vec![Vec::new(); paths.len()];
+    if paths.is_empty() {
+        return Ok(out);
+    }
+    let index: std::collections::HashMap<&[u8], usize> =
+        paths.iter().enumerate().map(|(i, p)| (p.as_bytes(), i)).collect();
+    let mut args = vec![
+        "log",
+        "-z",
+        "--first-parent",
+        "--no-show-signature",
+        "--format=%x01%H%x00%an%x00%aI",
+        "--raw",
+        "--no-abbrev",
+    ];
+    args.extend(["--no-renames", "HEAD", "--"]);
+    let specs: Vec<String> = paths.iter().map(|p| format!(":(literal){p}")).collect();
+    args.extend(specs.iter().map(String::as_str));
+    let log = git(repo, &args)?;
+    let mut ended = vec![false; paths.len()];
+    let mut commit = Commit::default();
+    let mut tokens = log.split(|&b| b == 0).map(|t| t.strip_prefix(b"\n").unwrap_or(t));
+    while let Some(t) = tokens.next() {
+        if let Some(id) = t.strip_prefix(b"\x01") {
+            let mut field = || String::from_utf8_lossy(tokens.next().unwrap_or_default()).into_owned();
+            let (author, date) = (field(), field());
+            commit = Commit { id: String::from_utf8_lossy(id).into_owned(), author, date };
+        } else if let Some(raw) = t.strip_prefix(b":") {
+            let path = tokens.next().unwrap_or_default();
+            let Some(&i) = index.get(path) else { continue };
+            let fields: Vec<&[u8]> = raw.split(|&b| b == b' ').collect();
+            let Some(new) = fields.get(3) else { continue };
+            if ended[i] {
+                continue;
+            }
+            if new.iter().all(|&b| b == b'0') {
+                ended[i] = true;
+                continue;
+            }
+            out[i].push(FileVersion { commit: commit.clone(), oid: String::from_utf8_lossy(new).into_owned() });
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,191 @@
+//! How long each encrypted value has gone unchanged, from Git history and without a key.
+//!
+//! tresor keeps the exact ciphertext of every value it does not change, so a value whose
+//! ciphertext is the same in a run of versions was not changed in that run: the oldest
+//! version of the run is when it last changed, **at the latest**. Where the version before
+//! the run holds a different ciphertext at the same path, the value may only have been
+//! re-encrypted (sops re-encrypts every value on each edit; a rotation re-encrypts them
+//! all), so the date is a proven lower bound on its age, marked `exact: false`. Where the
+//! run reaches the version that added the value, the date is exact.
+
+use serde::Serialize;
+use serde_json::Value as J;
+use tresor_sops::store::Store;
+
+/// One version of a file: the commit that wrote it, its date and its bytes.
+pub struct Version {
+    /// The commit id.
+    pub commit: String,
+    /// The commit's author date (RFC 3339).
+    pub date: String,
+    /// The file as that commit wrote it.
+    pub bytes: Vec<u8>,
+}
+
+/// When an encrypted value last changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ValueAge {
+    /// The file.
+    pub file: String,
+    /// The value's path in sops' notation (`["db"]["password"]`).
+    pub path: String,
+    /// The date of the commit that last changed it (at the latest, unless `exact`).
+    pub last_changed: String,
+    /// That commit.
+    pub commit: String,
+    /// Whether the value was added then (true), or only its ciphertext is known to date from
+    /// then (false: an older, re-encrypted value may hide behind it).
+    pub exact: bool,
+}
+
+/// The encrypted leaves of an encrypted file, by path: `(path, ciphertext)`.
+fn encrypted_leaves(store: &dyn Store, bytes: &[u8]) -> Option<Vec<(String, String)>> {
+    let data = store.data(bytes).ok()?;
+    let mut out = Vec::new();
+    fn walk(v: &J, path: &mut String, out: &mut Vec<(String, String)>) {
+        match v {
+            J::Object(m) => {
+                for (k, x) in m {
+                    let len = path.len();
+                    path.push_str(&format!("[{}]", serde_json::to_string(k).unwrap_or_default()));
+                    walk(x, path, out);
+                    path.truncate(len);
+                }
+            }
+            J::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    walk(x, path, out);
+                    path.truncate(len);
+                }
+            }
+            J::String(s) if s.starts_with("ENC[AES256_GCM,") => out.push((path.clone(), s.clone())),
+            _ => {}
+        }
+    }
+    let J::Object(top) = data else { return None };
+    let mut path = String::new();
+    for (k, v) in &top {
+        if k == "sops" {
+            continue;
+        }
+        path.clear();
+        path.push_str(&format!("[{}]", serde_json::to_string(k).unwrap_or_default()));
+        walk(v, &mut path, &mut out);
+    }
+    Some(out)
+}
+
+/// The age of each encrypted value of `versions[0]` (the newest; the rest older, in order).
+/// Versions that cannot be read (not a SOPS file then) end the search for every value.
+pub fn value_ages(file: &str, store: &dyn Store, versions: &[Version]) -> Vec<ValueAge> {
+    let Some(current) = versions.first().and_then(|v| encrypted_leaves(store, &v.bytes)) else {
+        return Vec::new();
+    };
+    let older: Vec<Option<std::collections::HashMap<String, String>>> =
+        versions[1..].iter().map(|v| encrypted_leaves(store, &v.bytes).map(|l| l.into_iter().collect())).collect();
+    current
+        .into_iter()
+        .map(|(path, enc)| {
+            // Walk back while the older version holds the same ciphertext at this path.
+            let mut at = 0;
+            let mut exact = true;
+            for (i, o) in older.iter().enumerate() {
+                match o.as_ref().map(|m| m.get(&path)) {
+                    Some(Some(e)) if *e == enc => at = i + 1,
+                    // Absent in the older version: the value was added at `at`.
+                    Some(None) => break,
+                    // Another ciphertext, or an unreadable version: a re-encryption may hide
+                    // an older value.
+                    _ => {
+                        exact = false;
+                        break;
+                    }
+                }
+            }
+            ValueAge {
+                file: file.to_string(),
+                path,
+                last_changed: versions[at].date.clone(),
+                commit: versions[at].commit.clone(),
+                exact,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(commit: &str, text: &str) -> Version {
+        Version { commit: commit.into(), date: format!("date-{commit}"), bytes: text.as_bytes().to_vec() }
+    }
+
+    #[test]
+    fn unchanged_ciphertext_dates_back_and_a_different_one_is_a_lower_bound() {
+        let store = tresor_sops::store::for_path("s.yaml");
+        let enc = |s: &str| format!("ENC[AES256_GCM,data:{s},iv:x,tag:y,type:str]");
+        let m = "sops:\n    version: 3.11.0\n";
+        let versions = [
+            v("c3", &format!("a: {}\nb: {}\nc: {}\n{m}", enc("A"), enc("B2"), enc("C"))),
+            v("c2", &format!("a: {}\nb: {}\n{m}", enc("A"), enc("B2"))),
+            v("c1", &format!("a: {}\nb: {}\n{m}", enc("A"), enc("B1"))),
+        ];
+        let ages = value_ages("s.yaml", store, &versions);
+        let get = |p: &str| ages.iter().find(|a| a.path == p).unwrap().clone();
+        assert_eq!((get("[\"a\"]").commit.as_str(), get("[\"a\"]").exact), ("c1", true));
+        assert_eq!((get("[\"b\"]").commit.as_str(), get("[\"b\"]").exact), ("c2", false));
+        assert_eq!((get("[\"c\"]").commit.as_str(), get("[\"c\"]").exact), ("c3", true));
+    }
+}
+
+/// Why the history of some files could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// git failed (not a repository, no commit yet, …).
+    #[error(transparent)]
+    Git(#[from] tresor_scan::git::GitError),
+    /// A file outside the repository, or one that cannot be resolved.
+    #[error("{0}: not inside the Git repository at {1}")]
+    Outside(String, String),
+}
+
+/// [`value_ages`] for files of the Git repository holding them, from HEAD's first-parent
+/// history: one `git log` for all the files and one object reader for all their versions.
+/// Each file is named in the report as given.
+pub fn in_repository(files: &[std::path::PathBuf]) -> Result<Vec<ValueAge>, HistoryError> {
+    let Some(first) = files.first() else { return Ok(Vec::new()) };
+    let dir = first.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let top = tresor_scan::git::toplevel(dir)?;
+    let top = std::fs::canonicalize(&top).unwrap_or(top);
+    let mut rel = Vec::with_capacity(files.len());
+    for f in files {
+        let abs = std::fs::canonicalize(f)
+            .map_err(|_| HistoryError::Outside(f.display().to_string(), top.display().to_string()))?;
+        let r = abs
+            .strip_prefix(&top)
+            .map_err(|_| HistoryError::Outside(f.display().to_string(), top.display().to_string()))?;
+        rel.push(r.to_string_lossy().replace('\\', "/"));
+    }
+    let histories = tresor_scan::git::file_versions(&top, &rel)?;
+    let oids: Vec<String> = histories.iter().flatten().map(|v| v.oid.clone()).collect();
+    let mut blobs: Vec<Option<Vec<u8>>> = vec![None; oids.len()];
+    tresor_scan::git::read_objects(&top, &oids, |i, bytes| blobs[i] = Some(bytes))?;
+    let mut blobs = blobs.into_iter();
+    let mut out = Vec::new();
+    for (f, history) in files.iter().zip(&histories) {
+        let shown = f.display().to_string();
+        let versions: Vec<Version> = history
+            .iter()
+            .map(|v| Version {
+                commit: v.commit.id.clone(),
+                date: v.commit.date.clone(),
+                bytes: blobs.next().flatten().unwrap_or_default(),
+            })
+            .collect();
+        out.extend(value_ages(&shown, tresor_sops::store::for_path(&shown), &versions));
+    }
+    Ok(out)
+}
