@@ -180,6 +180,29 @@ fn value_age_reads_git_history_without_a_key() {
         "{old}"
     );
     assert!(old.contains("at the latest") && old.contains("exact"), "{old}");
+    // A rotation re-encrypts every value: without a key the dates stop there ("at the
+    // latest"); with the key the plaintexts are compared and every date is exact again.
+    sb.tresor().args(["rotate", "-i"]).arg(&f).ok();
+    git(&["commit", "-qam", "rotate"], "2026-12-01T00:00:00Z");
+    let rotated = git(&["rev-parse", "HEAD"], "2026-12-01T00:00:00Z").trim().to_string();
+    let keyless =
+        sb.tresor().args(["audit", "--value-age", "--format", "json"]).arg(&f).env_remove("SOPS_AGE_KEY_FILE").ok();
+    let keyless: serde_json::Value = serde_json::from_str(&keyless).unwrap();
+    let user = keyless.as_array().unwrap().iter().find(|a| a["path"] == "[\"db\"][\"user\"]").unwrap();
+    assert_eq!((user["commit"].as_str(), user["exact"].as_bool()), (Some(rotated.as_str()), Some(false)));
+    let with = sb.tresor().args(["audit", "--value-age", "--with-keys", "--format", "json"]).arg(&f).ok();
+    assert!(!with.contains("admin") && !with.contains("\"two\""), "plaintext is never printed: {with}");
+    let with: serde_json::Value = serde_json::from_str(&with).unwrap();
+    let get = |p: &str| with.as_array().unwrap().iter().find(|a| a["path"] == p).cloned().unwrap();
+    assert_eq!(
+        (get("[\"db\"][\"user\"]")["commit"].as_str(), get("[\"db\"][\"user\"]")["exact"].as_bool()),
+        (Some(first.as_str()), Some(true))
+    );
+    assert_eq!(
+        (get("[\"db\"][\"password\"]")["commit"].as_str(), get("[\"db\"][\"password\"]")["exact"].as_bool()),
+        (Some(second.as_str()), Some(true))
+    );
+    assert_eq!(get("[\"api\"]")["commit"].as_str(), Some(third.as_str()));
     // Not in a repository: an error that says so.
     std::fs::create_dir_all(sb.path("loose")).unwrap();
     let loose = sb.write("loose/x.yaml", "a: b\n");

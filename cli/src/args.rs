@@ -398,6 +398,10 @@ pub struct AuditArgs {
     /// unchanged value; `exact: false` where a re-encryption may hide an older one
     #[arg(long = "value-age")]
     pub value_age: bool,
+    /// With --value-age: where a value's ciphertext changed, decrypt both versions with the
+    /// keys found here and compare (never printed), so every date is exact where they open
+    #[arg(long = "with-keys", requires = "value_age")]
+    pub with_keys: bool,
     /// With --value-age: only values unchanged for more than this many days
     #[arg(long = "older-than", value_name = "DAYS", requires = "value_age")]
     pub older_than: Option<u32>,

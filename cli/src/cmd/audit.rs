@@ -73,8 +73,16 @@ pub(crate) fn audit(a: AuditArgs) -> Result<i32> {
 
 /// `audit --value-age`: when each value last changed, as a table or JSON.
 fn value_age(a: &AuditArgs, files: &[std::path::PathBuf]) -> Result<i32> {
+    let keyring = tresor_keys::Keyring::new();
+    // Plaintext stays in memory for the comparison and is never printed.
+    let open = |store: &dyn tresor_sops::store::Store, bytes: &[u8]| {
+        let (plain, _, _) =
+            tresor_keys::open::decrypt(store, bytes, &keyring, tresor_sops::DecryptOptions::default()).ok()?;
+        store.data(&plain.bytes).ok()
+    };
+    let opener: Option<tresor_audit::value_age::Opener> = if a.with_keys { Some(&open) } else { None };
     let mut ages =
-        tresor_audit::value_age::in_repository(files).map_err(|e| fail(codes::ERROR_GENERIC, e.to_string()))?;
+        tresor_audit::value_age::in_repository(files, opener).map_err(|e| fail(codes::ERROR_GENERIC, e.to_string()))?;
     if let Some(days) = a.older_than {
         let cutoff = time::OffsetDateTime::now_utc() - time::Duration::days(i64::from(days));
         ages.retain(|v| {

@@ -38,11 +38,9 @@ pub struct ValueAge {
     pub exact: bool,
 }
 
-/// The encrypted leaves of an encrypted file, by path: `(path, ciphertext)`.
-fn encrypted_leaves(store: &dyn Store, bytes: &[u8]) -> Option<Vec<(String, String)>> {
-    let data = store.data(bytes).ok()?;
-    let mut out = Vec::new();
-    fn walk(v: &J, path: &mut String, out: &mut Vec<(String, String)>) {
+/// Every leaf of a document's data by path (sops' notation), the `sops` entry left out.
+fn leaves(data: &J) -> Vec<(String, J)> {
+    fn walk(v: &J, path: &mut String, out: &mut Vec<(String, J)>) {
         match v {
             J::Object(m) => {
                 for (k, x) in m {
@@ -60,35 +58,60 @@ fn encrypted_leaves(store: &dyn Store, bytes: &[u8]) -> Option<Vec<(String, Stri
                     path.truncate(len);
                 }
             }
-            J::String(s) if s.starts_with("ENC[AES256_GCM,") => out.push((path.clone(), s.clone())),
-            _ => {}
+            leaf => out.push((path.clone(), leaf.clone())),
         }
     }
-    let J::Object(top) = data else { return None };
-    let mut path = String::new();
-    for (k, v) in &top {
-        if k == "sops" {
-            continue;
+    let mut out = Vec::new();
+    if let J::Object(top) = data {
+        let mut path = String::new();
+        for (k, v) in top.iter().filter(|(k, _)| *k != "sops") {
+            path.clear();
+            path.push_str(&format!("[{}]", serde_json::to_string(k).unwrap_or_default()));
+            walk(v, &mut path, &mut out);
         }
-        path.clear();
-        path.push_str(&format!("[{}]", serde_json::to_string(k).unwrap_or_default()));
-        walk(v, &mut path, &mut out);
     }
-    Some(out)
+    out
 }
 
+/// The encrypted leaves of an encrypted file, by path: `(path, ciphertext)`.
+fn encrypted_leaves(store: &dyn Store, bytes: &[u8]) -> Option<Vec<(String, String)>> {
+    let data = store.data(bytes).ok()?;
+    Some(
+        leaves(&data)
+            .into_iter()
+            .filter_map(|(p, v)| match v {
+                J::String(s) if s.starts_with("ENC[AES256_GCM,") => Some((p, s)),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+/// Opens a version: its plaintext as data (never printed), or `None` when no key here can.
+pub type Opener<'a> = &'a dyn Fn(&dyn Store, &[u8]) -> Option<J>;
+
 /// The age of each encrypted value of `versions[0]` (the newest; the rest older, in order).
-/// Versions that cannot be read (not a SOPS file then) end the search for every value.
-pub fn value_ages(file: &str, store: &dyn Store, versions: &[Version]) -> Vec<ValueAge> {
+/// Versions that cannot be read (not a SOPS file then) end the search for every value. With
+/// `open`, a different ciphertext is not the end: the plaintexts are compared, so the date
+/// is exact wherever the keys here open both versions.
+pub fn value_ages(file: &str, store: &dyn Store, versions: &[Version], open: Option<Opener>) -> Vec<ValueAge> {
+    use std::collections::HashMap;
     let Some(current) = versions.first().and_then(|v| encrypted_leaves(store, &v.bytes)) else {
         return Vec::new();
     };
-    let older: Vec<Option<std::collections::HashMap<String, String>>> =
+    let older: Vec<Option<HashMap<String, String>>> =
         versions[1..].iter().map(|v| encrypted_leaves(store, &v.bytes).map(|l| l.into_iter().collect())).collect();
+    // Plaintexts by version, opened once each and only when a comparison needs them.
+    let mut plain: Vec<Option<Option<HashMap<String, J>>>> = vec![None; versions.len()];
+    let mut plain_at = |i: usize| -> Option<HashMap<String, J>> {
+        let open = open?;
+        plain[i]
+            .get_or_insert_with(|| open(store, &versions[i].bytes).map(|d| leaves(&d).into_iter().collect()))
+            .clone()
+    };
     current
         .into_iter()
         .map(|(path, enc)| {
-            // Walk back while the older version holds the same ciphertext at this path.
             let mut at = 0;
             let mut exact = true;
             for (i, o) in older.iter().enumerate() {
@@ -96,11 +119,19 @@ pub fn value_ages(file: &str, store: &dyn Store, versions: &[Version]) -> Vec<Va
                     Some(Some(e)) if *e == enc => at = i + 1,
                     // Absent in the older version: the value was added at `at`.
                     Some(None) => break,
-                    // Another ciphertext, or an unreadable version: a re-encryption may hide
-                    // an older value.
+                    // Another ciphertext: the same value re-encrypted, or a change. Only the
+                    // plaintexts can tell.
                     _ => {
-                        exact = false;
-                        break;
+                        let now = plain_at(0).and_then(|m| m.get(&path).cloned());
+                        let then = plain_at(i + 1).map(|m| m.get(&path).cloned());
+                        match (now, then) {
+                            (Some(n), Some(Some(t))) if n == t => at = i + 1,
+                            (Some(_), Some(_)) => break,
+                            _ => {
+                                exact = false;
+                                break;
+                            }
+                        }
                     }
                 }
             }
@@ -133,7 +164,7 @@ mod tests {
             v("c2", &format!("a: {}\nb: {}\n{m}", enc("A"), enc("B2"))),
             v("c1", &format!("a: {}\nb: {}\n{m}", enc("A"), enc("B1"))),
         ];
-        let ages = value_ages("s.yaml", store, &versions);
+        let ages = value_ages("s.yaml", store, &versions, None);
         let get = |p: &str| ages.iter().find(|a| a.path == p).unwrap().clone();
         assert_eq!((get("[\"a\"]").commit.as_str(), get("[\"a\"]").exact), ("c1", true));
         assert_eq!((get("[\"b\"]").commit.as_str(), get("[\"b\"]").exact), ("c2", false));
@@ -155,7 +186,7 @@ pub enum HistoryError {
 /// [`value_ages`] for files of the Git repository holding them, from HEAD's first-parent
 /// history: one `git log` for all the files and one object reader for all their versions.
 /// Each file is named in the report as given.
-pub fn in_repository(files: &[std::path::PathBuf]) -> Result<Vec<ValueAge>, HistoryError> {
+pub fn in_repository(files: &[std::path::PathBuf], open: Option<Opener>) -> Result<Vec<ValueAge>, HistoryError> {
     let Some(first) = files.first() else { return Ok(Vec::new()) };
     let dir = first.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
     let top = tresor_scan::git::toplevel(dir)?;
@@ -185,7 +216,7 @@ pub fn in_repository(files: &[std::path::PathBuf]) -> Result<Vec<ValueAge>, Hist
                 bytes: blobs.next().flatten().unwrap_or_default(),
             })
             .collect();
-        out.extend(value_ages(&shown, tresor_sops::store::for_path(&shown), &versions));
+        out.extend(value_ages(&shown, tresor_sops::store::for_path(&shown), &versions, open));
     }
     Ok(out)
 }
