@@ -140,19 +140,17 @@ fn every_documented_shell_block_runs_or_says_where_and_why_not() {
             None => {
                 ran += 1;
                 let sb = sandbox();
-                let out = Command::new("bash")
-                    .args(["-e", "-c", &b.body])
-                    .current_dir(sb.path("home/work"))
-                    .env("HOME", sb.path("home"))
-                    .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default()))
-                    .env_remove("SOPS_AGE_KEY_FILE")
-                    .env_remove("SOPS_AGE_KEY")
-                    .env("GIT_AUTHOR_NAME", "t")
-                    .env("GIT_AUTHOR_EMAIL", "t@example.org")
-                    .env("GIT_COMMITTER_NAME", "t")
-                    .env("GIT_COMMITTER_EMAIL", "t@example.org")
-                    .output()
-                    .unwrap();
+                let out = with_git_identity(
+                    Command::new("bash")
+                        .args(["-e", "-c", &b.body])
+                        .current_dir(sb.path("home/work"))
+                        .env("HOME", sb.path("home"))
+                        .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default()))
+                        .env_remove("SOPS_AGE_KEY_FILE")
+                        .env_remove("SOPS_AGE_KEY"),
+                )
+                .output()
+                .unwrap();
                 if !out.status.success() {
                     failures.push(format!(
                         "{at} exits {:?}:\n{}\n{}{}",

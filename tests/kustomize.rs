@@ -3,7 +3,7 @@
 //! the legacy exec-plugin mode, kpt where present, and OpenBao-wrapped files.
 
 use crate::common::*;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn kustomize() -> PathBuf {
     which("kustomize").expect("kustomize is not installed: run scripts/install-peers.sh")
@@ -48,6 +48,19 @@ fn build(sb: &Sandbox, dir: &str, extra: &[&str]) -> std::process::Output {
 
 fn objects(yaml: &str) -> Vec<serde_json::Value> {
     data(yaml, "out.yaml")
+}
+
+/// `kpt fn eval PKG --exec FUNCTION -o stdout` from `repo/` with the test key.
+fn kpt_eval(sb: &Sandbox, kpt: &Path, function: &Path, pkg: &str) -> std::process::Output {
+    std::process::Command::new(kpt)
+        .args(["fn", "eval", pkg, "--exec"])
+        .arg(function)
+        .args(["-o", "stdout"])
+        .env("SOPS_AGE_KEY_FILE", key_file())
+        .env("HOME", sb.dir.path())
+        .current_dir(sb.path("repo"))
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -474,15 +487,7 @@ fn kpt_resolves_paths_against_the_package_when_run_from_the_repository_root() {
         "repo/apps/prod/gen.yaml",
         "apiVersion: tresor.dev/v1\nkind: SecretGenerator\nmetadata:\n  name: from-kpt\n  annotations:\n    config.kubernetes.io/local-config: \"true\"\nfiles:\n  - password=secrets/pw.enc.txt\nresources:\n  - secrets/db.enc.yaml\n",
     );
-    let out = std::process::Command::new(&kpt)
-        .args(["fn", "eval", "apps/prod", "--exec"])
-        .arg(&f)
-        .args(["-o", "stdout"])
-        .env("SOPS_AGE_KEY_FILE", key_file())
-        .env("HOME", sb.dir.path())
-        .current_dir(sb.path("repo"))
-        .output()
-        .unwrap();
+    let out = kpt_eval(&sb, &kpt, &f, "apps/prod");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
@@ -621,15 +626,7 @@ fn kpt_from_a_monorepo_root_reads_each_packages_own_files() {
             ),
         );
     }
-    let out = std::process::Command::new(&kpt)
-        .args(["fn", "eval", ".", "--exec"])
-        .arg(&f)
-        .args(["-o", "stdout"])
-        .env("SOPS_AGE_KEY_FILE", key_file())
-        .env("HOME", sb.dir.path())
-        .current_dir(sb.path("repo"))
-        .output()
-        .unwrap();
+    let out = kpt_eval(&sb, &kpt, &f, ".");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // `-o stdout` prints the ResourceList.
     let list = objects(&String::from_utf8(out.stdout).unwrap());

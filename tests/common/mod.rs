@@ -355,3 +355,11 @@ pub fn age_plugin_dir() -> PathBuf {
 pub fn path_with_age_plugin() -> String {
     format!("{}:{}", age_plugin_dir().display(), std::env::var("PATH").unwrap_or_default())
 }
+
+/// A git command with a fixed author and committer, so tests need no global git identity.
+pub fn with_git_identity(cmd: &mut Command) -> &mut Command {
+    cmd.env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.org")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.org")
+}

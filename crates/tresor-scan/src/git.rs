@@ -138,6 +138,14 @@ pub struct History {
     pub blobs: Vec<Introduction>,
 }
 
+/// A commit read from `git log -z --format=%x01%H%x00%an%x00%aI`: the id after the marker,
+/// then the author and date tokens.
+fn commit_header<'a>(id: &[u8], tokens: &mut impl Iterator<Item = &'a [u8]>) -> Commit {
+    let mut field = || String::from_utf8_lossy(tokens.next().unwrap_or_default()).into_owned();
+    let (author, date) = (field(), field());
+    Commit { id: String::from_utf8_lossy(id).into_owned(), author, date }
+}
+
 /// Every blob version the commits of `range` (default: all refs) wrote, once, with the
 /// oldest commit and path that wrote it. One `git log --raw` pass: each commit's changes
 /// against each parent (`-m`) and the root commits' whole trees (`--root`) together name
@@ -165,11 +173,10 @@ pub fn history(repo: &Path, range: Option<&str>) -> Result<History, GitError> {
     let mut tokens = out.split(|&b| b == 0).map(|t| t.strip_prefix(b"\n").unwrap_or(t));
     while let Some(t) = tokens.next() {
         if let Some(id) = t.strip_prefix(b"\x01") {
-            let mut field = || String::from_utf8_lossy(tokens.next().unwrap_or_default()).into_owned();
-            let (author, date) = (field(), field());
+            let c = commit_header(id, &mut tokens);
             // `-m` repeats a merge's header once per parent.
-            if h.commits.last().is_none_or(|c| c.id.as_bytes() != id) {
-                h.commits.push(Commit { id: String::from_utf8_lossy(id).into_owned(), author, date });
+            if h.commits.last().is_none_or(|last| last.id != c.id) {
+                h.commits.push(c);
             }
         } else if let Some(raw) = t.strip_prefix(b":") {
             // "100644 100644 <old> <new> M", then the path as the next token
@@ -229,9 +236,7 @@ pub fn file_versions(repo: &Path, paths: &[String]) -> Result<Vec<Vec<FileVersio
     let mut tokens = log.split(|&b| b == 0).map(|t| t.strip_prefix(b"\n").unwrap_or(t));
     while let Some(t) = tokens.next() {
         if let Some(id) = t.strip_prefix(b"\x01") {
-            let mut field = || String::from_utf8_lossy(tokens.next().unwrap_or_default()).into_owned();
-            let (author, date) = (field(), field());
-            commit = Commit { id: String::from_utf8_lossy(id).into_owned(), author, date };
+            commit = commit_header(id, &mut tokens);
         } else if let Some(raw) = t.strip_prefix(b":") {
             let path = tokens.next().unwrap_or_default();
             let Some(&i) = index.get(path) else { continue };
