@@ -63,11 +63,7 @@ pub(crate) fn audit(a: AuditArgs) -> Result<i32> {
         "markdown" => report.to_markdown(),
         _ => report.to_table(),
     };
-    let sink = match &a.output {
-        Some(p) => Sink::File(p.clone()),
-        None => Sink::Stdout,
-    };
-    sink.write(&text, 0o644)?;
+    write_report(&a, &text)?;
     Ok(if report.files_with_violations > 0 { POLICY_VIOLATION } else { 0 })
 }
 
@@ -107,10 +103,14 @@ fn value_age(a: &AuditArgs, files: &[std::path::PathBuf]) -> Result<i32> {
             t
         }
     };
-    let sink = match &a.output {
-        Some(p) => Sink::File(p.clone()),
-        None => Sink::Stdout,
-    };
-    sink.write(&text, 0o644)?;
+    write_report(a, &text)?;
     Ok(0)
+}
+
+/// The report to `--output FILE`, or standard output.
+fn write_report(a: &AuditArgs, text: &str) -> Result<()> {
+    match &a.output {
+        Some(p) => Sink::File(p.clone()).write(text, 0o644),
+        None => Sink::Stdout.write(text, 0o644),
+    }
 }

@@ -11,6 +11,7 @@
 use serde::Serialize;
 use serde_json::Value as J;
 use tresor_sops::store::Store;
+use tresor_sops::walk::{push_step, Step};
 
 /// One version of a file: the commit that wrote it, its date and its bytes.
 pub struct Version {
@@ -40,34 +41,20 @@ pub struct ValueAge {
 
 /// Every leaf of a document's data by path (sops' notation), the `sops` entry left out.
 fn leaves(data: &J) -> Vec<(String, J)> {
-    fn walk(v: &J, path: &mut String, out: &mut Vec<(String, J)>) {
+    fn child(step: Step, v: &J, path: &mut String, out: &mut Vec<(String, J)>) {
+        let len = path.len();
+        push_step(path, step);
         match v {
-            J::Object(m) => {
-                for (k, x) in m {
-                    let len = path.len();
-                    path.push_str(&format!("[{}]", serde_json::to_string(k).unwrap_or_default()));
-                    walk(x, path, out);
-                    path.truncate(len);
-                }
-            }
-            J::Array(a) => {
-                for (i, x) in a.iter().enumerate() {
-                    let len = path.len();
-                    path.push_str(&format!("[{i}]"));
-                    walk(x, path, out);
-                    path.truncate(len);
-                }
-            }
+            J::Object(m) => m.iter().for_each(|(k, x)| child(Step::Key(k), x, path, out)),
+            J::Array(a) => a.iter().enumerate().for_each(|(i, x)| child(Step::Index(i), x, path, out)),
             leaf => out.push((path.clone(), leaf.clone())),
         }
+        path.truncate(len);
     }
     let mut out = Vec::new();
     if let J::Object(top) = data {
-        let mut path = String::new();
         for (k, v) in top.iter().filter(|(k, _)| *k != "sops") {
-            path.clear();
-            path.push_str(&format!("[{}]", serde_json::to_string(k).unwrap_or_default()));
-            walk(v, &mut path, &mut out);
+            child(Step::Key(k), v, &mut String::new(), &mut out);
         }
     }
     out
@@ -146,6 +133,52 @@ pub fn value_ages(file: &str, store: &dyn Store, versions: &[Version], open: Opt
         .collect()
 }
 
+/// Why the history of some files could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// git failed (not a repository, no commit yet, …).
+    #[error(transparent)]
+    Git(#[from] tresor_scan::git::GitError),
+    /// A file outside the repository, or one that cannot be resolved.
+    #[error("{0}: not inside the Git repository at {1}")]
+    Outside(String, String),
+}
+
+/// [`value_ages`] for files of the Git repository holding them, from HEAD's first-parent
+/// history: one `git log` for all the files and one object reader for all their versions.
+/// Each file is named in the report as given.
+pub fn in_repository(files: &[std::path::PathBuf], open: Option<Opener>) -> Result<Vec<ValueAge>, HistoryError> {
+    let Some(first) = files.first() else { return Ok(Vec::new()) };
+    let dir = first.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let top = tresor_scan::git::toplevel(dir)?;
+    let top = std::fs::canonicalize(&top).unwrap_or(top);
+    let mut rel = Vec::with_capacity(files.len());
+    for f in files {
+        let outside = || HistoryError::Outside(f.display().to_string(), top.display().to_string());
+        let abs = std::fs::canonicalize(f).map_err(|_| outside())?;
+        rel.push(abs.strip_prefix(&top).map_err(|_| outside())?.to_string_lossy().replace('\\', "/"));
+    }
+    let histories = tresor_scan::git::file_versions(&top, &rel)?;
+    let oids: Vec<String> = histories.iter().flatten().map(|v| v.oid.clone()).collect();
+    let mut blobs: Vec<Option<Vec<u8>>> = vec![None; oids.len()];
+    tresor_scan::git::read_objects(&top, &oids, |i, bytes| blobs[i] = Some(bytes))?;
+    let mut blobs = blobs.into_iter();
+    let mut out = Vec::new();
+    for (f, history) in files.iter().zip(&histories) {
+        let shown = f.display().to_string();
+        let versions: Vec<Version> = history
+            .iter()
+            .map(|v| Version {
+                commit: v.commit.id.clone(),
+                date: v.commit.date.clone(),
+                bytes: blobs.next().flatten().unwrap_or_default(),
+            })
+            .collect();
+        out.extend(value_ages(&shown, tresor_sops::store::for_path(&shown), &versions, open));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,53 +203,4 @@ mod tests {
         assert_eq!((get("[\"b\"]").commit.as_str(), get("[\"b\"]").exact), ("c2", false));
         assert_eq!((get("[\"c\"]").commit.as_str(), get("[\"c\"]").exact), ("c3", true));
     }
-}
-
-/// Why the history of some files could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum HistoryError {
-    /// git failed (not a repository, no commit yet, …).
-    #[error(transparent)]
-    Git(#[from] tresor_scan::git::GitError),
-    /// A file outside the repository, or one that cannot be resolved.
-    #[error("{0}: not inside the Git repository at {1}")]
-    Outside(String, String),
-}
-
-/// [`value_ages`] for files of the Git repository holding them, from HEAD's first-parent
-/// history: one `git log` for all the files and one object reader for all their versions.
-/// Each file is named in the report as given.
-pub fn in_repository(files: &[std::path::PathBuf], open: Option<Opener>) -> Result<Vec<ValueAge>, HistoryError> {
-    let Some(first) = files.first() else { return Ok(Vec::new()) };
-    let dir = first.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let top = tresor_scan::git::toplevel(dir)?;
-    let top = std::fs::canonicalize(&top).unwrap_or(top);
-    let mut rel = Vec::with_capacity(files.len());
-    for f in files {
-        let abs = std::fs::canonicalize(f)
-            .map_err(|_| HistoryError::Outside(f.display().to_string(), top.display().to_string()))?;
-        let r = abs
-            .strip_prefix(&top)
-            .map_err(|_| HistoryError::Outside(f.display().to_string(), top.display().to_string()))?;
-        rel.push(r.to_string_lossy().replace('\\', "/"));
-    }
-    let histories = tresor_scan::git::file_versions(&top, &rel)?;
-    let oids: Vec<String> = histories.iter().flatten().map(|v| v.oid.clone()).collect();
-    let mut blobs: Vec<Option<Vec<u8>>> = vec![None; oids.len()];
-    tresor_scan::git::read_objects(&top, &oids, |i, bytes| blobs[i] = Some(bytes))?;
-    let mut blobs = blobs.into_iter();
-    let mut out = Vec::new();
-    for (f, history) in files.iter().zip(&histories) {
-        let shown = f.display().to_string();
-        let versions: Vec<Version> = history
-            .iter()
-            .map(|v| Version {
-                commit: v.commit.id.clone(),
-                date: v.commit.date.clone(),
-                bytes: blobs.next().flatten().unwrap_or_default(),
-            })
-            .collect();
-        out.extend(value_ages(&shown, tresor_sops::store::for_path(&shown), &versions, open));
-    }
-    Ok(out)
 }

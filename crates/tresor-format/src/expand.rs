@@ -49,16 +49,11 @@ pub fn expand_aliases(src: &str) -> Result<Expanded, FormatError> {
     let mut expansions = Vec::new();
     for _ in 0..MAX_PASSES {
         let docs = crate::yaml::parse(&text)?;
-        let mut aliases = Vec::new();
-        for d in &docs {
-            collect(&d.root, &mut aliases);
-        }
-        if aliases.is_empty() {
-            return Ok(Expanded { text, expansions });
-        }
         let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
         for d in &docs {
-            for a in aliases.iter().filter(|a| within(&d.root, a.span.start)) {
+            let mut aliases = Vec::new();
+            collect(&d.root, &mut aliases);
+            for a in aliases {
                 let target = d
                     .anchors
                     .get(a.anchor)
@@ -73,6 +68,9 @@ pub fn expand_aliases(src: &str) -> Result<Expanded, FormatError> {
                 });
                 edits.push((range, copy));
             }
+        }
+        if edits.is_empty() {
+            return Ok(Expanded { text, expansions });
         }
         // The size first (an alias bomb is refused before it is built), then one pass.
         let grown = edits.iter().fold(text.len(), |n, (r, c)| n.saturating_add(c.len()).saturating_sub(r.len()));
@@ -124,17 +122,6 @@ fn collect<'a>(n: &'a Node, out: &mut Vec<&'a Alias>) {
     }
 }
 
-/// Is byte `at` inside the document whose root is `root`?
-fn within(root: &Node, at: usize) -> bool {
-    let span = match root {
-        Node::Map(m) => &m.span,
-        Node::Seq(s) => &s.span,
-        Node::Scalar(s) => &s.span,
-        Node::Alias(a) => &a.span,
-    };
-    span.start <= at && at <= span.end
-}
-
 /// The range to replace (the alias, with the blanks before it when a block follows) and
 /// the copy that goes there.
 fn copy_for(src: &str, a: &Alias, target: &Node) -> Result<(std::ops::Range<usize>, String), FormatError> {
@@ -179,14 +166,16 @@ fn copy_for(src: &str, a: &Alias, target: &Node) -> Result<(std::ops::Range<usiz
             // the alias.
             let line_start = src[..a.span.start].rfind('\n').map_or(0, |i| i + 1);
             let before = src[line_start..a.span.start].trim_end();
+            // The column of the innermost key: past the indentation and any `- ` indicators.
+            let key_col = before.len() - before.trim_start_matches([' ', '-']).len();
             let owner = if before.ends_with(':') {
-                before.len() - before.trim_start_matches([' ', '-']).len()
+                key_col
             } else if before.ends_with('-') {
                 before.len() - 1
             } else {
                 return Err(refuse("a block collection can only be copied after a key or `-`"));
             };
-            if before[before.len() - before.trim_start_matches([' ', '-']).len()..].contains(['[', '{']) {
+            if before[key_col..].contains(['[', '{']) {
                 return Err(refuse("a block collection cannot be copied into a flow collection"));
             }
             // A block sequence's span starts at its first item's content; its `-` is earlier.

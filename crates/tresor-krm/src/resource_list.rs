@@ -102,14 +102,17 @@ pub fn process_resource_list(input: &str, base: &Path) -> Outcome {
     Outcome { output: tresor_sops::convert::to_yaml(&out), errors }
 }
 
+/// An item's path in its package, as kpt annotates it.
+fn path_annotation(item: &J) -> Option<&str> {
+    let ann = item.pointer("/metadata/annotations")?;
+    ann.get("internal.config.kubernetes.io/path").or_else(|| ann.get("config.kubernetes.io/path"))?.as_str()
+}
+
 /// The directory a generator's file paths are relative to: the one its own file sits in
 /// (kpt run from a monorepo root over `dev/`, `prod/`, … hands every package's generator
 /// in one list, each with its path below the root), else the package root.
 fn item_dir(item: &J, root: &Path) -> std::path::PathBuf {
-    let path = item.pointer("/metadata/annotations").and_then(|ann| {
-        ann.get("internal.config.kubernetes.io/path").or_else(|| ann.get("config.kubernetes.io/path"))?.as_str()
-    });
-    match path.map(Path::new).and_then(Path::parent) {
+    match path_annotation(item).map(Path::new).and_then(Path::parent) {
         Some(dir)
             if !dir.as_os_str().is_empty()
                 && dir.components().all(|c| matches!(c, std::path::Component::Normal(_)))
@@ -129,10 +132,7 @@ fn item_dir(item: &J, root: &Path) -> std::path::PathBuf {
 fn package_root(items: &[J], base: &Path) -> Result<std::path::PathBuf, String> {
     let paths: Vec<&str> = items
         .iter()
-        .filter_map(|i| {
-            let ann = i.pointer("/metadata/annotations")?;
-            ann.get("internal.config.kubernetes.io/path").or_else(|| ann.get("config.kubernetes.io/path"))?.as_str()
-        })
+        .filter_map(path_annotation)
         .filter(|p| !p.is_empty() && !p.starts_with('/') && !p.split('/').any(|c| c == ".."))
         .take(16)
         .collect();

@@ -42,12 +42,17 @@ pub enum Step<'a> {
 pub fn display_steps(path: &[Step]) -> String {
     let mut s = String::new();
     for step in path {
-        match step {
-            Step::Key(k) => s.push_str(&format!("[{}]", serde_json::to_string(k).unwrap_or_default())),
-            Step::Index(i) => s.push_str(&format!("[{i}]")),
-        }
+        push_step(&mut s, *step);
     }
     s
+}
+
+/// One step appended to a path in sops' notation (`["key"]` or `[3]`).
+pub fn push_step(path: &mut String, step: Step) {
+    match step {
+        Step::Key(k) => path.push_str(&format!("[{}]", serde_json::to_string(k).unwrap_or_default())),
+        Step::Index(i) => path.push_str(&format!("[{i}]")),
+    }
 }
 
 /// Where the walker is when it calls the visitor.
