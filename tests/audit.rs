@@ -207,3 +207,153 @@ fn value_age_reads_git_history_without_a_key() {
     let e = sb.tresor().args(["audit", "--value-age"]).arg(&loose).output().unwrap();
     assert!(!e.status.success());
 }
+
+/// Standard output of a command that must exit with `code` (a report with findings).
+trait StdoutWith {
+    fn stdout_with(&mut self, code: i32) -> String;
+}
+
+impl StdoutWith for std::process::Command {
+    fn stdout_with(&mut self, code: i32) -> String {
+        let out = self.run();
+        assert_eq!(out.status.code(), Some(code), "{self:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+/// The key that leaves, for [`exposed_to_lists_exactly_the_current_values_the_key_could_read`].
+enum Departing {
+    Age,
+    Pgp(Gpg),
+    /// The server runs as long as the key is needed.
+    Transit {
+        _server: Bao,
+        uri: String,
+    },
+}
+
+impl Departing {
+    /// The key as `audit --exposed-to` takes it, and the flags that add and remove it.
+    fn key_and_flags(&self) -> (String, &'static str, &'static str) {
+        match self {
+            Departing::Age => (recipient_of(&testdata("keys/age-test2.txt")), "--age", "--rm-age"),
+            Departing::Pgp(g) => (g.fp.clone(), "--pgp", "--rm-pgp"),
+            Departing::Transit { uri, .. } => (uri.clone(), "--hc-vault-transit", "--rm-hc-vault-transit"),
+        }
+    }
+
+    /// What tresor needs to reach the key while it is a recipient.
+    fn env(&self, cmd: &mut std::process::Command) {
+        match self {
+            Departing::Age => {}
+            Departing::Pgp(g) => {
+                cmd.env("GNUPGHOME", &g.home);
+            }
+            Departing::Transit { .. } => {
+                cmd.env("VAULT_TOKEN", "root");
+            }
+        }
+    }
+}
+
+/// Offboarding on a real Git history, for an age, a PGP and a transit key: the key wraps
+/// the first revisions, then `rotate --rm-…` removes it (new data key, every value
+/// re-encrypted), then the real sops changes one value and tresor adds another. With the
+/// staying key held, exactly the values still equal to what the departing key could read
+/// must rotate (plaintexts compared in memory, never printed); without a key, a new
+/// ciphertext cannot be judged and every value is `unknown`; while the key is still a
+/// recipient, everything current must rotate, proven by equal ciphertexts alone.
+#[test]
+fn exposed_to_lists_exactly_the_current_values_the_key_could_read() {
+    let bao = Bao::start();
+    let uri = bao.create_key("departing");
+    let sb0 = Sandbox::new();
+    for departing in [Departing::Age, Departing::Pgp(Gpg::new(&sb0)), Departing::Transit { _server: bao, uri }] {
+        let (key, add, rm) = departing.key_and_flags();
+        let sb = Sandbox::new();
+        let repo = sb.path("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        let git = |args: &[&str], date: &str| {
+            let out = with_git_identity(
+                std::process::Command::new("git")
+                    .args(args)
+                    .current_dir(&repo)
+                    .env("GIT_AUTHOR_DATE", date)
+                    .env("GIT_COMMITTER_DATE", date),
+            )
+            .output()
+            .unwrap();
+            assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        };
+        let tresor = || {
+            let mut c = sb.tresor();
+            departing.env(&mut c);
+            c
+        };
+        git(&["init", "-q", "-b", "main"], "2024-01-01T00:00:00Z");
+        let f = sb.write("repo/s.yaml", "a: alpha-secret\nb: bravo-secret\nc: charlie-secret\n");
+        tresor().args(["encrypt", "-i", "--age", &recipient(), add, &key]).arg(&f).ok();
+        git(&["add", "-A"], "2024-01-01T00:00:00Z");
+        git(&["commit", "-qm", "both keys"], "2024-01-01T00:00:00Z");
+        let c1 = git(&["rev-parse", "HEAD"], "2024-01-01T00:00:00Z");
+        tresor().arg("set").arg(&f).args(["[\"c\"]", "\"charlie-2\""]).ok();
+        git(&["commit", "-qam", "c changed, key still there"], "2024-06-01T00:00:00Z");
+        let c2 = git(&["rev-parse", "HEAD"], "2024-06-01T00:00:00Z");
+
+        // Still a recipient: every current value is readable, by equal ciphertexts alone.
+        let out = tresor()
+            .args(["audit", "--exposed-to", &key, "--format", "json"])
+            .arg(&f)
+            .env_remove("SOPS_AGE_KEY_FILE")
+            .stdout_with(10);
+        let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(r["must_rotate"].as_array().unwrap().len(), 3, "{out}");
+        assert_eq!(r["still_a_recipient"], serde_json::json!([f.display().to_string()]), "{out}");
+
+        tresor().args(["rotate", "-i", rm, &key]).arg(&f).ok();
+        assert!(!sb.read("repo/s.yaml").contains(&key), "the key is gone from the file");
+        git(&["commit", "-qam", "departing key removed"], "2025-01-01T00:00:00Z");
+        sb.sops().arg("set").arg(&f).args(["[\"b\"]", "\"bravo-2\""]).ok();
+        tresor().arg("set").arg(&f).args(["[\"d\"]", "\"delta-new\""]).ok();
+        git(&["commit", "-qam", "b changed by sops, d added"], "2025-06-01T00:00:00Z");
+
+        // With the staying key: a (since c1) and c (since c2) are still what the key read.
+        let out =
+            tresor().args(["audit", "--exposed-to", &key, "--with-keys", "--format", "json"]).arg(&f).stdout_with(10);
+        for secret in ["alpha-secret", "charlie-2", "bravo", "delta"] {
+            assert!(!out.contains(secret), "no plaintext in the report: {out}");
+        }
+        let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let list = |k: &str| -> Vec<(String, String)> {
+            r[k].as_array()
+                .unwrap()
+                .iter()
+                .map(|e| (e["path"].as_str().unwrap().to_string(), e["since_commit"].as_str().unwrap().to_string()))
+                .collect()
+        };
+        assert_eq!(list("must_rotate"), [("[\"a\"]".to_string(), c1.clone()), ("[\"c\"]".to_string(), c2.clone())]);
+        assert_eq!(list("rotated_since"), [("[\"b\"]".to_string(), c2.clone())]);
+        assert!(list("unknown").is_empty() && r["still_a_recipient"].as_array().unwrap().is_empty(), "{out}");
+        assert_eq!((r["revisions_read"].as_u64(), r["revisions_exposed"].as_u64()), (Some(4), Some(2)));
+
+        // Without a key: rotate re-encrypted everything, so nothing can be proven either way.
+        let out = tresor()
+            .args(["audit", "--exposed-to", &key, "--with-keys", "--format", "json"])
+            .arg(&f)
+            .env_remove("SOPS_AGE_KEY_FILE")
+            .ok();
+        let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert!(r["must_rotate"].as_array().unwrap().is_empty(), "{out}");
+        assert_eq!(r["unknown"].as_array().unwrap().len(), 3, "{out}");
+
+        // The table names files and paths, never values.
+        let table = tresor().args(["audit", "--exposed-to", &key, "--with-keys"]).arg(&f).stdout_with(10);
+        assert!(table.contains("MUST ROTATE") && table.contains("[\"a\"]") && table.contains("ROTATED SINCE"));
+        assert!(!table.contains("alpha-secret"), "{table}");
+    }
+    // --with-keys alone is a usage error, not a silent key report.
+    let sb = Sandbox::new();
+    let f = sb.encrypted("x.yaml", "a: b\n");
+    sb.tresor().args(["audit", "--with-keys"]).arg(&f).fails_with(8);
+}

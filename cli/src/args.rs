@@ -398,9 +398,16 @@ pub struct AuditArgs {
     /// unchanged value; `exact: false` where a re-encryption may hide an older one
     #[arg(long = "value-age")]
     pub value_age: bool,
-    /// With --value-age: where a value's ciphertext changed, decrypt both versions with the
-    /// keys found here and compare (never printed), so every date is exact where they open
-    #[arg(long = "with-keys", requires = "value_age")]
+    /// Instead of the key report: what the holder of this key (an age recipient, a PGP
+    /// fingerprint, a transit/KMS key as its flag takes it) could read in the Git history
+    /// and is still current — values to rotate after someone leaves or a key is lost.
+    /// Exits 10 (policy violation) when some value must rotate
+    #[arg(long = "exposed-to", value_name = "KEY", conflicts_with = "value_age")]
+    pub exposed_to: Option<String>,
+    /// With --value-age or --exposed-to: where a value's ciphertext changed, decrypt both
+    /// versions with the keys found here and compare (never printed), so every date is
+    /// exact and every exposure decided where they open
+    #[arg(long = "with-keys")]
     pub with_keys: bool,
     /// With --value-age: only values unchanged for more than this many days
     #[arg(long = "older-than", value_name = "DAYS", requires = "value_age")]

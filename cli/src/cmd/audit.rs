@@ -26,8 +26,17 @@ pub(crate) fn audit(a: AuditArgs) -> Result<i32> {
         }
         return Err(fail(codes::NO_FILE_SPECIFIED, "no files to audit (pass FILE… or -r DIR)"));
     }
+    if a.with_keys && !a.value_age && a.exposed_to.is_none() {
+        return Err(fail(
+            codes::ERROR_CONFLICTING_PARAMETERS,
+            "--with-keys goes with --value-age or --exposed-to (the key report never decrypts)",
+        ));
+    }
     if a.value_age {
         return value_age(&a, &files);
+    }
+    if let Some(key) = &a.exposed_to {
+        return exposed_to(&a, &files, key);
     }
     let (policy, source) = match &a.policy {
         Some(p) => {
@@ -67,15 +76,22 @@ pub(crate) fn audit(a: AuditArgs) -> Result<i32> {
     Ok(if report.files_with_violations > 0 { POLICY_VIOLATION } else { 0 })
 }
 
+/// Opens a revision with the keys found here, for the history reports' `--with-keys`: its
+/// plaintext as data, kept in memory for comparisons and never printed.
+fn open_with(
+    keyring: &tresor_keys::Keyring,
+    store: &dyn tresor_sops::store::Store,
+    bytes: &[u8],
+) -> Option<serde_json::Value> {
+    let (plain, _, _) =
+        tresor_keys::open::decrypt(store, bytes, keyring, tresor_sops::DecryptOptions::default()).ok()?;
+    store.data(&plain.bytes).ok()
+}
+
 /// `audit --value-age`: when each value last changed, as a table or JSON.
 fn value_age(a: &AuditArgs, files: &[std::path::PathBuf]) -> Result<i32> {
     let keyring = tresor_keys::Keyring::new();
-    // Plaintext stays in memory for the comparison and is never printed.
-    let open = |store: &dyn tresor_sops::store::Store, bytes: &[u8]| {
-        let (plain, _, _) =
-            tresor_keys::open::decrypt(store, bytes, &keyring, tresor_sops::DecryptOptions::default()).ok()?;
-        store.data(&plain.bytes).ok()
-    };
+    let open = |store: &dyn tresor_sops::store::Store, bytes: &[u8]| open_with(&keyring, store, bytes);
     let opener: Option<tresor_audit::value_age::Opener> = if a.with_keys { Some(&open) } else { None };
     let mut ages =
         tresor_audit::value_age::in_repository(files, opener).map_err(|e| fail(codes::ERROR_GENERIC, e.to_string()))?;
@@ -105,6 +121,70 @@ fn value_age(a: &AuditArgs, files: &[std::path::PathBuf]) -> Result<i32> {
     };
     write_report(a, &text)?;
     Ok(0)
+}
+
+/// `audit --exposed-to KEY`: the current values a holder of KEY could read somewhere in the
+/// history, as a table (files and paths only) or JSON; exit 10 when some must rotate.
+fn exposed_to(a: &AuditArgs, files: &[std::path::PathBuf], key: &str) -> Result<i32> {
+    use tresor_audit::exposure::{self, Subject};
+    let subject = Subject::new(key);
+    let keyring = tresor_keys::Keyring::new();
+    let open = |store: &dyn tresor_sops::store::Store, bytes: &[u8]| open_with(&keyring, store, bytes);
+    let opener: Option<tresor_audit::value_age::Opener> = if a.with_keys { Some(&open) } else { None };
+    let report =
+        exposure::in_repository(files, &subject, opener).map_err(|e| fail(codes::ERROR_GENERIC, e.to_string()))?;
+    let text = match a.format.as_str() {
+        "json" => serde_json::to_string_pretty(&report).expect("serializable") + "\n",
+        _ => exposure_table(&report),
+    };
+    write_report(a, &text)?;
+    Ok(if report.must_rotate.is_empty() { 0 } else { POLICY_VIOLATION })
+}
+
+/// The exposure report for people: counts, then files and paths (never values).
+fn exposure_table(r: &tresor_audit::exposure::Exposure) -> String {
+    fn show(s: &str) -> std::borrow::Cow<'_, str> {
+        tresor_format::printable::printable(s, false)
+    }
+    let mut t = format!(
+        "{} of {} revisions read were encrypted for {}\n",
+        r.revisions_exposed,
+        r.revisions_read,
+        show(&r.recipient)
+    );
+    for f in &r.still_a_recipient {
+        t.push_str(&format!("STILL A RECIPIENT\t{}\t(remove the key first: tresor rotate --rm-…)\n", show(f)));
+    }
+    let rows = [
+        ("MUST ROTATE", &r.must_rotate, "unchanged since"),
+        ("ROTATED SINCE", &r.rotated_since, "changed after"),
+        ("UNKNOWN", &r.unknown, "re-encrypted after (--with-keys decides)"),
+    ];
+    for (label, list, why) in rows {
+        for e in list {
+            t.push_str(&format!(
+                "{label}\t{}\t{}\t{why} {} ({})\n",
+                show(&e.file),
+                show(&e.path),
+                &e.since_commit[..e.since_commit.len().min(12)],
+                e.since_date
+            ));
+        }
+    }
+    for s in &r.share_only {
+        t.push_str(&format!(
+            "SHARE ONLY\t{}\t\tthe key holds one Shamir share in {}\n",
+            show(&s.file),
+            &s.commit[..s.commit.len().min(12)]
+        ));
+    }
+    t.push_str(&format!(
+        "{} must rotate, {} rotated since, {} unknown\n",
+        r.must_rotate.len(),
+        r.rotated_since.len(),
+        r.unknown.len()
+    ));
+    t
 }
 
 /// The report to `--output FILE`, or standard output.

@@ -4,6 +4,7 @@
 
 #![deny(missing_docs)]
 
+pub mod exposure;
 pub mod jurisdiction;
 pub mod policy;
 pub mod report;

@@ -40,7 +40,7 @@ pub struct ValueAge {
 }
 
 /// Every leaf of a document's data by path (sops' notation), the `sops` entry left out.
-fn leaves(data: &J) -> Vec<(String, J)> {
+pub(crate) fn leaves(data: &J) -> Vec<(String, J)> {
     fn child(step: Step, v: &J, path: &mut String, out: &mut Vec<(String, J)>) {
         let len = path.len();
         push_step(path, step);
@@ -61,7 +61,7 @@ fn leaves(data: &J) -> Vec<(String, J)> {
 }
 
 /// The encrypted leaves of an encrypted file, by path: `(path, ciphertext)`.
-fn encrypted_leaves(store: &dyn Store, bytes: &[u8]) -> Option<Vec<(String, String)>> {
+pub(crate) fn encrypted_leaves(store: &dyn Store, bytes: &[u8]) -> Option<Vec<(String, String)>> {
     let data = store.data(bytes).ok()?;
     Some(
         leaves(&data)
@@ -145,9 +145,20 @@ pub enum HistoryError {
 }
 
 /// [`value_ages`] for files of the Git repository holding them, from HEAD's first-parent
-/// history: one `git log` for all the files and one object reader for all their versions.
-/// Each file is named in the report as given.
+/// history (see [`histories`]). Each file is named in the report as given.
 pub fn in_repository(files: &[std::path::PathBuf], open: Option<Opener>) -> Result<Vec<ValueAge>, HistoryError> {
+    let mut out = Vec::new();
+    for (shown, versions) in histories(files)? {
+        out.extend(value_ages(&shown, tresor_sops::store::for_path(&shown), &versions, open));
+    }
+    Ok(out)
+}
+
+/// The versions of each file along HEAD's first-parent history, newest first, named as
+/// given: one `git log` for all the files and one object reader for all their versions.
+/// A file's history ends where it was deleted or renamed (Git records a rename as a
+/// deletion and an addition).
+pub fn histories(files: &[std::path::PathBuf]) -> Result<Vec<(String, Vec<Version>)>, HistoryError> {
     let Some(first) = files.first() else { return Ok(Vec::new()) };
     let dir = first.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
     let top = tresor_scan::git::toplevel(dir)?;
@@ -163,20 +174,21 @@ pub fn in_repository(files: &[std::path::PathBuf], open: Option<Opener>) -> Resu
     let mut blobs: Vec<Option<Vec<u8>>> = vec![None; oids.len()];
     tresor_scan::git::read_objects(&top, &oids, |i, bytes| blobs[i] = Some(bytes))?;
     let mut blobs = blobs.into_iter();
-    let mut out = Vec::new();
-    for (f, history) in files.iter().zip(&histories) {
-        let shown = f.display().to_string();
-        let versions: Vec<Version> = history
-            .iter()
-            .map(|v| Version {
-                commit: v.commit.id.clone(),
-                date: v.commit.date.clone(),
-                bytes: blobs.next().flatten().unwrap_or_default(),
-            })
-            .collect();
-        out.extend(value_ages(&shown, tresor_sops::store::for_path(&shown), &versions, open));
-    }
-    Ok(out)
+    Ok(files
+        .iter()
+        .zip(&histories)
+        .map(|(f, history)| {
+            let versions = history
+                .iter()
+                .map(|v| Version {
+                    commit: v.commit.id.clone(),
+                    date: v.commit.date.clone(),
+                    bytes: blobs.next().flatten().unwrap_or_default(),
+                })
+                .collect();
+            (f.display().to_string(), versions)
+        })
+        .collect())
 }
 
 #[cfg(test)]

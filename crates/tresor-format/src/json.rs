@@ -169,6 +169,17 @@ impl<'a> Lexer<'a> {
         let mut out = String::new();
         let mut run = self.i;
         loop {
+            // Skip to the next quote or backslash with a vector search, then check the run
+            // for control characters with a min-reduction (also vectorised): a byte-at-a-time
+            // loop was a fifth of reading back a 10 MB binary file's envelope.
+            let rest = &self.b[self.i..];
+            let stop = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
+            let lowest = rest[..stop].iter().fold(u8::MAX, |m, &c| m.min(c));
+            if lowest < 0x20 {
+                self.i += rest[..stop].iter().position(|&c| c < 0x20).unwrap_or(0);
+                return Err(self.err("control character in string"));
+            }
+            self.i += stop;
             let Some(&c) = self.b.get(self.i) else {
                 return Err(self.err("unterminated string"));
             };

@@ -137,7 +137,40 @@ pub struct Cipher {
     /// Random bytes from the OS, drawn 8 KiB at a time: one getrandom call per 256 IVs
     /// instead of one per value (the syscall was ~5 % of encrypting a large file).
     ivs: std::cell::RefCell<(Vec<u8>, usize)>,
+    /// What this cipher encrypted, for the read-back check (see [`Memo`]).
+    memo: std::cell::RefCell<Memo>,
 }
+
+/// The read-back check that follows an encryption (`store::read_back`) parses the output
+/// and decrypts it in full. Decrypting a value whose envelope and AAD are byte-identical to
+/// what this cipher has just produced for a known plaintext can only give that plaintext
+/// back (AES-GCM is a function of key, IV, AAD and plaintext; the envelope spells the IV,
+/// ciphertext, tag and type), so a cipher that recorded its encryptions answers those from
+/// the record and decrypts anything else for real. Everything the check is for — the
+/// output's syntax, the paths and AADs the reader derives, the MAC, the rendered bytes —
+/// is still read back; only re-running AES-GCM and base64 on known values is skipped,
+/// which was most of an encryption's time for the line stores.
+#[derive(Default)]
+enum Memo {
+    #[default]
+    Off,
+    Recording(Vec<Known>, Option<MacTape>),
+    Replaying(std::collections::VecDeque<Known>, Option<MacTape>),
+}
+
+/// One encryption, as recorded: the envelope, the AAD, the plaintext (wiped on drop), the
+/// length of the type name at the envelope's end, and the IV.
+struct Known {
+    envelope: String,
+    aad: Vec<u8>,
+    plain: Zeroizing<Vec<u8>>,
+    type_len: usize,
+    iv: Iv,
+}
+
+/// The bytes an encryption fed its MAC and the digest they gave (see
+/// [`crate::mac::MacHasher::expecting`]).
+pub(crate) type MacTape = (Zeroizing<Vec<u8>>, String);
 
 impl Cipher {
     /// A cipher for `key`.
@@ -146,6 +179,44 @@ impl Cipher {
             gcm32: Gcm32::new(GenericArray::from_slice(key.as_bytes())),
             key: Zeroizing::new(*key.as_bytes()),
             ivs: std::cell::RefCell::new((Vec::new(), 0)),
+            memo: std::cell::RefCell::new(Memo::Off),
+        }
+    }
+
+    /// A cipher that records what it encrypts, so that [`Cipher::replay`] can read the
+    /// output back without decrypting those values again (see [`Memo`]).
+    pub(crate) fn recording(key: &DataKey) -> Cipher {
+        let c = Cipher::new(key);
+        *c.memo.borrow_mut() = Memo::Recording(Vec::new(), None);
+        c
+    }
+
+    /// Switch a recording cipher to answering decryptions of what it recorded, in order.
+    pub(crate) fn replay(&self) {
+        let mut memo = self.memo.borrow_mut();
+        if let Memo::Recording(known, mac) = std::mem::take(&mut *memo) {
+            *memo = Memo::Replaying(known.into(), mac);
+        }
+    }
+
+    /// A MAC hasher for this cipher's pass: one that keeps its input when recording, one
+    /// that compares against the recorded input when replaying, else a plain one.
+    pub(crate) fn mac_hasher(&self, only_encrypted: bool) -> crate::mac::MacHasher {
+        let m = crate::mac::MacHasher::new(only_encrypted);
+        match &mut *self.memo.borrow_mut() {
+            Memo::Off => m,
+            Memo::Recording(..) => m.recording(),
+            Memo::Replaying(_, tape) => match tape.take() {
+                Some(t) => m.expecting(t),
+                None => m,
+            },
+        }
+    }
+
+    /// Keep a recording MAC hasher's input and digest for the replay.
+    pub(crate) fn keep_mac_tape(&self, tape: MacTape) {
+        if let Memo::Recording(_, slot) = &mut *self.memo.borrow_mut() {
+            *slot = Some(tape);
         }
     }
 
@@ -179,6 +250,8 @@ impl Cipher {
         iv: Option<[u8; 32]>,
     ) -> (String, String) {
         let iv = iv.unwrap_or_else(|| self.fresh_iv());
+        let recording = matches!(*self.memo.borrow(), Memo::Recording(..));
+        let plain = recording.then(|| buf.clone());
         let tag = self
             .gcm32
             .encrypt_in_place_detached(GenericArray::from_slice(&iv), aad, &mut buf)
@@ -200,11 +273,28 @@ impl Cipher {
         // ASCII and a &str: never fails.
         let out = String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         let tag_text = out.get(tag_at..tag_end).unwrap_or_default().to_string();
+        if let (Some(plain), Memo::Recording(known, _)) = (plain, &mut *self.memo.borrow_mut()) {
+            known.push(Known {
+                envelope: out.clone(),
+                aad: aad.to_vec(),
+                plain,
+                type_len: type_name.len(),
+                iv: Iv { buf: iv, len: 32 },
+            });
+        }
         (out, tag_text)
     }
 
     /// Decrypt an `ENC[...]` string; returns the plaintext bytes, its type and the IV.
     pub fn decrypt<'a>(&self, enc: &'a str, aad: &[u8]) -> Result<Plain<'a>, CipherError> {
+        if let Memo::Replaying(known, _) = &mut *self.memo.borrow_mut() {
+            if known.front().is_some_and(|k| k.envelope == enc && k.aad == aad) {
+                let k = known.pop_front().expect("checked");
+                // `]` then the type name end the envelope (recorded as written).
+                let type_name = &enc[enc.len() - 1 - k.type_len..enc.len() - 1];
+                return Ok(Plain { bytes: k.plain, type_name, iv: k.iv });
+            }
+        }
         let v = parse_enc(enc).ok_or(CipherError::NotEncrypted)?;
         // Decode into one buffer (ciphertext then tag) and decrypt it in place: this runs
         // once per value, and allocations were a visible share of decrypting big files.
@@ -304,6 +394,33 @@ mod tests {
             assert_eq!(B64.decode(v.data).unwrap().len(), len);
             assert_eq!(&c.decrypt(&e, b"k:").unwrap().bytes[..], &pt[..]);
         }
+    }
+
+    /// A replaying cipher answers only byte-identical envelopes with the same AAD, in
+    /// order, from its record; anything else is decrypted (and authenticated) for real.
+    #[test]
+    fn replay_answers_only_what_it_recorded() {
+        let key = DataKey::generate();
+        let c = Cipher::recording(&key);
+        let a = c.encrypt(b"first", b"a:", "str", None);
+        let b = c.encrypt(b"second", b"b:", "comment", None);
+        let other = Cipher::new(&key).encrypt(b"third", b"c:", "str", None);
+        c.replay();
+        // Another AAD than recorded: not answered from the record, and GCM refuses it.
+        assert_eq!(c.decrypt(&a, b"b:").err(), Some(CipherError::Auth));
+        let p = c.decrypt(&a, b"a:").unwrap();
+        assert_eq!((&p.bytes[..], p.type_name), (&b"first"[..], "str"));
+        // Not recorded: decrypted for real.
+        assert_eq!(&c.decrypt(&other, b"c:").unwrap().bytes[..], b"third");
+        let p = c.decrypt(&b, b"b:").unwrap();
+        assert_eq!((&p.bytes[..], p.type_name), (&b"second"[..], "comment"));
+        assert_eq!(&p.iv[..], &parse_enc(&b).map(|v| B64.decode(v.iv).unwrap()).unwrap()[..]);
+        // A tampered copy of a recorded envelope is not answered from the record.
+        let c = Cipher::recording(&key);
+        let a = c.encrypt(b"first", b"a:", "str", None);
+        c.replay();
+        let forged = a.replacen("data:", "data:A", 1);
+        assert!(c.decrypt(&forged, b"a:").is_err());
     }
 
     #[test]

@@ -359,7 +359,11 @@ fn json_int_versions_disagree(s: &Scalar, value: &Value) -> bool {
 /// (as sops does), and the format version.
 pub(crate) fn seal(meta: &mut Metadata, cipher: &Cipher, mac: MacHasher) {
     meta.lastmodified = now_rfc3339();
-    meta.mac = cipher.encrypt(mac.finish().as_bytes(), meta.lastmodified.as_bytes(), "str", None);
+    let (digest, kept) = mac.finish_keeping();
+    meta.mac = cipher.encrypt(digest.as_bytes(), meta.lastmodified.as_bytes(), "str", None);
+    if let Some(kept) = kept {
+        cipher.keep_mac_tape((kept, digest));
+    }
     meta.version = FORMAT_VERSION.to_string();
 }
 

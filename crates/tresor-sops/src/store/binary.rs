@@ -9,7 +9,6 @@ use super::{Plain, Store};
 use crate::cipher::{Cipher, DataKey};
 use crate::error::SopsError;
 use crate::file::{self, DecryptOptions, EncryptOptions, IvStash};
-use crate::mac::MacHasher;
 use crate::metadata::{self, Metadata};
 
 pub struct Binary;
@@ -40,6 +39,35 @@ fn envelope(src: &[u8]) -> Result<(String, Metadata), SopsError> {
     Ok((data, meta))
 }
 
+/// Decrypt a binary envelope with `cipher` (the store's `decrypt`, and its read-back).
+fn decrypt(src: &[u8], cipher: &Cipher, opts: DecryptOptions) -> Result<Plain, SopsError> {
+    let (data, meta) = envelope(src)?;
+    let fail = |reason: String| SopsError::CannotDecrypt {
+        pos: tresor_format::Position { line: 2, col: 2 },
+        path: "[\"data\"]".into(),
+        reason,
+    };
+    let mut stash = IvStash::default();
+    let bytes = if data.is_empty() {
+        // An empty file, as sops writes it.
+        Zeroizing::new(Vec::new())
+    } else {
+        let plain = cipher.decrypt(&data, AAD.as_bytes()).map_err(|e| fail(e.to_string()))?;
+        // sops reads the value back as a string; any other type fails there.
+        if plain.type_name != "str" {
+            return Err(fail(format!("type:{} in a binary file (sops writes and reads type:str)", plain.type_name)));
+        }
+        if opts.keep_ivs {
+            stash.put(AAD, &plain.bytes, &plain.iv);
+        }
+        Zeroizing::new(plain.bytes.to_vec())
+    };
+    let mut mac = cipher.mac_hasher(meta.mac_only_encrypted);
+    mac.leaf(&bytes, true);
+    file::check_mac(&meta, cipher, mac, opts)?;
+    Ok(Plain { bytes, stash, warnings: Vec::new() })
+}
+
 impl Store for Binary {
     fn name(&self) -> &'static str {
         "binary"
@@ -59,8 +87,8 @@ impl Store for Binary {
         if memchr::memmem::find(plain, b"\"sops\"").is_some() && envelope(plain).is_ok() {
             return Err(SopsError::AlreadyEncrypted);
         }
-        let cipher = Cipher::new(key);
-        let mut mac = MacHasher::new(meta.mac_only_encrypted);
+        let cipher = Cipher::recording(key);
+        let mut mac = cipher.mac_hasher(meta.mac_only_encrypted);
         // sops leaves an empty string unencrypted (it hashes nothing for it), and cannot read
         // an `ENC[…]` with empty data: an empty file's envelope holds `"data": ""`.
         mac.leaf(plain, true);
@@ -73,41 +101,14 @@ impl Store for Binary {
         meta.layout = None;
         file::seal(&mut meta, &cipher, mac);
         let out = format!("{{\n\t\"data\": \"{enc}\",\n\t\"sops\": {}\n}}\n", meta.to_json_without_rule("\t", 1, "\n"));
-        super::read_back(self, out.into_bytes(), &meta, key, plain)
+        super::read_back(self, out.into_bytes(), &cipher, plain, |out, cipher| {
+            decrypt(out, cipher, DecryptOptions::default())
+        })
     }
 
     fn decrypt(&self, src: &[u8], _meta: &Metadata, key: &DataKey, opts: DecryptOptions) -> Result<Plain, SopsError> {
-        let (data, meta) = envelope(src)?;
-        let cipher = Cipher::new(key);
-        let fail = |reason: String| SopsError::CannotDecrypt {
-            pos: tresor_format::Position { line: 2, col: 2 },
-            path: "[\"data\"]".into(),
-            reason,
-        };
-        let mut stash = IvStash::default();
-        let bytes = if data.is_empty() {
-            // An empty file, as sops writes it.
-            Zeroizing::new(Vec::new())
-        } else {
-            let plain = cipher.decrypt(&data, AAD.as_bytes()).map_err(|e| fail(e.to_string()))?;
-            // sops reads the value back as a string; any other type fails there.
-            if plain.type_name != "str" {
-                return Err(fail(format!(
-                    "type:{} in a binary file (sops writes and reads type:str)",
-                    plain.type_name
-                )));
-            }
-            if opts.keep_ivs {
-                stash.put(AAD, &plain.bytes, &plain.iv);
-            }
-            Zeroizing::new(plain.bytes.to_vec())
-        };
-        let mut mac = MacHasher::new(meta.mac_only_encrypted);
-        mac.leaf(&bytes, true);
-        file::check_mac(&meta, &cipher, mac, opts)?;
-        Ok(Plain { bytes, stash, warnings: Vec::new() })
+        decrypt(src, &Cipher::new(key), opts)
     }
-
     fn data(&self, plain: &[u8]) -> Result<J, SopsError> {
         let text = std::str::from_utf8(plain).map_err(|_| {
             SopsError::Unsupported(

@@ -11,7 +11,7 @@ use tresor_format::Position;
 use zeroize::Zeroizing;
 
 use super::{bytes_text, flat, Plain, Store};
-use crate::cipher::DataKey;
+use crate::cipher::{Cipher, DataKey};
 use crate::error::SopsError;
 use crate::file::{DecryptOptions, EncryptOptions};
 use crate::metadata::Metadata;
@@ -45,21 +45,24 @@ fn escape(v: &str) -> String {
 }
 
 fn parse(text: &str) -> Result<Parsed, SopsError> {
-    let mut items = Vec::new();
+    // One item per line at most: sized once instead of regrown (a visible share of reading).
+    let mut items = Vec::with_capacity(memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1);
     let mut meta = Vec::new();
     let mut meta_lines = Vec::new();
     let mut start = 0;
     let mut line_no = 0;
     while start < text.len() {
         line_no += 1;
-        let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+        // Byte searches (memchr) rather than `str::find(char)`: this loop reads every line
+        // twice per encryption (the plaintext, then the output read back).
+        let end = memchr::memchr(b'\n', &text.as_bytes()[start..]).map_or(text.len(), |i| start + i);
         let next = (end + 1).min(text.len());
         let line = &text[start..end];
         let pos = Position { line: line_no, col: 1 };
         // sops splits lines at LF only: a CR anywhere but before the LF would make the rest
         // of the "line" part of one value (a file with classic-Mac CR line breaks becomes a
         // single value). Refuse it here, by line, before anything is encrypted.
-        if line.trim_end_matches('\r').contains('\r') {
+        if memchr::memchr(b'\r', line.trim_end_matches('\r').as_bytes()).is_some() {
             return Err(SopsError::Syntax {
                 store: NAME,
                 line: line_no,
@@ -72,7 +75,7 @@ fn parse(text: &str) -> Result<Parsed, SopsError> {
             // The span leaves the `#` out: only the text is encrypted in place.
             items.push(MapItem::Comment(Comment { text: c.to_string(), span: start + 1..end, pos }));
         } else {
-            let eq = line.find('=').ok_or(SopsError::Syntax {
+            let eq = memchr::memchr(b'=', line.as_bytes()).ok_or(SopsError::Syntax {
                 store: NAME,
                 line: line_no,
                 msg: "expected KEY=VALUE or a # comment (sops reads every other line that way)".into(),
@@ -136,10 +139,27 @@ fn metadata_lines(meta: &Metadata, no_final_newline: bool) -> String {
     pairs.iter().map(|(k, v)| format!("{META_PREFIX}{k}={}\n", escape(v))).collect()
 }
 
+/// Decrypt a dotenv file with `cipher` (the store's `decrypt`, and its read-back).
+fn decrypt(src: &[u8], cipher: &Cipher, opts: DecryptOptions) -> Result<Plain, SopsError> {
+    let text = text_of(src)?;
+    let parsed = parse(&text)?;
+    let (meta, no_final_newline) = read_metadata(&parsed)?;
+    let (mut edits, stash, warnings) = flat::decrypt(&parsed.doc, &meta, cipher, opts, &RENDER)?;
+    edits.extend(parsed.meta_lines.iter().map(|r| Edit { range: r.clone(), text: String::new() }));
+    let mut out = Zeroizing::new(splice::apply(&text, edits));
+    if no_final_newline && out.ends_with('\n') {
+        out.pop();
+    }
+    Ok(Plain { bytes: Zeroizing::new(bytes_text::encode(&out).into_owned()), stash, warnings })
+}
+
 /// A decrypted value goes back with its line breaks as `\n`; a carriage return only at its
 /// end (a CRLF file's line, as sops reads it). A comment is one line.
 static RENDER: flat::Render = flat::Render {
     value: |text| {
+        if memchr::memchr2(b'\r', b'\n', text.as_bytes()).is_none() {
+            return Ok(text.to_string());
+        }
         if text.contains('\r') && !(text.ends_with('\r') && text.matches('\r').count() == 1) {
             return Err("the plaintext holds a carriage return inside it");
         }
@@ -171,27 +191,20 @@ impl Store for Dotenv {
         if !parsed.meta.is_empty() {
             return Err(SopsError::AlreadyEncrypted);
         }
-        let edits = flat::encrypt(&parsed.doc, key, &mut meta, opts.stash, &RENDER)?;
+        let cipher = Cipher::recording(key);
+        let edits = flat::encrypt(&parsed.doc, &cipher, &mut meta, opts.stash, &RENDER)?;
         let mut out = splice::apply(&text, edits);
         let no_final_newline = !out.is_empty() && !out.ends_with('\n');
         if no_final_newline {
             out.push('\n');
         }
         out.push_str(&metadata_lines(&meta, no_final_newline));
-        super::read_back(self, bytes_text::encode(&out).into_owned(), &meta, key, plain)
+        let out = bytes_text::encode(&out).into_owned();
+        super::read_back(self, out, &cipher, plain, |out, cipher| decrypt(out, cipher, DecryptOptions::default()))
     }
 
     fn decrypt(&self, src: &[u8], _meta: &Metadata, key: &DataKey, opts: DecryptOptions) -> Result<Plain, SopsError> {
-        let text = text_of(src)?;
-        let parsed = parse(&text)?;
-        let (meta, no_final_newline) = read_metadata(&parsed)?;
-        let (mut edits, stash, warnings) = flat::decrypt(&parsed.doc, &meta, key, opts, &RENDER)?;
-        edits.extend(parsed.meta_lines.iter().map(|r| Edit { range: r.clone(), text: String::new() }));
-        let mut out = Zeroizing::new(splice::apply(&text, edits));
-        if no_final_newline && out.ends_with('\n') {
-            out.pop();
-        }
-        Ok(Plain { bytes: Zeroizing::new(bytes_text::encode(&out).into_owned()), stash, warnings })
+        decrypt(src, &Cipher::new(key), opts)
     }
 
     fn data(&self, plain: &[u8]) -> Result<J, SopsError> {
@@ -290,6 +303,46 @@ mod tests {
 
     fn meta() -> Metadata {
         Metadata { version: crate::metadata::FORMAT_VERSION.into(), ..Metadata::default() }
+    }
+
+    /// The read-back answers recorded envelopes from the record (`Cipher::recording`); an
+    /// output that reads back differently must still be refused, as a writer bug would make
+    /// it: two values' envelopes swapped (each one the cipher recorded, under the other's
+    /// AAD), a value's line dropped, a comment turned into a value.
+    #[test]
+    fn the_read_back_refuses_outputs_that_read_differently_though_every_envelope_was_recorded() {
+        let key = DataKey::generate();
+        let plain = "# note\nA=one\nB=two\n";
+        let encrypted = || {
+            let cipher = Cipher::recording(&key);
+            let mut m = meta();
+            let edits = flat::encrypt(&parse(plain).unwrap().doc, &cipher, &mut m, None, &RENDER).unwrap();
+            let mut out = splice::apply(plain, edits);
+            out.push_str(&metadata_lines(&m, false));
+            (out, cipher)
+        };
+        let read_back = |out: String, cipher: &Cipher| {
+            super::super::read_back(&Dotenv, out.into_bytes(), cipher, plain.as_bytes(), |o, c| {
+                decrypt(o, c, DecryptOptions::default())
+            })
+        };
+        let (out, cipher) = encrypted();
+        assert!(read_back(out, &cipher).is_ok(), "the output as written reads back");
+        let breaks: [fn(&str) -> String; 3] = [
+            |out| {
+                let a = out.lines().find(|l| l.starts_with("A=")).unwrap();
+                let b = out.lines().find(|l| l.starts_with("B=")).unwrap();
+                out.replace(a, "@").replace(b, &format!("B={}", &a[2..])).replace('@', &format!("A={}", &b[2..]))
+            },
+            |out| out.lines().filter(|l| !l.starts_with("B=")).map(|l| format!("{l}\n")).collect(),
+            |out| out.replacen("#", "C=", 1),
+        ];
+        for broken in breaks {
+            let (out, cipher) = encrypted();
+            let bad = broken(&out);
+            assert_ne!(bad, out);
+            assert!(read_back(bad, &cipher).is_err(), "refused");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use tresor_format::tree::{Comment, Document, Scalar};
 
-use crate::cipher::{is_enc, Cipher, DataKey};
+use crate::cipher::{is_enc, Cipher};
 use crate::error::SopsError;
 use crate::file::{self, DecryptOptions, IvStash};
 use crate::mac::MacHasher;
@@ -87,17 +87,15 @@ impl Visitor for Encrypt<'_> {
 /// Encrypt a parsed file's values and comments; fills in `meta`'s MAC, time and version.
 pub(super) fn encrypt(
     doc: &Document,
-    key: &DataKey,
+    cipher: &Cipher,
     meta: &mut Metadata,
     stash: Option<&IvStash>,
     render: &Render,
 ) -> Result<Vec<Edit>, SopsError> {
-    let cipher = Cipher::new(key);
-    let mut v =
-        Encrypt { cipher: &cipher, render, stash, mac: MacHasher::new(meta.mac_only_encrypted), edits: Vec::new() };
+    let mut v = Encrypt { cipher, render, stash, mac: cipher.mac_hasher(meta.mac_only_encrypted), edits: Vec::new() };
     walk::walk(doc, &meta.rule, &mut v)?;
     meta.layout = None;
-    file::seal(meta, &cipher, v.mac);
+    file::seal(meta, cipher, v.mac);
     Ok(v.edits)
 }
 
@@ -178,21 +176,20 @@ impl Visitor for Decrypt<'_> {
 pub(super) fn decrypt(
     doc: &Document,
     meta: &Metadata,
-    key: &DataKey,
+    cipher: &Cipher,
     opts: DecryptOptions,
     render: &Render,
 ) -> Result<(Vec<Edit>, IvStash, Vec<String>), SopsError> {
-    let cipher = Cipher::new(key);
     let mut v = Decrypt {
-        cipher: &cipher,
+        cipher,
         keep_ivs: opts.keep_ivs,
         render,
         stash: IvStash::default(),
-        mac: MacHasher::new(meta.mac_only_encrypted),
+        mac: cipher.mac_hasher(meta.mac_only_encrypted),
         edits: Vec::new(),
         warnings: Vec::new(),
     };
     walk::walk(doc, &meta.rule, &mut v)?;
-    file::check_mac(meta, &cipher, v.mac, opts)?;
+    file::check_mac(meta, cipher, v.mac, opts)?;
     Ok((v.edits, v.stash, v.warnings))
 }
