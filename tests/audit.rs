@@ -32,6 +32,49 @@ fn default_policy_flags_a_us_cloud_key_that_can_decrypt_alone() {
     assert_eq!(sb.sops().arg("decrypt").arg(sb.path("us.yaml")).ok(), "a: b\n");
 }
 
+/// "OpenBao on AWS Frankfurt": a self-hosted transit key is judged by its host. On an AWS
+/// load balancer it is US jurisdiction whatever the region; on an undeclared host it is
+/// `unknown` (a violation of the default policy, never `ok`), until the policy's `hosting:`
+/// declares where it runs — and the declaration is quoted in the evidence report.
+#[test]
+fn a_self_hosted_transit_key_is_judged_by_its_host_and_a_declaration_is_evidence() {
+    let sb = Sandbox::new();
+    let p = sb.write("s.yaml", "a: b\n");
+    sb.tresor().args(["encrypt", "-i", "--age", &recipient()]).arg(&p).ok();
+    let enc = sb.read("s.yaml");
+    let at = |addr: &str| {
+        enc.replacen(
+            "sops:\n",
+            &format!("sops:\n    hc_vault:\n        - vault_address: {addr}\n          engine_path: transit\n          key_name: app\n          created_at: \"2026-01-01T00:00:00Z\"\n          enc: vault:v1:AAAA\n"),
+            1,
+        )
+    };
+    sb.write("aws.yaml", &at("https://bao.internal.eu-central-1.elb.amazonaws.com"));
+    sb.write("corp.yaml", &at("https://bao.corp.example:8200"));
+    let out = sb.tresor().args(["audit", "--format", "json", "aws.yaml", "corp.yaml"]).run();
+    assert_eq!(out.status.code(), Some(10));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let key =
+        |f: usize| v["files"][f]["keys"].as_array().unwrap().iter().find(|k| k["kind"] == "hc_vault").cloned().unwrap();
+    assert_eq!(key(0)["jurisdiction"], "us", "{v}");
+    assert!(key(0)["basis"].as_str().unwrap().contains("Amazon Web Services"), "{v}");
+    assert_eq!(key(1)["jurisdiction"], "unknown", "{v}");
+    assert!(key(1)["basis"].as_str().unwrap().contains("hosting:"), "{v}");
+    // Declared in .sops.yaml (sops ignores the section): the corp host passes, with the note.
+    sb.write(
+        ".sops.yaml",
+        "policy:\n  hosting:\n    bao.corp.example: {jurisdiction: eu, note: \"own data centre, Frankfurt (contract DC-7)\"}\n",
+    );
+    let md = sb.tresor().args(["audit", "--format", "markdown", "corp.yaml"]).ok();
+    assert!(md.contains("own data centre, Frankfurt (contract DC-7)") && md.contains("declared eu"), "{md}");
+    // A declaration that contradicts the older `jurisdictions:` spelling is a config error.
+    sb.write(
+        ".sops.yaml",
+        "policy:\n  hosting:\n    bao.corp.example: eu\n  jurisdictions:\n    bao.corp.example: us\n",
+    );
+    sb.tresor().args(["audit", "corp.yaml"]).fails_with(5);
+}
+
 #[test]
 fn shamir_with_an_eu_group_is_not_defeated_by_a_us_key() {
     let sb = Sandbox::new();

@@ -49,11 +49,12 @@ impl Jurisdiction {
     }
 }
 
-/// Host-based overrides for self-hosted services (`host suffix → jurisdiction`).
+/// The policy's hosting declarations for self-hosted services (`host suffix → jurisdiction`,
+/// with an optional note quoted as evidence).
 #[derive(Clone, Debug, Default)]
 pub struct Jurisdictions {
-    /// Host suffixes and their jurisdictions, longest match not required: the first that matches.
-    pub hosts: Vec<(String, Jurisdiction)>,
+    /// Host suffixes, their jurisdictions and notes; the longest matching suffix wins.
+    pub hosts: Vec<(String, Jurisdiction, Option<String>)>,
 }
 
 fn host_of(url: &str) -> String {
@@ -67,8 +68,42 @@ fn host_of(url: &str) -> String {
 }
 
 impl Jurisdictions {
-    fn by_host(&self, host: &str) -> Option<Jurisdiction> {
-        self.hosts.iter().find(|(suffix, _)| host == suffix || host.ends_with(&format!(".{suffix}"))).map(|(_, j)| *j)
+    /// The declaration for `host`, as (jurisdiction, the reason quoted in the report).
+    fn by_host(&self, host: &str) -> Option<(Jurisdiction, String)> {
+        self.hosts
+            .iter()
+            .filter(|(suffix, _, _)| host == suffix || host.ends_with(&format!(".{suffix}")))
+            .max_by_key(|(suffix, _, _)| suffix.len())
+            .map(|(suffix, j, note)| {
+                let mut why = format!("{host}: declared {} in the policy's hosting ({suffix})", j.name());
+                if let Some(n) = note {
+                    why.push_str(&format!(": {n}"));
+                }
+                (*j, why)
+            })
+    }
+
+    /// A self-hosted service at `host` (OpenBao/Vault transit): as declared in the policy,
+    /// else by the operator of the host's domain, else unknown — never assumed to be the
+    /// holder's own (see [`crate::hosting`]).
+    fn self_hosted(&self, host: &str) -> (Jurisdiction, String) {
+        if let Some(declared) = self.by_host(host) {
+            return declared;
+        }
+        if let Some(o) = crate::hosting::operator_of(host) {
+            return (
+                o.jurisdiction,
+                format!(
+                    "{host}: runs on {} — {}, whatever the region (a hosting declaration in the policy overrides)",
+                    o.name, o.why
+                ),
+            );
+        }
+        let what = if crate::hosting::is_address(host) { "an IP address" } else { "a host" };
+        (
+            Jurisdiction::Unknown,
+            format!("{host}: {what} whose operator is not known; declare where it runs under the policy's `hosting:` (e.g. `{host}: eu`)"),
+        )
     }
 
     /// Provider name, jurisdiction and a short reason. The host comes from the key
@@ -78,20 +113,14 @@ impl Jurisdictions {
         let host = tresor_keys::service::location_of(key).map(|url| host_of(&url));
         match (key.kind(), host) {
             ("age", _) => ("age".into(), Jurisdiction::Holder, "local age key: whoever holds the identity".into()),
-            ("hc_vault", Some(host)) => match self.by_host(&host) {
-                Some(j) => ("openbao/vault".into(), j, format!("{host}: configured as {}", j.name())),
-                None if host.ends_with(".hashicorp.cloud") => {
-                    ("hcp-vault".into(), Jurisdiction::Us, "HashiCorp Cloud Platform (US company, CLOUD Act)".into())
-                }
-                None => (
-                    "openbao/vault".into(),
-                    Jurisdiction::Holder,
-                    format!("{host}: self-hosted (set a jurisdiction for it in the policy)"),
-                ),
-            },
+            ("hc_vault", Some(host)) => {
+                let (j, why) = self.self_hosted(&host);
+                let provider = if host.ends_with(".hashicorp.cloud") { "hcp-vault" } else { "openbao/vault" };
+                (provider.into(), j, why)
+            }
             ("okms", Some(host)) => {
-                if let Some(j) = self.by_host(&host) {
-                    return ("ovhcloud-kms".into(), j, format!("{host}: configured as {}", j.name()));
+                if let Some((j, why)) = self.by_host(&host) {
+                    return ("ovhcloud-kms".into(), j, why);
                 }
                 if host.ends_with(".okms.ovh.us") {
                     ("ovhcloud-kms".into(), Jurisdiction::Us, "OVHcloud US (separate US entity)".into())
@@ -123,11 +152,37 @@ mod tests {
     fn hosts_and_ports() {
         assert_eq!(host_of("https://eu-west-par.okms.ovh.net/api/x"), "eu-west-par.okms.ovh.net");
         assert_eq!(host_of("http://127.0.0.1:8200"), "127.0.0.1");
-        let j = Jurisdictions { hosts: vec![("bao.corp.example".into(), Jurisdiction::Eu)] };
+        let j =
+            Jurisdictions { hosts: vec![("bao.corp.example".into(), Jurisdiction::Eu, Some("DC Frankfurt".into()))] };
         let k = MasterKey::new(
             "hc_vault",
             &[("vault_address", "https://vault.bao.corp.example:8200"), ("engine_path", "t"), ("key_name", "k")],
         );
-        assert_eq!(j.classify(&k).1, Jurisdiction::Eu);
+        let (_, juris, why) = j.classify(&k);
+        assert_eq!(juris, Jurisdiction::Eu);
+        assert!(why.contains("declared eu") && why.contains("DC Frankfurt"), "{why}");
+    }
+
+    fn bao_at(addr: &str) -> MasterKey {
+        MasterKey::new("hc_vault", &[("vault_address", addr), ("engine_path", "transit"), ("key_name", "k")])
+    }
+
+    /// The seeds' first silent failure: "OpenBao on AWS Frankfurt" audited as the holder's.
+    #[test]
+    fn self_hosted_services_are_judged_by_their_host_never_ok_by_default() {
+        let none = Jurisdictions::default();
+        let (p, j, why) = none.classify(&bao_at("https://bao.internal.eu-central-1.elb.amazonaws.com"));
+        assert_eq!((p.as_str(), j), ("openbao/vault", Jurisdiction::Us));
+        assert!(why.contains("Amazon Web Services") && why.contains("whatever the region"), "{why}");
+        assert_eq!(none.classify(&bao_at("https://vault.fr-par.scw.cloud")).1, Jurisdiction::Eu);
+        assert_eq!(none.classify(&bao_at("https://x.vault.hashicorp.cloud:8200")).0, "hcp-vault");
+        for unknown in ["https://bao.corp.example", "http://10.0.0.5:8200", "http://[::1]:8200"] {
+            let (_, j, why) = none.classify(&bao_at(unknown));
+            assert_eq!(j, Jurisdiction::Unknown, "{unknown}");
+            assert!(why.contains("hosting:"), "{why}");
+        }
+        // A declaration overrides the domain table (a private peering the team documented).
+        let declared = Jurisdictions { hosts: vec![("amazonaws.com".into(), Jurisdiction::Other, None)] };
+        assert_eq!(declared.classify(&bao_at("https://bao.elb.amazonaws.com")).1, Jurisdiction::Other);
     }
 }

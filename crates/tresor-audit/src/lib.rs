@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 
 pub mod exposure;
+pub mod hosting;
 pub mod jurisdiction;
 pub mod policy;
 pub mod report;

@@ -34,9 +34,30 @@ pub struct Policy {
     /// Require that sops/Flux can decrypt the file (no okms-only key groups).
     #[serde(default)]
     pub require_sops_compatible: bool,
-    /// Jurisdiction of self-hosted services by host (suffix match): `bao.corp.example: eu`.
+    /// Where self-hosted services run, by host (suffix match): `bao.corp.example: eu`, or
+    /// `bao.corp.example: {jurisdiction: eu, note: "own data centre, Frankfurt (contract 42)"}`.
+    /// The declaration is quoted in the report as the evidence for that jurisdiction.
+    #[serde(default)]
+    pub hosting: BTreeMap<String, Hosting>,
+    /// The earlier name of `hosting` (jurisdiction strings only); both are read.
     #[serde(default)]
     pub jurisdictions: BTreeMap<String, String>,
+}
+
+/// One `hosting:` declaration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Hosting {
+    /// Just the jurisdiction (`eu`, `us`, `holder`, `other`).
+    Jurisdiction(String),
+    /// The jurisdiction and why.
+    Declared {
+        /// `eu`, `us`, `holder`, `other`.
+        jurisdiction: String,
+        /// Where and under which contract, for the evidence report.
+        #[serde(default)]
+        note: Option<String>,
+    },
 }
 
 fn yes() -> bool {
@@ -66,12 +87,21 @@ impl Policy {
 
     /// The host overrides of the policy (`jurisdictions`), parsed.
     pub fn jurisdictions(&self) -> Result<Jurisdictions, String> {
-        let mut hosts = Vec::new();
-        for (h, j) in &self.jurisdictions {
-            hosts.push((
-                h.to_ascii_lowercase(),
-                Jurisdiction::parse(j).ok_or_else(|| format!("unknown jurisdiction '{j}' for {h}"))?,
-            ));
+        let mut hosts: Vec<(String, Jurisdiction, Option<String>)> = Vec::new();
+        let declared = self.hosting.iter().map(|(h, d)| match d {
+            Hosting::Jurisdiction(j) => (h, j, None),
+            Hosting::Declared { jurisdiction, note } => (h, jurisdiction, note.clone()),
+        });
+        for (h, j, note) in declared.chain(self.jurisdictions.iter().map(|(h, j)| (h, j, None))) {
+            let j = Jurisdiction::parse(j).ok_or_else(|| format!("unknown jurisdiction '{j}' for {h}"))?;
+            let host = h.to_ascii_lowercase();
+            match hosts.iter().find(|(other, _, _)| *other == host) {
+                Some((_, earlier, _)) if *earlier != j => {
+                    return Err(format!("{h} is declared both {} and {}", earlier.name(), j.name()))
+                }
+                Some(_) => {}
+                None => hosts.push((host, j, note)),
+            }
         }
         Ok(Jurisdictions { hosts })
     }
