@@ -400,3 +400,82 @@ fn exposed_to_lists_exactly_the_current_values_the_key_could_read() {
     let f = sb.encrypted("x.yaml", "a: b\n");
     sb.tresor().args(["audit", "--with-keys"]).arg(&f).fails_with(8);
 }
+
+/// Harvest now, decrypt later, on a real Git history: a post-quantum recipient added next to
+/// the X25519 one leaves the file harvestable (policy violation, plan: replace the X25519
+/// key); once `rotate --rm-age` removes it the file is quantum-safe, and the values a
+/// recorded old revision holds are the ones to change — exactly, with the keys held.
+#[test]
+fn post_quantum_report_finds_classical_wraps_now_and_in_history() {
+    let sb = Sandbox::new();
+    let repo = sb.path("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let git = |args: &[&str]| {
+        let out = with_git_identity(std::process::Command::new("git").args(args).current_dir(&repo)).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let pq_key = sb.path("pq.txt");
+    let pq = sb.tresor().args(["keygen", "--pq", "-o"]).arg(&pq_key).ok().trim().to_string();
+    assert!(pq.starts_with("age1pq1"), "{pq}");
+    let both = sb.write(
+        "both.txt",
+        &format!("{}{}", std::fs::read_to_string(key_file()).unwrap(), std::fs::read_to_string(&pq_key).unwrap()),
+    );
+    git(&["init", "-q", "-b", "main"]);
+    sb.write("repo/.sops.yaml", "policy:\n  require_post_quantum: true\n");
+    let f = sb.write("repo/s.yaml", "a: alpha-secret\nb: bravo-secret\n");
+    sb.tresor().args(["encrypt", "-i", "--age", &format!("{},{pq}", recipient())]).arg(&f).ok();
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "x25519 and pq"]);
+    let c1 = git(&["rev-parse", "HEAD"]);
+
+    // The weakest wrap decides: the regular audit fails the policy, the report plans.
+    let audit = sb.tresor().args(["audit", "--format", "json"]).arg(&f).run();
+    assert_eq!(audit.status.code(), Some(10));
+    let v: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    assert_eq!(v["files"][0]["post_quantum"], false);
+    assert!(v["files"][0]["violations"][0].as_str().unwrap().contains("classical wraps"), "{v}");
+    let wraps: Vec<&str> =
+        v["files"][0]["keys"].as_array().unwrap().iter().map(|k| k["wrap"].as_str().unwrap()).collect();
+    assert_eq!(wraps, ["classical", "post-quantum"]);
+    let out = sb.tresor().args(["audit", "--post-quantum", "--format", "json"]).arg(&f).run();
+    assert_eq!(out.status.code(), Some(10));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["plan"]["replace"][0]["key"], recipient().as_str(), "{r}");
+    assert_eq!(r["must_rotate"].as_array().unwrap().len(), 2, "{r}");
+
+    // Migrate: drop the X25519 recipient (new data key), then change one value.
+    sb.tresor().args(["rotate", "-i", "--rm-age", &recipient()]).arg(&f).env("SOPS_AGE_KEY_FILE", &both).ok();
+    git(&["commit", "-qam", "pq only"]);
+    sb.tresor().arg("set").arg(&f).args(["[\"b\"]", "\"bravo-2\""]).env("SOPS_AGE_KEY_FILE", &pq_key).ok();
+    git(&["commit", "-qam", "b changed"]);
+    sb.tresor().args(["audit"]).arg(&f).ok();
+    let out = sb
+        .tresor()
+        .args(["audit", "--post-quantum", "--with-keys", "--format", "json"])
+        .arg(&f)
+        .env("SOPS_AGE_KEY_FILE", &both)
+        .run();
+    assert_eq!(out.status.code(), Some(10), "a value from the harvestable revision is still current");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("alpha-secret") && !text.contains("bravo"), "{text}");
+    let r: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(r["files"][0]["post_quantum"], true, "{r}");
+    assert!(r["plan"]["replace"].as_array().unwrap().is_empty(), "{r}");
+    let paths = |k: &str| -> Vec<String> {
+        r[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|e| format!("{} {}", e["path"].as_str().unwrap(), e["since_commit"].as_str().unwrap()))
+            .collect()
+    };
+    assert_eq!(paths("must_rotate"), [format!("[\"a\"] {c1}")]);
+    assert_eq!(paths("rotated_since"), [format!("[\"b\"] {c1}")]);
+    assert_eq!((r["revisions_read"].as_u64(), r["revisions_harvestable"].as_u64()), (Some(3), Some(1)));
+    // The table ends with the plan.
+    let table =
+        sb.tresor().args(["audit", "--post-quantum", "--with-keys"]).arg(&f).env("SOPS_AGE_KEY_FILE", &both).run();
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(table.contains("QUANTUM-SAFE") && table.contains("MUST ROTATE") && table.contains("Plan:"), "{table}");
+}

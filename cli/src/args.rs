@@ -404,7 +404,12 @@ pub struct AuditArgs {
     /// Exits 10 (policy violation) when some value must rotate
     #[arg(long = "exposed-to", value_name = "KEY", conflicts_with = "value_age")]
     pub exposed_to: Option<String>,
-    /// With --value-age or --exposed-to: where a value's ciphertext changed, decrypt both
+    /// Instead of the key report: harvest now, decrypt later. Which files a classical wrap
+    /// (age X25519, SSH, PGP) can open, which current values ever sat in such a revision
+    /// in the Git history, and the keys to replace. Exits 10 when anything needs doing
+    #[arg(long = "post-quantum", conflicts_with_all = ["value_age", "exposed_to"])]
+    pub post_quantum: bool,
+    /// With --value-age, --exposed-to or --post-quantum: where a value's ciphertext changed, decrypt both
     /// versions with the keys found here and compare (never printed), so every date is
     /// exact and every exposure decided where they open
     #[arg(long = "with-keys")]

@@ -45,7 +45,7 @@ pub fn plan_for(file: Option<&Path>, args: &KeyArgs) -> Result<Plan> {
     let flag_rule = rule(args)?;
     let config = match file {
         Some(f) => tresor_config::for_file(f, args.config.as_deref())?,
-        None => args.config.as_deref().map(tresor_config::load).transpose()?,
+        None => args.config.as_deref().map(tresor_config::load).transpose()?.flatten(),
     };
     let matched = match (&config, file) {
         // Keys named on the command line need no rule (as in sops); without them, a file no

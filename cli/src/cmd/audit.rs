@@ -26,11 +26,14 @@ pub(crate) fn audit(a: AuditArgs) -> Result<i32> {
         }
         return Err(fail(codes::NO_FILE_SPECIFIED, "no files to audit (pass FILE… or -r DIR)"));
     }
-    if a.with_keys && !a.value_age && a.exposed_to.is_none() {
+    if a.with_keys && !a.value_age && a.exposed_to.is_none() && !a.post_quantum {
         return Err(fail(
             codes::ERROR_CONFLICTING_PARAMETERS,
-            "--with-keys goes with --value-age or --exposed-to (the key report never decrypts)",
+            "--with-keys goes with --value-age, --exposed-to or --post-quantum (the key report never decrypts)",
         ));
+    }
+    if a.post_quantum {
+        return post_quantum(&a, &files);
     }
     if a.value_age {
         return value_age(&a, &files);
@@ -139,6 +142,95 @@ fn exposed_to(a: &AuditArgs, files: &[std::path::PathBuf], key: &str) -> Result<
     };
     write_report(a, &text)?;
     Ok(if report.must_rotate.is_empty() { 0 } else { POLICY_VIOLATION })
+}
+
+/// `audit --post-quantum`: harvestable files, values still current that sat in a harvestable
+/// revision, and the migration plan; exit 10 when anything needs doing.
+fn post_quantum(a: &AuditArgs, files: &[std::path::PathBuf]) -> Result<i32> {
+    let keyring = tresor_keys::Keyring::new();
+    let open = |store: &dyn tresor_sops::store::Store, bytes: &[u8]| open_with(&keyring, store, bytes);
+    let opener: Option<tresor_audit::value_age::Opener> = if a.with_keys { Some(&open) } else { None };
+    let report =
+        tresor_audit::quantum::in_repository(files, opener).map_err(|e| fail(codes::ERROR_GENERIC, e.to_string()))?;
+    let text = match a.format.as_str() {
+        "json" => serde_json::to_string_pretty(&report).expect("serializable") + "\n",
+        _ => quantum_table(&report),
+    };
+    write_report(a, &text)?;
+    Ok(if report.needs_action() { POLICY_VIOLATION } else { 0 })
+}
+
+/// The post-quantum report for people.
+fn quantum_table(r: &tresor_audit::quantum::QuantumReport) -> String {
+    fn show(s: &str) -> std::borrow::Cow<'_, str> {
+        tresor_format::printable::printable(s, false)
+    }
+    // Post-quantum recipients are ~2,000 characters: a prefix names them.
+    fn key(k: &str) -> String {
+        let k = show(k);
+        if k.chars().count() > 40 {
+            format!("{}…", k.chars().take(24).collect::<String>())
+        } else {
+            k.into_owned()
+        }
+    }
+    let mut t = String::new();
+    for f in &r.files {
+        let state = if f.post_quantum { "QUANTUM-SAFE" } else { "HARVESTABLE" };
+        let weak: Vec<String> = f.breakable.iter().map(|b| format!("{} {} ({})", b.kind, key(&b.key), b.why)).collect();
+        t.push_str(&format!("{state}\t{}\t{}\n", show(&f.file), weak.join("; ")));
+    }
+    for e in &r.must_rotate {
+        t.push_str(&format!(
+            "MUST ROTATE\t{}\t{}\tunchanged since harvestable {} ({})\n",
+            show(&e.file),
+            show(&e.path),
+            &e.since_commit[..e.since_commit.len().min(12)],
+            e.since_date
+        ));
+    }
+    for e in &r.unknown {
+        t.push_str(&format!(
+            "UNKNOWN\t{}\t{}\tre-encrypted after harvestable {} (--with-keys decides)\n",
+            show(&e.file),
+            show(&e.path),
+            &e.since_commit[..e.since_commit.len().min(12)]
+        ));
+    }
+    t.push_str(&format!(
+        "{} of {} revisions read are harvestable; {} value(s) must rotate, {} rotated since, {} unknown\n",
+        r.revisions_harvestable,
+        r.revisions_read,
+        r.must_rotate.len(),
+        r.rotated_since.len(),
+        r.unknown.len()
+    ));
+    if !r.plan.replace.is_empty() || r.plan.then_rotate > 0 {
+        t.push_str("Plan:\n");
+        for (n, p) in r.plan.replace.iter().enumerate() {
+            // The removal flag comes from the key-service table; kinds without one are
+            // removed from .sops.yaml and re-keyed.
+            let how = tresor_keys::service::by_kind(&p.kind)
+                .and_then(|row| row.flag)
+                .map(|f| format!("tresor rotate -i --rm-{} …", f.trim_start_matches('-')))
+                .unwrap_or_else(|| "edit .sops.yaml, then tresor updatekeys and tresor rotate".into());
+            t.push_str(&format!(
+                "  {}. replace {} {} in {} file(s) with an age1pq1 recipient (tresor keygen --pq) or a KMS key: {how}\n",
+                n + 1,
+                p.kind,
+                key(&p.key),
+                p.files.len(),
+            ));
+        }
+        if r.plan.then_rotate > 0 {
+            t.push_str(&format!(
+                "  {}. then change the {} value(s) listed MUST ROTATE (a recorded old revision still holds them)\n",
+                r.plan.replace.len() + 1,
+                r.plan.then_rotate
+            ));
+        }
+    }
+    t
 }
 
 /// The exposure report for people: counts, then files and paths (never values).

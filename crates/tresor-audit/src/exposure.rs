@@ -135,13 +135,18 @@ enum Seen {
     Unknown,
 }
 
+/// Whether a revision with this metadata is readable by whoever the report is about:
+/// `None` not at all, `Some(false)` only with other Shamir groups, `Some(true)` alone.
+pub type Readable<'a> = &'a dyn Fn(&Metadata) -> Option<bool>;
+
 /// Add one file's exposure to `out`. `versions[0]` is the current revision, the rest older
-/// in order (as [`crate::value_age::histories`] gives them).
+/// in order (as [`crate::value_age::histories`] gives them); `readable` says which
+/// revisions count (a key's holder: [`Subject`]; a quantum computer: `crate::quantum`).
 pub fn file_exposure(
     file: &str,
     store: &dyn Store,
     versions: &[Version],
-    subject: &Subject,
+    readable: Readable,
     open: Option<Opener>,
     out: &mut Exposure,
 ) {
@@ -164,7 +169,7 @@ pub fn file_exposure(
     for (i, v) in versions.iter().enumerate() {
         out.revisions_read += 1;
         let Ok(meta) = store.metadata(&v.bytes) else { continue };
-        match opens(subject, &meta) {
+        match readable(&meta) {
             None => continue,
             Some(false) => {
                 out.share_only.push(ShareOnly { file: file.to_string(), commit: v.commit.clone() });
@@ -223,8 +228,9 @@ pub fn in_repository(
     open: Option<Opener>,
 ) -> Result<Exposure, crate::value_age::HistoryError> {
     let mut out = Exposure { recipient: subject.given().to_string(), ..Exposure::default() };
+    let readable = |m: &Metadata| opens(subject, m);
     for (shown, versions) in crate::value_age::histories(files)? {
-        file_exposure(&shown, tresor_sops::store::for_path(&shown), &versions, subject, open, &mut out);
+        file_exposure(&shown, tresor_sops::store::for_path(&shown), &versions, &readable, open, &mut out);
     }
     Ok(out)
 }
@@ -265,19 +271,19 @@ mod tests {
             rev("c1", &[("a", "A")], &[A, B]),
         ];
         let mut out = Exposure::default();
-        file_exposure("s.yaml", store, &versions, &Subject::new(A), None, &mut out);
+        file_exposure("s.yaml", store, &versions, &|m| opens(&Subject::new(A), m), None, &mut out);
         assert_eq!(paths(&out.must_rotate), [("[\"a\"]", "c1")]);
         assert_eq!(paths(&out.unknown), [("[\"b\"]", "c2")]);
         assert!(out.rotated_since.is_empty() && out.still_a_recipient.is_empty());
         assert_eq!((out.revisions_read, out.revisions_exposed), (3, 2));
         // B is still a recipient: everything current must rotate, and it says so.
         let mut out = Exposure::default();
-        file_exposure("s.yaml", store, &versions, &Subject::new(B), None, &mut out);
+        file_exposure("s.yaml", store, &versions, &|m| opens(&Subject::new(B), m), None, &mut out);
         assert_eq!(out.must_rotate.len(), 3);
         assert_eq!(out.still_a_recipient, ["s.yaml"]);
         // A key that never wrapped any revision: nothing.
         let mut out = Exposure::default();
-        file_exposure("s.yaml", store, &versions, &Subject::new("age1xyz"), None, &mut out);
+        file_exposure("s.yaml", store, &versions, &|m| opens(&Subject::new("age1xyz"), m), None, &mut out);
         assert!(out.must_rotate.is_empty() && out.unknown.is_empty() && out.revisions_exposed == 0);
     }
 
@@ -295,7 +301,7 @@ mod tests {
             })
         };
         let mut out = Exposure::default();
-        file_exposure("s.yaml", store, &versions, &Subject::new(A), Some(&open), &mut out);
+        file_exposure("s.yaml", store, &versions, &|m| opens(&Subject::new(A), m), Some(&open), &mut out);
         assert_eq!(paths(&out.must_rotate), [("[\"a\"]", "c1")]);
         assert_eq!(paths(&out.rotated_since), [("[\"b\"]", "c1")]);
         assert!(out.unknown.is_empty());
@@ -324,7 +330,7 @@ mod tests {
         assert_eq!(opens(&Subject::new(A), &meta), Some(false));
         let v = [Version { commit: "c1".into(), date: "d".into(), bytes: t.into_bytes() }];
         let mut out = Exposure::default();
-        file_exposure("s.yaml", store, &v, &Subject::new(A), None, &mut out);
+        file_exposure("s.yaml", store, &v, &|m| opens(&Subject::new(A), m), None, &mut out);
         assert!(out.must_rotate.is_empty());
         assert_eq!(out.share_only, [ShareOnly { file: "s.yaml".into(), commit: "c1".into() }]);
     }

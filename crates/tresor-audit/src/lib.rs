@@ -8,6 +8,7 @@ pub mod exposure;
 pub mod hosting;
 pub mod jurisdiction;
 pub mod policy;
+pub mod quantum;
 pub mod report;
 pub mod target;
 pub mod value_age;

@@ -34,6 +34,10 @@ pub struct Policy {
     /// Require that sops/Flux can decrypt the file (no okms-only key groups).
     #[serde(default)]
     pub require_sops_compatible: bool,
+    /// Require that no classical wrap (age X25519, SSH, PGP, Azure RSA) can open a file on
+    /// its own: harvest now, decrypt later.
+    #[serde(default)]
+    pub require_post_quantum: bool,
     /// Where self-hosted services run, by host (suffix match): `bao.corp.example: eu`, or
     /// `bao.corp.example: {jurisdiction: eu, note: "own data centre, Frankfurt (contract 42)"}`.
     /// The declaration is quoted in the report as the evidence for that jurisdiction.

@@ -21,6 +21,9 @@ pub struct KeyReport {
     pub jurisdiction: Jurisdiction,
     /// Why that regime (host, region, provider).
     pub basis: String,
+    /// What its wrap of the data key rests on (`post-quantum`, `symmetric`, `classical`,
+    /// `unknown`): a classical wrap recorded today can be broken by a quantum computer.
+    pub wrap: crate::quantum::Wrap,
     /// When the data key was wrapped for it, when the entry says.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
@@ -47,6 +50,8 @@ pub struct FileReport {
     pub sops_decryptable: bool,
     /// Can keys outside the EU and the holder's control decrypt it without any other key?
     pub foreign_can_decrypt: bool,
+    /// Is every way to the data key quantum-safe (no classical wrap can open it alone)?
+    pub post_quantum: bool,
     /// Policy rules it breaks, one sentence each.
     pub violations: Vec<String>,
     /// Why the file could not be audited, if it could not.
@@ -67,6 +72,15 @@ pub struct Report {
     pub files: Vec<FileReport>,
     /// How many files break the policy.
     pub files_with_violations: usize,
+}
+
+/// A key for a one-line message (post-quantum recipients are ~2,000 characters).
+fn short_key(k: &str) -> String {
+    if k.chars().count() > 40 {
+        format!("{}…", k.chars().take(24).collect::<String>())
+    } else {
+        k.to_string()
+    }
 }
 
 fn age_days(lastmodified: &str, now: time::OffsetDateTime) -> Option<u64> {
@@ -96,6 +110,7 @@ pub fn audit_file(
                 owner: None,
                 sops_decryptable: false,
                 foreign_can_decrypt: false,
+                post_quantum: false,
                 violations: vec![format!("not a SOPS file: {e}")],
                 error: Some(e.to_string()),
             }
@@ -112,6 +127,7 @@ pub fn audit_file(
                 key_id: tresor_keys::service::describe_key(k),
                 jurisdiction,
                 basis,
+                wrap: crate::quantum::wrap_of(k).0,
                 created_at: k.created_at().map(str::to_string).filter(|s| !s.is_empty()),
             });
         }
@@ -186,6 +202,18 @@ pub fn audit_file(
         violations
             .push("no owner recorded (set one with `tresor encrypt --owner` or `owner:` in the creation rule)".into());
     }
+    let post_quantum = !crate::quantum::harvestable(&meta);
+    if policy.require_post_quantum && !post_quantum {
+        let weak: Vec<String> = keys
+            .iter()
+            .filter(|k| k.wrap.harvestable())
+            .map(|k| format!("{} {}", k.kind, short_key(&k.key_id)))
+            .collect();
+        violations.push(format!(
+            "classical wraps can open this file: {} (recorded today, broken by a quantum computer later); replace them with age1pq1 recipients or a KMS key, then rotate the values (`tresor audit --post-quantum` lists them)",
+            weak.join(", ")
+        ));
+    }
     if policy.require_sops_compatible && !sops_decryptable {
         violations.push("sops and Flux cannot decrypt this file (okms-only key groups)".into());
     }
@@ -199,6 +227,7 @@ pub fn audit_file(
         owner: meta.owner.clone(),
         sops_decryptable,
         foreign_can_decrypt,
+        post_quantum,
         violations,
         error: None,
     }
@@ -285,10 +314,10 @@ impl Report {
             self.files.len(),
             self.files_with_violations
         ));
-        o.push_str("## Files\n\n| File | Key groups | Data key age (days) | Owner | sops/Flux can decrypt | Non-EU keys can decrypt alone | Status |\n|---|---|---|---|---|---|---|\n");
+        o.push_str("## Files\n\n| File | Key groups | Data key age (days) | Owner | sops/Flux can decrypt | Non-EU keys can decrypt alone | Quantum-safe | Status |\n|---|---|---|---|---|---|---|---|\n");
         for f in &self.files {
             o.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 esc(&f.path),
                 if f.key_groups > 1 {
                     format!("{} of {}", f.shamir_threshold, f.key_groups)
@@ -299,6 +328,7 @@ impl Report {
                 esc(f.owner.as_deref().unwrap_or("—")),
                 if f.sops_decryptable { "yes" } else { "no" },
                 if f.foreign_can_decrypt { "**yes**" } else { "no" },
+                if f.post_quantum { "yes" } else { "no (classical wraps)" },
                 if f.violations.is_empty() {
                     "compliant".to_string()
                 } else {
@@ -306,17 +336,18 @@ impl Report {
                 },
             ));
         }
-        o.push_str("\n## Keys\n\n| File | Group | Provider | Key | Jurisdiction | Basis | Created |\n|---|---|---|---|---|---|---|\n");
+        o.push_str("\n## Keys\n\n| File | Group | Provider | Key | Jurisdiction | Basis | Wrap | Created |\n|---|---|---|---|---|---|---|---|\n");
         for f in &self.files {
             for k in &f.keys {
                 o.push_str(&format!(
-                    "| {} | {} | {} | `{}` | {} | {} | {} |\n",
+                    "| {} | {} | {} | `{}` | {} | {} | {} | {} |\n",
                     esc(&f.path),
                     k.group,
                     k.provider,
                     esc(&k.key_id),
                     k.jurisdiction.name(),
                     esc(&k.basis),
+                    k.wrap.name(),
                     k.created_at.as_deref().unwrap_or("—")
                 ));
             }

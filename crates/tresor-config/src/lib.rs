@@ -109,7 +109,7 @@ pub fn for_file(file: &Path, explicit: Option<&Path>) -> Result<Option<Config>, 
             abs.parent().and_then(find_from)
         }
     };
-    path.map(|p| load(&p)).transpose()
+    Ok(path.map(|p| load(&p)).transpose()?.flatten())
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -120,12 +120,13 @@ fn absolute(p: &Path) -> PathBuf {
     }
 }
 
-/// Read and parse the config at `path`.
-pub fn load(path: &Path) -> Result<Config, ConfigError> {
+/// Read and parse the config at `path`; `None` when it has no `creation_rules` (only a
+/// `policy:` or `destination_rules`, say), which sops too takes as no config at all.
+pub fn load(path: &Path) -> Result<Option<Config>, ConfigError> {
     let shown = path.display().to_string();
     let text =
         std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: shown.clone(), why: e.to_string() })?;
-    parse(&text, &shown).map(|rules| Config { path: path.to_path_buf(), rules })
+    Ok(parse_rules(&text, &shown)?.map(|rules| Config { path: path.to_path_buf(), rules }))
 }
 
 fn invalid(path: &str, why: impl Into<String>) -> ConfigError {
@@ -198,15 +199,23 @@ fn check_group_names(m: &Map, path: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Parse a config's text (`path` names it in errors).
+/// Parse a config's text (`path` names it in errors); no rules when it has no
+/// `creation_rules`.
 pub fn parse(text: &str, path: &str) -> Result<Vec<CreationRule>, ConfigError> {
+    parse_rules(text, path).map(Option::unwrap_or_default)
+}
+
+/// [`parse`], telling a config without `creation_rules` (`None`) from one with an empty list.
+fn parse_rules(text: &str, path: &str) -> Result<Option<Vec<CreationRule>>, ConfigError> {
     let docs = tresor_format::parse(text, Format::Yaml).map_err(|e| invalid(path, e.to_string()))?;
     let root = docs
         .first()
         .and_then(|d| d.root.as_map())
         .ok_or_else(|| invalid(path, "expected a mapping with creation_rules"))?;
-    let Some(Node::Seq(rules)) = root.get("creation_rules") else {
-        return Err(invalid(path, "no creation_rules list"));
+    let rules = match root.get("creation_rules") {
+        None => return Ok(None),
+        Some(Node::Seq(rules)) => rules,
+        Some(_) => return Err(invalid(path, "creation_rules is not a list")),
     };
     let mut out = Vec::new();
     for (i, r) in rules.values().enumerate() {
@@ -258,7 +267,7 @@ pub fn parse(text: &str, path: &str) -> Result<Vec<CreationRule>, ConfigError> {
         let owner = scalar(m, "owner").map(str::to_string);
         out.push(CreationRule { path_regex, key_groups, shamir_threshold, rule, mac_only_encrypted, owner });
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 impl Config {
@@ -296,6 +305,18 @@ creation_rules:
     mac_only_encrypted: true
   - age: age1default
 "#;
+
+    /// sops takes a `.sops.yaml` without `creation_rules` (one that holds only tresor's
+    /// `policy:`, say) as no config; a `creation_rules` that is not a list is an error.
+    #[test]
+    fn a_config_without_creation_rules_is_no_config() {
+        assert_eq!(parse_rules("policy:\n  require_post_quantum: true\n", "x").unwrap().map(|r| r.len()), None);
+        assert_eq!(parse_rules("creation_rules: []\n", "x").unwrap().map(|r| r.len()), Some(0));
+        assert!(parse_rules("creation_rules: {}\n", "x").is_err());
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".sops.yaml"), "policy:\n  require_owner: true\n").unwrap();
+        assert!(for_file(&dir.path().join("s.yaml"), None).unwrap().is_none());
+    }
 
     #[test]
     fn first_matching_rule_wins_relative_to_config_dir() {
