@@ -479,3 +479,38 @@ fn post_quantum_report_finds_classical_wraps_now_and_in_history() {
     let table = String::from_utf8(table.stdout).unwrap();
     assert!(table.contains("QUANTUM-SAFE") && table.contains("MUST ROTATE") && table.contains("Plan:"), "{table}");
 }
+
+/// The same password in dev and prod is found by keyed hashes in memory: the report names
+/// the places, never the value; a file no key here opens is named as not compared (with a
+/// warning), and short values like `true` are not counted as copies.
+#[test]
+fn copies_are_found_across_files_without_printing_them() {
+    let sb = Sandbox::new();
+    let dev = sb.encrypted("dev.yaml", "db:\n  password: Tr0ub4dor-and-3\nenabled: true\napi: dev-only-key-1\n");
+    let prod = sb.encrypted("prod.yaml", "database:\n  pass: Tr0ub4dor-and-3\nenabled: true\napi: prod-only-key-2\n");
+    let locked = sb.write("locked.yaml", "db: Tr0ub4dor-and-3\n");
+    let other = recipient_of(&testdata("keys/age-test3.txt"));
+    sb.tresor().args(["encrypt", "-i", "--age", &other]).arg(&locked).ok();
+    let out = sb.tresor().args(["audit", "--copies", "--format", "json"]).args([&dev, &prod, &locked]).run();
+    assert_eq!(out.status.code(), Some(10));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("Tr0ub4dor"), "{text}");
+    let r: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let groups = r["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 1, "{r}");
+    let places: Vec<String> = groups[0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{} {}", p["file"].as_str().unwrap(), p["path"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        places,
+        [format!("{} [\"db\"][\"password\"]", dev.display()), format!("{} [\"database\"][\"pass\"]", prod.display())]
+    );
+    assert_eq!(r["values_too_short"], 2, "`enabled: true` twice: {r}");
+    assert_eq!(r["not_opened"][0]["file"], locked.display().to_string());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not compared"));
+    // No copies: exit 0.
+    sb.tresor().args(["audit", "--copies"]).arg(&dev).ok();
+}

@@ -409,6 +409,11 @@ pub struct AuditArgs {
     /// in the Git history, and the keys to replace. Exits 10 when anything needs doing
     #[arg(long = "post-quantum", conflicts_with_all = ["value_age", "exposed_to"])]
     pub post_quantum: bool,
+    /// Instead of the key report: the same secret in several places (files, paths), found by
+    /// decrypting with the keys here and comparing keyed hashes in memory (never printed,
+    /// never stored); values under 8 bytes are not compared. Exits 10 when copies exist
+    #[arg(long = "copies", conflicts_with_all = ["value_age", "exposed_to", "post_quantum", "with_keys"])]
+    pub copies: bool,
     /// With --value-age, --exposed-to or --post-quantum: where a value's ciphertext changed, decrypt both
     /// versions with the keys found here and compare (never printed), so every date is
     /// exact and every exposure decided where they open

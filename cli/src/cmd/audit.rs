@@ -35,6 +35,9 @@ pub(crate) fn audit(a: AuditArgs) -> Result<i32> {
     if a.post_quantum {
         return post_quantum(&a, &files);
     }
+    if a.copies {
+        return copies(&a, &files);
+    }
     if a.value_age {
         return value_age(&a, &files);
     }
@@ -231,6 +234,53 @@ fn quantum_table(r: &tresor_audit::quantum::QuantumReport) -> String {
         }
     }
     t
+}
+
+/// `audit --copies`: places that hold the same secret; exit 10 when there are any.
+fn copies(a: &AuditArgs, files: &[std::path::PathBuf]) -> Result<i32> {
+    let keyring = tresor_keys::Keyring::new();
+    let open = |store: &dyn tresor_sops::store::Store, bytes: &[u8]| open_with(&keyring, store, bytes);
+    let mut inputs = Vec::with_capacity(files.len());
+    for f in files {
+        let shown = f.display().to_string();
+        let bytes = fileio::read_bytes(Some(f)).with_context(|| format!("reading {shown}"))?;
+        inputs.push((shown.clone(), tresor_sops::store::for_path(&shown), bytes));
+    }
+    let report = tresor_audit::copies::find_copies(&inputs, &open);
+    if !report.not_opened.is_empty() {
+        eprintln!(
+            "tresor: {} file(s) could not be opened here and were not compared (listed in the report)",
+            report.not_opened.len()
+        );
+    }
+    let text = match a.format.as_str() {
+        "json" => serde_json::to_string_pretty(&report).expect("serializable") + "\n",
+        _ => {
+            fn show(s: &str) -> std::borrow::Cow<'_, str> {
+                tresor_format::printable::printable(s, false)
+            }
+            let mut t = String::new();
+            for (n, g) in report.groups.iter().enumerate() {
+                for p in g {
+                    t.push_str(&format!("COPY {}\t{}\t{}\n", n + 1, show(&p.file), show(&p.path)));
+                }
+            }
+            for n in &report.not_opened {
+                t.push_str(&format!("NOT COMPARED\t{}\t{}\n", show(&n.file), n.why));
+            }
+            t.push_str(&format!(
+                "{} group(s) of copies among {} values compared in {} file(s); {} shorter than {} bytes not compared\n",
+                report.groups.len(),
+                report.values_compared,
+                report.files_opened,
+                report.values_too_short,
+                report.min_length()
+            ));
+            t
+        }
+    };
+    write_report(a, &text)?;
+    Ok(if report.groups.is_empty() { 0 } else { POLICY_VIOLATION })
 }
 
 /// The exposure report for people: counts, then files and paths (never values).

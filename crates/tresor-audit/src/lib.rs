@@ -4,6 +4,7 @@
 
 #![deny(missing_docs)]
 
+pub mod copies;
 pub mod exposure;
 pub mod hosting;
 pub mod jurisdiction;
