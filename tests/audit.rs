@@ -198,9 +198,12 @@ fn value_age_reads_git_history_without_a_key() {
     let second = git(&["rev-parse", "HEAD"], "2024-06-01T00:00:00Z").trim().to_string();
     sb.tresor().args(["set"]).arg(&f).args(["[\"api\"]", "\"k\""]).ok();
     sb.write("repo/other.txt", "unrelated\n");
-    git(&["add", "-A"], "2026-11-01T00:00:00Z");
-    git(&["commit", "-qm", "third"], "2026-11-01T00:00:00Z");
-    let third = git(&["rev-parse", "HEAD"], "2026-11-01T00:00:00Z").trim().to_string();
+    // Today, so that "recent" stays recent whenever the test runs.
+    let today = std::process::Command::new("date").args(["-u", "+%Y-%m-%dT00:00:00Z"]).output().unwrap();
+    let today = String::from_utf8(today.stdout).unwrap().trim().to_string();
+    git(&["add", "-A"], &today);
+    git(&["commit", "-qm", "third"], &today);
+    let third = git(&["rev-parse", "HEAD"], &today).trim().to_string();
 
     let out =
         sb.tresor().args(["audit", "--value-age", "--format", "json"]).arg(&f).env_remove("SOPS_AGE_KEY_FILE").ok();
@@ -221,11 +224,33 @@ fn value_age_reads_git_history_without_a_key() {
         "{old}"
     );
     assert!(old.contains("at the latest") && old.contains("exact"), "{old}");
+    // The policy's max_value_age: the first rule covering a value applies; over it, exit 10.
+    sb.write(
+        "repo/.sops.yaml",
+        "policy:\n  max_value_age:\n    - files: \"**/s.yaml\"\n      paths: password\n      days: 100000\n    - days: 400\n",
+    );
+    let limited = sb.tresor().args(["audit", "--value-age", "--format", "json"]).arg(&f).run();
+    assert_eq!(limited.status.code(), Some(10));
+    let limited: serde_json::Value = serde_json::from_slice(&limited.stdout).unwrap();
+    let get = |p: &str| limited.as_array().unwrap().iter().find(|a| a["path"] == p).cloned().unwrap();
+    assert_eq!(
+        (get("[\"db\"][\"user\"]")["max_days"].as_u64(), get("[\"db\"][\"user\"]")["over_limit"].as_bool()),
+        (Some(400), Some(true))
+    );
+    assert_eq!(get("[\"db\"][\"password\"]")["over_limit"], false);
+    assert_eq!(get("[\"api\"]")["over_limit"], false, "changed today");
+    let md = sb.tresor().args(["audit", "--value-age", "--format", "markdown"]).arg(&f).run();
+    let md = String::from_utf8(md.stdout).unwrap();
+    assert!(
+        md.contains("| File | Path |") && md.contains("OVER 400d") && md.contains("Values over their limit: 1"),
+        "{md}"
+    );
+    std::fs::remove_file(sb.path("repo/.sops.yaml")).unwrap();
     // A rotation re-encrypts every value: without a key the dates stop there ("at the
     // latest"); with the key the plaintexts are compared and every date is exact again.
     sb.tresor().args(["rotate", "-i"]).arg(&f).ok();
-    git(&["commit", "-qam", "rotate"], "2026-12-01T00:00:00Z");
-    let rotated = git(&["rev-parse", "HEAD"], "2026-12-01T00:00:00Z").trim().to_string();
+    git(&["commit", "-qam", "rotate"], &today);
+    let rotated = git(&["rev-parse", "HEAD"], &today).trim().to_string();
     let keyless =
         sb.tresor().args(["audit", "--value-age", "--format", "json"]).arg(&f).env_remove("SOPS_AGE_KEY_FILE").ok();
     let keyless: serde_json::Value = serde_json::from_str(&keyless).unwrap();

@@ -39,31 +39,13 @@ pub(crate) fn audit(a: AuditArgs) -> Result<i32> {
         return copies(&a, &files);
     }
     if a.value_age {
-        return value_age(&a, &files);
+        let (policy, source) = load_policy(&a, &files)?;
+        return value_age(&a, &files, &policy, source);
     }
     if let Some(key) = &a.exposed_to {
         return exposed_to(&a, &files, key);
     }
-    let (policy, source) = match &a.policy {
-        Some(p) => {
-            let pol = Policy::load(p)?
-                .ok_or_else(|| fail(codes::ERROR_READING_CONFIG, format!("{} has no policy section", p.display())))?;
-            (pol, Some(p.display().to_string()))
-        }
-        None => {
-            let start = a
-                .recursive
-                .clone()
-                .or_else(|| files[0].parent().map(|p| p.to_path_buf()))
-                .unwrap_or_else(|| ".".into());
-            let start = if start.as_os_str().is_empty() { std::path::PathBuf::from(".") } else { start };
-            let abs = std::fs::canonicalize(&start).unwrap_or(start);
-            match Policy::discover(&abs)? {
-                Some((p, src)) => (p, Some(src)),
-                None => (Policy::default_policy(), None),
-            }
-        }
-    };
+    let (policy, source) = load_policy(&a, &files)?;
     let juris = policy.jurisdictions().map_err(|e| fail(codes::ERROR_READING_CONFIG, e))?;
     let now = time::OffsetDateTime::now_utc();
     let mut reports = Vec::new();
@@ -82,6 +64,31 @@ pub(crate) fn audit(a: AuditArgs) -> Result<i32> {
     Ok(if report.files_with_violations > 0 { POLICY_VIOLATION } else { 0 })
 }
 
+/// The policy: `--policy FILE`, else found upward from the audited path, else the built-in
+/// one; and where it came from.
+fn load_policy(a: &AuditArgs, files: &[std::path::PathBuf]) -> Result<(Policy, Option<String>)> {
+    Ok(match &a.policy {
+        Some(p) => {
+            let pol = Policy::load(p)?
+                .ok_or_else(|| fail(codes::ERROR_READING_CONFIG, format!("{} has no policy section", p.display())))?;
+            (pol, Some(p.display().to_string()))
+        }
+        None => {
+            let start = a
+                .recursive
+                .clone()
+                .or_else(|| files[0].parent().map(|p| p.to_path_buf()))
+                .unwrap_or_else(|| ".".into());
+            let start = if start.as_os_str().is_empty() { std::path::PathBuf::from(".") } else { start };
+            let abs = std::fs::canonicalize(&start).unwrap_or(start);
+            match Policy::discover(&abs)? {
+                Some((p, src)) => (p, Some(src)),
+                None => (Policy::default_policy(), None),
+            }
+        }
+    })
+}
+
 /// Opens a revision with the keys found here, for the history reports' `--with-keys`: its
 /// plaintext as data, kept in memory for comparisons and never printed.
 fn open_with(
@@ -95,12 +102,14 @@ fn open_with(
 }
 
 /// `audit --value-age`: when each value last changed, as a table or JSON.
-fn value_age(a: &AuditArgs, files: &[std::path::PathBuf]) -> Result<i32> {
+fn value_age(a: &AuditArgs, files: &[std::path::PathBuf], policy: &Policy, source: Option<String>) -> Result<i32> {
+    let limits = policy.age_limits().map_err(|e| fail(codes::ERROR_READING_CONFIG, e))?;
     let keyring = tresor_keys::Keyring::new();
     let open = |store: &dyn tresor_sops::store::Store, bytes: &[u8]| open_with(&keyring, store, bytes);
     let opener: Option<tresor_audit::value_age::Opener> = if a.with_keys { Some(&open) } else { None };
     let mut ages =
         tresor_audit::value_age::in_repository(files, opener).map_err(|e| fail(codes::ERROR_GENERIC, e.to_string()))?;
+    let over = tresor_audit::value_age::apply_limits(&mut ages, &limits, time::OffsetDateTime::now_utc());
     if let Some(days) = a.older_than {
         let cutoff = time::OffsetDateTime::now_utc() - time::Duration::days(i64::from(days));
         ages.retain(|v| {
@@ -108,25 +117,58 @@ fn value_age(a: &AuditArgs, files: &[std::path::PathBuf]) -> Result<i32> {
                 .is_ok_and(|t| t < cutoff)
         });
     }
+    let limit = |v: &tresor_audit::value_age::ValueAge| match (v.max_days, v.over_limit) {
+        (Some(d), true) => format!("OVER {d}d"),
+        (Some(d), false) => format!("{d}d"),
+        (None, _) => "-".into(),
+    };
     let text = match a.format.as_str() {
         "json" => serde_json::to_string_pretty(&ages).expect("serializable") + "\n",
-        _ => {
-            let mut t = String::from("FILE\tPATH\tLAST CHANGED\tCOMMIT\tEXACT\n");
+        "markdown" => {
+            let esc = |s: &str| tresor_format::printable::printable(s, false).replace('|', "\\|");
+            let mut t = String::from("# Value ages\n\n");
+            t.push_str(&format!(
+                "- Generated: {} by tresor {}\n- History: HEAD, first parent, without decrypting{}\n- Policy: {}\n- Values over their limit: {over}\n\n",
+                tresor_sops::file::now_rfc3339(),
+                env!("CARGO_PKG_VERSION"),
+                if a.with_keys { " (plaintexts compared in memory where the keys here open both versions)" } else { "" },
+                source.as_deref().unwrap_or("built-in (no max_value_age)")
+            ));
+            t.push_str("| File | Path | Last changed | Commit | Exact | Limit |\n|---|---|---|---|---|---|\n");
             for v in &ages {
                 t.push_str(&format!(
-                    "{}\t{}\t{}\t{}\t{}\n",
+                    "| {} | `{}` | {} | `{}` | {} | {} |\n",
+                    esc(&v.file),
+                    esc(&v.path),
+                    v.last_changed,
+                    &v.commit[..v.commit.len().min(12)],
+                    if v.exact { "yes" } else { "at the latest" },
+                    limit(v)
+                ));
+            }
+            t
+        }
+        _ => {
+            let mut t = String::from("FILE\tPATH\tLAST CHANGED\tCOMMIT\tEXACT\tLIMIT\n");
+            for v in &ages {
+                t.push_str(&format!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\n",
                     tresor_format::printable::printable(&v.file, false),
                     tresor_format::printable::printable(&v.path, false),
                     v.last_changed,
                     &v.commit[..v.commit.len().min(12)],
-                    if v.exact { "exact" } else { "at the latest" }
+                    if v.exact { "exact" } else { "at the latest" },
+                    limit(v)
                 ));
+            }
+            if over > 0 {
+                t.push_str(&format!("{over} value(s) unchanged for longer than the policy's max_value_age\n"));
             }
             t
         }
     };
     write_report(a, &text)?;
-    Ok(0)
+    Ok(if over > 0 { POLICY_VIOLATION } else { 0 })
 }
 
 /// `audit --exposed-to KEY`: the current values a holder of KEY could read somewhere in the

@@ -34,6 +34,10 @@ pub struct Policy {
     /// Require that sops/Flux can decrypt the file (no okms-only key groups).
     #[serde(default)]
     pub require_sops_compatible: bool,
+    /// Maximum age of encrypted values (days since each last changed, from Git history), by
+    /// file glob and path pattern; checked by `tresor audit --value-age`.
+    #[serde(default)]
+    pub max_value_age: Vec<ValueAgeRule>,
     /// Require that no classical wrap (age X25519, SSH, PGP, Azure RSA) can open a file on
     /// its own: harvest now, decrypt later.
     #[serde(default)]
@@ -46,6 +50,68 @@ pub struct Policy {
     /// The earlier name of `hosting` (jurisdiction strings only); both are read.
     #[serde(default)]
     pub jurisdictions: BTreeMap<String, String>,
+}
+
+/// One `max_value_age` rule: values of files matching `files` (a glob: `*` within a path
+/// segment, `**` across segments, `?` one character; default every file) at paths matching
+/// `paths` (a regular expression on sops' notation, `["db"]["password"]`; default every
+/// path) must have changed within `days`. The first matching rule applies.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValueAgeRule {
+    /// Files the rule covers.
+    #[serde(default)]
+    pub files: Option<String>,
+    /// Paths the rule covers.
+    #[serde(default)]
+    pub paths: Option<String>,
+    /// The longest a value may stay unchanged.
+    pub days: u64,
+}
+
+/// A compiled `max_value_age` rule.
+pub struct AgeLimit {
+    files: Option<regex::Regex>,
+    paths: Option<regex::Regex>,
+    /// The limit.
+    pub days: u64,
+    /// The rule as written, for reports.
+    pub source: String,
+}
+
+/// A glob as a regular expression anchored at both ends: `**/` any directories (none
+/// too), `**` anything, `*` within a segment, `?` one character.
+fn glob_regex(glob: &str) -> String {
+    let mut re = String::from("^");
+    let mut rest = glob.trim_start_matches("./");
+    while let Some(c) = rest.chars().next() {
+        if let Some(r) = rest.strip_prefix("**/") {
+            re.push_str("(?:.*/)?");
+            rest = r;
+            continue;
+        }
+        if let Some(r) = rest.strip_prefix("**") {
+            re.push_str(".*");
+            rest = r;
+            continue;
+        }
+        match c {
+            '*' => re.push_str("[^/]*"),
+            '?' => re.push_str("[^/]"),
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    re.push('$');
+    re
+}
+
+impl AgeLimit {
+    /// Does this limit cover `path` in `file`?
+    pub fn covers(&self, file: &str, path: &str) -> bool {
+        let file = file.trim_start_matches("./");
+        self.files.as_ref().is_none_or(|r| r.is_match(file)) && self.paths.as_ref().is_none_or(|r| r.is_match(path))
+    }
 }
 
 /// One `hosting:` declaration.
@@ -110,6 +176,32 @@ impl Policy {
         Ok(Jurisdictions { hosts })
     }
 
+    /// The `max_value_age` rules, compiled.
+    pub fn age_limits(&self) -> Result<Vec<AgeLimit>, String> {
+        self.max_value_age
+            .iter()
+            .map(|r| {
+                let files = r
+                    .files
+                    .as_deref()
+                    .map(|g| regex::Regex::new(&glob_regex(g)).map_err(|e| format!("max_value_age files '{g}': {e}")))
+                    .transpose()?;
+                let paths = r
+                    .paths
+                    .as_deref()
+                    .map(|p| regex::Regex::new(p).map_err(|e| format!("max_value_age paths '{p}': {e}")))
+                    .transpose()?;
+                let source = format!(
+                    "max_value_age {} days (files: {}, paths: {})",
+                    r.days,
+                    r.files.as_deref().unwrap_or("all"),
+                    r.paths.as_deref().unwrap_or("all")
+                );
+                Ok(AgeLimit { files, paths, days: r.days, source })
+            })
+            .collect()
+    }
+
     /// Load from `tresor.toml` or from a `.sops.yaml` with a `policy:` section.
     pub fn load(path: &Path) -> Result<Option<Policy>, PolicyError> {
         let shown = path.display().to_string();
@@ -143,5 +235,31 @@ impl Policy {
             cur = d.parent();
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_age_rules_match_file_globs_and_path_patterns() {
+        let p: Policy = serde_json::from_value(serde_json::json!({"max_value_age": [
+            {"files": "clusters/prod/**", "paths": "password", "days": 90},
+            {"files": "**/*.env", "days": 30},
+            {"days": 365}
+        ]}))
+        .unwrap();
+        let limits = p.age_limits().unwrap();
+        let first = |file: &str, path: &str| limits.iter().find(|l| l.covers(file, path)).map(|l| l.days);
+        assert_eq!(first("clusters/prod/db/secret.yaml", "[\"stringData\"][\"password\"]"), Some(90));
+        assert_eq!(first("./clusters/prod/a.yaml", "[\"user\"]"), Some(365));
+        assert_eq!(first("app.env", "[\"TOKEN\"]"), Some(30));
+        assert_eq!(first("deep/er/app.env", "[\"TOKEN\"]"), Some(30));
+        assert_eq!(first("clusters/prodx/a.yaml", "[\"password\"]"), Some(365));
+        assert_eq!(glob_regex("a?b*.yaml"), "^a[^/]b[^/]*\\.yaml$");
+        let bad: Policy =
+            serde_json::from_value(serde_json::json!({"max_value_age": [{"paths": "(", "days": 1}]})).unwrap();
+        assert!(bad.age_limits().is_err());
     }
 }

@@ -37,6 +37,26 @@ pub struct ValueAge {
     /// Whether the value was added then (true), or only its ciphertext is known to date from
     /// then (false: an older, re-encrypted value may hide behind it).
     pub exact: bool,
+    /// The policy's `max_value_age` for it, when one covers it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_days: Option<u64>,
+    /// Unchanged for longer than `max_days` (proven: where `exact` is false the date is a
+    /// lower bound on the age, so a value over the limit is over it whatever hides behind).
+    pub over_limit: bool,
+}
+
+/// Check ages against the policy's `max_value_age` rules (the first that covers a value
+/// applies) as of `now`; returns how many values are over their limit.
+pub fn apply_limits(ages: &mut [ValueAge], limits: &[crate::policy::AgeLimit], now: time::OffsetDateTime) -> usize {
+    let mut over = 0;
+    for a in ages {
+        let Some(limit) = limits.iter().find(|l| l.covers(&a.file, &a.path)) else { continue };
+        a.max_days = Some(limit.days);
+        let changed = time::OffsetDateTime::parse(&a.last_changed, &time::format_description::well_known::Rfc3339);
+        a.over_limit = changed.is_ok_and(|t| (now - t).whole_days() > limit.days as i64);
+        over += usize::from(a.over_limit);
+    }
+    over
 }
 
 /// Every leaf of a document's data by path (sops' notation), the `sops` entry left out.
@@ -128,6 +148,8 @@ pub fn value_ages(file: &str, store: &dyn Store, versions: &[Version], open: Opt
                 last_changed: versions[at].date.clone(),
                 commit: versions[at].commit.clone(),
                 exact,
+                max_days: None,
+                over_limit: false,
             }
         })
         .collect()
