@@ -539,3 +539,35 @@ fn copies_are_found_across_files_without_printing_them() {
     // No copies: exit 0.
     sb.tresor().args(["audit", "--copies"]).arg(&dev).ok();
 }
+
+/// The delivery side in the same report: an External Secrets Operator store checked into
+/// the tree that fetches from AWS Secrets Manager in Frankfurt is a US-jurisdiction
+/// violation of the default policy, next to SOPS files whose keys are all fine; a Scaleway
+/// store passes; a tree with only ESO stores is still audited.
+#[test]
+fn eso_secret_stores_in_the_tree_are_judged_with_the_keys() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("repo/apps")).unwrap();
+    let db = sb.write("repo/apps/db.yaml", "password: x\n");
+    sb.tresor().args(["encrypt", "-i", "--age", &recipient()]).arg(&db).ok();
+    sb.write(
+        "repo/apps/store.yaml",
+        "apiVersion: external-secrets.io/v1\nkind: ClusterSecretStore\nmetadata:\n  name: aws-frankfurt\nspec:\n  provider:\n    aws:\n      service: SecretsManager\n      region: eu-central-1\n",
+    );
+    let out = sb.tresor().args(["audit", "-r", "repo", "--format", "json"]).run();
+    assert_eq!(out.status.code(), Some(10), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["files_with_violations"], 0, "{v}");
+    assert_eq!(v["stores_with_violations"], 1, "{v}");
+    assert_eq!(v["delivery"][0]["provider"], "aws");
+    assert_eq!(v["delivery"][0]["jurisdiction"], "us");
+    assert!(v["delivery"][0]["violations"][0].as_str().unwrap().contains("aws-frankfurt"), "{v}");
+    // Only an EU store, no SOPS file: audited, and it passes.
+    std::fs::create_dir_all(sb.path("eu")).unwrap();
+    sb.write(
+        "eu/store.yaml",
+        "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata:\n  name: scw\nspec:\n  provider:\n    scaleway:\n      region: fr-par\n",
+    );
+    let table = sb.tresor().args(["audit", "-r", "eu"]).ok();
+    assert!(table.contains("ESO SecretStore scw") && table.contains("scaleway:eu"), "{table}");
+}

@@ -14,10 +14,17 @@ pub const POLICY_VIOLATION: i32 = codes::POLICY_VIOLATION;
 
 pub(crate) fn audit(a: AuditArgs) -> Result<i32> {
     let mut files = a.paths.clone();
+    // ESO stores checked into the tree: judged in the key report only.
+    let mut store_files = Vec::new();
     if let Some(dir) = &a.recursive {
         files.extend(find_encrypted(dir)?);
+        let history = a.value_age || a.exposed_to.is_some() || a.post_quantum || a.copies;
+        if !history {
+            store_files =
+                tresor_audit::delivery::find_store_files(dir).with_context(|| format!("reading {}", dir.display()))?;
+        }
     }
-    if files.is_empty() {
+    if files.is_empty() && store_files.is_empty() {
         // A repository without encrypted files yet violates no custody policy: a
         // pre-commit hook must not block it. Naming no input at all is a usage error.
         if let (Some(dir), true) = (&a.recursive, a.paths.is_empty()) {
@@ -54,14 +61,20 @@ pub(crate) fn audit(a: AuditArgs) -> Result<i32> {
         let src = fileio::read_bytes(Some(f)).with_context(|| format!("reading {shown}"))?;
         reports.push(audit_file(&shown, &src, tresor_sops::store::for_path(&shown), &policy, &juris, now));
     }
-    let report = Report::new(reports, source, now);
+    let mut stores = Vec::new();
+    for f in &store_files {
+        let shown = f.display().to_string();
+        let text = std::fs::read_to_string(f).with_context(|| format!("reading {shown}"))?;
+        stores.extend(tresor_audit::delivery::read_stores(&shown, &text, &juris));
+    }
+    let report = Report::new(reports, source, now).with_delivery(stores, &policy);
     let text = match a.format.as_str() {
         "json" => report.to_json(),
         "markdown" => report.to_markdown(),
         _ => report.to_table(),
     };
     write_report(&a, &text)?;
-    Ok(if report.files_with_violations > 0 { POLICY_VIOLATION } else { 0 })
+    Ok(if report.has_violations() { POLICY_VIOLATION } else { 0 })
 }
 
 /// The policy: `--policy FILE`, else found upward from the audited path, else the built-in

@@ -57,9 +57,11 @@ pub struct Jurisdictions {
     pub hosts: Vec<(String, Jurisdiction, Option<String>)>,
 }
 
-fn host_of(url: &str) -> String {
+/// The host of a URL (no scheme, user, port or path), lower-cased.
+pub(crate) fn host_of(url: &str) -> String {
     let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
     let host = rest.split(['/', '?']).next().unwrap_or("");
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
     host.rsplit_once(':')
         .filter(|(h, p)| !h.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
         .map(|(h, _)| h)
@@ -86,7 +88,7 @@ impl Jurisdictions {
     /// A self-hosted service at `host` (OpenBao/Vault transit): as declared in the policy,
     /// else by the operator of the host's domain, else unknown — never assumed to be the
     /// holder's own (see [`crate::hosting`]).
-    fn self_hosted(&self, host: &str) -> (Jurisdiction, String) {
+    pub(crate) fn self_hosted(&self, host: &str) -> (Jurisdiction, String) {
         if let Some(declared) = self.by_host(host) {
             return declared;
         }

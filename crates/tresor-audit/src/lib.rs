@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 
 pub mod copies;
+pub mod delivery;
 pub mod exposure;
 pub mod hosting;
 pub mod jurisdiction;

@@ -72,6 +72,11 @@ pub struct Report {
     pub files: Vec<FileReport>,
     /// How many files break the policy.
     pub files_with_violations: usize,
+    /// External Secrets Operator stores found in the audited tree (`-r`): where the cluster
+    /// fetches secrets from at runtime.
+    pub delivery: Vec<crate::delivery::StoreReport>,
+    /// How many of those break the policy.
+    pub stores_with_violations: usize,
 }
 
 /// A key for a one-line message (post-quantum recipients are ~2,000 characters).
@@ -243,7 +248,43 @@ impl Report {
             policy_source,
             files,
             files_with_violations,
+            delivery: Vec::new(),
+            stores_with_violations: 0,
         }
+    }
+
+    /// Add the ESO stores found, judged by the same policy rules as keys: no store outside
+    /// the EU and the holder's control (`forbid_foreign_decrypt`), allowed jurisdictions.
+    pub fn with_delivery(mut self, mut stores: Vec<crate::delivery::StoreReport>, policy: &Policy) -> Report {
+        for s in &mut stores {
+            if policy.forbid_foreign_decrypt && s.jurisdiction.is_foreign() {
+                s.violations.push(format!(
+                    "ESO {} `{}` fetches secrets from outside the EU and outside your control ({}): {}",
+                    s.kind,
+                    s.name,
+                    s.jurisdiction.name(),
+                    s.basis
+                ));
+            }
+            if let Some(allowed) = &policy.allowed_jurisdictions {
+                if !allowed.iter().any(|a| a.eq_ignore_ascii_case(s.jurisdiction.name())) {
+                    s.violations.push(format!(
+                        "ESO {} `{}` is under jurisdiction '{}', not allowed",
+                        s.kind,
+                        s.name,
+                        s.jurisdiction.name()
+                    ));
+                }
+            }
+        }
+        self.stores_with_violations = stores.iter().filter(|s| !s.violations.is_empty()).count();
+        self.delivery = stores;
+        self
+    }
+
+    /// Does anything break the policy?
+    pub fn has_violations(&self) -> bool {
+        self.files_with_violations > 0 || self.stores_with_violations > 0
     }
 
     /// The report as pretty JSON, with a final newline.
@@ -293,7 +334,28 @@ impl Report {
                 out.push_str(&format!("{}: {v}\n", f.path));
             }
         }
+        for st in &self.delivery {
+            out.push_str(&format!(
+                "ESO {} {} ({}): {}:{} — {}\n",
+                st.kind,
+                st.name,
+                st.file,
+                st.provider,
+                st.jurisdiction.name(),
+                st.basis
+            ));
+            for v in &st.violations {
+                out.push_str(&format!("{}: {v}\n", st.file));
+            }
+        }
         out.push_str(&format!("{} file(s), {} with policy violations\n", self.files.len(), self.files_with_violations));
+        if !self.delivery.is_empty() {
+            out.push_str(&format!(
+                "{} ESO store(s), {} with policy violations\n",
+                self.delivery.len(),
+                self.stores_with_violations
+            ));
+        }
         out
     }
 
@@ -352,13 +414,32 @@ impl Report {
                 ));
             }
         }
+        if !self.delivery.is_empty() {
+            o.push_str("\n## Delivery: External Secrets Operator stores\n\n| File | Kind | Name | Provider | Jurisdiction | Basis |\n|---|---|---|---|---|---|\n");
+            for st in &self.delivery {
+                o.push_str(&format!(
+                    "| {} | {} | {} | {} | {} | {} |\n",
+                    esc(&st.file),
+                    st.kind,
+                    esc(&st.name),
+                    esc(&st.provider),
+                    st.jurisdiction.name(),
+                    esc(&st.basis)
+                ));
+            }
+        }
         o.push_str("\n## Policy violations\n\n");
-        if self.files_with_violations == 0 {
+        if !self.has_violations() {
             o.push_str("None.\n");
         }
         for f in self.files.iter().filter(|f| !f.violations.is_empty()) {
             for v in &f.violations {
                 o.push_str(&format!("- `{}`: {}\n", esc(&f.path), esc(v)));
+            }
+        }
+        for st in self.delivery.iter().filter(|s| !s.violations.is_empty()) {
+            for v in &st.violations {
+                o.push_str(&format!("- `{}`: {}\n", esc(&st.file), esc(v)));
             }
         }
         o
