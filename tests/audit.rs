@@ -571,3 +571,66 @@ fn eso_secret_stores_in_the_tree_are_judged_with_the_keys() {
     let table = sb.tresor().args(["audit", "-r", "eu"]).ok();
     assert!(table.contains("ESO SecretStore scw") && table.contains("scaleway:eu"), "{table}");
 }
+
+/// History as teams make it: a file moved with `git mv` keeps its values' ages (the history
+/// continues under the old name), and a value changed on a branch dates from the merge that
+/// brought it into the first-parent history.
+#[test]
+fn value_age_follows_renames_and_merges() {
+    let sb = Sandbox::new();
+    let repo = sb.path("repo");
+    std::fs::create_dir_all(repo.join("apps")).unwrap();
+    let git = |args: &[&str], date: &str| {
+        let out = with_git_identity(
+            std::process::Command::new("git")
+                .args(args)
+                .current_dir(&repo)
+                .env("GIT_AUTHOR_DATE", date)
+                .env("GIT_COMMITTER_DATE", date),
+        )
+        .output()
+        .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    git(&["init", "-q", "-b", "main"], "2020-01-01T00:00:00Z");
+    let f = sb.write("repo/s.yaml", "a: alpha\nb: bravo\n");
+    sb.tresor().args(["encrypt", "-i", "--age", &recipient()]).arg(&f).ok();
+    git(&["add", "-A"], "2020-01-01T00:00:00Z");
+    git(&["commit", "-qm", "add"], "2020-01-01T00:00:00Z");
+    let first = git(&["rev-parse", "HEAD"], "2020-01-01T00:00:00Z");
+    git(&["checkout", "-qb", "feature"], "2021-01-01T00:00:00Z");
+    sb.tresor().arg("set").arg(&f).args(["[\"b\"]", "\"bravo-2\""]).ok();
+    git(&["commit", "-qam", "b on a branch"], "2021-01-01T00:00:00Z");
+    git(&["checkout", "-q", "main"], "2022-01-01T00:00:00Z");
+    git(&["mv", "s.yaml", "apps/db.yaml"], "2022-01-01T00:00:00Z");
+    git(&["commit", "-qm", "move"], "2022-01-01T00:00:00Z");
+    git(&["merge", "-q", "--no-ff", "-m", "merge feature", "feature"], "2023-01-01T00:00:00Z");
+    let merge = git(&["rev-parse", "HEAD"], "2023-01-01T00:00:00Z");
+    let moved = sb.path("repo/apps/db.yaml");
+    assert!(sb.tresor().arg("decrypt").arg(&moved).ok().contains("bravo-2"), "the merge carried the change");
+    let ages = |with_keys: bool| {
+        let mut c = sb.tresor();
+        c.args(["audit", "--value-age", "--format", "json"]).arg(&moved);
+        if with_keys {
+            c.arg("--with-keys");
+        }
+        let v: serde_json::Value = serde_json::from_str(&c.ok()).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["path"].as_str().unwrap().to_string(),
+                    a["commit"].as_str().unwrap().to_string(),
+                    a["exact"].as_bool().unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let keyless = ages(false);
+    assert_eq!(keyless[0], ("[\"a\"]".into(), first.clone(), true), "a kept its age across the move: {keyless:?}");
+    assert_eq!(keyless[1], ("[\"b\"]".into(), merge.clone(), false), "{keyless:?}");
+    let exact = ages(true);
+    assert_eq!(exact[1], ("[\"b\"]".into(), merge, true), "{exact:?}");
+}

@@ -206,6 +206,8 @@ pub struct FileVersion {
     pub commit: Commit,
     /// The blob's object id.
     pub oid: String,
+    /// The file's path in that commit (an older name where it was renamed since).
+    pub path: String,
 }
 
 /// Pathspecs that cover `paths`: their directories (each once, none inside another listed
@@ -229,11 +231,52 @@ fn covering_pathspecs(paths: &[String]) -> Vec<String> {
 
 /// The versions of each of `paths` (relative to the repository's top) along HEAD's
 /// first-parent history, newest first, from one `git log --raw` pass; a version that
-/// deletes the file ends its list (what came before is another file's history).
+/// deletes the file ends its list (what came before is another file's history). A file that
+/// was renamed (`git mv`, or moved with its content mostly unchanged) continues with its
+/// versions under the old name, so its values keep their age across the move.
 pub fn file_versions(repo: &Path, paths: &[String]) -> Result<Vec<Vec<FileVersion>>, GitError> {
+    let (mut out, mut added) = log_versions(repo, paths, "HEAD")?;
+    // Follow renames, a few levels deep: each level is one `git log --no-walk` over the
+    // commits that added a file, and one history walk for the old names.
+    for _ in 0..MAX_RENAMES {
+        let adds: Vec<(usize, String)> =
+            added.iter().enumerate().filter_map(|(i, c)| c.clone().map(|c| (i, c))).collect();
+        if adds.is_empty() {
+            break;
+        }
+        let mut commits: Vec<&str> = adds.iter().map(|(_, c)| c.as_str()).collect();
+        commits.sort_unstable();
+        commits.dedup();
+        let renames = renames_in(repo, &commits)?;
+        let mut next_added = vec![None; paths.len()];
+        for (i, commit) in adds {
+            // The path this file had, under its newest name in `out[i]`'s oldest version.
+            let Some(newest_name) = out[i].last().map(|v| v.path.clone()) else { continue };
+            let Some(old) = renames.get(&(commit.clone(), newest_name)) else { continue };
+            let (mut older, older_added) = log_versions(repo, std::slice::from_ref(old), &format!("{commit}^"))?;
+            out[i].append(&mut older[0]);
+            next_added[i] = older_added[0].clone();
+        }
+        added = next_added;
+    }
+    Ok(out)
+}
+
+/// How many renames of one file [`file_versions`] follows.
+const MAX_RENAMES: usize = 16;
+
+/// [`file_versions`] without following renames, from `rev`: the versions, and for each path
+/// whose history ends where it was added (not deleted), the commit that added it.
+#[allow(clippy::type_complexity)]
+fn log_versions(
+    repo: &Path,
+    paths: &[String],
+    rev: &str,
+) -> Result<(Vec<Vec<FileVersion>>, Vec<Option<String>>), GitError> {
     let mut out = vec![Vec::new(); paths.len()];
+    let mut added = vec![None; paths.len()];
     if paths.is_empty() {
-        return Ok(out);
+        return Ok((out, added));
     }
     let index: std::collections::HashMap<&[u8], usize> =
         paths.iter().enumerate().map(|(i, p)| (p.as_bytes(), i)).collect();
@@ -246,7 +289,7 @@ pub fn file_versions(repo: &Path, paths: &[String]) -> Result<Vec<Vec<FileVersio
         "--raw",
         "--no-abbrev",
     ];
-    args.extend(["--no-renames", "HEAD", "--"]);
+    args.extend(["--no-renames", rev, "--"]);
     let specs = covering_pathspecs(paths);
     args.extend(specs.iter().map(String::as_str));
     let log = git(repo, &args)?;
@@ -268,7 +311,55 @@ pub fn file_versions(repo: &Path, paths: &[String]) -> Result<Vec<Vec<FileVersio
                 ended[i] = true;
                 continue;
             }
-            out[i].push(FileVersion { commit: commit.clone(), oid: String::from_utf8_lossy(new).into_owned() });
+            if fields.get(4).is_some_and(|s| s.starts_with(b"A")) {
+                // Older commits cannot hold this path's history: it starts here.
+                ended[i] = true;
+                added[i] = Some(commit.id.clone());
+            }
+            out[i].push(FileVersion {
+                commit: commit.clone(),
+                oid: String::from_utf8_lossy(new).into_owned(),
+                path: paths[i].clone(),
+            });
+        }
+    }
+    Ok((out, added))
+}
+
+/// The renames recorded in `commits` (against their first parents, as first-parent history
+/// sees them): `(commit, new path) → old path`.
+fn renames_in(repo: &Path, commits: &[&str]) -> Result<std::collections::HashMap<(String, String), String>, GitError> {
+    let mut args = vec![
+        "log",
+        "--no-walk=unsorted",
+        "-z",
+        "-M",
+        "--raw",
+        "--no-abbrev",
+        "--diff-merges=first-parent",
+        "--format=%x01%H",
+    ];
+    args.extend(commits);
+    let log = git(repo, &args)?;
+    let mut out = std::collections::HashMap::new();
+    let mut commit = String::new();
+    let mut tokens = log.split(|&b| b == 0).map(|t| t.strip_prefix(b"\n").unwrap_or(t));
+    while let Some(t) = tokens.next() {
+        if let Some(id) = t.strip_prefix(b"\x01") {
+            commit = String::from_utf8_lossy(id.split(|&b| b == b'\n').next().unwrap_or(id)).into_owned();
+        } else if let Some(raw) = t.strip_prefix(b":") {
+            let status = raw.split(|&b| b == b' ').nth(4).unwrap_or_default();
+            let first = tokens.next().unwrap_or_default();
+            // Renames and copies name two paths: the source, then the destination.
+            if status.starts_with(b"R") || status.starts_with(b"C") {
+                let second = tokens.next().unwrap_or_default();
+                if status.starts_with(b"R") {
+                    out.insert(
+                        (commit.clone(), String::from_utf8_lossy(second).into_owned()),
+                        String::from_utf8_lossy(first).into_owned(),
+                    );
+                }
+            }
         }
     }
     Ok(out)
