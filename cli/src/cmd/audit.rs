@@ -120,8 +120,8 @@ fn value_age(a: &AuditArgs, files: &[std::path::PathBuf], policy: &Policy, sourc
     let keyring = tresor_keys::Keyring::new();
     let open = |store: &dyn tresor_sops::store::Store, bytes: &[u8]| open_with(&keyring, store, bytes);
     let opener: Option<tresor_audit::value_age::Opener> = if a.with_keys { Some(&open) } else { None };
-    let mut ages =
-        tresor_audit::value_age::in_repository(files, opener).map_err(|e| fail(codes::ERROR_GENERIC, e.to_string()))?;
+    let (mut ages, coverage) = tresor_audit::value_age::in_repository_covering(files, opener)
+        .map_err(|e| fail(codes::ERROR_GENERIC, e.to_string()))?;
     let over = tresor_audit::value_age::apply_limits(&mut ages, &limits, time::OffsetDateTime::now_utc());
     if let Some(days) = a.older_than {
         let cutoff = time::OffsetDateTime::now_utc() - time::Duration::days(i64::from(days));
@@ -139,12 +139,9 @@ fn value_age(a: &AuditArgs, files: &[std::path::PathBuf], policy: &Policy, sourc
         "json" => serde_json::to_string_pretty(&ages).expect("serializable") + "\n",
         "markdown" => {
             let esc = |s: &str| tresor_format::printable::printable(s, false).replace('|', "\\|");
-            let mut t = String::from("# Value ages\n\n");
+            let mut t = history_header("Value ages", &coverage, a.with_keys);
             t.push_str(&format!(
-                "- Generated: {} by tresor {}\n- History: HEAD, first parent, without decrypting{}\n- Policy: {}\n- Values over their limit: {over}\n\n",
-                tresor_sops::file::now_rfc3339(),
-                env!("CARGO_PKG_VERSION"),
-                if a.with_keys { " (plaintexts compared in memory where the keys here open both versions)" } else { "" },
+                "- Policy: {}\n- Values over their limit: {over}\n\n",
                 source.as_deref().unwrap_or("built-in (no max_value_age)")
             ));
             t.push_str("| File | Path | Last changed | Commit | Exact | Limit |\n|---|---|---|---|---|---|\n");
@@ -184,6 +181,42 @@ fn value_age(a: &AuditArgs, files: &[std::path::PathBuf], policy: &Policy, sourc
     Ok(if over > 0 { POLICY_VIOLATION } else { 0 })
 }
 
+/// The head of a Markdown evidence report from Git history: what was read and how.
+fn history_header(title: &str, c: &tresor_audit::value_age::Coverage, with_keys: bool) -> String {
+    format!(
+        "# {title}\n\n- Generated: {} by tresor {}\n- History: HEAD {} (first parent), {} file revisions from {} to {}\n- Read: {}\n",
+        tresor_sops::file::now_rfc3339(),
+        env!("CARGO_PKG_VERSION"),
+        c.head,
+        c.revisions,
+        c.oldest.as_deref().unwrap_or("-"),
+        c.newest.as_deref().unwrap_or("-"),
+        if with_keys {
+            "metadata and ciphertexts; plaintexts compared in memory where the keys here open both versions"
+        } else {
+            "metadata and ciphertexts only, nothing decrypted"
+        }
+    )
+}
+
+/// Markdown rows `| Class | File | Path | Since |` of a history report's lists.
+fn exposed_rows(lists: &[(&str, &[tresor_audit::exposure::Exposed])]) -> String {
+    let esc = |s: &str| tresor_format::printable::printable(s, false).replace('|', "\\|");
+    let mut t = String::from("| Class | File | Path | Since commit | Date |\n|---|---|---|---|---|\n");
+    for (label, list) in lists {
+        for e in *list {
+            t.push_str(&format!(
+                "| {label} | {} | `{}` | `{}` | {} |\n",
+                esc(&e.file),
+                esc(&e.path),
+                &e.since_commit[..e.since_commit.len().min(12)],
+                e.since_date
+            ));
+        }
+    }
+    t
+}
+
 /// `audit --exposed-to KEY`: the current values a holder of KEY could read somewhere in the
 /// history, as a table (files and paths only) or JSON; exit 10 when some must rotate.
 fn exposed_to(a: &AuditArgs, files: &[std::path::PathBuf], key: &str) -> Result<i32> {
@@ -196,6 +229,22 @@ fn exposed_to(a: &AuditArgs, files: &[std::path::PathBuf], key: &str) -> Result<
         exposure::in_repository(files, &subject, opener).map_err(|e| fail(codes::ERROR_GENERIC, e.to_string()))?;
     let text = match a.format.as_str() {
         "json" => serde_json::to_string_pretty(&report).expect("serializable") + "\n",
+        "markdown" => {
+            let mut t = history_header("Exposure of a key", &report.history, a.with_keys);
+            t.push_str(&format!(
+                "- Key: `{}`\n- Revisions it could read: {} of {}\n- Files still encrypted for it: {}\n\n",
+                tresor_format::printable::printable(&report.recipient, false),
+                report.revisions_exposed,
+                report.revisions_read,
+                report.still_a_recipient.len()
+            ));
+            t.push_str(&exposed_rows(&[
+                ("must rotate", &report.must_rotate),
+                ("rotated since", &report.rotated_since),
+                ("unknown", &report.unknown),
+            ]));
+            t
+        }
         _ => exposure_table(&report),
     };
     write_report(a, &text)?;
@@ -212,6 +261,29 @@ fn post_quantum(a: &AuditArgs, files: &[std::path::PathBuf]) -> Result<i32> {
         tresor_audit::quantum::in_repository(files, opener).map_err(|e| fail(codes::ERROR_GENERIC, e.to_string()))?;
     let text = match a.format.as_str() {
         "json" => serde_json::to_string_pretty(&report).expect("serializable") + "\n",
+        "markdown" => {
+            let mut t = history_header("Post-quantum exposure", &report.history, a.with_keys);
+            t.push_str(&format!(
+                "- Harvestable revisions: {} of {}\n\n| File | Quantum-safe now | Breakable wraps |\n|---|---|---|\n",
+                report.revisions_harvestable, report.revisions_read
+            ));
+            for f in &report.files {
+                let weak: Vec<String> = f.breakable.iter().map(|b| format!("{} ({})", b.kind, b.why)).collect();
+                t.push_str(&format!(
+                    "| {} | {} | {} |\n",
+                    tresor_format::printable::printable(&f.file, false).replace('|', "\\|"),
+                    if f.post_quantum { "yes" } else { "**no**" },
+                    weak.join("; ")
+                ));
+            }
+            t.push('\n');
+            t.push_str(&exposed_rows(&[
+                ("must rotate", &report.must_rotate),
+                ("rotated since", &report.rotated_since),
+                ("unknown", &report.unknown),
+            ]));
+            t
+        }
         _ => quantum_table(&report),
     };
     write_report(a, &text)?;
@@ -236,7 +308,9 @@ fn quantum_table(r: &tresor_audit::quantum::QuantumReport) -> String {
     for f in &r.files {
         let state = if f.post_quantum { "QUANTUM-SAFE" } else { "HARVESTABLE" };
         let weak: Vec<String> = f.breakable.iter().map(|b| format!("{} {} ({})", b.kind, key(&b.key), b.why)).collect();
-        t.push_str(&format!("{state}\t{}\t{}\n", show(&f.file), weak.join("; ")));
+        let line = format!("{state}\t{}\t{}", show(&f.file), weak.join("; "));
+        t.push_str(line.trim_end());
+        t.push('\n');
     }
     for e in &r.must_rotate {
         t.push_str(&format!(

@@ -126,6 +126,8 @@ pub struct Exposure {
     pub revisions_read: usize,
     /// Revisions the key could read.
     pub revisions_exposed: usize,
+    /// The history read.
+    pub history: crate::value_age::Coverage,
 }
 
 /// How one current value compares with one readable revision.
@@ -229,9 +231,11 @@ pub fn in_repository(
 ) -> Result<Exposure, crate::value_age::HistoryError> {
     let mut out = Exposure { recipient: subject.given().to_string(), ..Exposure::default() };
     let readable = |m: &Metadata| opens(subject, m);
-    for (shown, versions) in crate::value_age::histories(files)? {
-        file_exposure(&shown, tresor_sops::store::for_path(&shown), &versions, &readable, open, &mut out);
+    let h = crate::value_age::histories(files)?;
+    for (shown, versions) in &h.files {
+        file_exposure(shown, tresor_sops::store::for_path(shown), versions, &readable, open, &mut out);
     }
+    out.history = h.coverage;
     Ok(out)
 }
 

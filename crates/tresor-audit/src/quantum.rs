@@ -144,6 +144,8 @@ pub struct QuantumReport {
     pub revisions_harvestable: usize,
     /// What to do about it.
     pub plan: Plan,
+    /// The history read.
+    pub history: crate::value_age::Coverage,
 }
 
 impl QuantumReport {
@@ -202,9 +204,11 @@ pub fn in_repository(
 ) -> Result<QuantumReport, crate::value_age::HistoryError> {
     let mut out = QuantumReport::default();
     let mut history = crate::exposure::Exposure::default();
-    for (shown, versions) in crate::value_age::histories(files)? {
-        file_report(&shown, tresor_sops::store::for_path(&shown), &versions, open, &mut out, &mut history);
+    let h = crate::value_age::histories(files)?;
+    for (shown, versions) in &h.files {
+        file_report(shown, tresor_sops::store::for_path(shown), versions, open, &mut out, &mut history);
     }
+    out.history = h.coverage;
     out.must_rotate = history.must_rotate;
     out.rotated_since = history.rotated_since;
     out.unknown = history.unknown;

@@ -169,19 +169,51 @@ pub enum HistoryError {
 /// [`value_ages`] for files of the Git repository holding them, from HEAD's first-parent
 /// history (see [`histories`]). Each file is named in the report as given.
 pub fn in_repository(files: &[std::path::PathBuf], open: Option<Opener>) -> Result<Vec<ValueAge>, HistoryError> {
+    Ok(in_repository_covering(files, open)?.0)
+}
+
+/// [`in_repository`], and what history it read (for evidence).
+pub fn in_repository_covering(
+    files: &[std::path::PathBuf],
+    open: Option<Opener>,
+) -> Result<(Vec<ValueAge>, Coverage), HistoryError> {
+    let h = histories(files)?;
     let mut out = Vec::new();
-    for (shown, versions) in histories(files)? {
-        out.extend(value_ages(&shown, tresor_sops::store::for_path(&shown), &versions, open));
+    for (shown, versions) in &h.files {
+        out.extend(value_ages(shown, tresor_sops::store::for_path(shown), versions, open));
     }
-    Ok(out)
+    Ok((out, h.coverage))
+}
+
+/// The history a report read: evidence says what it covers.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Coverage {
+    /// The commit HEAD named when the report was made.
+    pub head: String,
+    /// The oldest commit date among the revisions read.
+    pub oldest: Option<String>,
+    /// The newest.
+    pub newest: Option<String>,
+    /// Revisions read.
+    pub revisions: usize,
+}
+
+/// Each file's versions, and what history they cover.
+pub struct Histories {
+    /// `(file as given, versions newest first)`.
+    pub files: Vec<(String, Vec<Version>)>,
+    /// What was read.
+    pub coverage: Coverage,
 }
 
 /// The versions of each file along HEAD's first-parent history, newest first, named as
 /// given: one `git log` for all the files and one object reader for all their versions.
 /// A file's history ends where it was deleted or renamed (Git records a rename as a
 /// deletion and an addition).
-pub fn histories(files: &[std::path::PathBuf]) -> Result<Vec<(String, Vec<Version>)>, HistoryError> {
-    let Some(first) = files.first() else { return Ok(Vec::new()) };
+pub fn histories(files: &[std::path::PathBuf]) -> Result<Histories, HistoryError> {
+    let Some(first) = files.first() else {
+        return Ok(Histories { files: Vec::new(), coverage: Coverage::default() });
+    };
     let dir = first.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
     let top = tresor_scan::git::toplevel(dir)?;
     let top = std::fs::canonicalize(&top).unwrap_or(top);
@@ -196,7 +228,31 @@ pub fn histories(files: &[std::path::PathBuf]) -> Result<Vec<(String, Vec<Versio
     let mut blobs: Vec<Option<Vec<u8>>> = vec![None; oids.len()];
     tresor_scan::git::read_objects(&top, &oids, |i, bytes| blobs[i] = Some(bytes))?;
     let mut blobs = blobs.into_iter();
-    Ok(files
+    // RFC 3339 dates in UTC offsets compare as text only within one offset: compare parsed.
+    let parse = |d: &str| time::OffsetDateTime::parse(d, &time::format_description::well_known::Rfc3339).ok();
+    let dates = histories.iter().flatten().filter_map(|v| parse(&v.commit.date).map(|t| (t, v.commit.date.clone())));
+    let (oldest, newest) = dates.fold(
+        (None, None),
+        |(lo, hi): (Option<(time::OffsetDateTime, String)>, Option<(time::OffsetDateTime, String)>), d| {
+            (
+                Some(match lo {
+                    Some(l) if l.0 <= d.0 => l,
+                    _ => d.clone(),
+                }),
+                Some(match hi {
+                    Some(h) if h.0 >= d.0 => h,
+                    _ => d,
+                }),
+            )
+        },
+    );
+    let coverage = Coverage {
+        head: tresor_scan::git::head(&top)?,
+        oldest: oldest.map(|d| d.1),
+        newest: newest.map(|d| d.1),
+        revisions: oids.len(),
+    };
+    let files = files
         .iter()
         .zip(&histories)
         .map(|(f, history)| {
@@ -210,7 +266,8 @@ pub fn histories(files: &[std::path::PathBuf]) -> Result<Vec<(String, Vec<Versio
                 .collect();
             (f.display().to_string(), versions)
         })
-        .collect())
+        .collect();
+    Ok(Histories { files, coverage })
 }
 
 #[cfg(test)]

@@ -43,6 +43,12 @@ pub fn toplevel(dir: &Path) -> Result<std::path::PathBuf, GitError> {
     Ok(String::from_utf8_lossy(&out).trim().into())
 }
 
+/// The commit HEAD names (`git rev-parse HEAD`).
+pub fn head(repo: &Path) -> Result<String, GitError> {
+    let out = git(repo, &["rev-parse", "HEAD"])?;
+    Ok(String::from_utf8_lossy(&out).trim().into())
+}
+
 /// Read objects by name (`<oid>` or `:<path>`) through one `git cat-file --batch`.
 /// Missing objects are skipped. `each` gets (index, bytes).
 pub fn read_objects(repo: &Path, names: &[String], mut each: impl FnMut(usize, Vec<u8>)) -> Result<(), GitError> {
