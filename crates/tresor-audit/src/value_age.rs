@@ -228,28 +228,16 @@ pub fn histories(files: &[std::path::PathBuf]) -> Result<Histories, HistoryError
     let mut blobs: Vec<Option<Vec<u8>>> = vec![None; oids.len()];
     tresor_scan::git::read_objects(&top, &oids, |i, bytes| blobs[i] = Some(bytes))?;
     let mut blobs = blobs.into_iter();
-    // RFC 3339 dates in UTC offsets compare as text only within one offset: compare parsed.
+    // RFC 3339 dates with offsets compare as text only within one offset: compare parsed.
     let parse = |d: &str| time::OffsetDateTime::parse(d, &time::format_description::well_known::Rfc3339).ok();
-    let dates = histories.iter().flatten().filter_map(|v| parse(&v.commit.date).map(|t| (t, v.commit.date.clone())));
-    let (oldest, newest) = dates.fold(
-        (None, None),
-        |(lo, hi): (Option<(time::OffsetDateTime, String)>, Option<(time::OffsetDateTime, String)>), d| {
-            (
-                Some(match lo {
-                    Some(l) if l.0 <= d.0 => l,
-                    _ => d.clone(),
-                }),
-                Some(match hi {
-                    Some(h) if h.0 >= d.0 => h,
-                    _ => d,
-                }),
-            )
-        },
-    );
+    let mut dated: Vec<(time::OffsetDateTime, &str)> =
+        histories.iter().flatten().filter_map(|v| parse(&v.commit.date).map(|t| (t, v.commit.date.as_str()))).collect();
+    dated.sort();
+    let (oldest, newest) = (dated.first().map(|d| d.1.to_string()), dated.last().map(|d| d.1.to_string()));
     let coverage = Coverage {
         head: tresor_scan::git::head(&top)?,
-        oldest: oldest.map(|d| d.1),
-        newest: newest.map(|d| d.1),
+        oldest,
+        newest,
         revisions: oids.len(),
     };
     let files = files
