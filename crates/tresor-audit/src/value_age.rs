@@ -234,12 +234,7 @@ pub fn histories(files: &[std::path::PathBuf]) -> Result<Histories, HistoryError
         histories.iter().flatten().filter_map(|v| parse(&v.commit.date).map(|t| (t, v.commit.date.as_str()))).collect();
     dated.sort();
     let (oldest, newest) = (dated.first().map(|d| d.1.to_string()), dated.last().map(|d| d.1.to_string()));
-    let coverage = Coverage {
-        head: tresor_scan::git::head(&top)?,
-        oldest,
-        newest,
-        revisions: oids.len(),
-    };
+    let coverage = Coverage { head: tresor_scan::git::head(&top)?, oldest, newest, revisions: oids.len() };
     let files = files
         .iter()
         .zip(&histories)
