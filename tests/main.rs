@@ -6,6 +6,7 @@
 
 mod common;
 mod okms_emulator;
+mod scw_emulator;
 
 mod audit;
 mod cli;
@@ -28,6 +29,7 @@ mod okms;
 mod pq_age;
 mod precommit;
 mod roundtrip;
+mod scaleway;
 mod scan;
 mod sops_interop;
 mod tamper;

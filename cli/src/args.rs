@@ -143,6 +143,9 @@ pub struct KeyArgs {
     /// OVHcloud KMS keys: https://<region>.okms.ovh.net/api/<okmsId>/v1/servicekey/<keyId> (comma-separated)
     #[arg(long = "okms", env = "TRESOR_OKMS_URIS", value_delimiter = ',', value_name = "URI")]
     pub okms: Vec<String>,
+    /// Scaleway Key Manager keys: https://api.scaleway.com/key-manager/v1alpha1/regions/<region>/keys/<keyId> (comma-separated)
+    #[arg(long = "scw-kms", env = "TRESOR_SCW_KMS_URIS", value_delimiter = ',', value_name = "URI")]
+    pub scw_kms: Vec<String>,
     /// PGP key fingerprints, used through gpg as sops does (comma-separated)
     #[arg(long = "pgp", short = 'p', env = "SOPS_PGP_FP", value_delimiter = ',', value_name = "FINGERPRINT")]
     pub pgp: Vec<String>,
@@ -158,20 +161,38 @@ impl KeyArgs {
     /// The key flags as (metadata list name, values), for `KeySpec::parse`: the service
     /// table (`tresor_keys::service::SERVICES`) names each row's flag, and a test checks
     /// that every one exists here.
-    pub fn key_flags(&self) -> [(&'static str, &[String]); 4] {
-        [("hc_vault", &self.hc_vault_transit), ("okms", &self.okms), ("age", &self.age), ("pgp", &self.pgp)]
+    pub fn key_flags(&self) -> [(&'static str, &[String]); 5] {
+        [
+            ("hc_vault", &self.hc_vault_transit),
+            ("okms", &self.okms),
+            ("scw_kms", &self.scw_kms),
+            ("age", &self.age),
+            ("pgp", &self.pgp),
+        ]
     }
 }
 
 impl RotateArgs {
     /// `--add-*` flags as (metadata list name, values).
-    pub fn add_flags(&self) -> [(&'static str, &[String]); 4] {
-        [("age", &self.add_age), ("pgp", &self.add_pgp), ("hc_vault", &self.add_vault), ("okms", &self.add_okms)]
+    pub fn add_flags(&self) -> [(&'static str, &[String]); 5] {
+        [
+            ("age", &self.add_age),
+            ("pgp", &self.add_pgp),
+            ("hc_vault", &self.add_vault),
+            ("okms", &self.add_okms),
+            ("scw_kms", &self.add_scw_kms),
+        ]
     }
 
     /// `--rm-*` flags as (metadata list name, values).
-    pub fn rm_flags(&self) -> [(&'static str, &[String]); 4] {
-        [("age", &self.rm_age), ("pgp", &self.rm_pgp), ("hc_vault", &self.rm_vault), ("okms", &self.rm_okms)]
+    pub fn rm_flags(&self) -> [(&'static str, &[String]); 5] {
+        [
+            ("age", &self.rm_age),
+            ("pgp", &self.rm_pgp),
+            ("hc_vault", &self.rm_vault),
+            ("okms", &self.rm_okms),
+            ("scw_kms", &self.rm_scw_kms),
+        ]
     }
 }
 
@@ -273,6 +294,12 @@ pub struct RotateArgs {
     /// Remove OVHcloud KMS keys while rotating
     #[arg(long = "rm-okms", value_delimiter = ',', value_name = "URI")]
     pub rm_okms: Vec<String>,
+    /// Add Scaleway Key Manager keys while rotating
+    #[arg(long = "add-scw-kms", value_delimiter = ',', value_name = "URI")]
+    pub add_scw_kms: Vec<String>,
+    /// Remove Scaleway Key Manager keys while rotating
+    #[arg(long = "rm-scw-kms", value_delimiter = ',', value_name = "URI")]
+    pub rm_scw_kms: Vec<String>,
     /// Add PGP keys (fingerprints) while rotating
     #[arg(long = "add-pgp", value_delimiter = ',', value_name = "FINGERPRINT")]
     pub add_pgp: Vec<String>,

@@ -134,6 +134,21 @@ impl Jurisdictions {
                     ("ovhcloud-kms".into(), Jurisdiction::Unknown, format!("{host}: not an OVHcloud KMS endpoint"))
                 }
             }
+            ("scw_kms", Some(host)) => {
+                if let Some((j, why)) = self.by_host(&host) {
+                    return ("scaleway-kms".into(), j, why);
+                }
+                if host == "api.scaleway.com" {
+                    (
+                        "scaleway-kms".into(),
+                        Jurisdiction::Eu,
+                        "Scaleway SAS (France); Key Manager regions Paris, Amsterdam, Warsaw".into(),
+                    )
+                } else {
+                    let (j, why) = self.self_hosted(&host);
+                    ("scaleway-kms".into(), j, why)
+                }
+            }
             ("kms", _) => ("aws-kms".into(), Jurisdiction::Us, "Amazon Web Services (US company, CLOUD Act)".into()),
             ("gcp_kms", _) => ("gcp-kms".into(), Jurisdiction::Us, "Google Cloud (US company, CLOUD Act)".into()),
             ("azure_kv", _) => {

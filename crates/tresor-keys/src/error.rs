@@ -91,7 +91,7 @@ pub enum KeyError {
     #[error("could not retrieve the data key:\n{0}")]
     Unwrap(Attempts),
     /// Nothing to encrypt to.
-    #[error("no keys to encrypt to: pass --age RECIPIENT (or --pgp FINGERPRINT, --hc-vault-transit URI, --okms URI), or add a creation rule to .sops.yaml")]
+    #[error("no keys to encrypt to: pass {} or add a creation rule to .sops.yaml", crate::service::key_flags_hint())]
     NoKeys,
     /// A key that its service cannot read.
     #[error("invalid {kind} key: {why}")]

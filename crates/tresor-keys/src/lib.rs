@@ -16,6 +16,7 @@ pub mod okms;
 pub mod open;
 pub mod pgp;
 pub mod rekey;
+pub mod scaleway;
 pub mod service;
 pub mod transit;
 

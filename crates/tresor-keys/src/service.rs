@@ -86,7 +86,7 @@ impl ServiceRow {
 
 /// Every kind of master key sops files carry. Order = the order keys of one group are
 /// tried after the local ones (file order within a kind).
-pub static SERVICES: [ServiceRow; 8] = [
+pub static SERVICES: [ServiceRow; 9] = [
     ServiceRow {
         kind: "age",
         config_names: &["age"],
@@ -114,6 +114,16 @@ pub static SERVICES: [ServiceRow; 8] = [
         sops_reads: false,
         served: true,
         make: || Box::new(crate::okms::OkmsService::default()),
+    },
+    ServiceRow {
+        kind: "scw_kms",
+        config_names: &["scw_kms"],
+        flag: Some("--scw-kms"),
+        local: false,
+        // sops has no Scaleway key source: it ignores these entries.
+        sops_reads: false,
+        served: true,
+        make: || Box::new(crate::scaleway::ScwService::default()),
     },
     ServiceRow {
         kind: "pgp",
@@ -180,6 +190,14 @@ fn row_named(name: &str) -> Result<&'static ServiceRow, KeyError> {
 /// The kinds tresor can wrap for, named for messages (`age, hc_vault, okms, pgp`).
 pub fn served_kinds() -> String {
     SERVICES.iter().filter(|r| r.served).map(|r| r.kind).collect::<Vec<_>>().join(", ")
+}
+
+/// The key flags, from the table, for messages: `--age …, --hc-vault-transit …, …`.
+pub fn key_flags_hint() -> String {
+    let mut rows: Vec<&ServiceRow> = SERVICES.iter().filter(|r| r.served && r.flag.is_some()).collect();
+    // The embedded default first: age needs no server.
+    rows.sort_by_key(|r| !r.local);
+    rows.iter().filter_map(|r| r.flag).map(|f| format!("{f} …")).collect::<Vec<_>>().join(", ") + ","
 }
 
 /// A master key to encrypt to, before wrapping: its kind and its normalised identity.
@@ -324,6 +342,7 @@ impl KeyFailure {
             (KeyFailure::Gpg(_), _) => format!("import the secret key of {short} into gpg (`gpg --import KEY.asc`) or start gpg-agent"),
             (KeyFailure::Service(_), "hc_vault") => "set VAULT_ADDR and VAULT_TOKEN (or `bao login`), and check the server is unsealed".into(),
             (KeyFailure::Service(_), "okms") => "set KMS_RESTAPI_CERT and KMS_RESTAPI_KEY (the OVHcloud KMS access certificate)".into(),
+            (KeyFailure::Service(_), "scw_kms") => "set SCW_SECRET_KEY (an API key allowed to use the key in its project)".into(),
             (KeyFailure::Service(_), _) => "check the key service's address and credentials".into(),
             (KeyFailure::Unsupported { .. } | KeyFailure::Malformed { .. } | KeyFailure::Other(_), _) => return None,
         })

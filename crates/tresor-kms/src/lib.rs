@@ -2,8 +2,9 @@
 //!
 //! * [`vault`]: OpenBao / HashiCorp Vault transit (`hc_vault` in sops metadata).
 //! * [`okms`]: OVHcloud KMS service keys (`okms`, a tresor extension sops ignores).
+//! * [`scaleway`]: Scaleway Key Manager keys (`scw_kms`, a tresor extension sops ignores).
 //!
-//! Both use the blocking [`http`] layer: timeouts, retries with exponential backoff on
+//! All use the blocking [`http`] layer: timeouts, retries with exponential backoff on
 //! connection errors, 429 and 5xx, and TLS with custom CAs and client certificates.
 
 #![deny(missing_docs)]
@@ -12,6 +13,7 @@
 pub mod error;
 pub mod http;
 pub mod okms;
+pub mod scaleway;
 pub mod vault;
 
 pub use error::KmsError;

@@ -95,16 +95,17 @@ impl MasterKey {
     }
 }
 
-/// The key lists of a key group in sops' struct order, with `okms` (tresor's) after
-/// `hc_vault`. `in_groups` lists are written even when empty inside `key_groups`, as sops
+/// The key lists of a key group in sops' struct order, with tresor's own (`okms`,
+/// `scw_kms`) after `hc_vault`. `in_groups` lists are written even when empty inside `key_groups`, as sops
 /// does (its struct has no `omitempty` on them).
-const LISTS: [(&str, bool); 8] = [
+const LISTS: [(&str, bool); 9] = [
     ("kms", false),
     ("gcp_kms", false),
     ("hckms", false),
     ("azure_kv", false),
     ("hc_vault", true),
     ("okms", false),
+    ("scw_kms", false),
     ("age", true),
     ("pgp", false),
 ];
