@@ -7,6 +7,7 @@
 mod common;
 mod okms_emulator;
 mod scw_emulator;
+mod stackit_emulator;
 
 mod audit;
 mod cli;
@@ -32,6 +33,7 @@ mod roundtrip;
 mod scaleway;
 mod scan;
 mod sops_interop;
+mod stackit;
 mod tamper;
 mod transcripts;
 mod vault;

@@ -146,6 +146,9 @@ pub struct KeyArgs {
     /// Scaleway Key Manager keys: https://api.scaleway.com/key-manager/v1alpha1/regions/<region>/keys/<keyId> (comma-separated)
     #[arg(long = "scw-kms", env = "TRESOR_SCW_KMS_URIS", value_delimiter = ',', value_name = "URI")]
     pub scw_kms: Vec<String>,
+    /// STACKIT KMS key versions: https://kms.api.stackit.cloud/v1/projects/<p>/regions/<r>/keyrings/<k>/keys/<id>/versions/<n> (comma-separated)
+    #[arg(long = "stackit-kms", env = "TRESOR_STACKIT_KMS_URIS", value_delimiter = ',', value_name = "URI")]
+    pub stackit_kms: Vec<String>,
     /// PGP key fingerprints, used through gpg as sops does (comma-separated)
     #[arg(long = "pgp", short = 'p', env = "SOPS_PGP_FP", value_delimiter = ',', value_name = "FINGERPRINT")]
     pub pgp: Vec<String>,
@@ -161,11 +164,12 @@ impl KeyArgs {
     /// The key flags as (metadata list name, values), for `KeySpec::parse`: the service
     /// table (`tresor_keys::service::SERVICES`) names each row's flag, and a test checks
     /// that every one exists here.
-    pub fn key_flags(&self) -> [(&'static str, &[String]); 5] {
+    pub fn key_flags(&self) -> [(&'static str, &[String]); 6] {
         [
             ("hc_vault", &self.hc_vault_transit),
             ("okms", &self.okms),
             ("scw_kms", &self.scw_kms),
+            ("stackit_kms", &self.stackit_kms),
             ("age", &self.age),
             ("pgp", &self.pgp),
         ]
@@ -174,24 +178,26 @@ impl KeyArgs {
 
 impl RotateArgs {
     /// `--add-*` flags as (metadata list name, values).
-    pub fn add_flags(&self) -> [(&'static str, &[String]); 5] {
+    pub fn add_flags(&self) -> [(&'static str, &[String]); 6] {
         [
             ("age", &self.add_age),
             ("pgp", &self.add_pgp),
             ("hc_vault", &self.add_vault),
             ("okms", &self.add_okms),
             ("scw_kms", &self.add_scw_kms),
+            ("stackit_kms", &self.add_stackit_kms),
         ]
     }
 
     /// `--rm-*` flags as (metadata list name, values).
-    pub fn rm_flags(&self) -> [(&'static str, &[String]); 5] {
+    pub fn rm_flags(&self) -> [(&'static str, &[String]); 6] {
         [
             ("age", &self.rm_age),
             ("pgp", &self.rm_pgp),
             ("hc_vault", &self.rm_vault),
             ("okms", &self.rm_okms),
             ("scw_kms", &self.rm_scw_kms),
+            ("stackit_kms", &self.rm_stackit_kms),
         ]
     }
 }
@@ -300,6 +306,12 @@ pub struct RotateArgs {
     /// Remove Scaleway Key Manager keys while rotating
     #[arg(long = "rm-scw-kms", value_delimiter = ',', value_name = "URI")]
     pub rm_scw_kms: Vec<String>,
+    /// Add STACKIT KMS key versions while rotating
+    #[arg(long = "add-stackit-kms", value_delimiter = ',', value_name = "URI")]
+    pub add_stackit_kms: Vec<String>,
+    /// Remove STACKIT KMS key versions while rotating
+    #[arg(long = "rm-stackit-kms", value_delimiter = ',', value_name = "URI")]
+    pub rm_stackit_kms: Vec<String>,
     /// Add PGP keys (fingerprints) while rotating
     #[arg(long = "add-pgp", value_delimiter = ',', value_name = "FINGERPRINT")]
     pub add_pgp: Vec<String>,

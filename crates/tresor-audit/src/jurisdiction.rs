@@ -149,6 +149,21 @@ impl Jurisdictions {
                     ("scaleway-kms".into(), j, why)
                 }
             }
+            ("stackit_kms", Some(host)) => {
+                if let Some((j, why)) = self.by_host(&host) {
+                    return ("stackit-kms".into(), j, why);
+                }
+                if host == "kms.api.stackit.cloud" {
+                    (
+                        "stackit-kms".into(),
+                        Jurisdiction::Eu,
+                        "STACKIT GmbH & Co. KG (Germany); regions eu01 (Germany), eu02 (Austria)".into(),
+                    )
+                } else {
+                    let (j, why) = self.self_hosted(&host);
+                    ("stackit-kms".into(), j, why)
+                }
+            }
             ("kms", _) => ("aws-kms".into(), Jurisdiction::Us, "Amazon Web Services (US company, CLOUD Act)".into()),
             ("gcp_kms", _) => ("gcp-kms".into(), Jurisdiction::Us, "Google Cloud (US company, CLOUD Act)".into()),
             ("azure_kv", _) => {

@@ -61,7 +61,7 @@ pub fn wrap_of(key: &MasterKey) -> (Wrap, &'static str) {
         }
         "pgp" => (Wrap::Classical, "PGP (RSA or elliptic-curve public key)"),
         "azure_kv" => (Wrap::Classical, "Azure Key Vault wraps with RSA-OAEP"),
-        "hc_vault" | "okms" | "scw_kms" | "kms" | "gcp_kms" | "hckms" => {
+        "hc_vault" | "okms" | "scw_kms" | "stackit_kms" | "kms" | "gcp_kms" | "hckms" => {
             (Wrap::Symmetric, "a symmetric key inside a key service (AES-256)")
         }
         _ => (Wrap::Unknown, "a key list this version does not know"),

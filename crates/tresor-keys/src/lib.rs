@@ -18,6 +18,7 @@ pub mod pgp;
 pub mod rekey;
 pub mod scaleway;
 pub mod service;
+pub mod stackit;
 pub mod transit;
 
 pub use error::KeyError;

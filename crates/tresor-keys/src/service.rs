@@ -86,7 +86,7 @@ impl ServiceRow {
 
 /// Every kind of master key sops files carry. Order = the order keys of one group are
 /// tried after the local ones (file order within a kind).
-pub static SERVICES: [ServiceRow; 9] = [
+pub static SERVICES: [ServiceRow; 10] = [
     ServiceRow {
         kind: "age",
         config_names: &["age"],
@@ -124,6 +124,16 @@ pub static SERVICES: [ServiceRow; 9] = [
         sops_reads: false,
         served: true,
         make: || Box::new(crate::scaleway::ScwService::default()),
+    },
+    ServiceRow {
+        kind: "stackit_kms",
+        config_names: &["stackit_kms"],
+        flag: Some("--stackit-kms"),
+        local: false,
+        // sops has no STACKIT key source (a pull request waits on the plugin proposal).
+        sops_reads: false,
+        served: true,
+        make: || Box::new(crate::stackit::StackitService::default()),
     },
     ServiceRow {
         kind: "pgp",
@@ -343,6 +353,9 @@ impl KeyFailure {
             (KeyFailure::Service(_), "hc_vault") => "set VAULT_ADDR and VAULT_TOKEN (or `bao login`), and check the server is unsealed".into(),
             (KeyFailure::Service(_), "okms") => "set KMS_RESTAPI_CERT and KMS_RESTAPI_KEY (the OVHcloud KMS access certificate)".into(),
             (KeyFailure::Service(_), "scw_kms") => "set SCW_SECRET_KEY (an API key allowed to use the key in its project)".into(),
+            (KeyFailure::Service(_), "stackit_kms") => {
+                "set STACKIT_SERVICE_ACCOUNT_TOKEN (a current access token of a service account with the KMS role)".into()
+            }
             (KeyFailure::Service(_), _) => "check the key service's address and credentials".into(),
             (KeyFailure::Unsupported { .. } | KeyFailure::Malformed { .. } | KeyFailure::Other(_), _) => return None,
         })

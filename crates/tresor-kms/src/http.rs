@@ -37,6 +37,17 @@ impl Default for Settings {
     }
 }
 
+/// Is `url`'s host the loopback interface (a test server, a local proxy)?
+pub fn is_loopback(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    matches!(host, "127.0.0.1" | "localhost" | "::1")
+}
+
 /// Seconds one key-service operation may take in all, retries included (default 50).
 pub const DEADLINE_ENV: &str = "TRESOR_KEY_SERVICE_DEADLINE";
 

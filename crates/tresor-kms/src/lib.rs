@@ -3,6 +3,7 @@
 //! * [`vault`]: OpenBao / HashiCorp Vault transit (`hc_vault` in sops metadata).
 //! * [`okms`]: OVHcloud KMS service keys (`okms`, a tresor extension sops ignores).
 //! * [`scaleway`]: Scaleway Key Manager keys (`scw_kms`, a tresor extension sops ignores).
+//! * [`stackit`]: STACKIT KMS key versions (`stackit_kms`, a tresor extension sops ignores).
 //!
 //! All use the blocking [`http`] layer: timeouts, retries with exponential backoff on
 //! connection errors, 429 and 5xx, and TLS with custom CAs and client certificates.
@@ -14,6 +15,7 @@ pub mod error;
 pub mod http;
 pub mod okms;
 pub mod scaleway;
+pub mod stackit;
 pub mod vault;
 
 pub use error::KmsError;

@@ -42,17 +42,6 @@ pub struct ScwKey {
     pub key_id: String,
 }
 
-/// Is `url`'s host the loopback interface (a test server, a local proxy)?
-fn is_loopback(url: &str) -> bool {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split('/').next().unwrap_or("");
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => authority.split(':').next().unwrap_or(""),
-    };
-    matches!(host, "127.0.0.1" | "localhost" | "::1")
-}
-
 impl ScwKey {
     /// Parse `https://api.scaleway.com/key-manager/v1alpha1/regions/<region>/keys/<key_id>`.
     pub fn parse_uri(uri: &str) -> Result<ScwKey, KmsError> {
@@ -60,7 +49,7 @@ impl ScwKey {
         let shape = "expected https://api.scaleway.com/key-manager/v1alpha1/regions/<region>/keys/<key_id>";
         let (api, rest) = uri.split_once("/key-manager/v1alpha1/regions/").ok_or_else(|| bad(shape.into()))?;
         // The secret key travels in a header: only over TLS, except to this machine.
-        if !(api.starts_with("https://") || (api.starts_with("http://") && is_loopback(api))) {
+        if !(api.starts_with("https://") || (api.starts_with("http://") && crate::http::is_loopback(api))) {
             return Err(bad("the API endpoint must be an https:// URL".into()));
         }
         let mut parts = rest.trim_end_matches('/').split('/');

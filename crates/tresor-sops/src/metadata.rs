@@ -96,9 +96,9 @@ impl MasterKey {
 }
 
 /// The key lists of a key group in sops' struct order, with tresor's own (`okms`,
-/// `scw_kms`) after `hc_vault`. `in_groups` lists are written even when empty inside `key_groups`, as sops
+/// `scw_kms`, `stackit_kms`) after `hc_vault`. `in_groups` lists are written even when empty inside `key_groups`, as sops
 /// does (its struct has no `omitempty` on them).
-const LISTS: [(&str, bool); 9] = [
+const LISTS: [(&str, bool); 10] = [
     ("kms", false),
     ("gcp_kms", false),
     ("hckms", false),
@@ -106,6 +106,7 @@ const LISTS: [(&str, bool); 9] = [
     ("hc_vault", true),
     ("okms", false),
     ("scw_kms", false),
+    ("stackit_kms", false),
     ("age", true),
     ("pgp", false),
 ];
