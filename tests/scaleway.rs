@@ -181,3 +181,63 @@ fn the_test_server_speaks_the_documented_shapes() {
     let (code, e) = post("encrypt", &serde_json::json!({}), FULL);
     assert_eq!((code, keys(&e)), (400, keys(&errors["400"])));
 }
+
+/// KMS budgets at scale: `updatekeys -r` over 2,000 files against a test server that
+/// answers 429 above 900 requests per second. With `TRESOR_KEY_SERVICE_RATE=800` every
+/// request is spaced under the limit: the run completes without one refusal. Without it the
+/// same server refuses requests (the budget is real), which the retries then absorb.
+#[test]
+fn bulk_updatekeys_stays_within_a_rate_limit() {
+    let emu = Emulator::start(&[KEY, KEY2]);
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("fleet")).unwrap();
+    let one = sb.write("one.yaml", "password: hunter2\n");
+    with_token(&mut sb.tresor(), FULL).args(["encrypt", "-i", "--scw-kms", &emu.key_uri(KEY)]).arg(&one).ok();
+    let enc = sb.read("one.yaml");
+    for i in 0..2000 {
+        std::fs::write(sb.path(&format!("fleet/s{i:04}.yaml")), &enc).unwrap();
+    }
+    sb.write(
+        "fleet/.sops.yaml",
+        &format!("creation_rules:\n  - scw_kms: {},{}\n", emu.key_uri(KEY), emu.key_uri(KEY2)),
+    );
+    emu.set_budget(900, std::time::Duration::from_secs(1));
+    let t = std::time::Instant::now();
+    with_token(&mut sb.tresor(), FULL)
+        .args(["updatekeys", "-y", "-r"])
+        .arg(sb.path("fleet"))
+        .env("TRESOR_KEY_SERVICE_RATE", "800")
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .ok();
+    let took = t.elapsed();
+    let st = emu.state.lock().unwrap();
+    assert_eq!(st.refused_for_rate, 0, "no request above the limit");
+    let requests = st.log.len();
+    drop(st);
+    assert!(requests >= 4000, "an unwrap and a wrap per file: {requests}");
+    // Spaced at 800/s: at least (requests - 1) / 800 seconds.
+    assert!(took.as_secs_f64() >= (requests - 1) as f64 / 800.0 - 0.05, "{took:?} for {requests}");
+    for i in [0, 999, 1999] {
+        let f = sb.read(&format!("fleet/s{i:04}.yaml"));
+        assert!(f.contains(KEY) && f.contains(KEY2), "re-wrapped for both keys");
+    }
+    // The control: without the rate, a burst at a lower budget is refused (the budget is
+    // real); with no retries allowed, the run stops at the first refusal.
+    std::fs::create_dir_all(sb.path("burst")).unwrap();
+    for i in 0..300 {
+        std::fs::write(sb.path(&format!("burst/s{i:03}.yaml")), &enc).unwrap();
+    }
+    sb.write(
+        "burst/.sops.yaml",
+        &format!("creation_rules:\n  - scw_kms: {},{}\n", emu.key_uri(KEY), emu.key_uri(KEY2)),
+    );
+    emu.set_budget(50, std::time::Duration::from_secs(1));
+    let out = with_token(&mut sb.tresor(), FULL)
+        .args(["updatekeys", "-y", "-r"])
+        .arg(sb.path("burst"))
+        .env("SCW_KMS_RETRIES", "0")
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .run();
+    assert!(!out.status.success());
+    assert!(emu.state.lock().unwrap().refused_for_rate > 0, "the budget refuses a burst");
+}

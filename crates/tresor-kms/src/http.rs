@@ -22,6 +22,10 @@ pub struct Settings {
     /// The most one operation may take, retries included: a key server that accepts
     /// connections and never answers fails within this, not after every attempt's timeout.
     pub deadline: Duration,
+    /// At most this many requests per second from this process to the service
+    /// (`TRESOR_KEY_SERVICE_RATE`): a bulk `updatekeys` or `rotate` of thousands of files
+    /// stays under a provider's rate limit instead of retrying through 429s.
+    pub rate: Option<f64>,
 }
 
 impl Default for Settings {
@@ -33,6 +37,7 @@ impl Default for Settings {
             retries: 3,
             backoff: Duration::from_millis(200),
             deadline: Duration::from_secs(50),
+            rate: None,
         }
     }
 }
@@ -51,6 +56,9 @@ pub fn is_loopback(url: &str) -> bool {
 /// Seconds one key-service operation may take in all, retries included (default 50).
 pub const DEADLINE_ENV: &str = "TRESOR_KEY_SERVICE_DEADLINE";
 
+/// Requests per second to one key service, at most (default: no limit).
+pub const RATE_ENV: &str = "TRESOR_KEY_SERVICE_RATE";
+
 /// The first of these environment variables that is set to something non-blank.
 pub fn env_first(names: &[&str]) -> Option<String> {
     names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
@@ -68,6 +76,9 @@ impl Settings {
         if let Some(t) = env_first(&[DEADLINE_ENV]).and_then(|t| t.trim_end_matches('s').parse().ok()) {
             self.deadline = Duration::from_secs(t);
         }
+        if let Some(r) = env_first(&[RATE_ENV]).and_then(|r| r.trim_end_matches("/s").parse::<f64>().ok()) {
+            self.rate = Some(r).filter(|r| r.is_finite() && *r > 0.0);
+        }
         self
     }
 }
@@ -76,6 +87,8 @@ impl Settings {
 pub struct Client {
     agent: ureq::Agent,
     settings: Settings,
+    /// When the next request may start, under `settings.rate`.
+    next_slot: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// A response: status and body text.
@@ -84,6 +97,8 @@ pub struct Reply {
     pub status: u16,
     /// The body, as text.
     pub body: String,
+    /// A `Retry-After` in seconds, when the service sent one (with 429 or 503).
+    pub retry_after: Option<Duration>,
 }
 
 fn read_file(path: &str, what: &str) -> Result<Vec<u8>, KmsError> {
@@ -130,7 +145,7 @@ impl Client {
             .user_agent(concat!("tresor/", env!("CARGO_PKG_VERSION")))
             .build()
             .new_agent();
-        Ok(Client { agent, settings })
+        Ok(Client { agent, settings, next_slot: std::sync::Mutex::new(None) })
     }
 
     /// POST (or PUT) JSON with retries. `headers` are extra request headers.
@@ -147,6 +162,7 @@ impl Client {
         let deadline = std::time::Instant::now() + self.settings.deadline;
         loop {
             attempt += 1;
+            self.pace();
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let result = self.once(method, url, headers, body, left.min(self.settings.timeout));
             let retryable = match &result {
@@ -154,7 +170,12 @@ impl Client {
                 Err(KmsError::Unreachable { .. } | KmsError::Timeout { .. }) => true,
                 Err(_) => false,
             };
-            let out_of_time = std::time::Instant::now() + delay >= deadline;
+            // A service that says when to come back is believed, within the deadline.
+            let wait = match &result {
+                Ok(r) => r.retry_after.map_or(delay, |r| r.max(delay)),
+                Err(_) => delay,
+            };
+            let out_of_time = std::time::Instant::now() + wait >= deadline;
             if !retryable || attempt > self.settings.retries || out_of_time {
                 return match result {
                     Ok(r) if r.status >= 500 && !is_sealed(&r) => Err(KmsError::Server {
@@ -166,9 +187,24 @@ impl Client {
                     other => other,
                 };
             }
-            std::thread::sleep(delay);
+            std::thread::sleep(wait);
             delay = (delay * 2).min(Duration::from_secs(5));
         }
+    }
+
+    /// Wait for this request's slot under `settings.rate` (requests are spaced evenly, so
+    /// a run never bursts above the rate).
+    fn pace(&self) {
+        let Some(rate) = self.settings.rate else { return };
+        let gap = Duration::from_secs_f64(1.0 / rate);
+        let start = {
+            let mut next = self.next_slot.lock().unwrap_or_else(|e| e.into_inner());
+            let now = std::time::Instant::now();
+            let start = next.map_or(now, |n| n.max(now));
+            *next = Some(start + gap);
+            start
+        };
+        std::thread::sleep(start.saturating_duration_since(std::time::Instant::now()));
     }
 
     fn once(
@@ -192,8 +228,14 @@ impl Client {
         match req.send_json(body) {
             Ok(mut resp) => {
                 let status = resp.status().as_u16();
+                let retry_after = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(|s| Duration::from_secs(s.min(60)));
                 let body = resp.body_mut().read_to_string().unwrap_or_default();
-                Ok(Reply { status, body })
+                Ok(Reply { status, body, retry_after })
             }
             Err(ureq::Error::Timeout(_)) => Err(KmsError::Timeout { url: url.into(), secs: timeout.as_secs() }),
             Err(ureq::Error::Io(e)) => Err(KmsError::Unreachable { url: url.into(), why: e.to_string() }),
