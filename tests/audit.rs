@@ -174,19 +174,7 @@ fn value_age_reads_git_history_without_a_key() {
     let sb = Sandbox::new();
     let repo = sb.path("repo");
     std::fs::create_dir_all(&repo).unwrap();
-    let git = |args: &[&str], date: &str| {
-        let out = with_git_identity(
-            std::process::Command::new("git")
-                .args(args)
-                .current_dir(&repo)
-                .env("GIT_AUTHOR_DATE", date)
-                .env("GIT_COMMITTER_DATE", date),
-        )
-        .output()
-        .unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let git = |args: &[&str], date: &str| git_at(&repo, args, date);
     git(&["init", "-q", "-b", "main"], "2020-01-01T00:00:00Z");
     let f = sb.write("repo/s.yaml", "db:\n  password: one\n  user: admin\n");
     sb.tresor().args(["encrypt", "-i", "--age", &recipient()]).arg(&f).ok();
@@ -341,19 +329,7 @@ fn exposed_to_lists_exactly_the_current_values_the_key_could_read() {
         let sb = Sandbox::new();
         let repo = sb.path("repo");
         std::fs::create_dir_all(&repo).unwrap();
-        let git = |args: &[&str], date: &str| {
-            let out = with_git_identity(
-                std::process::Command::new("git")
-                    .args(args)
-                    .current_dir(&repo)
-                    .env("GIT_AUTHOR_DATE", date)
-                    .env("GIT_COMMITTER_DATE", date),
-            )
-            .output()
-            .unwrap();
-            assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-            String::from_utf8(out.stdout).unwrap().trim().to_string()
-        };
+        let git = |args: &[&str], date: &str| git_at(&repo, args, date);
         let tresor = || {
             let mut c = sb.tresor();
             departing.env(&mut c);
@@ -580,19 +556,7 @@ fn value_age_follows_renames_and_merges() {
     let sb = Sandbox::new();
     let repo = sb.path("repo");
     std::fs::create_dir_all(repo.join("apps")).unwrap();
-    let git = |args: &[&str], date: &str| {
-        let out = with_git_identity(
-            std::process::Command::new("git")
-                .args(args)
-                .current_dir(&repo)
-                .env("GIT_AUTHOR_DATE", date)
-                .env("GIT_COMMITTER_DATE", date),
-        )
-        .output()
-        .unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    };
+    let git = |args: &[&str], date: &str| git_at(&repo, args, date);
     git(&["init", "-q", "-b", "main"], "2020-01-01T00:00:00Z");
     let f = sb.write("repo/s.yaml", "a: alpha\nb: bravo\n");
     sb.tresor().args(["encrypt", "-i", "--age", &recipient()]).arg(&f).ok();

@@ -7,7 +7,7 @@
 #![allow(dead_code)]
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -18,6 +18,8 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
 use base64::Engine;
 use serde_json::{json, Value};
+
+use crate::common::http::{read_request, write_json};
 
 pub enum Fault {
     Status(u16),
@@ -152,21 +154,6 @@ impl Emulator {
     }
 }
 
-fn respond(w: &mut impl Write, status: u16, body: &Value) {
-    let text = body.to_string();
-    let reason = match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        429 => "Too Many Requests",
-        _ => "Internal Server Error",
-    };
-    let _ = write!(w, "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len());
-    let _ = w.flush();
-}
-
 /// `ErrorResponse` with an `error_code` in OKMS' bit layout (major REST=3, minor
 /// ServicekeysApi=3, category in bits 12–15).
 fn error(status: u16, category: u32, msg: &str) -> (u16, Value) {
@@ -183,33 +170,12 @@ fn serve(tcp: std::net::TcpStream, config: Arc<rustls::ServerConfig>, state: Arc
         Err(_) => return,
     };
     let mut tls = rustls::StreamOwned::new(conn, tcp);
-    let mut reader = BufReader::new(&mut tls);
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return; // handshake failed (e.g. a certificate from another CA)
-    }
-    let mut headers = HashMap::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).is_err() || line == "\r\n" || line.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-        }
-    }
-    let len: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
-    let mut body = vec![0u8; len];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
-    drop(reader);
+    // None: the handshake failed (e.g. a certificate from another CA).
+    let Some(req) = read_request(&mut BufReader::new(&mut tls)) else { return };
     let has_cert = tls.conn.peer_certificates().is_some_and(|c| !c.is_empty());
-    let mut parts = request_line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or("").to_string());
-    let token = headers.get("authorization").and_then(|a| a.strip_prefix("Bearer ")).map(str::to_string);
-    let (status, reply) = handle(&state, okms_id, method, &path, has_cert, token.as_deref(), &body);
-    respond(&mut tls, status, &reply);
+    let token = req.headers.get("authorization").and_then(|a| a.strip_prefix("Bearer ")).map(str::to_string);
+    let (status, reply) = handle(&state, okms_id, &req.method, &req.path, has_cert, token.as_deref(), &req.body);
+    write_json(&mut tls, status, &reply);
     tls.conn.send_close_notify();
     let _ = tls.flush();
 }

@@ -11,7 +11,7 @@
 #![allow(dead_code)]
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::BufReader;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,6 +21,8 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::{json, Value};
+
+use crate::common::http::{read_request, write_json};
 
 pub enum Fault {
     Status(u16),
@@ -104,54 +106,11 @@ impl Emulator {
     }
 }
 
-fn respond(w: &mut impl Write, status: u16, body: &Value) {
-    let text = body.to_string();
-    let reason = match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        412 => "Precondition Failed",
-        429 => "Too Many Requests",
-        503 => "Service Unavailable",
-        _ => "Internal Server Error",
-    };
-    let _ = write!(
-        w,
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-        text.len()
-    );
-    let _ = w.flush();
-}
-
 fn serve(mut tcp: std::net::TcpStream, state: Arc<Mutex<State>>) {
-    let mut reader = BufReader::new(&mut tcp);
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
-    }
-    let mut headers = HashMap::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).is_err() || line == "\r\n" || line.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-        }
-    }
-    let len: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
-    let mut body = vec![0u8; len];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
-    drop(reader);
-    let mut parts = request_line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or("").to_string());
-    let token = headers.get("x-auth-token").cloned();
-    let (status, reply) = handle(&state, method, &path, token.as_deref(), &body);
-    respond(&mut tcp, status, &reply);
+    let Some(req) = read_request(&mut BufReader::new(&mut tcp)) else { return };
+    let token = req.headers.get("x-auth-token").cloned();
+    let (status, reply) = handle(&state, &req.method, &req.path, token.as_deref(), &req.body);
+    write_json(&mut tcp, status, &reply);
 }
 
 fn invalid(argument: &str, reason: &str, help: &str) -> (u16, Value) {

@@ -7,7 +7,7 @@
 #![allow(dead_code)]
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::BufReader;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
@@ -16,6 +16,8 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::{json, Value};
+
+use crate::common::http::{read_request, write_json};
 
 pub const PROJECT: &str = "5a2f0c7e-0000-4000-8000-00000000cafe";
 pub const KEYRING: &str = "7b1e9d2c-0000-4000-8000-00000000f00d";
@@ -83,37 +85,10 @@ impl Emulator {
 }
 
 fn serve(mut tcp: std::net::TcpStream, state: Arc<Mutex<State>>) {
-    let mut reader = BufReader::new(&mut tcp);
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
-    }
-    let mut headers = HashMap::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).is_err() || line == "\r\n" || line.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-        }
-    }
-    let len: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
-    let mut body = vec![0u8; len];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
-    drop(reader);
-    let mut parts = request_line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or("").to_string());
-    let token = headers.get("authorization").and_then(|a| a.strip_prefix("Bearer ")).map(str::to_string);
-    let (status, reply) = handle(&state, method, &path, token.as_deref(), &body);
-    let text = reply.to_string();
-    let _ = write!(
-        tcp,
-        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-        text.len()
-    );
+    let Some(req) = read_request(&mut BufReader::new(&mut tcp)) else { return };
+    let token = req.headers.get("authorization").and_then(|a| a.strip_prefix("Bearer ")).map(str::to_string);
+    let (status, reply) = handle(&state, &req.method, &req.path, token.as_deref(), &req.body);
+    write_json(&mut tcp, status, &reply);
 }
 
 fn error(status: u16, message: &str) -> (u16, Value) {

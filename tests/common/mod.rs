@@ -2,6 +2,8 @@
 //! environment (empty HOME, test identities only), compare documents as data.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -357,6 +359,18 @@ pub fn path_with_age_plugin() -> String {
 }
 
 /// A git command with a fixed author and committer, so tests need no global git identity.
+/// Run git in `dir` as the test identity with author and committer dates `date`; the
+/// trimmed standard output (a failure fails the test, with git's message).
+pub fn git_at(dir: &Path, args: &[&str], date: &str) -> String {
+    let out = with_git_identity(
+        Command::new("git").args(args).current_dir(dir).env("GIT_AUTHOR_DATE", date).env("GIT_COMMITTER_DATE", date),
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 pub fn with_git_identity(cmd: &mut Command) -> &mut Command {
     cmd.env("GIT_AUTHOR_NAME", "t")
         .env("GIT_AUTHOR_EMAIL", "t@example.org")

@@ -168,31 +168,11 @@ pub fn read_stores(file: &str, text: &str, j: &Jurisdictions) -> Vec<StoreReport
 /// YAML files under `dir` (dot entries skipped, as for SOPS files) that may define ESO
 /// stores: they name the API group and a store kind.
 pub fn find_store_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d)? {
-            let entry = entry?;
-            let p = entry.path();
-            if entry.file_name().to_string_lossy().starts_with('.') {
-                continue;
-            }
-            let ft = entry.file_type()?;
-            if ft.is_dir() {
-                stack.push(p);
-            } else if ft.is_file()
-                && p.extension().is_some_and(|e| e == "yaml" || e == "yml")
-                && entry.metadata().is_ok_and(|m| m.len() <= 4 << 20)
-            {
-                let text = std::fs::read_to_string(&p).unwrap_or_default();
-                if text.contains("external-secrets.io/") && text.contains("SecretStore") {
-                    out.push(p);
-                }
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
+    tresor_keys::rekey::files_under(dir, |p| {
+        p.extension().is_some_and(|e| e == "yaml" || e == "yml")
+            && std::fs::metadata(p).is_ok_and(|m| m.len() <= 4 << 20)
+            && std::fs::read_to_string(p).is_ok_and(|t| t.contains("external-secrets.io/") && t.contains("SecretStore"))
+    })
 }
 
 #[cfg(test)]

@@ -287,6 +287,13 @@ pub fn rotate(keyring: &Keyring, jobs: &[RotateJob]) -> Vec<Result<Vec<u8>, Reke
 /// Encrypted files of every store under `dir` (hidden entries skipped), found by their
 /// SOPS metadata, sorted.
 pub fn find_encrypted(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    files_under(dir, is_encrypted_file)
+}
+
+/// The files under `dir` that `keep` accepts, sorted; entries whose name starts with `.`
+/// (`.git`, editor state) are skipped, as `find_encrypted` and the audit's ESO search
+/// both want.
+pub fn files_under(dir: &Path, keep: impl Fn(&Path) -> bool) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -301,7 +308,7 @@ pub fn find_encrypted(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
             let ft = entry.file_type()?;
             if ft.is_dir() {
                 stack.push(p);
-            } else if ft.is_file() && is_encrypted_file(&p) {
+            } else if ft.is_file() && keep(&p) {
                 out.push(p);
             }
         }
