@@ -710,3 +710,88 @@ fn an_inherited_secret_is_found_past_an_allow_marked_occurrence() {
     hits.sort();
     assert_eq!(hits, vec![("a.env".to_string(), 62), ("b.env".to_string(), 62)], "{f:?}");
 }
+
+/// A fleet on the engines teams already run: `scan --repos` over a list of work trees and
+/// bare mirrors, split by `--shard I/N` (and by an Indexed Job's or GitLab's variables)
+/// so that every repository lands in exactly one shard, the same on a retry; a repository
+/// that cannot be read is reported, never dropped; `report merge` joins the shards into
+/// one incident per secret (by its hash) listing every repository it leaked into.
+#[test]
+fn fleet_shards_cover_every_repository_once_and_merge_into_incidents() {
+    let sb = Sandbox::new();
+    // Two GitHub tokens with valid checksums (made for this test).
+    let token = "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";
+    let make = |name: &str, secret: &str| {
+        let dir = sb.path(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        git_at(&dir, &["init", "-q", "-b", "main"], "2025-01-01T00:00:00Z");
+        std::fs::write(dir.join("app.env"), format!("GITHUB_TOKEN={secret}\n")).unwrap();
+        git_at(&dir, &["add", "-A"], "2025-01-01T00:00:00Z");
+        git_at(&dir, &["commit", "-qm", "add"], "2025-01-01T00:00:00Z");
+    };
+    // The same token in two repositories, another in a third, none in a fourth.
+    make("a", token);
+    make("b", token);
+    make("c", "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");
+    make("d", "nothing here");
+    git_at(&sb.path("."), &["clone", "-q", "--bare", "a", "a-mirror.git"], "2025-01-01T00:00:00Z");
+    // A URL is cloned as a mirror for the scan.
+    let url = format!("file://{}", sb.path("c").display());
+    let list = sb.write("repos.txt", &format!("# the fleet\na\nb\nc\nd\na-mirror.git\n{url}\nmissing\n"));
+    // Without shards: every repository, the missing one named.
+    let all = sb.tresor().args(["scan", "--format", "json", "--repos"]).arg(&list).run();
+    let err = String::from_utf8_lossy(&all.stderr).to_string();
+    assert!(err.contains("not scanned: missing"), "{err}");
+    let all: serde_json::Value = serde_json::from_slice(&all.stdout).unwrap();
+    let repos_of = |v: &serde_json::Value| -> Vec<String> {
+        let mut r: Vec<String> =
+            v.as_array().unwrap().iter().map(|f| f["Repository"].as_str().unwrap().to_string()).collect();
+        r.sort();
+        r.dedup();
+        r
+    };
+    let mut expected: Vec<String> = ["a", "a-mirror.git", "b", "c"].map(String::from).to_vec();
+    expected.push(url.clone());
+    expected.sort();
+    assert_eq!(repos_of(&all), expected);
+    // Three shards: disjoint, together everything, the same on a retry.
+    let mut union = Vec::new();
+    for i in 1..=3 {
+        let out = sb.path(&format!("shard-{i}.json"));
+        let run = || {
+            sb.tresor()
+                .args(["scan", "--format", "json", "--shard", &format!("{i}/3"), "-o"])
+                .arg(&out)
+                .arg("--repos")
+                .arg(&list)
+                .run();
+            std::fs::read_to_string(&out).unwrap()
+        };
+        let first = run();
+        assert_eq!(run(), first, "a retried shard gives the same report");
+        let v: serde_json::Value = serde_json::from_str(&first).unwrap();
+        union.extend(repos_of(&v));
+    }
+    union.sort();
+    assert_eq!(union, repos_of(&all), "each repository in exactly one shard");
+    // GitLab's variables pick the same shard as the flag.
+    let by_env = sb
+        .tresor()
+        .args(["scan", "--format", "json", "--repos"])
+        .arg(&list)
+        .env("CI_NODE_INDEX", "2")
+        .env("CI_NODE_TOTAL", "3")
+        .run();
+    assert_eq!(String::from_utf8(by_env.stdout).unwrap(), sb.read("shard-2.json"));
+    // Merged: the shared token is one incident in three repositories (a, b and the mirror).
+    let merged = sb.tresor().args(["report", "merge"]).args((1..=3).map(|i| sb.path(&format!("shard-{i}.json")))).run();
+    assert_eq!(merged.status.code(), Some(1));
+    let text = String::from_utf8(merged.stdout).unwrap();
+    assert!(!text.contains(token), "never the secret: {text}");
+    let incidents: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(incidents.as_array().unwrap().len(), 2, "{incidents}");
+    assert_eq!(incidents[0]["repositories"], serde_json::json!(["a", "a-mirror.git", "b"]));
+    assert_eq!(incidents[1]["repositories"], serde_json::json!(["c", url]));
+    // A bad shard is a usage error, not a silent full scan.
+    sb.tresor().args(["scan", "--shard", "4/3", "--repos"]).arg(&list).fails_with(8);
+}

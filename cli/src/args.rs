@@ -60,6 +60,9 @@ pub enum Command {
     Kustomize(KustomizeArgs),
     /// Find secrets in files, staged changes or Git history (gitleaks rules work too)
     Scan(ScanArgs),
+    /// Combine the shard reports of `scan --repos` into incidents: one per secret (by its
+    /// SHA-256, never the value) listing every repository and place it leaked
+    Report(ReportArgs),
     /// Git hooks: `tresor hook install` adds a pre-commit hook that scans staged changes
     Hook(HookArgs),
     /// Git integration: a merge driver that merges encrypted files value by value, a diff
@@ -581,6 +584,31 @@ pub struct KustomizeArgs {
 }
 
 #[derive(Args)]
+pub struct ReportArgs {
+    #[command(subcommand)]
+    pub action: ReportAction,
+}
+
+#[derive(Subcommand)]
+pub enum ReportAction {
+    /// Merge shard reports (`tresor scan --repos … --format json`) into incidents
+    Merge {
+        /// The shard reports
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// json: incidents with every place; sarif: every finding, for code scanning; text: for people
+        #[arg(long, short = 'f', default_value = "json", value_parser = ["json", "sarif", "text"])]
+        format: String,
+        /// Write the merged report to a file instead of standard output
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Exit code when there are incidents (as `scan --exit-code`)
+        #[arg(long = "exit-code", default_value_t = 1)]
+        exit_code: i32,
+    },
+}
+
+#[derive(Args)]
 pub struct ScanArgs {
     /// Files or directories to scan (default: the current directory); .gitignore is respected.
     /// With --git, --range or --staged: the repository to scan (default: the one you are in)
@@ -595,6 +623,17 @@ pub struct ScanArgs {
     /// tarball (every layer's files, deleted ones included, the config's Env and history)
     #[arg(long, value_name = "PATH", conflicts_with_all = ["git", "range", "staged"])]
     pub image: Option<PathBuf>,
+    /// Scan the Git history of every repository listed in FILE (work trees or bare
+    /// mirrors, one per line, relative to FILE; - reads standard input), each finding
+    /// naming its repository; with --shard only this shard's share
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["staged", "image", "paths"])]
+    pub repos: Option<PathBuf>,
+    /// With --repos: scan shard I of N (1-based), chosen by a stable hash of each
+    /// repository's name, so every repository lands in exactly one shard. Default: a
+    /// Kubernetes Indexed Job's JOB_COMPLETION_INDEX with TRESOR_SHARD_COUNT, or GitLab's
+    /// CI_NODE_INDEX/CI_NODE_TOTAL
+    #[arg(long, value_name = "I/N", requires = "repos")]
+    pub shard: Option<String>,
     /// Scan a commit range instead of all history, e.g. origin/main..HEAD
     #[arg(long, value_name = "RANGE")]
     pub range: Option<String>,

@@ -37,6 +37,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Kustomize(a) => Ok(tresor_krm::main_with_args(&a.args)),
         Command::Scan(a) => scan::scan(a),
         Command::Hook(a) => scan::hook(a),
+        Command::Report(a) => scan::report(a),
         Command::HelmPlugin(a) => helm::write_plugin(a),
         Command::Git(a) => git::git(a),
         Command::Diff(a) => git::diff(a),

@@ -9,7 +9,7 @@ use tresor_scan::sources::{self, Checks};
 use tresor_scan::suppress::Suppressions;
 use tresor_scan::{report, Engine, RuleSet};
 
-use crate::args::{HookAction, HookArgs, ScanArgs};
+use crate::args::{HookAction, HookArgs, ReportAction, ReportArgs, ScanArgs};
 use crate::exit::fail;
 use crate::fileio::Sink;
 
@@ -36,6 +36,9 @@ fn load_rules(config: Option<&Path>, root: &Path) -> Result<RuleSet> {
 }
 
 pub(crate) fn scan(a: ScanArgs) -> Result<i32> {
+    if let Some(list) = &a.repos {
+        return scan_fleet(&a, list);
+    }
     let cwd = std::env::current_dir()?;
     let git_mode = a.staged || a.git || a.range.is_some();
     if git_mode && a.paths.len() > 1 {
@@ -107,18 +110,34 @@ pub(crate) fn scan(a: ScanArgs) -> Result<i32> {
         not_scanned.extend(scanned.skipped);
         scanned.findings
     };
-    let supp = Suppressions::load(&root, a.ignore_file.as_deref(), a.baseline.as_deref())
+    let findings = suppress(&a, &root, findings)?;
+    finish(&a, &engine, findings, not_scanned)
+}
+
+/// Drop what the ignore file and baseline of the repository at `root` suppress, and the
+/// findings in our own report and baseline (they name findings' hashes).
+fn suppress(a: &ScanArgs, root: &Path, findings: Vec<tresor_scan::Finding>) -> Result<Vec<tresor_scan::Finding>> {
+    let supp = Suppressions::load(root, a.ignore_file.as_deref(), a.baseline.as_deref())
         .map_err(|e| fail(codes::COULD_NOT_READ_INPUT_FILE, e))?;
-    // Our own report and baseline name findings' hashes; never report them as leaks.
     let own: Vec<String> = [a.baseline.as_ref(), a.report.as_ref()]
         .into_iter()
         .flatten()
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect();
-    let mut findings: Vec<_> = findings
+    Ok(findings
         .into_iter()
         .filter(|f| !supp.suppressed(f) && !own.iter().any(|o| f.file == *o || f.file.ends_with(&format!("/{o}"))))
-        .collect();
+        .collect())
+}
+
+/// Filter by confidence, tag vendored code, write the report and choose the exit code:
+/// the same for one repository and for a fleet shard.
+fn finish(
+    a: &ScanArgs,
+    engine: &Engine,
+    mut findings: Vec<tresor_scan::Finding>,
+    not_scanned: Vec<(String, String)>,
+) -> Result<i32> {
     // Below the asked confidence: counted, never silently dropped.
     let floor = tresor_scan::finding::Confidence::parse(&a.confidence).expect("clap checked the tier");
     let before = findings.len();
@@ -162,6 +181,125 @@ pub(crate) fn scan(a: ScanArgs) -> Result<i32> {
         }
         Ok(a.exit_code)
     }
+}
+
+/// `scan --repos FILE [--shard I/N]`: the history of each repository of the list that this
+/// shard owns, one after another (memory stays that of one repository), each finding
+/// naming its repository. A repository that cannot be scanned is reported, never dropped.
+fn scan_fleet(a: &ScanArgs, list: &Path) -> Result<i32> {
+    use tresor_scan::fleet::{self, Shard};
+    let text = if list.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(list)
+            .map_err(|e| fail(codes::COULD_NOT_READ_INPUT_FILE, format!("{}: {e}", list.display())))?
+    };
+    let shard = match &a.shard {
+        Some(s) => Some(Shard::parse(s).map_err(|e| fail(codes::ERROR_CONFLICTING_PARAMETERS, e.to_string()))?),
+        None => Shard::from_env(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
+            .map_err(|e| fail(codes::ERROR_CONFLICTING_PARAMETERS, e.to_string()))?,
+    };
+    let all = fleet::read_list(&text);
+    let mine: Vec<&String> = all.iter().filter(|r| shard.is_none_or(|s| s.owns(&fleet::identity(r)))).collect();
+    if let Some(s) = shard {
+        eprintln!("tresor: shard {}/{}: {} of {} repositories", s.index + 1, s.count, mine.len(), all.len());
+    }
+    let base = list.parent().filter(|p| !p.as_os_str().is_empty() && list.as_os_str() != "-");
+    let cwd = std::env::current_dir()?;
+    let checks =
+        Checks { helm: !a.no_helm && !a.guard_only, dockerfile: !a.no_dockerfile && !a.guard_only, guard: !a.no_guard };
+    let mut findings = Vec::new();
+    let mut not_scanned: Vec<(String, String)> = Vec::new();
+    let mut engine = Engine::new(RuleSet::default());
+    let clones = tempfile::tempdir()?;
+    for (n, repo) in mine.iter().enumerate() {
+        // A URL is cloned (a bare mirror, in a temporary directory removed at the end);
+        // relative paths are relative to the list, so a list and its mirrors travel together.
+        let path = if fleet::is_url(repo) {
+            let dest = clones.path().join(format!("{n}.git"));
+            let out = std::process::Command::new("git")
+                .args(["clone", "--mirror", "--quiet", "--", repo.as_str()])
+                .arg(&dest)
+                .env("GIT_TERMINAL_PROMPT", "0")
+                .output()?;
+            if !out.status.success() {
+                let why = String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("git clone failed").to_string();
+                not_scanned.push((repo.to_string(), format!("cannot clone: {why}")));
+                continue;
+            }
+            dest
+        } else {
+            base.map_or_else(|| cwd.join(repo.as_str()), |b| b.join(repo.as_str()))
+        };
+        let rules = if a.guard_only { RuleSet::default() } else { load_rules(a.config.as_deref(), &path)? };
+        engine = Engine::new(rules);
+        eprintln!("tresor: [{}/{}] {}", n + 1, mine.len(), crate::exit::clean(repo));
+        match sources::scan_history(&engine, &path, a.range.as_deref(), checks, &|_, _| {}) {
+            Ok(found) => {
+                let mut found = suppress(a, &path, found)?;
+                for f in &mut found {
+                    f.repository = repo.to_string();
+                }
+                findings.extend(found);
+            }
+            Err(e) => not_scanned.push((repo.to_string(), e.to_string())),
+        }
+    }
+    finish(a, &engine, findings, not_scanned)
+}
+
+/// `tresor report merge`: shard reports (`scan --repos … --format json`) as incidents, one
+/// per secret with every repository and place; exit as `scan` does when there are leaks.
+pub(crate) fn report(a: ReportArgs) -> Result<i32> {
+    let ReportAction::Merge { reports, format, output, exit_code } = a.action;
+    let mut findings: Vec<tresor_scan::Finding> = Vec::new();
+    for r in &reports {
+        let text = std::fs::read_to_string(r)
+            .map_err(|e| fail(codes::COULD_NOT_READ_INPUT_FILE, format!("{}: {e}", r.display())))?;
+        let part: Vec<tresor_scan::Finding> = serde_json::from_str(&text).map_err(|e| {
+            fail(codes::COULD_NOT_READ_INPUT_FILE, format!("{}: not a `scan --format json` report: {e}", r.display()))
+        })?;
+        findings.extend(part);
+    }
+    let incidents = tresor_scan::fleet::merge(&findings);
+    let body = match format.as_str() {
+        "sarif" => tresor_scan::report::sarif(&findings, &[]),
+        "text" => {
+            let mut t = String::new();
+            for i in &incidents {
+                t.push_str(&format!(
+                    "{} in {} repositor{} ({} place{}), sha256 {}\n",
+                    i.rules.join(", "),
+                    i.repositories.len(),
+                    if i.repositories.len() == 1 { "y" } else { "ies" },
+                    i.places.len(),
+                    if i.places.len() == 1 { "" } else { "s" },
+                    &i.secret_hash[..i.secret_hash.len().min(16)]
+                ));
+                for p in &i.places {
+                    t.push_str(&format!(
+                        "  {}  {}:{}{}\n",
+                        crate::exit::clean(&p.repository),
+                        crate::exit::clean(&p.file),
+                        p.line,
+                        if p.commit.is_empty() {
+                            String::new()
+                        } else {
+                            format!("  {}", &p.commit[..p.commit.len().min(12)])
+                        }
+                    ));
+                }
+            }
+            t
+        }
+        _ => serde_json::to_string_pretty(&incidents).expect("serializable") + "\n",
+    };
+    match &output {
+        Some(p) => Sink::File(p.clone()).write(&body, 0o644).with_context(|| format!("writing {}", p.display()))?,
+        None => Sink::Stdout.write(&body, 0o644)?,
+    }
+    eprintln!("tresor: {} finding(s) in {} report(s): {} incident(s)", findings.len(), reports.len(), incidents.len());
+    Ok(if incidents.is_empty() { 0 } else { exit_code })
 }
 
 /// The hook `tresor hook install` writes: the repository's `hooks/pre-commit`, which fails

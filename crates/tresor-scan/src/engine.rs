@@ -448,6 +448,7 @@ impl Engine {
             commit: String::new(),
             author: String::new(),
             date: String::new(),
+            repository: String::new(),
             fix: String::new(),
             fingerprint: String::new(),
             secret_hash: secret_hash(secret),

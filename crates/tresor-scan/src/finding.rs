@@ -83,6 +83,9 @@ pub struct Finding {
     /// That commit's date.
     #[serde(rename = "Date", default, skip_serializing_if = "String::is_empty")]
     pub date: String,
+    /// The repository, when one run scans several (`scan --repos`), as the list names it.
+    #[serde(rename = "Repository", default, skip_serializing_if = "String::is_empty")]
+    pub repository: String,
     /// How to fix it, where the analyzer knows (Dockerfiles, Helm values).
     #[serde(rename = "Fix", default, skip_serializing_if = "String::is_empty")]
     pub fix: String,
@@ -177,6 +180,7 @@ impl Finding {
             commit: String::new(),
             author: String::new(),
             date: String::new(),
+            repository: String::new(),
             fix: fix.into(),
             fingerprint: String::new(),
             secret_hash: secret_hash(secret.as_bytes()),

@@ -13,6 +13,7 @@ pub mod analyzers;
 pub mod engine;
 /// What a scan reports.
 pub mod finding;
+pub mod fleet;
 pub mod git;
 pub mod image;
 pub mod mask;

@@ -87,6 +87,9 @@ pub fn sarif(findings: &[Finding], rules: &[(String, String)]) -> String {
                 "partialFingerprints": { "tresor/v1": f.fingerprint, "secretHash/v1": f.secret_hash }
             });
             r["properties"] = json!({ "confidence": f.confidence, "tags": f.tags });
+            if !f.repository.is_empty() {
+                r["properties"]["repository"] = json!(f.repository);
+            }
             if !f.commit.is_empty() {
                 r["properties"]["commit"] = json!(f.commit);
                 r["properties"]["author"] = json!(f.author);
