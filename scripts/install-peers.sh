@@ -35,6 +35,10 @@ if need kubernetes-validate; then
   echo "installing kubernetes-validate (PyPI)"
   pip_install kubernetes-validate
 fi
+if need check-jsonschema; then
+  echo "installing check-jsonschema (PyPI): the fleet recipes against GitHub's and GitLab's CI schemas"
+  pip_install check-jsonschema
+fi
 # libyaml's reading of decrypted files (tests/differential.rs) goes through PyYAML.
 if ! python3 -c 'import yaml' >/dev/null 2>&1; then
   echo "installing PyYAML (PyPI)"
@@ -78,7 +82,7 @@ if [ ! -f "$TYPAGE_DIR/node_modules/age-encryption/package.json" ]; then
   (cd "$TYPAGE_DIR" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --silent --no-audit --no-fund age-encryption@0.3.1 >/dev/null)
 fi
 
-for t in sops age age-keygen bao kustomize kubernetes-validate helm helm3 kubectl pre-commit; do
+for t in sops age age-keygen bao kustomize kubernetes-validate check-jsonschema helm helm3 kubectl pre-commit; do
   command -v "$t" >/dev/null || { echo "error: $t is still missing after install" >&2; exit 1; }
 done
 echo "peers: $(sops --version 2>/dev/null | head -1); age $(age --version)"

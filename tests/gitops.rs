@@ -175,3 +175,76 @@ fn every_file_tresor_writes_carries_the_marker_flux_looks_for() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("hunter2"), "{name}");
     }
 }
+
+/// The fleet recipes in `deploy/fleet`: the GitHub Actions workflow and the GitLab CI file
+/// validate against those services' schemas (check-jsonschema's vendored copies), the
+/// Indexed Job against the Kubernetes API schema; and the tresor commands they run work
+/// with this build, end to end, on a one-repository fleet.
+#[test]
+fn fleet_recipes_validate_and_their_commands_run() {
+    let dir = root().join("deploy/fleet");
+    let cj = which("check-jsonschema").expect("check-jsonschema is not installed: run scripts/install-peers.sh");
+    for (file, schema) in [("github-actions.yaml", "vendor.github-workflows"), ("gitlab-ci.yaml", "vendor.gitlab-ci")] {
+        let out =
+            std::process::Command::new(&cj).args(["--builtin-schema", schema]).arg(dir.join(file)).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{file}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let kv = which("kubernetes-validate").expect("kubernetes-validate is not installed: run scripts/install-peers.sh");
+    let out = std::process::Command::new(&kv)
+        .args(["--strict", "--quiet"])
+        .arg(dir.join("indexed-job.yaml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let job = data(&std::fs::read_to_string(dir.join("indexed-job.yaml")).unwrap(), "job.yaml");
+    let spec = &job[0]["spec"];
+    let env = spec["template"]["spec"]["containers"][0]["env"].as_array().unwrap().clone();
+    let count = env.iter().find(|e| e["name"] == "TRESOR_SHARD_COUNT").unwrap()["value"].as_str().unwrap().to_string();
+    assert_eq!(spec["completionMode"], "Indexed");
+    assert_eq!(spec["completions"].as_u64().unwrap().to_string(), count, "TRESOR_SHARD_COUNT = completions");
+
+    // The workflow's commands, shard 1, on a fleet of one repository with a leak.
+    let sb = Sandbox::new();
+    let repo = sb.path("app");
+    std::fs::create_dir_all(&repo).unwrap();
+    git_at(&repo, &["init", "-q", "-b", "main"], "2025-01-01T00:00:00Z");
+    std::fs::write(repo.join("ci.env"), "TOKEN=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\n").unwrap();
+    git_at(&repo, &["add", "-A"], "2025-01-01T00:00:00Z");
+    git_at(&repo, &["commit", "-qm", "ci"], "2025-01-01T00:00:00Z");
+    sb.write("repos.txt", &format!("file://{}\n", repo.display()));
+    let wf = data(&std::fs::read_to_string(dir.join("github-actions.yaml")).unwrap(), "wf.yaml");
+    let runs: Vec<String> = ["shard", "merge"]
+        .iter()
+        .flat_map(|job| wf[0]["jobs"][job]["steps"].as_array().unwrap().clone())
+        .filter_map(|s| s["run"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(runs.len(), 2);
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_tresor")).parent().unwrap().to_path_buf();
+    // Shard 1 of 8 may own no repository of a one-repository fleet: run every shard.
+    for shard in 1..=8 {
+        let cmd = runs[0].replace("${{ matrix.shard }}", &shard.to_string());
+        let out = std::process::Command::new("bash")
+            .args(["-ec", &cmd])
+            .current_dir(sb.path(""))
+            .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = std::process::Command::new("bash")
+        .args(["-ec", &runs[1]])
+        .current_dir(sb.path(""))
+        .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()))
+        .output()
+        .unwrap();
+    // The second merge (JSON) exits 1: the leak is reported, once.
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let incidents: serde_json::Value = serde_json::from_str(&sb.read("incidents.json")).unwrap();
+    assert_eq!(incidents.as_array().unwrap().len(), 1);
+    assert!(sb.read("fleet.sarif").contains("\"repository\""));
+}
