@@ -5,6 +5,7 @@
 //! `cargo test --test suite scan::`.
 
 mod common;
+mod hckms_emulator;
 mod okms_emulator;
 mod scw_emulator;
 mod stackit_emulator;
@@ -20,6 +21,7 @@ mod doctor;
 mod errors;
 mod git;
 mod gitops;
+mod hckms;
 mod helm_secrets;
 mod hostile;
 mod image;

@@ -152,6 +152,10 @@ pub struct KeyArgs {
     /// STACKIT KMS key versions: https://kms.api.stackit.cloud/v1/projects/<p>/regions/<r>/keyrings/<k>/keys/<id>/versions/<n> (comma-separated)
     #[arg(long = "stackit-kms", env = "TRESOR_STACKIT_KMS_URIS", value_delimiter = ',', value_name = "URI")]
     pub stackit_kms: Vec<String>,
+    /// Huawei Cloud / Open Telekom Cloud KMS keys as sops names them: region:key-uuid (eu-de
+    /// and eu-nl are Open Telekom Cloud) (comma-separated)
+    #[arg(long = "hckms", env = "SOPS_HUAWEICLOUD_KMS_IDS", value_delimiter = ',', value_name = "REGION:KEY")]
+    pub hckms: Vec<String>,
     /// PGP key fingerprints, used through gpg as sops does (comma-separated)
     #[arg(long = "pgp", short = 'p', env = "SOPS_PGP_FP", value_delimiter = ',', value_name = "FINGERPRINT")]
     pub pgp: Vec<String>,
@@ -167,8 +171,9 @@ impl KeyArgs {
     /// The key flags as (metadata list name, values), for `KeySpec::parse`: the service
     /// table (`tresor_keys::service::SERVICES`) names each row's flag, and a test checks
     /// that every one exists here.
-    pub fn key_flags(&self) -> [(&'static str, &[String]); 6] {
+    pub fn key_flags(&self) -> [(&'static str, &[String]); 7] {
         [
+            ("hckms", &self.hckms),
             ("hc_vault", &self.hc_vault_transit),
             ("okms", &self.okms),
             ("scw_kms", &self.scw_kms),
@@ -181,7 +186,7 @@ impl KeyArgs {
 
 impl RotateArgs {
     /// `--add-*` flags as (metadata list name, values).
-    pub fn add_flags(&self) -> [(&'static str, &[String]); 6] {
+    pub fn add_flags(&self) -> [(&'static str, &[String]); 7] {
         [
             ("age", &self.add_age),
             ("pgp", &self.add_pgp),
@@ -189,11 +194,12 @@ impl RotateArgs {
             ("okms", &self.add_okms),
             ("scw_kms", &self.add_scw_kms),
             ("stackit_kms", &self.add_stackit_kms),
+            ("hckms", &self.add_hckms),
         ]
     }
 
     /// `--rm-*` flags as (metadata list name, values).
-    pub fn rm_flags(&self) -> [(&'static str, &[String]); 6] {
+    pub fn rm_flags(&self) -> [(&'static str, &[String]); 7] {
         [
             ("age", &self.rm_age),
             ("pgp", &self.rm_pgp),
@@ -201,6 +207,7 @@ impl RotateArgs {
             ("okms", &self.rm_okms),
             ("scw_kms", &self.rm_scw_kms),
             ("stackit_kms", &self.rm_stackit_kms),
+            ("hckms", &self.rm_hckms),
         ]
     }
 }
@@ -315,6 +322,12 @@ pub struct RotateArgs {
     /// Remove STACKIT KMS key versions while rotating
     #[arg(long = "rm-stackit-kms", value_delimiter = ',', value_name = "URI")]
     pub rm_stackit_kms: Vec<String>,
+    /// Add Huawei Cloud / Open Telekom Cloud KMS keys (region:key-uuid) while rotating
+    #[arg(long = "add-hckms", value_delimiter = ',', value_name = "REGION:KEY")]
+    pub add_hckms: Vec<String>,
+    /// Remove Huawei Cloud / Open Telekom Cloud KMS keys while rotating
+    #[arg(long = "rm-hckms", value_delimiter = ',', value_name = "REGION:KEY")]
+    pub rm_hckms: Vec<String>,
     /// Add PGP keys (fingerprints) while rotating
     #[arg(long = "add-pgp", value_delimiter = ',', value_name = "FINGERPRINT")]
     pub add_pgp: Vec<String>,

@@ -33,10 +33,10 @@ fn key_hint(e: &KeyError) -> Option<&'static str> {
         return Some("hint: the OpenBao/Vault server is sealed: unseal it (`bao operator unseal`) and retry");
     }
     if has(&|f| matches!(f, F::Service(K::Denied { .. }))) {
-        return Some("hint: the key service refused the credentials: check that the token (VAULT_TOKEN / KMS_RESTAPI_*) is valid and its policy allows encrypt/decrypt on this key");
+        return Some("hint: the key service refused the credentials: check the credential named in the error above (docs/keys.md lists each service's variables) and that its policy allows encrypt/decrypt on this key");
     }
     if has(&|f| matches!(f, F::Service(K::Unreachable { .. } | K::Timeout { .. }))) {
-        return Some("hint: the key service did not answer: check its address (VAULT_ADDR, the key URI) and the network; VAULT_CLIENT_TIMEOUT / KMS_RESTAPI_TIMEOUT bound the wait");
+        return Some("hint: the key service did not answer: check its address (VAULT_ADDR, the key URI) and the network; each service's *_TIMEOUT and TRESOR_KEY_SERVICE_DEADLINE bound the wait (docs/keys.md)");
     }
     if has(&|f| matches!(f, F::GpgMissing(_))) {
         return Some("hint: install GnuPG (gpg), or set SOPS_GPG_EXEC to its path");
@@ -50,11 +50,11 @@ fn key_hint(e: &KeyError) -> Option<&'static str> {
         );
     }
     if has(&|f| matches!(f, F::Service(K::Config(_)))) {
-        return Some("hint: set the key service's credentials (VAULT_ADDR and VAULT_TOKEN for OpenBao/Vault, KMS_RESTAPI_* for OVHcloud KMS)");
+        return Some("hint: set the key service's credentials named in the error above (docs/keys.md lists each service's variables)");
     }
     match e {
         KeyError::Unwrap(_) => Some(
-            "hint: set SOPS_AGE_KEY_FILE (or SOPS_AGE_KEY) to an identity matching one of the file's recipients, or VAULT_TOKEN / KMS_RESTAPI_* for remote keys",
+            "hint: set SOPS_AGE_KEY_FILE (or SOPS_AGE_KEY) to an identity matching one of the file's recipients, or the credentials of a key service the file names (`tresor doctor FILE` says which)",
         ),
         _ => None,
     }

@@ -169,7 +169,25 @@ impl Jurisdictions {
             ("azure_kv", _) => {
                 ("azure-key-vault".into(), Jurisdiction::Us, "Microsoft Azure (US company, CLOUD Act)".into())
             }
-            ("hckms", _) => ("huaweicloud-kms".into(), Jurisdiction::Other, "Huawei Cloud (Chinese company)".into()),
+            ("hckms", host) => {
+                let host = host.unwrap_or_default();
+                if let Some((j, why)) = self.by_host(&host) {
+                    return ("huaweicloud-kms".into(), j, why);
+                }
+                if host.ends_with(".otc.t-systems.com") {
+                    (
+                        "otc-kms".into(),
+                        Jurisdiction::Eu,
+                        "Open Telekom Cloud, T-Systems International GmbH (Germany), on Huawei's KMS software".into(),
+                    )
+                } else {
+                    (
+                        "huaweicloud-kms".into(),
+                        Jurisdiction::Other,
+                        "Huawei Cloud (Chinese company), whatever the region".into(),
+                    )
+                }
+            }
             ("pgp", _) => ("pgp".into(), Jurisdiction::Holder, "PGP key: whoever holds the private key".into()),
             (other, _) => (other.to_string(), Jurisdiction::Unknown, "unknown key service or malformed entry".into()),
         }

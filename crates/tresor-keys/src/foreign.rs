@@ -1,5 +1,5 @@
-//! Kinds of master key tresor has no client for (AWS KMS, GCP KMS, Azure Key Vault,
-//! HuaweiCloud KMS). Their entries are recognised, compared by the key they name, kept
+//! Kinds of master key tresor has no client for (AWS KMS, GCP KMS, Azure Key Vault).
+//! Their entries are recognised, compared by the key they name, kept
 //! byte-for-byte on every rewrite that keeps the data key, and audited; wrapping or
 //! unwrapping with them is refused with their name.
 
@@ -34,9 +34,6 @@ impl Foreign {
         sep: "/keys/",
         config_fields: &["vaultUrl", "key", "version"],
     };
-    /// HuaweiCloud KMS.
-    pub const HUAWEI_KMS: Foreign =
-        Foreign { kind: "hckms", id_fields: &["key_id"], sep: "", config_fields: &["key_id"] };
 }
 
 impl KeyService for Foreign {

@@ -12,6 +12,7 @@ pub mod age_key;
 pub mod error;
 pub mod foreign;
 pub mod groups;
+pub mod huawei;
 pub mod okms;
 pub mod open;
 pub mod pgp;

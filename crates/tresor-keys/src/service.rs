@@ -174,11 +174,12 @@ pub static SERVICES: [ServiceRow; 10] = [
     ServiceRow {
         kind: "hckms",
         config_names: &["hckms"],
-        flag: None,
+        flag: Some("--hckms"),
         local: false,
+        // sops 3.12+ reads it (Huawei Cloud regions; Open Telekom Cloud's are tresor's).
         sops_reads: true,
-        served: false,
-        make: || Box::new(crate::foreign::Foreign::HUAWEI_KMS),
+        served: true,
+        make: || Box::new(crate::huawei::HuaweiService::default()),
     },
 ];
 
@@ -353,6 +354,9 @@ impl KeyFailure {
             (KeyFailure::Service(_), "hc_vault") => "set VAULT_ADDR and VAULT_TOKEN (or `bao login`), and check the server is unsealed".into(),
             (KeyFailure::Service(_), "okms") => "set KMS_RESTAPI_CERT and KMS_RESTAPI_KEY (the OVHcloud KMS access certificate)".into(),
             (KeyFailure::Service(_), "scw_kms") => "set SCW_SECRET_KEY (an API key allowed to use the key in its project)".into(),
+            (KeyFailure::Service(_), "hckms") => {
+                "set HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK and HUAWEICLOUD_SDK_PROJECT_ID (the project of the key's region)".into()
+            }
             (KeyFailure::Service(_), "stackit_kms") => {
                 "set STACKIT_SERVICE_ACCOUNT_TOKEN (a current access token of a service account with the KMS role)".into()
             }

@@ -225,7 +225,10 @@ impl Client {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        match req.send_json(body) {
+        // Compact JSON, serialized here: a signed request (Huawei's AK/SK) signs exactly
+        // these bytes, which `serde_json::to_vec` of the same value reproduces.
+        let bytes = serde_json::to_vec(body).expect("a JSON value serializes");
+        match req.header("Content-Type", "application/json").send(&bytes[..]) {
             Ok(mut resp) => {
                 let status = resp.status().as_u16();
                 let retry_after = resp

@@ -4,6 +4,7 @@
 //! * [`okms`]: OVHcloud KMS service keys (`okms`, a tresor extension sops ignores).
 //! * [`scaleway`]: Scaleway Key Manager keys (`scw_kms`, a tresor extension sops ignores).
 //! * [`stackit`]: STACKIT KMS key versions (`stackit_kms`, a tresor extension sops ignores).
+//! * [`huawei`]: Huawei Cloud / Open Telekom Cloud KMS (`hckms`, as sops ≥ 3.12 writes it).
 //!
 //! All use the blocking [`http`] layer: timeouts, retries with exponential backoff on
 //! connection errors, 429 and 5xx, and TLS with custom CAs and client certificates.
@@ -13,6 +14,7 @@
 /// Failures of the key-service clients.
 pub mod error;
 pub mod http;
+pub mod huawei;
 pub mod okms;
 pub mod scaleway;
 pub mod stackit;
