@@ -598,3 +598,28 @@ fn value_age_follows_renames_and_merges() {
     let exact = ages(true);
     assert_eq!(exact[1], ("[\"b\"]".into(), merge, true), "{exact:?}");
 }
+
+/// Files from sops' keyservice proof of concept (getsops/sops#2016) carry a `kms` entry
+/// whose `arn` is base64 JSON naming an external key service: kept byte for byte by `set`,
+/// named by `audit` and `doctor` instead of being taken for an AWS key.
+#[test]
+fn keyservice_proof_of_concept_entries_are_kept_and_named() {
+    use base64::Engine;
+    let sb = Sandbox::new();
+    let p = sb.write("s.yaml", "a: b\n");
+    sb.tresor().args(["encrypt", "-i", "--age", &recipient()]).arg(&p).ok();
+    let arn = base64::engine::general_purpose::STANDARD.encode(r#"{"type":"stackit-kms","key":"projects/p/keys/k"}"#);
+    let entry = format!("    kms:\n        - arn: {arn}\n          created_at: \"2026-01-01T00:00:00Z\"\n          enc: c29tZXRoaW5n\n          aws_profile: \"\"\n");
+    let edited = sb.read("s.yaml").replacen("sops:\n", &format!("sops:\n{entry}"), 1);
+    sb.write("s.yaml", &edited);
+    sb.tresor().arg("set").arg(&p).args(["[\"c\"]", "\"d\""]).ok();
+    assert!(sb.read("s.yaml").contains(&format!("arn: {arn}")), "kept as it is");
+    let out = sb.tresor().args(["audit", "--format", "json"]).arg(&p).run();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let k = v["files"][0]["keys"].as_array().unwrap().iter().find(|k| k["kind"] == "kms").cloned().unwrap();
+    assert_eq!(k["provider"], "sops-keyservice-plugin", "{v}");
+    assert!(k["basis"].as_str().unwrap().contains("stackit-kms"), "{v}");
+    let doc = sb.tresor().args(["doctor"]).arg(&p).env_remove("SOPS_AGE_KEY_FILE").run();
+    let text = format!("{}{}", String::from_utf8_lossy(&doc.stdout), String::from_utf8_lossy(&doc.stderr));
+    assert!(text.contains("proof of concept"), "{text}");
+}

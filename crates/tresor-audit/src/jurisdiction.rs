@@ -164,6 +164,11 @@ impl Jurisdictions {
                     ("stackit-kms".into(), j, why)
                 }
             }
+            ("kms", _) if tresor_keys::foreign::keyservice_plugin(key).is_some() => (
+                "sops-keyservice-plugin".into(),
+                Jurisdiction::Unknown,
+                tresor_keys::foreign::keyservice_plugin(key).unwrap_or_default(),
+            ),
             ("kms", _) => ("aws-kms".into(), Jurisdiction::Us, "Amazon Web Services (US company, CLOUD Act)".into()),
             ("gcp_kms", _) => ("gcp-kms".into(), Jurisdiction::Us, "Google Cloud (US company, CLOUD Act)".into()),
             ("azure_kv", _) => {

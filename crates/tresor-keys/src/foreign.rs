@@ -80,13 +80,64 @@ impl KeyService for Foreign {
         Err(KeyError::wrap(format!("{} {id}", self.kind), self.unsupported().into()))
     }
 
-    fn unwrap(&self, _key: &MasterKey) -> Result<Zeroizing<Vec<u8>>, KeyFailure> {
-        Err(self.unsupported())
+    fn unwrap(&self, key: &MasterKey) -> Result<Zeroizing<Vec<u8>>, KeyFailure> {
+        match keyservice_plugin(key) {
+            Some(what) => Err(KeyFailure::Other(format!(
+                "this `kms` entry is {what}; tresor keeps it as it is but cannot unwrap it (run sops with that key service)"
+            ))),
+            None => Err(self.unsupported()),
+        }
     }
+}
+
+/// A `kms` entry written through sops' keyservice proof of concept (getsops/sops#2016): its
+/// `arn` is not an AWS ARN but base64 of a JSON object naming the external key service. It
+/// is kept byte for byte like every foreign entry; this names it (the object's `type`,
+/// `plugin`, `name` or `provider`, sanitised) so that `audit` and `doctor` can say what it is
+/// instead of calling it an AWS key.
+pub fn keyservice_plugin(key: &MasterKey) -> Option<String> {
+    use base64::Engine;
+    if key.kind() != "kms" {
+        return None;
+    }
+    let arn = key.get("arn")?.trim();
+    if arn.starts_with("arn:") {
+        return None;
+    }
+    let engines = [base64::engine::general_purpose::STANDARD, base64::engine::general_purpose::URL_SAFE];
+    let bytes = engines.iter().find_map(|e| e.decode(arn).ok())?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let obj = v.as_object()?;
+    let name = ["type", "plugin", "name", "provider"]
+        .iter()
+        .find_map(|k| obj.get(*k).and_then(|x| x.as_str()))
+        .unwrap_or("unnamed");
+    let clean: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).take(40).collect();
+    Some(format!("an external key service ({clean}) through sops' keyservice proof of concept"))
 }
 
 impl Foreign {
     fn unsupported(&self) -> KeyFailure {
         KeyFailure::Unsupported { kind: self.kind.to_string(), served: served_kinds() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    #[test]
+    fn keyservice_poc_entries_are_named_not_taken_for_aws_keys() {
+        let json = r#"{"type":"ovh-okms","key":"https://eu-west-par.okms.ovh.net/..."}"#;
+        let arn = base64::engine::general_purpose::STANDARD.encode(json);
+        let poc = MasterKey::new("kms", &[("arn", &arn), ("enc", "x")]);
+        let named = keyservice_plugin(&poc).unwrap();
+        assert!(named.contains("ovh-okms"), "{named}");
+        let err = Foreign::AWS_KMS.unwrap(&poc).err().unwrap().to_string();
+        assert!(err.contains("proof of concept") && err.contains("ovh-okms"), "{err}");
+        let aws = MasterKey::new("kms", &[("arn", "arn:aws:kms:eu-central-1:1:key/x"), ("enc", "x")]);
+        assert!(keyservice_plugin(&aws).is_none());
+        assert!(keyservice_plugin(&MasterKey::new("kms", &[("arn", "bm90IGpzb24=")])).is_none(), "base64, not JSON");
     }
 }
