@@ -45,12 +45,25 @@ fn open_telekom_cloud_round_trip_in_sops_shape() {
         (k["provider"].as_str(), k["jurisdiction"].as_str(), k["wrap"].as_str()),
         (Some("otc-kms"), Some("eu"), Some("symmetric"))
     );
-    // In a key group from .sops.yaml, sops' structured form ({key_id: …}), with updatekeys.
-    sb.write(".sops.yaml", &format!("creation_rules:\n  - key_groups:\n      - hckms:\n          - key_id: {id}\n"));
+    // Shamir: a key group of sops' structured form ({key_id: …}) and an age group, both
+    // needed; rotate (new data key) and updatekeys keep it readable, and only with both.
+    sb.write(
+        ".sops.yaml",
+        &format!(
+            "creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - hckms:\n          - key_id: {id}\n      - age: [{}]\n",
+            recipient()
+        ),
+    );
     let g = sb.write("g.yaml", "a: b\n");
     with_creds(&mut sb.tresor(), &emu).args(["encrypt", "-i"]).arg(&g).ok();
+    with_creds(&mut sb.tresor(), &emu).args(["rotate", "-i"]).arg(&g).ok();
     with_creds(&mut sb.tresor(), &emu).args(["updatekeys", "-y"]).arg(&g).ok();
     assert_eq!(with_creds(&mut sb.tresor(), &emu).arg("decrypt").arg(&g).ok(), "a: b\n");
+    let err = sb.tresor().arg("decrypt").arg(&g).fails_with(128);
+    assert!(err.contains("HUAWEICLOUD_SDK_AK"), "one share is missing without the KMS: {err}");
+    // rotate --rm-hckms drops the entry from the file that has age beside it.
+    with_creds(&mut sb.tresor(), &emu).args(["rotate", "-i", "--rm-hckms", &id]).arg(&p).ok();
+    assert!(!sb.read("s.yaml").contains("hckms:"), "{}", sb.read("s.yaml"));
 }
 
 #[test]
@@ -80,4 +93,25 @@ fn refused_signatures_projects_and_keys_leave_files_untouched() {
     let err = c.args(["encrypt", "-i", "--hckms", &id]).arg(&q).env("HCKMS_ENDPOINT", &emu.endpoint).fails_with(128);
     assert!(err.contains("HUAWEICLOUD_SDK_AK"), "{err}");
     assert_eq!(sb.read("q.yaml"), "x: y\n");
+}
+
+/// A file with an `hckms` entry exactly as sops ≥ 3.12 writes it (`testdata/kms/hckms/
+/// sops-entry.yaml`) next to an age key: tresor reads the entry (the audit names it), keeps
+/// it byte for byte through `set`, and writes its own entries in the same shape.
+#[test]
+fn sops_3_12_entries_are_read_and_kept() {
+    let sb = Sandbox::new();
+    let p = sb.write("s.yaml", "a: b\n");
+    sb.tresor().args(["encrypt", "-i", "--age", &recipient()]).arg(&p).ok();
+    let fixture = std::fs::read_to_string(testdata("kms/hckms/sops-entry.yaml")).unwrap();
+    let entry = fixture.strip_prefix("sops:\n").unwrap();
+    let with = sb.read("s.yaml").replacen("sops:\n", &format!("sops:\n{entry}"), 1);
+    sb.write("s.yaml", &with);
+    sb.tresor().arg("set").arg(&p).args(["[\"c\"]", "\"d\""]).ok();
+    assert!(sb.read("s.yaml").contains(entry), "kept byte for byte:\n{}", sb.read("s.yaml"));
+    let out = sb.tresor().args(["audit", "--format", "json"]).arg(&p).run();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let k = v["files"][0]["keys"].as_array().unwrap().iter().find(|k| k["kind"] == "hckms").cloned().unwrap();
+    assert_eq!(k["key_id"], "eu-de:0d0466b0-e727-4d9c-b35d-f84bb474a37f");
+    assert_eq!(k["jurisdiction"], "eu");
 }

@@ -35,15 +35,23 @@ fn round_trips_and_rotates_to_a_new_key_version() {
     emu.disable(KEY, 1);
     let plain = with_token(&mut sb.tresor(), TOKEN).arg("decrypt").arg(&p).env_remove("SOPS_AGE_KEY_FILE").ok();
     assert_eq!(plain, "token: abc\n");
-    // In a key group from .sops.yaml, with updatekeys.
+    // Shamir from .sops.yaml: a STACKIT group and an age group, both needed; rotate and
+    // updatekeys keep it readable.
     sb.write(
         ".sops.yaml",
-        &format!("creation_rules:\n  - key_groups:\n      - stackit_kms: [{}]\n", emu.key_uri(KEY, 2)),
+        &format!(
+            "creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - stackit_kms: [{}]\n      - age: [{}]\n",
+            emu.key_uri(KEY, 2),
+            recipient()
+        ),
     );
     let g = sb.write("g.yaml", "a: b\n");
     with_token(&mut sb.tresor(), TOKEN).args(["encrypt", "-i"]).arg(&g).ok();
+    with_token(&mut sb.tresor(), TOKEN).args(["rotate", "-i"]).arg(&g).ok();
     with_token(&mut sb.tresor(), TOKEN).args(["updatekeys", "-y"]).arg(&g).ok();
     assert_eq!(with_token(&mut sb.tresor(), TOKEN).arg("decrypt").arg(&g).ok(), "a: b\n");
+    let err = sb.tresor().arg("decrypt").arg(&g).fails_with(128);
+    assert!(err.contains("STACKIT_SERVICE_ACCOUNT_TOKEN"), "{err}");
 }
 
 #[test]
