@@ -180,3 +180,66 @@ printf '%s\n' "$PEM" | sed -n 2p"#;
         assert!(!text.contains(needle), "{needle}: {text}");
     }
 }
+
+/// A re-key campaign over work trees: after `.sops.yaml` gains a key, `updatekeys --repos
+/// … --branch` commits the re-wrapped files on that branch in each repository that needs
+/// it (the work tree back on its branch, the new key able to decrypt on the branch), leaves
+/// one that needs nothing without a branch, refuses one with local changes, and writes a
+/// summary per repository.
+#[test]
+fn updatekeys_campaign_commits_on_a_branch_per_repository() {
+    let sb = Sandbox::new();
+    let second = recipient_of(&testdata("keys/age-test2.txt"));
+    let make = |name: &str, recipients: &str| {
+        let dir = sb.path(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        git_at(&dir, &["init", "-q", "-b", "main"], "2025-01-01T00:00:00Z");
+        std::fs::write(dir.join(".sops.yaml"), format!("creation_rules:\n  - age: {}\n", recipient())).unwrap();
+        let f = dir.join("s.yaml");
+        std::fs::write(&f, "password: hunter2\n").unwrap();
+        sb.tresor().args(["encrypt", "-i"]).arg(&f).current_dir(&dir).ok();
+        std::fs::write(dir.join(".sops.yaml"), format!("creation_rules:\n  - age: {recipients}\n")).unwrap();
+        git_at(&dir, &["add", "-A"], "2025-01-01T00:00:00Z");
+        git_at(&dir, &["commit", "-qm", "start"], "2025-01-01T00:00:00Z");
+    };
+    let both = format!("{},{second}", recipient());
+    make("needs", &both);
+    make("done", &recipient());
+    make("dirty", &both);
+    std::fs::write(sb.path("dirty/notes.txt"), "uncommitted\n").unwrap();
+    let list = sb.write("repos.txt", "needs\ndone\ndirty\n");
+    let out = with_git_identity(&mut sb.tresor())
+        .args(["updatekeys", "-y", "--branch", "rekey-2026", "--repos"])
+        .arg(&list)
+        .run();
+    assert_eq!(out.status.code(), Some(1), "one repository failed: {}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let status: Vec<(&str, &str)> = summary
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["repository"].as_str().unwrap(), r["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(status, [("needs", "changed"), ("done", "unchanged"), ("dirty", "failed")]);
+    assert!(summary[2]["error"].as_str().unwrap().contains("uncommitted"), "{summary}");
+    assert_eq!(summary[0]["files"][0]["path"], "s.yaml");
+    assert!(summary[0]["files"][0]["added"][0].as_str().unwrap().contains(&second));
+    // The commit is on the branch; the work tree is back on main, as it was.
+    let needs = sb.path("needs");
+    assert_eq!(git_at(&needs, &["rev-parse", "--abbrev-ref", "HEAD"], "2025-01-01T00:00:00Z"), "main");
+    let log = git_at(&needs, &["log", "-1", "--format=%B", "rekey-2026"], "2025-01-01T00:00:00Z");
+    assert!(log.contains("re-wrap 1 file(s)") && log.contains("s.yaml") && log.contains("+ age"), "{log}");
+    let on_branch = git_at(&needs, &["show", "rekey-2026:s.yaml"], "2025-01-01T00:00:00Z");
+    let f = sb.write("from-branch.yaml", &format!("{on_branch}\n"));
+    let plain = sb.tresor().arg("decrypt").arg(&f).env("SOPS_AGE_KEY_FILE", testdata("keys/age-test2.txt")).ok();
+    assert_eq!(plain, "password: hunter2\n", "the new key opens the re-keyed file");
+    assert!(git_at(&sb.path("done"), &["branch", "--list", "rekey-2026"], "2025-01-01T00:00:00Z").is_empty());
+    assert!(git_at(&sb.path("dirty"), &["branch", "--list", "rekey-2026"], "2025-01-01T00:00:00Z").is_empty());
+    // The branch exists now: a second run refuses that repository instead of overwriting.
+    let again = with_git_identity(&mut sb.tresor())
+        .args(["updatekeys", "-y", "--branch", "rekey-2026", "--repos"])
+        .arg(&list)
+        .run();
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert!(again[0]["error"].as_str().unwrap().contains("exists already"), "{again}");
+}

@@ -357,6 +357,20 @@ pub struct UpdatekeysArgs {
     pub config: Option<PathBuf>,
     #[arg(long = "input-type", value_name = "TYPE", value_parser = store_type())]
     pub input_type: Option<String>,
+    /// A re-key campaign: every encrypted file of each work tree listed in FILE (one per
+    /// line, relative to FILE), committed on a new branch (--branch) for multi-gitter or
+    /// git-xargs to push; a JSON summary per repository
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["files", "recursive"], requires = "branch")]
+    pub repos: Option<PathBuf>,
+    /// With --repos: the branch to create in each repository that needs new keys
+    #[arg(long, value_name = "NAME", requires = "repos")]
+    pub branch: Option<String>,
+    /// With --repos: only shard I of N (as `scan --repos --shard`)
+    #[arg(long, value_name = "I/N", requires = "repos")]
+    pub shard: Option<String>,
+    /// With --repos: write the JSON summary here instead of standard output
+    #[arg(long, value_name = "FILE", requires = "repos")]
+    pub summary: Option<PathBuf>,
 }
 
 #[derive(Args)]

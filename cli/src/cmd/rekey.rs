@@ -15,6 +15,8 @@ use crate::args::{RotateArgs, UpdatekeysArgs};
 use crate::exit::fail;
 use crate::fileio;
 
+mod campaign;
+
 fn read_encrypted(input_type: Option<&str>, path: &Path) -> Result<Encrypted> {
     let store = input_store(input_type, Some(path), None)?;
     let src = fileio::read_bytes(Some(path))?;
@@ -47,7 +49,7 @@ fn progress(len: usize, what: &str) -> indicatif::ProgressBar {
     pb
 }
 
-struct Outcome {
+pub(crate) struct Outcome {
     changed: usize,
     unchanged: usize,
     failed: Vec<(PathBuf, String, i32)>,
@@ -61,7 +63,7 @@ impl Outcome {
 
     /// Print the failures and a summary; the exit code is the first failure's (sops'
     /// code for its cause), 0 when none failed.
-    fn report(&self, verb: &str) -> i32 {
+    pub(crate) fn report(&self, verb: &str) -> i32 {
         for (p, e, _) in &self.failed {
             eprintln!("tresor: error: {}: {e}", p.display());
         }
@@ -76,12 +78,29 @@ impl Outcome {
 }
 
 pub(crate) fn updatekeys(a: UpdatekeysArgs) -> Result<i32> {
+    if let Some(list) = &a.repos {
+        return campaign::run(&a, list);
+    }
     let files = targets(&a.files, &a.recursive)?;
+    let (outcome, _) = update_files(&a, &files)?;
+    Ok(outcome.report("updated"))
+}
+
+/// What `updatekeys` changed in one file: the keys added and removed, described.
+pub(crate) struct KeyChange {
+    pub path: PathBuf,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+/// Re-wrap `files` for their rules (asking first unless `--yes`): the outcome and, per file
+/// written, the keys added and removed.
+fn update_files(a: &UpdatekeysArgs, files: &[PathBuf]) -> Result<(Outcome, Vec<KeyChange>)> {
     let pb = progress(files.len(), "updatekeys");
     let mut outcome = Outcome { changed: 0, unchanged: 0, failed: Vec::new() };
     // Pass 1: read every file and decide what it needs.
     let mut jobs = Vec::new();
-    for path in &files {
+    for path in files {
         let prepared = (|| -> Result<Option<UpdateJob>> {
             let file = read_encrypted(a.input_type.as_deref(), path)?;
             let cfg = tresor_config::for_file(path, a.config.as_deref())?.ok_or_else(|| {
@@ -128,8 +147,7 @@ pub(crate) fn updatekeys(a: UpdatekeysArgs) -> Result<i32> {
         let mut line = String::new();
         std::io::stdin().read_line(&mut line)?;
         if !matches!(line.trim(), "y" | "Y" | "yes") {
-            eprintln!("tresor: nothing changed");
-            return Ok(1);
+            return Err(fail(codes::ERROR_GENERIC, "not confirmed: nothing changed"));
         }
     }
     let mut warned = std::collections::BTreeSet::new();
@@ -140,18 +158,33 @@ pub(crate) fn updatekeys(a: UpdatekeysArgs) -> Result<i32> {
     }
     // Pass 2: data keys and wrapping, batched across files.
     let results = rekey::update_keys(&Keyring::new(), &jobs);
+    let mut changes = Vec::new();
     for (job, result) in jobs.iter().zip(results) {
         let written = result
             .map_err(anyhow::Error::from)
             .and_then(|out| fileio::write_atomic_unchanged(&job.file.path, &job.file.src, &out));
         match written {
-            Ok(()) => outcome.changed += 1,
+            Ok(()) => {
+                outcome.changed += 1;
+                let old: Vec<String> = job
+                    .file
+                    .meta
+                    .all_keys()
+                    .map(|k| format!("{} {}", k.kind(), tresor_keys::service::describe_key(k)))
+                    .collect();
+                let new: Vec<String> = job.groups.iter().flatten().map(KeySpec::describe).collect();
+                changes.push(KeyChange {
+                    path: job.file.path.clone(),
+                    added: new.iter().filter(|k| !old.contains(k)).cloned().collect(),
+                    removed: old.iter().filter(|k| !new.contains(k)).cloned().collect(),
+                });
+            }
             Err(e) => outcome.fail(&job.file.path, &e),
         }
         pb.inc(1);
     }
     pb.finish_and_clear();
-    Ok(outcome.report("updated"))
+    Ok((outcome, changes))
 }
 
 pub(crate) fn rotate(a: RotateArgs) -> Result<i32> {
