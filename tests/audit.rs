@@ -623,3 +623,38 @@ fn keyservice_proof_of_concept_entries_are_kept_and_named() {
     let text = format!("{}{}", String::from_utf8_lossy(&doc.stdout), String::from_utf8_lossy(&doc.stderr));
     assert!(text.contains("proof of concept"), "{text}");
 }
+
+/// `audit --repos`: each listed work tree audited as with `-r` (its own policy, its own
+/// history), the reports gathered per repository; a missing one is reported, never dropped.
+#[test]
+fn audit_over_a_list_of_repositories() {
+    let sb = Sandbox::new();
+    for name in ["one", "two"] {
+        let dir = sb.path(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        git_at(&dir, &["init", "-q", "-b", "main"], "2024-01-01T00:00:00Z");
+        let f = dir.join("s.yaml");
+        std::fs::write(&f, "password: hunter2\n").unwrap();
+        sb.tresor().args(["encrypt", "-i", "--age", &recipient()]).arg(&f).ok();
+        git_at(&dir, &["add", "-A"], "2024-01-01T00:00:00Z");
+        git_at(&dir, &["commit", "-qm", "start"], "2024-01-01T00:00:00Z");
+    }
+    let list = sb.write("repos.txt", "one\ntwo\n");
+    let out = sb.tresor().args(["audit", "--value-age", "--format", "json", "--repos"]).arg(&list).ok();
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let repos: Vec<&str> = v.as_array().unwrap().iter().map(|r| r["repository"].as_str().unwrap()).collect();
+    assert_eq!(repos, ["one", "two"]);
+    for r in v.as_array().unwrap() {
+        assert_eq!(r["report"][0]["path"], "[\"password\"]", "{v}");
+        assert!(r["report"][0]["last_changed"].as_str().unwrap().starts_with("2024-01-01"), "{v}");
+    }
+    // The key report, as a table: one section per repository, default policy passes age.
+    let table = sb.tresor().args(["audit", "--repos"]).arg(&list).ok();
+    assert!(table.contains("## one") && table.contains("## two") && table.contains("age:holder"), "{table}");
+    // A repository that is not there: named, exit 1.
+    let list = sb.write("repos2.txt", "one\ngone\n");
+    let out = sb.tresor().args(["audit", "--format", "json", "--repos"]).arg(&list).run();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v[1]["error"].as_str().unwrap().contains("no such directory"), "{v}");
+}

@@ -446,7 +446,7 @@ pub struct ExecFileArgs {
     pub input_type: Option<String>,
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct AuditArgs {
     /// Files to audit
     pub paths: Vec<PathBuf>,
@@ -491,6 +491,13 @@ pub struct AuditArgs {
     /// With --value-age: only values unchanged for more than this many days
     #[arg(long = "older-than", value_name = "DAYS", requires = "value_age")]
     pub older_than: Option<u32>,
+    /// Audit each work tree listed in FILE (one per line, relative to FILE) as with -r,
+    /// every report mode included; JSON gathers them as [{"repository", "report"}]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["paths", "recursive"])]
+    pub repos: Option<PathBuf>,
+    /// With --repos: only shard I of N (as `scan --repos --shard`)
+    #[arg(long, value_name = "I/N", requires = "repos")]
+    pub shard: Option<String>,
 }
 
 #[derive(Args)]

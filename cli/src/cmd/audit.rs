@@ -13,6 +13,19 @@ use tresor_keys::rekey::find_encrypted;
 pub const POLICY_VIOLATION: i32 = codes::POLICY_VIOLATION;
 
 pub(crate) fn audit(a: AuditArgs) -> Result<i32> {
+    if let Some(list) = &a.repos {
+        return audit_fleet(&a, list);
+    }
+    let (text, code) = audit_one(&a)?;
+    if !text.is_empty() {
+        write_report(&a, &text)?;
+    }
+    Ok(code)
+}
+
+/// Every report this command makes, for one tree or list of files: its text and exit code.
+fn audit_one(a: &AuditArgs) -> Result<(String, i32)> {
+    let a = a.clone();
     let mut files = a.paths.clone();
     // ESO stores checked into the tree: judged in the key report only.
     let mut store_files = Vec::new();
@@ -29,7 +42,7 @@ pub(crate) fn audit(a: AuditArgs) -> Result<i32> {
         // pre-commit hook must not block it. Naming no input at all is a usage error.
         if let (Some(dir), true) = (&a.recursive, a.paths.is_empty()) {
             eprintln!("tresor: no SOPS-encrypted files under {}; nothing to audit", dir.display());
-            return Ok(0);
+            return Ok((String::new(), 0));
         }
         return Err(fail(codes::NO_FILE_SPECIFIED, "no files to audit (pass FILE… or -r DIR)"));
     }
@@ -73,8 +86,66 @@ pub(crate) fn audit(a: AuditArgs) -> Result<i32> {
         "markdown" => report.to_markdown(),
         _ => report.to_table(),
     };
-    write_report(&a, &text)?;
-    Ok(if report.has_violations() { POLICY_VIOLATION } else { 0 })
+    Ok((text, if report.has_violations() { POLICY_VIOLATION } else { 0 }))
+}
+
+/// `audit --repos FILE [--shard I/N]`: the same report for each listed work tree (`-r` on
+/// it), gathered: JSON as `[{"repository", "report"}]` (or `"error"`), Markdown and tables
+/// one section per repository. Exit 1 when a repository could not be audited, else 10 when
+/// one breaks the policy or needs action, else 0.
+fn audit_fleet(a: &AuditArgs, list: &std::path::Path) -> Result<i32> {
+    use tresor_scan::fleet::{self, Shard};
+    let text = std::fs::read_to_string(list).with_context(|| format!("reading {}", list.display()))?;
+    let shard = match &a.shard {
+        Some(s) => Some(Shard::parse(s).map_err(|e| fail(codes::ERROR_CONFLICTING_PARAMETERS, e.to_string()))?),
+        None => Shard::from_env(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
+            .map_err(|e| fail(codes::ERROR_CONFLICTING_PARAMETERS, e.to_string()))?,
+    };
+    let base =
+        list.parent().filter(|p| !p.as_os_str().is_empty()).map(std::path::Path::to_path_buf).unwrap_or_default();
+    let (mut json, mut out, mut failed, mut flagged) = (Vec::new(), String::new(), 0usize, false);
+    for repo in fleet::read_list(&text).iter().filter(|r| shard.is_none_or(|s| s.owns(&fleet::identity(r)))) {
+        let mut one = a.clone();
+        one.repos = None;
+        one.output = None;
+        one.recursive = Some(base.join(repo));
+        let result = if fleet::is_url(repo) {
+            Err(anyhow::anyhow!("a URL: the audit reads work trees (clone it first)"))
+        } else if !base.join(repo).is_dir() {
+            Err(anyhow::anyhow!("no such directory"))
+        } else {
+            audit_one(&one)
+        };
+        match result {
+            Ok((report, code)) => {
+                flagged |= code == POLICY_VIOLATION;
+                if a.format == "json" {
+                    let value: serde_json::Value = serde_json::from_str(&report).unwrap_or(serde_json::Value::Null);
+                    json.push(serde_json::json!({ "repository": repo, "report": value }));
+                } else {
+                    out.push_str(&format!("## {}\n\n{report}\n", crate::exit::clean(repo)));
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("tresor: error: {}: {e:#}", crate::exit::clean(repo));
+                if a.format == "json" {
+                    json.push(serde_json::json!({ "repository": repo, "error": format!("{e:#}") }));
+                } else {
+                    out.push_str(&format!("## {}\n\nnot audited: {e:#}\n\n", crate::exit::clean(repo)));
+                }
+            }
+        }
+    }
+    let text = if a.format == "json" { serde_json::to_string_pretty(&json).expect("serializable") + "\n" } else { out };
+    write_report(a, &text)?;
+    Ok(if failed > 0 {
+        codes::ERROR_GENERIC
+    } else if flagged {
+        POLICY_VIOLATION
+    } else {
+        0
+    })
 }
 
 /// The policy: `--policy FILE`, else found upward from the audited path, else the built-in
@@ -115,7 +186,12 @@ fn open_with(
 }
 
 /// `audit --value-age`: when each value last changed, as a table or JSON.
-fn value_age(a: &AuditArgs, files: &[std::path::PathBuf], policy: &Policy, source: Option<String>) -> Result<i32> {
+fn value_age(
+    a: &AuditArgs,
+    files: &[std::path::PathBuf],
+    policy: &Policy,
+    source: Option<String>,
+) -> Result<(String, i32)> {
     let limits = policy.age_limits().map_err(|e| fail(codes::ERROR_READING_CONFIG, e))?;
     let keyring = tresor_keys::Keyring::new();
     let open = |store: &dyn tresor_sops::store::Store, bytes: &[u8]| open_with(&keyring, store, bytes);
@@ -177,8 +253,7 @@ fn value_age(a: &AuditArgs, files: &[std::path::PathBuf], policy: &Policy, sourc
             t
         }
     };
-    write_report(a, &text)?;
-    Ok(if over > 0 { POLICY_VIOLATION } else { 0 })
+    Ok((text, if over > 0 { POLICY_VIOLATION } else { 0 }))
 }
 
 /// The head of a Markdown evidence report from Git history: what was read and how.
@@ -219,7 +294,7 @@ fn exposed_rows(lists: &[(&str, &[tresor_audit::exposure::Exposed])]) -> String 
 
 /// `audit --exposed-to KEY`: the current values a holder of KEY could read somewhere in the
 /// history, as a table (files and paths only) or JSON; exit 10 when some must rotate.
-fn exposed_to(a: &AuditArgs, files: &[std::path::PathBuf], key: &str) -> Result<i32> {
+fn exposed_to(a: &AuditArgs, files: &[std::path::PathBuf], key: &str) -> Result<(String, i32)> {
     use tresor_audit::exposure::{self, Subject};
     let subject = Subject::new(key);
     let keyring = tresor_keys::Keyring::new();
@@ -247,13 +322,12 @@ fn exposed_to(a: &AuditArgs, files: &[std::path::PathBuf], key: &str) -> Result<
         }
         _ => exposure_table(&report),
     };
-    write_report(a, &text)?;
-    Ok(if report.must_rotate.is_empty() { 0 } else { POLICY_VIOLATION })
+    Ok((text, if report.must_rotate.is_empty() { 0 } else { POLICY_VIOLATION }))
 }
 
 /// `audit --post-quantum`: harvestable files, values still current that sat in a harvestable
 /// revision, and the migration plan; exit 10 when anything needs doing.
-fn post_quantum(a: &AuditArgs, files: &[std::path::PathBuf]) -> Result<i32> {
+fn post_quantum(a: &AuditArgs, files: &[std::path::PathBuf]) -> Result<(String, i32)> {
     let keyring = tresor_keys::Keyring::new();
     let open = |store: &dyn tresor_sops::store::Store, bytes: &[u8]| open_with(&keyring, store, bytes);
     let opener: Option<tresor_audit::value_age::Opener> = if a.with_keys { Some(&open) } else { None };
@@ -286,8 +360,7 @@ fn post_quantum(a: &AuditArgs, files: &[std::path::PathBuf]) -> Result<i32> {
         }
         _ => quantum_table(&report),
     };
-    write_report(a, &text)?;
-    Ok(if report.needs_action() { POLICY_VIOLATION } else { 0 })
+    Ok((text, if report.needs_action() { POLICY_VIOLATION } else { 0 }))
 }
 
 /// The post-quantum report for people.
@@ -366,7 +439,7 @@ fn quantum_table(r: &tresor_audit::quantum::QuantumReport) -> String {
 }
 
 /// `audit --copies`: places that hold the same secret; exit 10 when there are any.
-fn copies(a: &AuditArgs, files: &[std::path::PathBuf]) -> Result<i32> {
+fn copies(a: &AuditArgs, files: &[std::path::PathBuf]) -> Result<(String, i32)> {
     let keyring = tresor_keys::Keyring::new();
     let open = |store: &dyn tresor_sops::store::Store, bytes: &[u8]| open_with(&keyring, store, bytes);
     let mut inputs = Vec::with_capacity(files.len());
@@ -408,8 +481,7 @@ fn copies(a: &AuditArgs, files: &[std::path::PathBuf]) -> Result<i32> {
             t
         }
     };
-    write_report(a, &text)?;
-    Ok(if report.groups.is_empty() { 0 } else { POLICY_VIOLATION })
+    Ok((text, if report.groups.is_empty() { 0 } else { POLICY_VIOLATION }))
 }
 
 /// The exposure report for people: counts, then files and paths (never values).
