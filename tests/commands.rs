@@ -228,7 +228,7 @@ fn updatekeys_campaign_commits_on_a_branch_per_repository() {
     let needs = sb.path("needs");
     assert_eq!(git_at(&needs, &["rev-parse", "--abbrev-ref", "HEAD"], "2025-01-01T00:00:00Z"), "main");
     let log = git_at(&needs, &["log", "-1", "--format=%B", "rekey-2026"], "2025-01-01T00:00:00Z");
-    assert!(log.contains("re-wrap 1 file(s)") && log.contains("s.yaml") && log.contains("+ age"), "{log}");
+    assert!(log.contains("tresor updatekeys: 1 file(s)") && log.contains("s.yaml") && log.contains("+ age"), "{log}");
     let on_branch = git_at(&needs, &["show", "rekey-2026:s.yaml"], "2025-01-01T00:00:00Z");
     let f = sb.write("from-branch.yaml", &format!("{on_branch}\n"));
     let plain = sb.tresor().arg("decrypt").arg(&f).env("SOPS_AGE_KEY_FILE", testdata("keys/age-test2.txt")).ok();
@@ -242,4 +242,17 @@ fn updatekeys_campaign_commits_on_a_branch_per_repository() {
         .run();
     let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
     assert!(again[0]["error"].as_str().unwrap().contains("exists already"), "{again}");
+    // A rotation campaign: a new data key in every file, committed on its branch.
+    let done = sb.path("done");
+    let before = git_at(&done, &["show", "HEAD:s.yaml"], "2025-01-01T00:00:00Z");
+    let list = sb.write("rotate.txt", "done\n");
+    let out =
+        with_git_identity(&mut sb.tresor()).args(["rotate", "--branch", "rotate-2026", "--repos"]).arg(&list).ok();
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary[0]["status"], "changed", "{summary}");
+    let after = git_at(&done, &["show", "rotate-2026:s.yaml"], "2025-01-01T00:00:00Z");
+    assert_ne!(after, before, "every value re-encrypted under a new data key");
+    let log = git_at(&done, &["log", "-1", "--format=%B", "rotate-2026"], "2025-01-01T00:00:00Z");
+    assert!(log.contains("tresor rotate: 1 file(s)") && log.contains("new data key"), "{log}");
+    assert_eq!(git_at(&done, &["rev-parse", "--abbrev-ref", "HEAD"], "2025-01-01T00:00:00Z"), "main");
 }

@@ -334,12 +334,25 @@ pub struct RotateArgs {
     /// Remove PGP keys (fingerprints) while rotating
     #[arg(long = "rm-pgp", value_delimiter = ',', value_name = "FINGERPRINT")]
     pub rm_pgp: Vec<String>,
-    /// Remove keys tresor cannot wrap for (AWS/GCP/Azure/Huawei KMS) instead of refusing:
+    /// Remove keys tresor cannot wrap for (AWS/GCP/Azure KMS) instead of refusing:
     /// a new data key cannot be wrapped for them, and an entry holding the old one must go
     #[arg(long = "drop-unsupported-keys")]
     pub drop_unsupported_keys: bool,
     #[arg(long = "input-type", value_name = "TYPE", value_parser = store_type())]
     pub input_type: Option<String>,
+    /// A rotation campaign: every encrypted file of each work tree listed in FILE (one per
+    /// line, relative to FILE), committed on a new branch (--branch); a JSON summary
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["files", "recursive", "in_place"], requires = "branch")]
+    pub repos: Option<PathBuf>,
+    /// With --repos: the branch to create in each repository
+    #[arg(long, value_name = "NAME", requires = "repos")]
+    pub branch: Option<String>,
+    /// With --repos: only shard I of N (as `scan --repos --shard`)
+    #[arg(long, value_name = "I/N", requires = "repos")]
+    pub shard: Option<String>,
+    /// With --repos: write the JSON summary here instead of standard output
+    #[arg(long, value_name = "FILE", requires = "repos")]
+    pub summary: Option<PathBuf>,
 }
 
 #[derive(Args)]

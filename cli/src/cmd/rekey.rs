@@ -79,7 +79,21 @@ impl Outcome {
 
 pub(crate) fn updatekeys(a: UpdatekeysArgs) -> Result<i32> {
     if let Some(list) = &a.repos {
-        return campaign::run(&a, list);
+        if !a.yes {
+            return Err(fail(codes::ERROR_CONFLICTING_PARAMETERS, "--repos changes many repositories: pass --yes"));
+        }
+        let opts = campaign::Options {
+            list,
+            branch: a.branch.as_deref(),
+            shard: a.shard.as_deref(),
+            summary: a.summary.as_deref(),
+        };
+        return campaign::run(
+            &opts,
+            "updatekeys",
+            "re-wrapped for .sops.yaml; data keys and values unchanged",
+            &|files| update_files(&a, files),
+        );
     }
     let files = targets(&a.files, &a.recursive)?;
     let (outcome, _) = update_files(&a, &files)?;
@@ -187,7 +201,64 @@ fn update_files(a: &UpdatekeysArgs, files: &[PathBuf]) -> Result<(Outcome, Vec<K
     Ok((outcome, changes))
 }
 
+/// Rotate `files` in place (a campaign's step): the outcome and, per file written, the keys
+/// added and removed (the data key is new in every one).
+fn rotate_files(a: &RotateArgs, files: &[PathBuf]) -> Result<(Outcome, Vec<KeyChange>)> {
+    let add = crate::keys::specs(&a.add_flags())?;
+    let remove = crate::keys::specs(&a.rm_flags())?;
+    let mut outcome = Outcome { changed: 0, unchanged: 0, failed: Vec::new() };
+    let mut jobs = Vec::new();
+    for path in files {
+        let job = (|| -> Result<RotateJob> {
+            let file = read_encrypted(a.input_type.as_deref(), path)?;
+            let (groups, _) = rekey::rotation_groups(&file.meta, &add, &remove, a.drop_unsupported_keys)?;
+            Ok(RotateJob { file, groups })
+        })();
+        match job {
+            Ok(j) => jobs.push(j),
+            Err(e) => outcome.fail(path, &e),
+        }
+    }
+    let results = rekey::rotate(&Keyring::new(), &jobs);
+    let mut changes = Vec::new();
+    for (job, result) in jobs.iter().zip(results) {
+        let written = result
+            .map_err(anyhow::Error::from)
+            .and_then(|out| fileio::write_atomic_unchanged(&job.file.path, &job.file.src, &out));
+        match written {
+            Ok(()) => {
+                outcome.changed += 1;
+                let old: Vec<String> = job
+                    .file
+                    .meta
+                    .all_keys()
+                    .map(|k| format!("{} {}", k.kind(), tresor_keys::service::describe_key(k)))
+                    .collect();
+                let new: Vec<String> = job.groups.iter().flatten().map(KeySpec::describe).collect();
+                changes.push(KeyChange {
+                    path: job.file.path.clone(),
+                    added: new.iter().filter(|k| !old.contains(k)).cloned().collect(),
+                    removed: old.iter().filter(|k| !new.contains(k)).cloned().collect(),
+                });
+            }
+            Err(e) => outcome.fail(&job.file.path, &e),
+        }
+    }
+    Ok((outcome, changes))
+}
+
 pub(crate) fn rotate(a: RotateArgs) -> Result<i32> {
+    if let Some(list) = &a.repos {
+        let opts = campaign::Options {
+            list,
+            branch: a.branch.as_deref(),
+            shard: a.shard.as_deref(),
+            summary: a.summary.as_deref(),
+        };
+        return campaign::run(&opts, "rotate", "a new data key, every value re-encrypted", &|files| {
+            rotate_files(&a, files)
+        });
+    }
     let files = targets(&a.files, &a.recursive)?;
     let in_place = a.in_place || a.recursive.is_some() || files.len() > 1;
     let add = crate::keys::specs(&a.add_flags())?;

@@ -1,6 +1,6 @@
-//! Re-key campaigns: `updatekeys --repos FILE --branch NAME` runs `updatekeys` over every
-//! encrypted file of each listed work tree and commits the result on a new branch, for
-//! multi-gitter or git-xargs to push and open pull requests. A repository with local
+//! Re-key campaigns: `updatekeys --repos FILE --branch NAME` (or `rotate --repos …`) runs
+//! the command over every encrypted file of each listed work tree and commits the result on
+//! a new branch, for multi-gitter or git-xargs to push and open pull requests. A repository with local
 //! changes, an existing branch of that name or a failing file is reported and left as it
 //! was; one that needs nothing gets no branch.
 
@@ -12,8 +12,7 @@ use serde::Serialize;
 use tresor_scan::fleet::{self, Shard};
 use tresor_sops::codes;
 
-use super::{update_files, KeyChange};
-use crate::args::UpdatekeysArgs;
+use super::{KeyChange, Outcome};
 use crate::exit::fail;
 use crate::fileio::Sink;
 
@@ -62,11 +61,19 @@ fn short(k: &str) -> String {
     }
 }
 
-fn message(changes: &[FileChange]) -> String {
-    let mut m = format!(
-        "tresor updatekeys: re-wrap {} file(s) for .sops.yaml\n\nThe data keys and values are unchanged; only who can unwrap them changed.\n",
-        changes.len()
-    );
+/// What a campaign runs in each work tree: its files in, the outcome and the key changes out.
+pub(crate) type Apply<'a> = &'a dyn Fn(&[PathBuf]) -> Result<(Outcome, Vec<KeyChange>)>;
+
+/// A campaign's flags.
+pub(crate) struct Options<'a> {
+    pub list: &'a Path,
+    pub branch: Option<&'a str>,
+    pub shard: Option<&'a str>,
+    pub summary: Option<&'a Path>,
+}
+
+fn message(verb: &str, what: &str, changes: &[FileChange]) -> String {
+    let mut m = format!("tresor {verb}: {} file(s)\n\n{what}.\n", changes.len());
     for c in changes {
         m.push_str(&format!("\n{}\n", c.path));
         for k in &c.added {
@@ -80,7 +87,7 @@ fn message(changes: &[FileChange]) -> String {
 }
 
 /// Update one work tree on a new branch; errors leave it on its branch, unchanged.
-fn one(a: &UpdatekeysArgs, repo: &Path, shown: &str, branch: &str) -> RepoResult {
+fn one(apply: Apply, verb: &str, what: &str, repo: &Path, shown: &str, branch: &str) -> RepoResult {
     let mut r = RepoResult {
         repository: shown.to_string(),
         status: "failed",
@@ -104,7 +111,7 @@ fn one(a: &UpdatekeysArgs, repo: &Path, shown: &str, branch: &str) -> RepoResult
         let back = |top: &Path| {
             let _ = git(top, &["switch", "--quiet", &original]);
         };
-        let (outcome, changes) = match update_files(a, &files) {
+        let (outcome, changes) = match apply(&files) {
             Ok(x) => x,
             Err(e) => {
                 let _ = git(&top, &["checkout", "--quiet", "--", "."]);
@@ -118,7 +125,7 @@ fn one(a: &UpdatekeysArgs, repo: &Path, shown: &str, branch: &str) -> RepoResult
             .iter()
             .map(|c: &KeyChange| FileChange { path: rel(&c.path), added: c.added.clone(), removed: c.removed.clone() })
             .collect();
-        if outcome.report("updated") != 0 {
+        if outcome.report(verb) != 0 {
             let _ = git(&top, &["checkout", "--quiet", "--", "."]);
             back(&top);
             let _ = git(&top, &["branch", "--quiet", "-D", branch]);
@@ -135,7 +142,7 @@ fn one(a: &UpdatekeysArgs, repo: &Path, shown: &str, branch: &str) -> RepoResult
         let paths: Vec<String> = r.files.iter().map(|f| f.path.clone()).collect();
         add.extend(paths.iter().map(String::as_str));
         git(&top, &add)?;
-        git(&top, &["commit", "--quiet", "-m", &message(&r.files)])?;
+        git(&top, &["commit", "--quiet", "-m", &message(verb, what, &r.files)])?;
         r.commit = Some(git(&top, &["rev-parse", "HEAD"])?);
         r.branch = Some(branch.to_string());
         r.status = "changed";
@@ -149,17 +156,15 @@ fn one(a: &UpdatekeysArgs, repo: &Path, shown: &str, branch: &str) -> RepoResult
     r
 }
 
-/// `updatekeys --repos FILE --branch NAME [--shard I/N] [--summary FILE]`.
-pub(crate) fn run(a: &UpdatekeysArgs, list: &Path) -> Result<i32> {
-    let branch = a
+/// `updatekeys --repos FILE --branch NAME [--shard I/N] [--summary FILE]`, and the same
+/// for `rotate`: `what` says in the commit message what the command did.
+pub(crate) fn run(o: &Options, verb: &str, what: &str, apply: Apply) -> Result<i32> {
+    let list = o.list;
+    let branch = o
         .branch
-        .as_deref()
         .ok_or_else(|| fail(codes::ERROR_CONFLICTING_PARAMETERS, "--repos needs --branch NAME for the commits"))?;
-    if !a.yes {
-        return Err(fail(codes::ERROR_CONFLICTING_PARAMETERS, "--repos changes many repositories: pass --yes"));
-    }
     let text = std::fs::read_to_string(list).with_context(|| format!("reading {}", list.display()))?;
-    let shard = match &a.shard {
+    let shard = match o.shard {
         Some(s) => Some(Shard::parse(s).map_err(|e| fail(codes::ERROR_CONFLICTING_PARAMETERS, e.to_string()))?),
         None => Shard::from_env(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
             .map_err(|e| fail(codes::ERROR_CONFLICTING_PARAMETERS, e.to_string()))?,
@@ -179,7 +184,7 @@ pub(crate) fn run(a: &UpdatekeysArgs, list: &Path) -> Result<i32> {
             continue;
         }
         eprintln!("tresor: {}", crate::exit::clean(repo));
-        results.push(one(a, &base.join(repo), repo, branch));
+        results.push(one(apply, verb, what, &base.join(repo), repo, branch));
     }
     let failed = results.iter().filter(|r| r.status == "failed").count();
     for r in results.iter().filter(|r| r.status == "failed") {
@@ -191,8 +196,8 @@ pub(crate) fn run(a: &UpdatekeysArgs, list: &Path) -> Result<i32> {
         results.iter().filter(|r| r.status == "unchanged").count()
     );
     let json = serde_json::to_string_pretty(&results).expect("serializable") + "\n";
-    match &a.summary {
-        Some(p) => Sink::File(p.clone()).write(&json, 0o644)?,
+    match o.summary {
+        Some(p) => Sink::File(p.to_path_buf()).write(&json, 0o644)?,
         None => Sink::Stdout.write(&json, 0o644)?,
     }
     Ok(if failed > 0 { codes::ERROR_GENERIC } else { 0 })
