@@ -96,11 +96,8 @@ fn audit_one(a: &AuditArgs) -> Result<(String, i32)> {
 fn audit_fleet(a: &AuditArgs, list: &std::path::Path) -> Result<i32> {
     use tresor_scan::fleet::{self, Shard};
     let text = std::fs::read_to_string(list).with_context(|| format!("reading {}", list.display()))?;
-    let shard = match &a.shard {
-        Some(s) => Some(Shard::parse(s).map_err(|e| fail(codes::ERROR_CONFLICTING_PARAMETERS, e.to_string()))?),
-        None => Shard::from_env(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
-            .map_err(|e| fail(codes::ERROR_CONFLICTING_PARAMETERS, e.to_string()))?,
-    };
+    let shard =
+        Shard::chosen(a.shard.as_deref()).map_err(|e| fail(codes::ERROR_CONFLICTING_PARAMETERS, e.to_string()))?;
     let base =
         list.parent().filter(|p| !p.as_os_str().is_empty()).map(std::path::Path::to_path_buf).unwrap_or_default();
     let (mut json, mut out, mut failed, mut flagged) = (Vec::new(), String::new(), 0usize, false);

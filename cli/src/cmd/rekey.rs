@@ -107,6 +107,20 @@ pub(crate) struct KeyChange {
     pub removed: Vec<String>,
 }
 
+impl KeyChange {
+    /// What writing `file` with `groups` changes in who can unwrap it, described.
+    fn of(file: &Encrypted, groups: &[Vec<KeySpec>]) -> KeyChange {
+        let old: Vec<String> =
+            file.meta.all_keys().map(|k| format!("{} {}", k.kind(), tresor_keys::service::describe_key(k))).collect();
+        let new: Vec<String> = groups.iter().flatten().map(KeySpec::describe).collect();
+        KeyChange {
+            path: file.path.clone(),
+            added: new.iter().filter(|k| !old.contains(k)).cloned().collect(),
+            removed: old.iter().filter(|k| !new.contains(k)).cloned().collect(),
+        }
+    }
+}
+
 /// Re-wrap `files` for their rules (asking first unless `--yes`): the outcome and, per file
 /// written, the keys added and removed.
 fn update_files(a: &UpdatekeysArgs, files: &[PathBuf]) -> Result<(Outcome, Vec<KeyChange>)> {
@@ -180,18 +194,7 @@ fn update_files(a: &UpdatekeysArgs, files: &[PathBuf]) -> Result<(Outcome, Vec<K
         match written {
             Ok(()) => {
                 outcome.changed += 1;
-                let old: Vec<String> = job
-                    .file
-                    .meta
-                    .all_keys()
-                    .map(|k| format!("{} {}", k.kind(), tresor_keys::service::describe_key(k)))
-                    .collect();
-                let new: Vec<String> = job.groups.iter().flatten().map(KeySpec::describe).collect();
-                changes.push(KeyChange {
-                    path: job.file.path.clone(),
-                    added: new.iter().filter(|k| !old.contains(k)).cloned().collect(),
-                    removed: old.iter().filter(|k| !new.contains(k)).cloned().collect(),
-                });
+                changes.push(KeyChange::of(&job.file, &job.groups));
             }
             Err(e) => outcome.fail(&job.file.path, &e),
         }
@@ -228,18 +231,7 @@ fn rotate_files(a: &RotateArgs, files: &[PathBuf]) -> Result<(Outcome, Vec<KeyCh
         match written {
             Ok(()) => {
                 outcome.changed += 1;
-                let old: Vec<String> = job
-                    .file
-                    .meta
-                    .all_keys()
-                    .map(|k| format!("{} {}", k.kind(), tresor_keys::service::describe_key(k)))
-                    .collect();
-                let new: Vec<String> = job.groups.iter().flatten().map(KeySpec::describe).collect();
-                changes.push(KeyChange {
-                    path: job.file.path.clone(),
-                    added: new.iter().filter(|k| !old.contains(k)).cloned().collect(),
-                    removed: old.iter().filter(|k| !new.contains(k)).cloned().collect(),
-                });
+                changes.push(KeyChange::of(&job.file, &job.groups));
             }
             Err(e) => outcome.fail(&job.file.path, &e),
         }

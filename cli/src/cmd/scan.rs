@@ -194,11 +194,8 @@ fn scan_fleet(a: &ScanArgs, list: &Path) -> Result<i32> {
         std::fs::read_to_string(list)
             .map_err(|e| fail(codes::COULD_NOT_READ_INPUT_FILE, format!("{}: {e}", list.display())))?
     };
-    let shard = match &a.shard {
-        Some(s) => Some(Shard::parse(s).map_err(|e| fail(codes::ERROR_CONFLICTING_PARAMETERS, e.to_string()))?),
-        None => Shard::from_env(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
-            .map_err(|e| fail(codes::ERROR_CONFLICTING_PARAMETERS, e.to_string()))?,
-    };
+    let shard =
+        Shard::chosen(a.shard.as_deref()).map_err(|e| fail(codes::ERROR_CONFLICTING_PARAMETERS, e.to_string()))?;
     let all = fleet::read_list(&text);
     let mine: Vec<&String> = all.iter().filter(|r| shard.is_none_or(|s| s.owns(&fleet::identity(r)))).collect();
     if let Some(s) = shard {

@@ -69,6 +69,15 @@ impl Shard {
         }
     }
 
+    /// The shard a command runs as: `--shard I/N` when given, else the engine's variables
+    /// from this process's environment ([`Shard::from_env`]); `None`: not sharded.
+    pub fn chosen(flag: Option<&str>) -> Result<Option<Shard>, ShardError> {
+        match flag {
+            Some(spec) => Shard::parse(spec).map(Some),
+            None => Shard::from_env(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty())),
+        }
+    }
+
     /// Does this shard own the repository `identity`?
     pub fn owns(&self, identity: &str) -> bool {
         shard_of(identity, self.count) == self.index

@@ -164,11 +164,7 @@ pub(crate) fn run(o: &Options, verb: &str, what: &str, apply: Apply) -> Result<i
         .branch
         .ok_or_else(|| fail(codes::ERROR_CONFLICTING_PARAMETERS, "--repos needs --branch NAME for the commits"))?;
     let text = std::fs::read_to_string(list).with_context(|| format!("reading {}", list.display()))?;
-    let shard = match o.shard {
-        Some(s) => Some(Shard::parse(s).map_err(|e| fail(codes::ERROR_CONFLICTING_PARAMETERS, e.to_string()))?),
-        None => Shard::from_env(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
-            .map_err(|e| fail(codes::ERROR_CONFLICTING_PARAMETERS, e.to_string()))?,
-    };
+    let shard = Shard::chosen(o.shard).map_err(|e| fail(codes::ERROR_CONFLICTING_PARAMETERS, e.to_string()))?;
     let base = list.parent().filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf).unwrap_or_default();
     let mut results = Vec::new();
     for repo in fleet::read_list(&text).iter().filter(|r| shard.is_none_or(|s| s.owns(&fleet::identity(r)))) {
