@@ -19,6 +19,7 @@ mod differential;
 mod docs;
 mod doctor;
 mod errors;
+mod fleet;
 mod git;
 mod gitops;
 mod hckms;
