@@ -639,16 +639,22 @@ fn audit_over_a_list_of_repositories() {
         git_at(&dir, &["add", "-A"], "2024-01-01T00:00:00Z");
         git_at(&dir, &["commit", "-qm", "start"], "2024-01-01T00:00:00Z");
     }
-    let list = sb.write("repos.txt", "one\ntwo\n");
+    // A bare mirror and a URL are audited from a temporary work tree of their own.
+    git_at(&sb.path(""), &["clone", "-q", "--bare", "one", "one-mirror.git"], "2024-01-01T00:00:00Z");
+    let url = format!("file://{}", sb.path("two").display());
+    let list = sb.write("repos.txt", &format!("one\ntwo\none-mirror.git\n{url}\n"));
     let out = sb.tresor().args(["audit", "--value-age", "--format", "json", "--repos"]).arg(&list).ok();
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let repos: Vec<&str> = v.as_array().unwrap().iter().map(|r| r["repository"].as_str().unwrap()).collect();
-    assert_eq!(repos, ["one", "two"]);
+    assert_eq!(repos, ["one", "two", "one-mirror.git", url.as_str()]);
+    assert_eq!(v[2]["report"], v[0]["report"], "the mirror's report is its work tree's");
+    assert_eq!(v[3]["report"], v[1]["report"]);
     for r in v.as_array().unwrap() {
         assert_eq!(r["report"][0]["path"], "[\"password\"]", "{v}");
         assert!(r["report"][0]["last_changed"].as_str().unwrap().starts_with("2024-01-01"), "{v}");
     }
     // The key report, as a table: one section per repository, default policy passes age.
+    let list = sb.write("repos1.txt", "one\ntwo\n");
     let table = sb.tresor().args(["audit", "--repos"]).arg(&list).ok();
     assert!(table.contains("## one") && table.contains("## two") && table.contains("age:holder"), "{table}");
     // A repository that is not there: named, exit 1.

@@ -235,13 +235,46 @@ fn updatekeys_campaign_commits_on_a_branch_per_repository() {
     assert_eq!(plain, "password: hunter2\n", "the new key opens the re-keyed file");
     assert!(git_at(&sb.path("done"), &["branch", "--list", "rekey-2026"], "2025-01-01T00:00:00Z").is_empty());
     assert!(git_at(&sb.path("dirty"), &["branch", "--list", "rekey-2026"], "2025-01-01T00:00:00Z").is_empty());
-    // The branch exists now: a second run refuses that repository instead of overwriting.
+    // The branch holds this campaign's commit: a second run (a retried shard) reports it
+    // done, the same commit, instead of failing or committing twice.
     let again = with_git_identity(&mut sb.tresor())
         .args(["updatekeys", "-y", "--branch", "rekey-2026", "--repos"])
         .arg(&list)
         .run();
     let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
-    assert!(again[0]["error"].as_str().unwrap().contains("exists already"), "{again}");
+    assert_eq!((&again[0]["status"], &again[0]["resumed"]), (&serde_json::json!("changed"), &serde_json::json!(true)));
+    assert_eq!(again[0]["commit"], summary[0]["commit"], "{again}");
+    assert_eq!(again[0]["files"][0]["path"], "s.yaml");
+    // A branch of that name with someone else's commit is refused, left as it is.
+    let other = sb.path("other");
+    make("other", &both);
+    git_at(&other, &["switch", "-q", "-c", "rekey-2026"], "2025-01-01T00:00:00Z");
+    git_at(&other, &["commit", "-q", "--allow-empty", "-m", "work in progress"], "2025-01-01T00:00:00Z");
+    git_at(&other, &["switch", "-q", "main"], "2025-01-01T00:00:00Z");
+    let mine = sb.write("other.txt", "other\n");
+    let out = with_git_identity(&mut sb.tresor())
+        .args(["updatekeys", "-y", "--branch", "rekey-2026", "--repos"])
+        .arg(&mine)
+        .run();
+    let out: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out[0]["error"].as_str().unwrap().contains("exists already"), "{out}");
+    assert_eq!(git_at(&other, &["log", "-1", "--format=%s", "rekey-2026"], "2025-01-01T00:00:00Z"), "work in progress");
+    // A bare mirror is re-keyed too (in a linked work tree of its own).
+    git_at(&sb.path(""), &["clone", "-q", "--bare", "other", "other-mirror.git"], "2025-01-01T00:00:00Z");
+    let mirror_list = sb.write("mirror.txt", "other-mirror.git\n");
+    let out = with_git_identity(&mut sb.tresor())
+        .args(["updatekeys", "-y", "--branch", "rekey-mirror", "--repos"])
+        .arg(&mirror_list)
+        .ok();
+    let out: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(out[0]["status"], "changed", "{out}");
+    let mirror = sb.path("other-mirror.git");
+    let log = git_at(&mirror, &["log", "-1", "--format=%B", "rekey-mirror"], "2025-01-01T00:00:00Z");
+    assert!(log.contains("tresor updatekeys: 1 file(s)"), "{log}");
+    assert_eq!(
+        git_at(&mirror, &["worktree", "list", "--porcelain"], "2025-01-01T00:00:00Z").matches("worktree ").count(),
+        1
+    );
     // A rotation campaign: a new data key in every file, committed on its branch.
     let done = sb.path("done");
     let before = git_at(&done, &["show", "HEAD:s.yaml"], "2025-01-01T00:00:00Z");

@@ -4,8 +4,8 @@
 //! `TRESOR_SHARD_COUNT`), one of them killed mid-run and retried, merged, and compared with
 //! one process over the whole list: the same findings, the same incidents, the same exposure
 //! report, no repository missed or doubled. Then a rotation campaign, sharded as GitLab
-//! shards it, leaves one commit per repository that the real sops opens with the staying
-//! key and not with the departed one.
+//! shards it and also killed and retried, leaves one commit per repository that the real
+//! sops opens with the staying key and not with the departed one.
 
 use crate::common::*;
 use std::collections::BTreeSet;
@@ -186,17 +186,42 @@ fn sharded_runs_with_a_killed_shard_merge_into_what_one_process_finds() {
     let with_sops: BTreeSet<String> = (0..REPOS).filter(|i| i % 5 == 0).map(|i| format!("r{i}")).collect();
     assert_eq!(must_rotate, with_sops, "{whole:?}");
 
-    // The rotation campaign, in two GitLab shards: one commit per repository with SOPS
-    // files; sops opens the result with the staying key, not with the leaving one.
-    for node in 1..=2 {
-        let out = with_git_identity(&mut sb.tresor())
+    // The rotation campaign, in two GitLab shards, the first killed mid-run and retried:
+    // one commit per repository with SOPS files, the work trees untouched; sops opens the
+    // result with the staying key, not the leaving one.
+    let campaign = |node: usize| {
+        let mut c = sb.tresor();
+        with_git_identity(&mut c)
             .args(["rotate", "--rm-age", &leaving, "--branch", "rotate-leaver", "--repos"])
             .arg(&list)
             .env("CI_NODE_INDEX", node.to_string())
-            .env("CI_NODE_TOTAL", "2")
-            .run();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            .env("CI_NODE_TOTAL", "2");
+        c
+    };
+    let mut victim = campaign(1).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+    let mut progress = std::io::BufReader::new(victim.stderr.take().unwrap());
+    // Killed once it has started on its second repository with SOPS files: the first one
+    // is committed, the second anywhere in between.
+    let mut with_files = 0;
+    let mut line = String::new();
+    while with_files < 2 {
+        line.clear();
+        assert!(progress.read_line(&mut line).unwrap() > 0, "the campaign ended first");
+        let repo = line.trim().rsplit(' ').next().unwrap_or("");
+        if line.contains("] r") && repo[1..].parse::<usize>().is_ok_and(|i| i % 5 == 0) {
+            with_files += 1;
+        }
     }
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    let mut resumed = 0;
+    for node in 1..=2 {
+        let out = campaign(node).run();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        resumed += summary.as_array().unwrap().iter().filter(|r| r["resumed"] == true).count();
+    }
+    assert!(resumed >= 1, "the retry took up the killed run's commit");
     for i in 0..REPOS {
         let dir = sb.path(&format!("r{i}"));
         let branch = git_at(&dir, &["branch", "--list", "rotate-leaver"], "2025-02-01T00:00:00Z");
@@ -205,6 +230,13 @@ fn sharded_runs_with_a_killed_shard_merge_into_what_one_process_finds() {
             continue;
         }
         assert_eq!(git_at(&dir, &["rev-list", "--count", "main..rotate-leaver"], "2025-02-01T00:00:00Z"), "1", "r{i}");
+        assert_eq!(git_at(&dir, &["status", "--porcelain"], "2025-02-01T00:00:00Z"), "", "r{i}: work tree untouched");
+        assert_eq!(git_at(&dir, &["rev-parse", "--abbrev-ref", "HEAD"], "2025-02-01T00:00:00Z"), "main");
+        assert_eq!(
+            git_at(&dir, &["worktree", "list"], "2025-02-01T00:00:00Z").lines().count(),
+            1,
+            "r{i}: no work tree left"
+        );
         let file = sb.write(
             &format!("r{i}-rotated.yaml"),
             &(git_at(&dir, &["show", "rotate-leaver:secrets.yaml"], "2025-02-01T00:00:00Z") + "\n"),

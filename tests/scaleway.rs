@@ -241,3 +241,60 @@ fn bulk_updatekeys_stays_within_a_rate_limit() {
     assert!(!out.status.success());
     assert!(emu.state.lock().unwrap().refused_for_rate > 0, "the budget refuses a burst");
 }
+
+/// A fleet's budget, shared: two shard processes of a re-key campaign run at once against a
+/// service that refuses more than 900 requests per second. With
+/// `TRESOR_KEY_SERVICE_FLEET_RATE=800` each takes half, 400/s: no request is refused. (Each
+/// at 800/s, as `TRESOR_KEY_SERVICE_RATE=800` would set it, is under the limit alone and
+/// over it together.)
+#[test]
+fn shards_of_a_campaign_share_the_fleet_rate_budget() {
+    let emu = Emulator::start(&[KEY, KEY2]);
+    let sb = Sandbox::new();
+    let one = sb.write("one.yaml", "password: hunter2\n");
+    with_token(&mut sb.tresor(), FULL).args(["encrypt", "-i", "--scw-kms", &emu.key_uri(KEY)]).arg(&one).ok();
+    let enc = sb.read("one.yaml");
+    let rules = format!("creation_rules:\n  - scw_kms: {},{}\n", emu.key_uri(KEY), emu.key_uri(KEY2));
+    let mut list = String::new();
+    for r in 0..8 {
+        let dir = sb.path(&format!("repo{r}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..120 {
+            std::fs::write(dir.join(format!("s{i:03}.yaml")), &enc).unwrap();
+        }
+        std::fs::write(dir.join(".sops.yaml"), &rules).unwrap();
+        git_at(&dir, &["init", "-q", "-b", "main"], "2025-01-01T00:00:00Z");
+        git_at(&dir, &["add", "-A"], "2025-01-01T00:00:00Z");
+        git_at(&dir, &["commit", "-qm", "start"], "2025-01-01T00:00:00Z");
+        list.push_str(&format!("repo{r}\n"));
+    }
+    let list = sb.write("repos.txt", &list);
+    emu.set_budget(900, std::time::Duration::from_secs(1));
+    let shards: Vec<_> = (1..=2)
+        .map(|i| {
+            let mut c = sb.tresor();
+            with_token(&mut c, FULL);
+            with_git_identity(&mut c)
+                .args(["updatekeys", "-y", "--branch", "rekey", "--shard", &format!("{i}/2"), "--repos"])
+                .arg(&list)
+                .env("TRESOR_KEY_SERVICE_FLEET_RATE", "800")
+                .env("SCW_KMS_RETRIES", "0")
+                .env_remove("SOPS_AGE_KEY_FILE")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut changed = 0;
+    for s in shards {
+        let out = s.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        changed += summary.as_array().unwrap().iter().filter(|r| r["status"] == "changed").count();
+    }
+    assert_eq!(changed, 8, "every repository re-keyed by one of the shards");
+    let st = emu.state.lock().unwrap();
+    assert!(st.log.len() >= 8 * 120 * 2, "an unwrap and a wrap per file: {}", st.log.len());
+    assert_eq!(st.refused_for_rate, 0, "the two shards together stayed under the budget");
+}

@@ -792,6 +792,24 @@ fn fleet_shards_cover_every_repository_once_and_merge_into_incidents() {
     assert_eq!(incidents.as_array().unwrap().len(), 2, "{incidents}");
     assert_eq!(incidents[0]["repositories"], serde_json::json!(["a", "a-mirror.git", "b"]));
     assert_eq!(incidents[1]["repositories"], serde_json::json!(["c", url]));
+    // A baseline holds per repository: a's finding is known; b's, the same file and token,
+    // still counts — in a scan of the list and in a merge.
+    let only_a = sb.write("only-a.txt", "a\n");
+    let known = sb.tresor().args(["scan", "--format", "json", "--repos"]).arg(&only_a).run();
+    let baseline = sb.write("baseline.json", &String::from_utf8(known.stdout).unwrap());
+    let a_and_b = sb.write("a-b.txt", "a\nb\n");
+    let again =
+        sb.tresor().args(["scan", "--format", "json", "--baseline"]).arg(&baseline).arg("--repos").arg(&a_and_b).run();
+    assert_eq!(repos_of(&serde_json::from_slice(&again.stdout).unwrap()), ["b"]);
+    let merged = sb
+        .tresor()
+        .args(["report", "merge", "--baseline"])
+        .arg(&baseline)
+        .args((1..=3).map(|i| sb.path(&format!("shard-{i}.json"))))
+        .run();
+    let incidents: serde_json::Value = serde_json::from_slice(&merged.stdout).unwrap();
+    let shared = incidents.as_array().unwrap().iter().find(|i| i["repositories"].to_string().contains("\"b\""));
+    assert_eq!(shared.unwrap()["repositories"], serde_json::json!(["a-mirror.git", "b"]), "{incidents}");
     // A bad shard is a usage error, not a silent full scan.
     sb.tresor().args(["scan", "--shard", "4/3", "--repos"]).arg(&list).fails_with(8);
 }

@@ -652,6 +652,10 @@ pub enum ReportAction {
         /// Exit code when there are incidents (as `scan --exit-code`)
         #[arg(long = "exit-code", default_value_t = 1)]
         exit_code: i32,
+        /// A previous report (a merged fleet report's findings, or `scan --format json`): its
+        /// findings do not count again, each in its own repository
+        #[arg(long, value_name = "FILE")]
+        baseline: Option<PathBuf>,
     },
 }
 

@@ -89,8 +89,8 @@ fn audit_one(a: &AuditArgs) -> Result<(String, i32)> {
     Ok((text, if report.has_violations() { POLICY_VIOLATION } else { 0 }))
 }
 
-/// `audit --repos FILE [--shard I/N]`: the same report for each listed work tree (`-r` on
-/// it), gathered: JSON as `[{"repository", "report"}]` (or `"error"`), Markdown and tables
+/// `audit --repos FILE [--shard I/N]`: the same report for each listed repository (`-r` on
+/// its work tree; a URL or bare mirror cloned into a temporary one), gathered: JSON as `[{"repository", "report"}]` (or `"error"`), Markdown and tables
 /// one section per repository. Exit 1 when a repository could not be audited, else 10 when
 /// one breaks the policy or needs action, else 0.
 fn audit_fleet(a: &AuditArgs, list: &std::path::Path) -> Result<i32> {
@@ -98,21 +98,24 @@ fn audit_fleet(a: &AuditArgs, list: &std::path::Path) -> Result<i32> {
     let text = std::fs::read_to_string(list).with_context(|| format!("reading {}", list.display()))?;
     let shard =
         Shard::chosen(a.shard.as_deref()).map_err(|e| fail(codes::ERROR_CONFLICTING_PARAMETERS, e.to_string()))?;
+    if let Some(s) = shard {
+        tresor_kms::http::share_fleet_rate(s.count);
+    }
     let base =
         list.parent().filter(|p| !p.as_os_str().is_empty()).map(std::path::Path::to_path_buf).unwrap_or_default();
     let (mut json, mut out, mut failed, mut flagged) = (Vec::new(), String::new(), 0usize, false);
     for repo in fleet::read_list(&text).iter().filter(|r| shard.is_none_or(|s| s.owns(&fleet::identity(r)))) {
-        let mut one = a.clone();
-        one.repos = None;
-        one.output = None;
-        one.recursive = Some(base.join(repo));
-        let result = if fleet::is_url(repo) {
-            Err(anyhow::anyhow!("a URL: the audit reads work trees (clone it first)"))
-        } else if !base.join(repo).is_dir() {
-            Err(anyhow::anyhow!("no such directory"))
-        } else {
-            audit_one(&one)
-        };
+        // A URL or a bare mirror is cloned into a temporary work tree, removed once audited.
+        let result = fleet::open(repo, &base, fleet::Need::WorkTree).map_err(anyhow::Error::from).and_then(|opened| {
+            let mut one = a.clone();
+            one.repos = None;
+            one.output = None;
+            one.recursive = Some(opened.path.clone());
+            // Paths relative to the repository: where a shard happened to check it out (a
+            // temporary clone, a pod's volume) must not make two runs' reports differ.
+            let (report, code) = audit_one(&one)?;
+            Ok((report.replace(&format!("{}/", opened.path.display()), ""), code))
+        });
         match result {
             Ok((report, code)) => {
                 flagged |= code == POLICY_VIOLATION;

@@ -64,8 +64,21 @@ impl Outcome {
     /// Print the failures and a summary; the exit code is the first failure's (sops'
     /// code for its cause), 0 when none failed.
     pub(crate) fn report(&self, verb: &str) -> i32 {
+        self.report_under(verb, None)
+    }
+
+    /// As [`Outcome::report`], files named as `REPOSITORY:PATH` relative to `root` (a
+    /// campaign's temporary work tree means nothing to the reader).
+    pub(crate) fn report_under(&self, verb: &str, root: Option<(&Path, &str)>) -> i32 {
         for (p, e, _) in &self.failed {
-            eprintln!("tresor: error: {}: {e}", p.display());
+            match root {
+                Some((top, repo)) => eprintln!(
+                    "tresor: error: {}:{}: {e}",
+                    crate::exit::clean(repo),
+                    crate::exit::clean(&p.strip_prefix(top).unwrap_or(p).display().to_string())
+                ),
+                None => eprintln!("tresor: error: {}: {e}", crate::exit::clean(&p.display().to_string())),
+            }
         }
         eprintln!(
             "tresor: {verb} {} file(s), {} unchanged, {} failed",

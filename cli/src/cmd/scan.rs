@@ -201,43 +201,36 @@ fn scan_fleet(a: &ScanArgs, list: &Path) -> Result<i32> {
     if let Some(s) = shard {
         eprintln!("tresor: shard {}/{}: {} of {} repositories", s.index + 1, s.count, mine.len(), all.len());
     }
-    let base = list.parent().filter(|p| !p.as_os_str().is_empty() && list.as_os_str() != "-");
-    let cwd = std::env::current_dir()?;
+    let base = list
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty() && list.as_os_str() != "-")
+        .map_or_else(std::env::current_dir, |b| Ok(b.to_path_buf()))?;
     let checks =
         Checks { helm: !a.no_helm && !a.guard_only, dockerfile: !a.no_dockerfile && !a.guard_only, guard: !a.no_guard };
     let mut findings = Vec::new();
     let mut not_scanned: Vec<(String, String)> = Vec::new();
     let mut engine = Engine::new(RuleSet::default());
-    let clones = tempfile::tempdir()?;
     for (n, repo) in mine.iter().enumerate() {
-        // A URL is cloned (a bare mirror, in a temporary directory removed at the end);
-        // relative paths are relative to the list, so a list and its mirrors travel together.
-        let path = if fleet::is_url(repo) {
-            let dest = clones.path().join(format!("{n}.git"));
-            let out = std::process::Command::new("git")
-                .args(["clone", "--mirror", "--quiet", "--", repo.as_str()])
-                .arg(&dest)
-                .env("GIT_TERMINAL_PROMPT", "0")
-                .output()?;
-            if !out.status.success() {
-                let why = String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("git clone failed").to_string();
-                not_scanned.push((repo.to_string(), format!("cannot clone: {why}")));
+        // A URL is cloned (a bare mirror, removed once scanned); relative paths are relative
+        // to the list, so a list and its mirrors travel together.
+        let opened = match fleet::open(repo, &base, fleet::Need::History) {
+            Ok(o) => o,
+            Err(e) => {
+                not_scanned.push((repo.to_string(), e.to_string()));
                 continue;
             }
-            dest
-        } else {
-            base.map_or_else(|| cwd.join(repo.as_str()), |b| b.join(repo.as_str()))
         };
+        let path = opened.path.clone();
         let rules = if a.guard_only { RuleSet::default() } else { load_rules(a.config.as_deref(), &path)? };
         engine = Engine::new(rules);
         eprintln!("tresor: [{}/{}] {}", n + 1, mine.len(), crate::exit::clean(repo));
         match sources::scan_history(&engine, &path, a.range.as_deref(), checks, &|_, _| {}) {
-            Ok(found) => {
-                let mut found = suppress(a, &path, found)?;
+            Ok(mut found) => {
+                // Named before suppression, so a fleet baseline holds per repository.
                 for f in &mut found {
                     f.repository = repo.to_string();
                 }
-                findings.extend(found);
+                findings.extend(suppress(a, &path, found)?);
             }
             Err(e) => not_scanned.push((repo.to_string(), e.to_string())),
         }
@@ -248,7 +241,12 @@ fn scan_fleet(a: &ScanArgs, list: &Path) -> Result<i32> {
 /// `tresor report merge`: shard reports (`scan --repos … --format json`) as incidents, one
 /// per secret with every repository and place; exit as `scan` does when there are leaks.
 pub(crate) fn report(a: ReportArgs) -> Result<i32> {
-    let ReportAction::Merge { reports, format, output, exit_code } = a.action;
+    let ReportAction::Merge { reports, format, output, exit_code, baseline } = a.action;
+    let known = baseline
+        .as_deref()
+        .map(Suppressions::baseline_only)
+        .transpose()
+        .map_err(|e| fail(codes::COULD_NOT_READ_INPUT_FILE, e))?;
     let mut findings: Vec<tresor_scan::Finding> = Vec::new();
     for r in &reports {
         let text = std::fs::read_to_string(r)
@@ -257,6 +255,11 @@ pub(crate) fn report(a: ReportArgs) -> Result<i32> {
             fail(codes::COULD_NOT_READ_INPUT_FILE, format!("{}: not a `scan --format json` report: {e}", r.display()))
         })?;
         findings.extend(part);
+    }
+    let before = findings.len();
+    if let Some(known) = &known {
+        findings.retain(|f| !known.suppressed(f));
+        eprintln!("tresor: {} finding(s) in the baseline left out", before - findings.len());
     }
     let incidents = tresor_scan::fleet::merge(&findings);
     let body = match format.as_str() {

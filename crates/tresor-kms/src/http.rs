@@ -59,6 +59,28 @@ pub const DEADLINE_ENV: &str = "TRESOR_KEY_SERVICE_DEADLINE";
 /// Requests per second to one key service, at most (default: no limit).
 pub const RATE_ENV: &str = "TRESOR_KEY_SERVICE_RATE";
 
+/// Requests per second to one key service for a whole fleet run: each process of a sharded
+/// run (`--shard I/N` or the engine's variables) takes 1/N of it.
+pub const FLEET_RATE_ENV: &str = "TRESOR_KEY_SERVICE_FLEET_RATE";
+
+/// How many shards share [`FLEET_RATE_ENV`]: set once by a command that runs one shard of N.
+static FLEET_SHARDS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
+/// This process runs one shard of `shards`: a fleet-wide rate budget is divided by it.
+pub fn share_fleet_rate(shards: u32) {
+    FLEET_SHARDS.store(shards.max(1), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The rate this process keeps to: its own limit, the fleet's share, whichever is lower.
+fn effective_rate(process: Option<f64>, fleet: Option<f64>, shards: u32) -> Option<f64> {
+    let valid = |r: f64| r.is_finite() && r > 0.0;
+    let share = fleet.filter(|r| valid(*r)).map(|r| r / f64::from(shards.max(1)));
+    match (process.filter(|r| valid(*r)), share) {
+        (Some(p), Some(s)) => Some(p.min(s)),
+        (p, s) => p.or(s),
+    }
+}
+
 /// The first of these environment variables that is set to something non-blank.
 pub fn env_first(names: &[&str]) -> Option<String> {
     names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
@@ -76,8 +98,10 @@ impl Settings {
         if let Some(t) = env_first(&[DEADLINE_ENV]).and_then(|t| t.trim_end_matches('s').parse().ok()) {
             self.deadline = Duration::from_secs(t);
         }
-        if let Some(r) = env_first(&[RATE_ENV]).and_then(|r| r.trim_end_matches("/s").parse::<f64>().ok()) {
-            self.rate = Some(r).filter(|r| r.is_finite() && *r > 0.0);
+        let rate_of = |name: &str| env_first(&[name]).and_then(|r| r.trim_end_matches("/s").parse::<f64>().ok());
+        let shards = FLEET_SHARDS.load(std::sync::atomic::Ordering::Relaxed);
+        if let Some(r) = effective_rate(rate_of(RATE_ENV), rate_of(FLEET_RATE_ENV), shards) {
+            self.rate = Some(r);
         }
         self
     }
@@ -259,4 +283,21 @@ pub fn first_line(s: &str) -> String {
         out.push('…');
     }
     out
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::effective_rate;
+
+    #[test]
+    fn a_fleet_budget_is_shared_by_the_shards_and_never_raises_a_process_limit() {
+        assert_eq!(effective_rate(None, None, 4), None);
+        assert_eq!(effective_rate(Some(50.0), None, 4), Some(50.0));
+        assert_eq!(effective_rate(None, Some(800.0), 4), Some(200.0));
+        assert_eq!(effective_rate(None, Some(800.0), 1), Some(800.0));
+        assert_eq!(effective_rate(Some(100.0), Some(800.0), 4), Some(100.0));
+        assert_eq!(effective_rate(Some(300.0), Some(800.0), 4), Some(200.0));
+        assert_eq!(effective_rate(Some(0.0), Some(-1.0), 4), None, "nonsense is no limit, as before");
+        assert_eq!(effective_rate(None, Some(800.0), 0), Some(800.0), "0 shards is 1");
+    }
 }

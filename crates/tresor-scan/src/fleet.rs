@@ -248,3 +248,85 @@ mod tests {
         assert_eq!(read_list("# fleet\na\n\nb.git\nb\n  c/ \n"), ["a", "b.git", "c/"]);
     }
 }
+
+/// What a command needs of a listed repository.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// Its history (`scan`): a work tree or a bare repository will do.
+    History,
+    /// Its files at HEAD and its history (`audit`): a work tree.
+    WorkTree,
+}
+
+/// A listed repository opened for reading: the path to read, and the temporary clone behind
+/// it (removed when this is dropped), if one was needed.
+#[derive(Debug)]
+pub struct Opened {
+    /// Where to read it.
+    pub path: std::path::PathBuf,
+    _clone: Option<tempfile::TempDir>,
+}
+
+/// Why a listed repository could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// A local entry that is not a directory.
+    #[error("no such directory")]
+    Missing,
+    /// git could not clone it (its last line of explanation).
+    #[error("cannot clone: {0}")]
+    Clone(String),
+    /// The temporary directory or git itself.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Open list entry `entry` (paths relative to `base`, the list's directory) for `need`:
+/// a URL is cloned (a bare mirror for history, a clone with a work tree otherwise); a local
+/// bare repository that must give a work tree is cloned with `--shared` (its objects are
+/// borrowed, not copied); a local work tree is read where it is. Clones live in a temporary
+/// directory of their own, removed as soon as the repository is done, so a shard's disk use
+/// is that of one repository at a time.
+pub fn open(entry: &str, base: &std::path::Path, need: Need) -> Result<Opened, OpenError> {
+    let git_clone = |args: &[&str], src: &std::ffi::OsStr| -> Result<Opened, OpenError> {
+        let tmp = tempfile::Builder::new().prefix("tresor-fleet-").tempdir()?;
+        let dest = tmp.path().join("repo");
+        let out = std::process::Command::new("git")
+            .arg("clone")
+            .args(args)
+            .args(["--quiet", "--"])
+            .arg(src)
+            .arg(&dest)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .output()?;
+        if !out.status.success() {
+            let why = String::from_utf8_lossy(&out.stderr);
+            return Err(OpenError::Clone(why.lines().last().unwrap_or("git clone failed").to_string()));
+        }
+        Ok(Opened { path: dest, _clone: Some(tmp) })
+    };
+    if is_url(entry) {
+        return match need {
+            Need::History => git_clone(&["--mirror"], entry.as_ref()),
+            Need::WorkTree => git_clone(&[], entry.as_ref()),
+        };
+    }
+    let path = base.join(entry);
+    if !path.is_dir() {
+        return Err(OpenError::Missing);
+    }
+    if need == Need::WorkTree && is_bare(&path) {
+        return git_clone(&["--shared"], path.as_os_str());
+    }
+    Ok(Opened { path, _clone: None })
+}
+
+/// Is `path` a bare repository (no work tree)?
+fn is_bare(path: &std::path::Path) -> bool {
+    std::process::Command::new("git")
+        .arg("-C")
+        .arg(path)
+        .args(["rev-parse", "--is-bare-repository"])
+        .output()
+        .is_ok_and(|o| o.status.success() && o.stdout.starts_with(b"true"))
+}

@@ -11,8 +11,11 @@ use crate::finding::Finding;
 #[derive(Default)]
 pub struct Suppressions {
     fingerprints: HashSet<String>,
-    /// (rule, file, secret hash) from a baseline: robust to line moves and new commits.
-    baseline: HashSet<(String, String, String)>,
+    /// (repository, rule, file, secret hash) from a baseline: robust to line moves and new
+    /// commits. The repository is empty in a one-repository report (the entry then holds
+    /// in every repository); a fleet report's entries hold in their own repository only,
+    /// so the same file name in two repositories is two findings.
+    baseline: HashSet<(String, String, String, String)>,
 }
 
 impl Suppressions {
@@ -32,14 +35,27 @@ impl Suppressions {
             }
         }
         if let Some(b) = baseline {
-            let text = std::fs::read_to_string(b).map_err(|e| format!("baseline {}: {e}", b.display()))?;
-            let findings: Vec<Finding> =
-                serde_json::from_str(&text).map_err(|e| format!("baseline {}: {e}", b.display()))?;
-            for f in findings {
-                s.baseline.insert((f.rule_id, f.file, f.secret_hash));
-            }
+            s.add_baseline(b)?;
         }
         Ok(s)
+    }
+
+    /// Only a baseline report (`report merge --baseline`): a previous scan or merged fleet
+    /// report whose findings do not count again.
+    pub fn baseline_only(baseline: &Path) -> Result<Suppressions, String> {
+        let mut s = Suppressions::default();
+        s.add_baseline(baseline)?;
+        Ok(s)
+    }
+
+    fn add_baseline(&mut self, b: &Path) -> Result<(), String> {
+        let text = std::fs::read_to_string(b).map_err(|e| format!("baseline {}: {e}", b.display()))?;
+        let findings: Vec<Finding> =
+            serde_json::from_str(&text).map_err(|e| format!("baseline {}: {e}", b.display()))?;
+        for f in findings {
+            self.baseline.insert((f.repository, f.rule_id, f.file, f.secret_hash));
+        }
+        Ok(())
     }
 
     /// Is this finding suppressed (by fingerprint, `file:rule:line`, secret hash or baseline)?
@@ -48,6 +64,8 @@ impl Suppressions {
             || self.fingerprints.contains(&format!("{}:{}:{}", f.file, f.rule_id, f.line))
             // Betterleaks' value fingerprints: SHA-256 of the secret, as our secret hash.
             || self.fingerprints.contains(&f.secret_hash)
-            || self.baseline.contains(&(f.rule_id.clone(), f.file.clone(), f.secret_hash.clone()))
+            || [f.repository.as_str(), ""].iter().any(|repo| {
+                self.baseline.contains(&(repo.to_string(), f.rule_id.clone(), f.file.clone(), f.secret_hash.clone()))
+            })
     }
 }
