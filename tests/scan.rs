@@ -813,3 +813,33 @@ fn fleet_shards_cover_every_repository_once_and_merge_into_incidents() {
     // A bad shard is a usage error, not a silent full scan.
     sb.tresor().args(["scan", "--shard", "4/3", "--repos"]).arg(&list).fails_with(8);
 }
+
+/// A fleet entry whose server accepts the connection and never answers does not hold the
+/// shard: the clone is given up after `--clone-timeout`, the repository named as not
+/// scanned (exit 11, the scan incomplete), and the other repositories scanned.
+#[test]
+fn a_clone_that_hangs_is_given_up_and_reported() {
+    let sb = Sandbox::new();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in silent.incoming().flatten() {
+            held.push(conn); // accepted, never answered
+        }
+    });
+    let dir = sb.path("ok");
+    std::fs::create_dir_all(&dir).unwrap();
+    git_at(&dir, &["init", "-q", "-b", "main"], "2025-01-01T00:00:00Z");
+    std::fs::write(dir.join("README.md"), "# nothing\n").unwrap();
+    git_at(&dir, &["add", "-A"], "2025-01-01T00:00:00Z");
+    git_at(&dir, &["commit", "-qm", "start"], "2025-01-01T00:00:00Z");
+    let list = sb.write("repos.txt", &format!("http://{addr}/stuck.git\nok\n"));
+    let t = std::time::Instant::now();
+    let out = sb.tresor().args(["scan", "--format", "json", "--clone-timeout", "1", "--repos"]).arg(&list).run();
+    assert!(t.elapsed() < std::time::Duration::from_secs(20), "{:?}", t.elapsed());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(11), "{err}");
+    assert!(err.contains(&format!("not scanned: http://{addr}/stuck.git: cannot clone: gave up after 1 s")), "{err}");
+    assert!(err.contains("[2/2] ok"), "the next repository is scanned: {err}");
+}

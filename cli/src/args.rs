@@ -287,7 +287,7 @@ pub struct RotateArgs {
     /// Files to rotate (in place with -i or -r)
     pub files: Vec<PathBuf>,
     /// Write back to the file (default: print the rotated file)
-    #[arg(short = 'i', long = "in-place")]
+    #[arg(short = 'i', long = "in-place", conflicts_with = "repos")]
     pub in_place: bool,
     /// Rotate every encrypted YAML/JSON file under this directory, in place
     #[arg(short = 'r', long = "recursive", value_name = "DIR")]
@@ -340,11 +340,19 @@ pub struct RotateArgs {
     pub drop_unsupported_keys: bool,
     #[arg(long = "input-type", value_name = "TYPE", value_parser = store_type())]
     pub input_type: Option<String>,
-    /// A rotation campaign: every encrypted file of each work tree listed in FILE (one per
-    /// line, relative to FILE), committed on a new branch (--branch); a JSON summary
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["files", "recursive", "in_place"], requires = "branch")]
+    #[command(flatten)]
+    pub campaign: CampaignArgs,
+}
+
+/// A re-key campaign's flags, the same for `updatekeys` and `rotate`.
+#[derive(Args, Clone)]
+pub struct CampaignArgs {
+    /// A campaign: every encrypted file of each repository listed in FILE (work trees or
+    /// bare mirrors, one per line, relative to FILE), committed on a new branch (--branch)
+    /// for multi-gitter or git-xargs to push; a JSON summary per repository
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["files", "recursive"], requires = "branch")]
     pub repos: Option<PathBuf>,
-    /// With --repos: the branch to create in each repository
+    /// With --repos: the branch to create in each repository that needs a change
     #[arg(long, value_name = "NAME", requires = "repos")]
     pub branch: Option<String>,
     /// With --repos: only shard I of N (as `scan --repos --shard`)
@@ -370,20 +378,8 @@ pub struct UpdatekeysArgs {
     pub config: Option<PathBuf>,
     #[arg(long = "input-type", value_name = "TYPE", value_parser = store_type())]
     pub input_type: Option<String>,
-    /// A re-key campaign: every encrypted file of each work tree listed in FILE (one per
-    /// line, relative to FILE), committed on a new branch (--branch) for multi-gitter or
-    /// git-xargs to push; a JSON summary per repository
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["files", "recursive"], requires = "branch")]
-    pub repos: Option<PathBuf>,
-    /// With --repos: the branch to create in each repository that needs new keys
-    #[arg(long, value_name = "NAME", requires = "repos")]
-    pub branch: Option<String>,
-    /// With --repos: only shard I of N (as `scan --repos --shard`)
-    #[arg(long, value_name = "I/N", requires = "repos")]
-    pub shard: Option<String>,
-    /// With --repos: write the JSON summary here instead of standard output
-    #[arg(long, value_name = "FILE", requires = "repos")]
-    pub summary: Option<PathBuf>,
+    #[command(flatten)]
+    pub campaign: CampaignArgs,
 }
 
 #[derive(Args)]
@@ -504,13 +500,18 @@ pub struct AuditArgs {
     /// With --value-age: only values unchanged for more than this many days
     #[arg(long = "older-than", value_name = "DAYS", requires = "value_age")]
     pub older_than: Option<u32>,
-    /// Audit each work tree listed in FILE (one per line, relative to FILE) as with -r,
-    /// every report mode included; JSON gathers them as [{"repository", "report"}]
+    /// Audit each repository listed in FILE (work trees, bare mirrors or clone URLs, one
+    /// per line, relative to FILE) as with -r, every report mode included; JSON gathers
+    /// them as [{"repository", "report"}]
     #[arg(long, value_name = "FILE", conflicts_with_all = ["paths", "recursive"])]
     pub repos: Option<PathBuf>,
     /// With --repos: only shard I of N (as `scan --repos --shard`)
     #[arg(long, value_name = "I/N", requires = "repos")]
     pub shard: Option<String>,
+    /// With --repos: give up a clone that takes longer than this many seconds (the
+    /// repository is reported, not dropped)
+    #[arg(long = "clone-timeout", value_name = "SECS", default_value_t = 600, requires = "repos")]
+    pub clone_timeout: u64,
 }
 
 #[derive(Args)]
@@ -674,8 +675,8 @@ pub struct ScanArgs {
     /// tarball (every layer's files, deleted ones included, the config's Env and history)
     #[arg(long, value_name = "PATH", conflicts_with_all = ["git", "range", "staged"])]
     pub image: Option<PathBuf>,
-    /// Scan the Git history of every repository listed in FILE (work trees or bare
-    /// mirrors, one per line, relative to FILE; - reads standard input), each finding
+    /// Scan the Git history of every repository listed in FILE (work trees, bare mirrors or
+    /// clone URLs, one per line, relative to FILE; - reads standard input), each finding
     /// naming its repository; with --shard only this shard's share
     #[arg(long, value_name = "FILE", conflicts_with_all = ["staged", "image", "paths"])]
     pub repos: Option<PathBuf>,
@@ -685,6 +686,10 @@ pub struct ScanArgs {
     /// CI_NODE_INDEX/CI_NODE_TOTAL
     #[arg(long, value_name = "I/N", requires = "repos")]
     pub shard: Option<String>,
+    /// With --repos: give up a clone that takes longer than this many seconds (the
+    /// repository is reported as not scanned, never dropped)
+    #[arg(long = "clone-timeout", value_name = "SECS", default_value_t = 600, requires = "repos")]
+    pub clone_timeout: u64,
     /// Scan a commit range instead of all history, e.g. origin/main..HEAD
     #[arg(long, value_name = "RANGE")]
     pub range: Option<String>,

@@ -106,16 +106,18 @@ fn audit_fleet(a: &AuditArgs, list: &std::path::Path) -> Result<i32> {
     let (mut json, mut out, mut failed, mut flagged) = (Vec::new(), String::new(), 0usize, false);
     for repo in fleet::read_list(&text).iter().filter(|r| shard.is_none_or(|s| s.owns(&fleet::identity(r)))) {
         // A URL or a bare mirror is cloned into a temporary work tree, removed once audited.
-        let result = fleet::open(repo, &base, fleet::Need::WorkTree).map_err(anyhow::Error::from).and_then(|opened| {
-            let mut one = a.clone();
-            one.repos = None;
-            one.output = None;
-            one.recursive = Some(opened.path.clone());
-            // Paths relative to the repository: where a shard happened to check it out (a
-            // temporary clone, a pod's volume) must not make two runs' reports differ.
-            let (report, code) = audit_one(&one)?;
-            Ok((report.replace(&format!("{}/", opened.path.display()), ""), code))
-        });
+        let result = fleet::open(repo, &base, fleet::Need::WorkTree, std::time::Duration::from_secs(a.clone_timeout))
+            .map_err(anyhow::Error::from)
+            .and_then(|opened| {
+                let mut one = a.clone();
+                one.repos = None;
+                one.output = None;
+                one.recursive = Some(opened.path.clone());
+                // Paths relative to the repository: where a shard happened to check it out (a
+                // temporary clone, a pod's volume) must not make two runs' reports differ.
+                let (report, code) = audit_one(&one)?;
+                Ok((report.replace(&format!("{}/", opened.path.display()), ""), code))
+            });
         match result {
             Ok((report, code)) => {
                 flagged |= code == POLICY_VIOLATION;

@@ -91,15 +91,15 @@ impl Outcome {
 }
 
 pub(crate) fn updatekeys(a: UpdatekeysArgs) -> Result<i32> {
-    if let Some(list) = &a.repos {
+    if let Some(list) = &a.campaign.repos {
         if !a.yes {
             return Err(fail(codes::ERROR_CONFLICTING_PARAMETERS, "--repos changes many repositories: pass --yes"));
         }
         let opts = campaign::Options {
             list,
-            branch: a.branch.as_deref(),
-            shard: a.shard.as_deref(),
-            summary: a.summary.as_deref(),
+            branch: a.campaign.branch.as_deref(),
+            shard: a.campaign.shard.as_deref(),
+            summary: a.campaign.summary.as_deref(),
         };
         return campaign::run(
             &opts,
@@ -253,12 +253,12 @@ fn rotate_files(a: &RotateArgs, files: &[PathBuf]) -> Result<(Outcome, Vec<KeyCh
 }
 
 pub(crate) fn rotate(a: RotateArgs) -> Result<i32> {
-    if let Some(list) = &a.repos {
+    if let Some(list) = &a.campaign.repos {
         let opts = campaign::Options {
             list,
-            branch: a.branch.as_deref(),
-            shard: a.shard.as_deref(),
-            summary: a.summary.as_deref(),
+            branch: a.campaign.branch.as_deref(),
+            shard: a.campaign.shard.as_deref(),
+            summary: a.campaign.summary.as_deref(),
         };
         return campaign::run(&opts, "rotate", "a new data key, every value re-encrypted", &|files| {
             rotate_files(&a, files)

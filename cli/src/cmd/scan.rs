@@ -2,6 +2,7 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use tresor_sops::codes;
 
 use anyhow::{Context, Result};
@@ -213,7 +214,7 @@ fn scan_fleet(a: &ScanArgs, list: &Path) -> Result<i32> {
     for (n, repo) in mine.iter().enumerate() {
         // A URL is cloned (a bare mirror, removed once scanned); relative paths are relative
         // to the list, so a list and its mirrors travel together.
-        let opened = match fleet::open(repo, &base, fleet::Need::History) {
+        let opened = match fleet::open(repo, &base, fleet::Need::History, Duration::from_secs(a.clone_timeout)) {
             Ok(o) => o,
             Err(e) => {
                 not_scanned.push((repo.to_string(), e.to_string()));

@@ -6,6 +6,7 @@
 //! place it leaked.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -276,6 +277,9 @@ pub enum OpenError {
     /// git could not clone it (its last line of explanation).
     #[error("cannot clone: {0}")]
     Clone(String),
+    /// The clone took longer than the timeout and was stopped.
+    #[error("cannot clone: gave up after {0} s (--clone-timeout)")]
+    TimedOut(u64),
     /// The temporary directory or git itself.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -286,21 +290,44 @@ pub enum OpenError {
 /// bare repository that must give a work tree is cloned with `--shared` (its objects are
 /// borrowed, not copied); a local work tree is read where it is. Clones live in a temporary
 /// directory of their own, removed as soon as the repository is done, so a shard's disk use
-/// is that of one repository at a time.
-pub fn open(entry: &str, base: &std::path::Path, need: Need) -> Result<Opened, OpenError> {
+/// is that of one repository at a time. A clone that takes longer than `timeout` is
+/// stopped and reported: one unreachable server must not hold a whole shard.
+pub fn open(entry: &str, base: &std::path::Path, need: Need, timeout: Duration) -> Result<Opened, OpenError> {
     let git_clone = |args: &[&str], src: &std::ffi::OsStr| -> Result<Opened, OpenError> {
         let tmp = tempfile::Builder::new().prefix("tresor-fleet-").tempdir()?;
         let dest = tmp.path().join("repo");
-        let out = std::process::Command::new("git")
+        let mut child = std::process::Command::new("git")
             .arg("clone")
             .args(args)
             .args(["--quiet", "--"])
             .arg(src)
             .arg(&dest)
             .env("GIT_TERMINAL_PROMPT", "0")
-            .output()?;
-        if !out.status.success() {
-            let why = String::from_utf8_lossy(&out.stderr);
+            // git's own guard against a stalled transfer (below 1 KB/s for a minute), for
+            // the helper processes a kill of git itself would not reach at once.
+            .env("GIT_HTTP_LOW_SPEED_LIMIT", "1000")
+            .env("GIT_HTTP_LOW_SPEED_TIME", "60")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            if started.elapsed() >= timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(OpenError::TimedOut(timeout.as_secs()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if !status.success() {
+            let mut why = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut why);
+            }
             return Err(OpenError::Clone(why.lines().last().unwrap_or("git clone failed").to_string()));
         }
         Ok(Opened { path: dest, _clone: Some(tmp) })
