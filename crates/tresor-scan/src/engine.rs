@@ -126,14 +126,26 @@ fn judge(lists: &[&[Allowlist]], path: &str, secret: &[u8], whole: &[u8], line: 
 }
 
 /// A value no provider issues, whatever its shape: a repeating run (one character, or a
-/// pattern of up to four: `aaaa…`, `123123…`) over half of it, a run of six ascending
-/// characters (`abcdef`, `123456`), or at most three distinct characters over sixteen or
-/// more. Placeholders and documentation fakes look like this; random tokens do not.
+/// pattern of up to four: `aaaa…`, `123123…`) over half of it and 12 characters, a run of six
+/// ascending characters (`abcdef`, `123456`; eight in hex), at most three distinct characters
+/// over sixteen or more, letters and digits that each count up through the alphabet
+/// (`a1b2c3d4…`, `AbCdEfGh…`, `ABC123DEF456…`), or a word that says it is not real
+/// (`…TokenHere`, `your_…`, `-fake-`, `placeholder`). Placeholders and documentation fakes look
+/// like this; random tokens do not (`random_tokens_are_never_placeholder_like`).
 pub fn looks_degenerate(secret: &[u8]) -> bool {
+    // Judged on the longest alphanumeric run: a prefix (`AIK_SECRET_…`, `sk_test_…`) is the
+    // provider's, the body is what someone made up.
+    let body = secret.split(|b| !b.is_ascii_alphanumeric()).max_by_key(|s| s.len()).unwrap_or(secret);
+    if counts_up(body) || says_placeholder(secret) {
+        return true;
+    }
+    // Six ascending characters; eight in a value of hex digits only, where a random token
+    // of 40 holds a run of six (`345678`, `abcdef`) about once in 30,000.
+    let run = if secret.iter().all(u8::is_ascii_hexdigit) { 8 } else { 6 };
     let mut ascending = 1usize;
     for w in secret.windows(2) {
         ascending = if w[1].is_ascii_alphanumeric() && w[0].wrapping_add(1) == w[1] { ascending + 1 } else { 1 };
-        if ascending >= 6 {
+        if ascending >= run {
             return true;
         }
     }
@@ -141,7 +153,9 @@ pub fn looks_degenerate(secret: &[u8]) -> bool {
         let mut run = 0usize;
         for i in period..secret.len() {
             run = if secret[i] == secret[i - period] { run + 1 } else { 0 };
-            if run >= period && (run + period) * 2 >= secret.len() {
+            // Over half of the value and at least 12 characters: a 16-character random
+            // token repeats 4 characters once (`69fc69fc`) about once in 10,000.
+            if run >= period && (run + period) * 2 >= secret.len() && run + period >= 12 {
                 return true;
             }
         }
@@ -149,6 +163,55 @@ pub fn looks_degenerate(secret: &[u8]) -> bool {
     let mut seen = [false; 256];
     secret.iter().for_each(|&b| seen[b as usize] = true);
     secret.len() >= 16 && seen.iter().filter(|&&s| s).count() <= 3
+}
+
+/// Do the value's letters (case folded) and, separately, its digits mostly repeat or count
+/// up by one (`a1b2c3…`: letters a→b→c, digits 1→2→3)? Over at least 16 letters and digits,
+/// three quarters of the steps: a random token of any alphabet makes such a step about one
+/// time in five at most (hex digits), so it never gets near.
+fn counts_up(secret: &[u8]) -> bool {
+    let (mut steps, mut sequential) = (0usize, 0usize);
+    let (mut last_letter, mut last_digit): (Option<u8>, Option<u8>) = (None, None);
+    for &b in secret {
+        let (last, next, wrap) = if b.is_ascii_alphabetic() {
+            (&mut last_letter, b.to_ascii_lowercase(), (b'z', b'a'))
+        } else if b.is_ascii_digit() {
+            (&mut last_digit, b, (b'9', b'0'))
+        } else {
+            continue;
+        };
+        if let Some(prev) = *last {
+            steps += 1;
+            if next == prev || next == prev + 1 || (prev == wrap.0 && next == wrap.1) {
+                sequential += 1;
+            }
+        }
+        *last = Some(next);
+    }
+    steps + 2 >= 16 && sequential * 4 >= steps * 3
+}
+
+/// Words people put in a value to say it is not a real one.
+fn says_placeholder(secret: &[u8]) -> bool {
+    // Five characters or more, or a separator: four random letters spell `fake` somewhere
+    // in one of every 20,000 random 64-character tokens.
+    const WORDS: [&str; 13] = [
+        "tokenhere",
+        "keyhere",
+        "secrethere",
+        "yourtoken",
+        "your_",
+        "your-",
+        "placeholder",
+        "changeme",
+        "notreal",
+        "fake_",
+        "_fake",
+        "fake-",
+        "-fake",
+    ];
+    let lower = secret.to_ascii_lowercase();
+    WORDS.iter().any(|w| memchr::memmem::find(&lower, w.as_bytes()).is_some())
 }
 
 /// The tag of a finding whose value looks like a placeholder ([`looks_degenerate`]).
