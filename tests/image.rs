@@ -26,27 +26,33 @@ impl Drop for Cleanup {
     }
 }
 
-#[test]
-fn the_image_serves_as_argocd_cmp_sidecar_and_krm_function_as_uid_999() {
+/// Build the image of `flavour` (`gitops`, `fleet`) from the debug binaries this test run
+/// built, and a working container of it; both removed when the returned guard drops.
+fn built(flavour: &str) -> (String, String, Cleanup) {
     if rustix::process::geteuid().as_raw() != 0 {
         panic!("buildah (vfs, chroot) needs root here; CI runs as root");
     }
-    let sb = Sandbox::new();
-    let tag = format!("localhost/tresor-test:{}", std::process::id());
-    // The debug binaries this test run built.
+    let tag = format!("localhost/tresor-{flavour}-test:{}", std::process::id());
     let bin_dir = std::path::PathBuf::from(env!("CARGO_BIN_EXE_tresor")).parent().unwrap().to_path_buf();
     let profile = bin_dir.file_name().unwrap().to_string_lossy().into_owned();
     let build = Command::new("bash")
         .arg(root().join("scripts/build-image.sh"))
         .arg(&tag)
         .env("PROFILE", &profile)
+        .env("FLAVOUR", flavour)
         .output()
         .unwrap();
     assert!(build.status.success(), "build-image.sh: {}", text(&build));
     let from = buildah().args(["from", "-q", &tag]).output().unwrap();
     assert!(from.status.success(), "{}", text(&from));
     let ctr = String::from_utf8(from.stdout).unwrap().trim().to_string();
-    let _cleanup = Cleanup(ctr.clone(), tag.clone());
+    (tag.clone(), ctr.clone(), Cleanup(ctr, tag))
+}
+
+#[test]
+fn the_image_serves_as_argocd_cmp_sidecar_and_krm_function_as_uid_999() {
+    let sb = Sandbox::new();
+    let (tag, ctr, _cleanup) = built("gitops");
 
     // Runs as uid 999 by default, the function as entrypoint.
     let user = buildah().args(["inspect", "--format", "{{.OCIv1.Config.User}}", &tag]).output().unwrap();
@@ -120,25 +126,8 @@ fn the_image_serves_as_argocd_cmp_sidecar_and_krm_function_as_uid_999() {
 /// git, then the Argo workflow's merge script in the image's shell.
 #[test]
 fn the_fleet_image_runs_the_indexed_job_and_the_argo_merge() {
-    if rustix::process::geteuid().as_raw() != 0 {
-        panic!("buildah (vfs, chroot) needs root here; CI runs as root");
-    }
     let sb = Sandbox::new();
-    let tag = format!("localhost/tresor-fleet-test:{}", std::process::id());
-    let bin_dir = std::path::PathBuf::from(env!("CARGO_BIN_EXE_tresor")).parent().unwrap().to_path_buf();
-    let profile = bin_dir.file_name().unwrap().to_string_lossy().into_owned();
-    let build = Command::new("bash")
-        .arg(root().join("scripts/build-image.sh"))
-        .arg(&tag)
-        .env("PROFILE", &profile)
-        .env("FLAVOUR", "fleet")
-        .output()
-        .unwrap();
-    assert!(build.status.success(), "build-image.sh: {}", text(&build));
-    let from = buildah().args(["from", "-q", &tag]).output().unwrap();
-    assert!(from.status.success(), "{}", text(&from));
-    let ctr = String::from_utf8(from.stdout).unwrap().trim().to_string();
-    let _cleanup = Cleanup(ctr.clone(), tag.clone());
+    let (tag, ctr, _cleanup) = built("fleet");
     let inspect = |what: &str| {
         let o = buildah().args(["inspect", "--format", what, &tag]).output().unwrap();
         String::from_utf8_lossy(&o.stdout).trim().to_string()
