@@ -649,6 +649,10 @@ fn audit_over_a_list_of_repositories() {
     assert_eq!(repos, ["one", "two", "one-mirror.git", url.as_str()]);
     assert_eq!(v[2]["report"], v[0]["report"], "the mirror's report is its work tree's");
     assert_eq!(v[3]["report"], v[1]["report"]);
+    // `-` reads the list from standard input, entries relative to the current directory.
+    let out = sb.tresor().args(["audit", "--value-age", "--format", "json", "--repos", "-"]).stdin_text("two\n");
+    let from_stdin: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(from_stdin[0]["report"], v[1]["report"], "{}", String::from_utf8_lossy(&out.stderr));
     for r in v.as_array().unwrap() {
         assert_eq!(r["report"][0]["path"], "[\"password\"]", "{v}");
         assert!(r["report"][0]["last_changed"].as_str().unwrap().starts_with("2024-01-01"), "{v}");

@@ -95,14 +95,12 @@ fn audit_one(a: &AuditArgs) -> Result<(String, i32)> {
 /// one breaks the policy or needs action, else 0.
 fn audit_fleet(a: &AuditArgs, list: &std::path::Path) -> Result<i32> {
     use tresor_scan::fleet::{self, Shard};
-    let text = std::fs::read_to_string(list).with_context(|| format!("reading {}", list.display()))?;
+    let (text, base) = super::repo_list(list)?;
     let shard =
         Shard::chosen(a.shard.as_deref()).map_err(|e| fail(codes::ERROR_CONFLICTING_PARAMETERS, e.to_string()))?;
     if let Some(s) = shard {
         tresor_kms::http::share_fleet_rate(s.count);
     }
-    let base =
-        list.parent().filter(|p| !p.as_os_str().is_empty()).map(std::path::Path::to_path_buf).unwrap_or_default();
     let (mut json, mut out, mut failed, mut flagged) = (Vec::new(), String::new(), 0usize, false);
     for repo in fleet::read_list(&text).iter().filter(|r| shard.is_none_or(|s| s.owns(&fleet::identity(r)))) {
         // A URL or a bare mirror is cloned into a temporary work tree, removed once audited.

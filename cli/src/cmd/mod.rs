@@ -70,3 +70,19 @@ fn man(dir: &std::path::Path) -> Result<i32> {
     eprintln!("tresor: wrote man pages to {}", dir.display());
     Ok(0)
 }
+
+/// A `--repos` list: its text (`-` reads standard input) and the directory its relative
+/// entries are relative to (the list's own; the current one for standard input).
+pub(crate) fn repo_list(list: &std::path::Path) -> Result<(String, std::path::PathBuf)> {
+    use tresor_sops::codes;
+    if list.as_os_str() == "-" {
+        return Ok((std::io::read_to_string(std::io::stdin())?, std::env::current_dir()?));
+    }
+    let text = std::fs::read_to_string(list)
+        .map_err(|e| crate::exit::fail(codes::COULD_NOT_READ_INPUT_FILE, format!("{}: {e}", list.display())))?;
+    let base = match list.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(p) => p.to_path_buf(),
+        None => std::env::current_dir()?,
+    };
+    Ok((text, base))
+}

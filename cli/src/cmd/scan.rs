@@ -189,12 +189,7 @@ fn finish(
 /// naming its repository. A repository that cannot be scanned is reported, never dropped.
 fn scan_fleet(a: &ScanArgs, list: &Path) -> Result<i32> {
     use tresor_scan::fleet::{self, Shard};
-    let text = if list.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin())?
-    } else {
-        std::fs::read_to_string(list)
-            .map_err(|e| fail(codes::COULD_NOT_READ_INPUT_FILE, format!("{}: {e}", list.display())))?
-    };
+    let (text, base) = super::repo_list(list)?;
     let shard =
         Shard::chosen(a.shard.as_deref()).map_err(|e| fail(codes::ERROR_CONFLICTING_PARAMETERS, e.to_string()))?;
     let all = fleet::read_list(&text);
@@ -202,10 +197,6 @@ fn scan_fleet(a: &ScanArgs, list: &Path) -> Result<i32> {
     if let Some(s) = shard {
         eprintln!("tresor: shard {}/{}: {} of {} repositories", s.index + 1, s.count, mine.len(), all.len());
     }
-    let base = list
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty() && list.as_os_str() != "-")
-        .map_or_else(std::env::current_dir, |b| Ok(b.to_path_buf()))?;
     let checks =
         Checks { helm: !a.no_helm && !a.guard_only, dockerfile: !a.no_dockerfile && !a.guard_only, guard: !a.no_guard };
     let mut findings = Vec::new();

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 use tresor_scan::fleet::{self, Shard};
 use tresor_sops::codes;
@@ -223,12 +223,11 @@ pub(crate) fn run(o: &Options, verb: &str, what: &str, apply: Apply) -> Result<i
     let branch = o
         .branch
         .ok_or_else(|| fail(codes::ERROR_CONFLICTING_PARAMETERS, "--repos needs --branch NAME for the commits"))?;
-    let text = std::fs::read_to_string(list).with_context(|| format!("reading {}", list.display()))?;
+    let (text, base) = crate::cmd::repo_list(list)?;
     let shard = Shard::chosen(o.shard).map_err(|e| fail(codes::ERROR_CONFLICTING_PARAMETERS, e.to_string()))?;
     if let Some(s) = shard {
         tresor_kms::http::share_fleet_rate(s.count);
     }
-    let base = list.parent().filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf).unwrap_or_default();
     let mut results = Vec::new();
     let all = fleet::read_list(&text);
     let mine: Vec<&String> = all.iter().filter(|r| shard.is_none_or(|s| s.owns(&fleet::identity(r)))).collect();
