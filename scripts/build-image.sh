@@ -41,7 +41,9 @@ else
   # `script:` templates): Debian's static busybox, one binary, linked by name.
   [ -x /bin/busybox ] || { echo "build-image: busybox-static is not installed (scripts/install-peers.sh)" >&2; exit 1; }
   install -m 0755 /bin/busybox "$rootfs/usr/bin/busybox"
-  for applet in sh cat cp echo env false find grep head id ls mkdir mv printf rm sed seq sleep sort tail tee test tr true wc xargs; do
+  applets="sh awk base64 basename cat chmod cp cut date dirname echo env false find grep gzip head id
+    ln ls mkdir mv printf pwd rm sed seq sleep sort stat tail tar tee test touch tr true uname wc which xargs"
+  for applet in $applets; do
     ln -s busybox "$rootfs/usr/bin/$applet"
   done
 fi

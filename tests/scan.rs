@@ -842,4 +842,17 @@ fn a_clone_that_hangs_is_given_up_and_reported() {
     assert_eq!(out.status.code(), Some(11), "{err}");
     assert!(err.contains(&format!("not scanned: http://{addr}/stuck.git: cannot clone: gave up after 1 s")), "{err}");
     assert!(err.contains("[2/2] ok"), "the next repository is scanned: {err}");
+    // A shard run with `--exit-code 0` (leaks must not fail it) that found a leak and could
+    // not clone a repository still fails: exit 11, its findings written all the same.
+    std::fs::write(dir.join("ci.env"), "TOKEN=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\n").unwrap();
+    git_at(&dir, &["add", "-A"], "2025-01-01T00:00:00Z");
+    git_at(&dir, &["commit", "-qm", "leak"], "2025-01-01T00:00:00Z");
+    let out = sb
+        .tresor()
+        .args(["scan", "--format", "json", "--exit-code", "0", "--clone-timeout", "1", "--repos"])
+        .arg(&list)
+        .run();
+    assert_eq!(out.status.code(), Some(11), "{}", String::from_utf8_lossy(&out.stderr));
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(found[0]["Repository"], "ok");
 }

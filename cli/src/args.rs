@@ -727,7 +727,8 @@ pub struct ScanArgs {
     /// counted on stderr, never reported or failing the scan
     #[arg(long, value_name = "TIER", default_value = "medium", value_parser = confidence_tier())]
     pub confidence: String,
-    /// Exit code when leaks are found
+    /// Exit code when leaks are found. 0 lets leaks pass (a fleet shard whose merge
+    /// decides), but a scan that skipped something still exits 11
     #[arg(long = "exit-code", default_value_t = 1)]
     pub exit_code: i32,
 }

@@ -171,6 +171,17 @@ fn finish(
             codes::SCAN_INCOMPLETE
         );
         Ok(codes::SCAN_INCOMPLETE)
+    } else if a.exit_code == 0 && !not_scanned.is_empty() {
+        // `--exit-code 0` says leaks must not fail this run (a fleet shard: the merge
+        // decides); it does not say a scan that skipped something is fine. Unattended, a
+        // zero here would hide the skipped part in a log nobody reads.
+        eprintln!(
+            "tresor: {} leak(s) found, and {} part(s) were not scanned (listed above); exit {}",
+            findings.len(),
+            not_scanned.len(),
+            codes::SCAN_INCOMPLETE
+        );
+        Ok(codes::SCAN_INCOMPLETE)
     } else if findings.is_empty() {
         eprintln!("tresor: no leaks found");
         Ok(0)
