@@ -7,12 +7,10 @@
 
 use std::collections::HashMap;
 
-use ring::hmac;
 use serde::Serialize;
-use serde_json::Value as J;
 use tresor_sops::store::Store;
 
-use crate::value_age::{encrypted_leaves, leaves, Opener};
+use crate::value_age::{encrypted_leaves, Opener};
 
 /// Values shorter than this are not compared: `true`, `1`, `admin` are equal everywhere
 /// without being the same secret.
@@ -58,19 +56,11 @@ impl CopiesReport {
     }
 }
 
-/// The bytes a value is compared by: a string's text, any other scalar's JSON spelling.
-fn value_bytes(v: &J) -> Vec<u8> {
-    match v {
-        J::String(s) => s.as_bytes().to_vec(),
-        other => other.to_string().into_bytes(),
-    }
-}
-
-/// Find the copies among `files` (name, store, bytes), opening each with `open`.
+/// Find the copies among `files` (name, store, bytes), opening each with `open`. Values
+/// are compared by tag (`crate::plain`): each opened file is wiped once its leaves are tagged.
 pub fn find_copies(files: &[(String, &dyn Store, Vec<u8>)], open: Opener) -> CopiesReport {
-    let rng = ring::rand::SystemRandom::new();
-    let key = hmac::Key::generate(hmac::HMAC_SHA256, &rng).expect("OS random number generator");
-    let mut by_tag: HashMap<Vec<u8>, Vec<Place>> = HashMap::new();
+    let tagger = crate::plain::Tagger::new();
+    let mut by_tag: HashMap<crate::plain::Tag, Vec<Place>> = HashMap::new();
     let mut out = CopiesReport::default();
     for (file, store, bytes) in files {
         let encrypted = store.metadata(bytes).ok().and_then(|_| encrypted_leaves(*store, bytes));
@@ -83,17 +73,15 @@ pub fn find_copies(files: &[(String, &dyn Store, Vec<u8>)], open: Opener) -> Cop
             continue;
         };
         out.files_opened += 1;
-        let plain: HashMap<String, J> = leaves(&data).into_iter().collect();
+        let tags = tagger.tags(data);
         for (path, _) in encrypted {
-            let Some(v) = plain.get(&path) else { continue };
-            let b = zeroize::Zeroizing::new(value_bytes(v));
-            if b.len() < MIN_LENGTH {
+            let Some(tag) = tags.get(&path) else { continue };
+            if tag.len < MIN_LENGTH {
                 out.values_too_short += 1;
                 continue;
             }
             out.values_compared += 1;
-            let tag = hmac::sign(&key, &b);
-            by_tag.entry(tag.as_ref().to_vec()).or_default().push(Place { file: file.clone(), path });
+            by_tag.entry(*tag).or_default().push(Place { file: file.clone(), path });
         }
     }
     out.groups = by_tag.into_values().filter(|g| g.len() > 1).collect();
@@ -107,6 +95,7 @@ pub fn find_copies(files: &[(String, &dyn Store, Vec<u8>)], open: Opener) -> Cop
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value as J;
 
     #[test]
     fn equal_values_group_and_short_or_unopened_ones_are_counted() {

@@ -20,12 +20,11 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
-use serde_json::Value as J;
 use tresor_keys::service::{KeySpec, SERVICES};
 use tresor_sops::metadata::{MasterKey, Metadata};
 use tresor_sops::store::Store;
 
-use crate::value_age::{encrypted_leaves, leaves, Opener, Version};
+use crate::value_age::{encrypted_leaves, Opener, Version};
 
 /// The key the report is about, as given: an age recipient (X25519 or post-quantum), a
 /// PGP fingerprint (full, or its last 16 hex digits), or a KMS/transit key as tresor spells
@@ -156,12 +155,12 @@ pub fn file_exposure(
         return;
     };
     // Plaintext leaves by revision, opened once each and only when a comparison needs them.
-    let mut plain: Vec<Option<Option<HashMap<String, J>>>> = vec![None; versions.len()];
-    let mut plain_at = |i: usize| -> Option<HashMap<String, J>> {
+    // Compared by tag (crate::plain): the opened revisions are wiped at once.
+    let tagger = crate::plain::Tagger::new();
+    let mut plain: Vec<Option<Option<HashMap<String, crate::plain::Tag>>>> = vec![None; versions.len()];
+    let mut plain_at = |i: usize| -> Option<HashMap<String, crate::plain::Tag>> {
         let open = open?;
-        plain[i]
-            .get_or_insert_with(|| open(store, &versions[i].bytes).map(|d| leaves(&d).into_iter().collect()))
-            .clone()
+        plain[i].get_or_insert_with(|| open(store, &versions[i].bytes).map(|d| tagger.tags(d))).clone()
     };
     // Per current value: the oldest readable revision holding today's value, the newest
     // readable revision holding the path, and whether any comparison was undecidable.
@@ -242,6 +241,7 @@ pub fn in_repository(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value as J;
 
     const A: &str = "age1zhwfff0qls0z6yhypyv7c9t4hawqf6uaw2yy3hw0xghnjuzgryzqqsc6ae";
     const B: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";

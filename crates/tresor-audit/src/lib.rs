@@ -9,6 +9,7 @@ pub mod delivery;
 pub mod exposure;
 pub mod hosting;
 pub mod jurisdiction;
+pub mod plain;
 pub mod policy;
 pub mod quantum;
 pub mod report;

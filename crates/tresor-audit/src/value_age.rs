@@ -61,23 +61,29 @@ pub fn apply_limits(ages: &mut [ValueAge], limits: &[crate::policy::AgeLimit], n
 
 /// Every leaf of a document's data by path (sops' notation), the `sops` entry left out.
 pub(crate) fn leaves(data: &J) -> Vec<(String, J)> {
-    fn child(step: Step, v: &J, path: &mut String, out: &mut Vec<(String, J)>) {
+    let mut out = Vec::new();
+    visit_leaves(data, &mut |path, leaf| out.push((path, leaf.clone())));
+    out
+}
+
+/// Every leaf of a decrypted or encrypted document (the `sops` entry left out) with its
+/// path, by reference: nothing copied.
+pub(crate) fn visit_leaves(data: &J, f: &mut dyn FnMut(String, &J)) {
+    fn child(step: Step, v: &J, path: &mut String, f: &mut dyn FnMut(String, &J)) {
         let len = path.len();
         push_step(path, step);
         match v {
-            J::Object(m) => m.iter().for_each(|(k, x)| child(Step::Key(k), x, path, out)),
-            J::Array(a) => a.iter().enumerate().for_each(|(i, x)| child(Step::Index(i), x, path, out)),
-            leaf => out.push((path.clone(), leaf.clone())),
+            J::Object(m) => m.iter().for_each(|(k, x)| child(Step::Key(k), x, path, f)),
+            J::Array(a) => a.iter().enumerate().for_each(|(i, x)| child(Step::Index(i), x, path, f)),
+            leaf => f(path.clone(), leaf),
         }
         path.truncate(len);
     }
-    let mut out = Vec::new();
     if let J::Object(top) = data {
         for (k, v) in top.iter().filter(|(k, _)| *k != "sops") {
-            child(Step::Key(k), v, &mut String::new(), &mut out);
+            child(Step::Key(k), v, &mut String::new(), f);
         }
     }
-    out
 }
 
 /// The encrypted leaves of an encrypted file, by path: `(path, ciphertext)`.
@@ -109,12 +115,12 @@ pub fn value_ages(file: &str, store: &dyn Store, versions: &[Version], open: Opt
     let older: Vec<Option<HashMap<String, String>>> =
         versions[1..].iter().map(|v| encrypted_leaves(store, &v.bytes).map(|l| l.into_iter().collect())).collect();
     // Plaintexts by version, opened once each and only when a comparison needs them.
-    let mut plain: Vec<Option<Option<HashMap<String, J>>>> = vec![None; versions.len()];
-    let mut plain_at = |i: usize| -> Option<HashMap<String, J>> {
+    // Plaintexts are compared by tag (crate::plain): the opened revisions are wiped at once.
+    let tagger = crate::plain::Tagger::new();
+    let mut plain: Vec<Option<Option<HashMap<String, crate::plain::Tag>>>> = vec![None; versions.len()];
+    let mut plain_at = |i: usize| -> Option<HashMap<String, crate::plain::Tag>> {
         let open = open?;
-        plain[i]
-            .get_or_insert_with(|| open(store, &versions[i].bytes).map(|d| leaves(&d).into_iter().collect()))
-            .clone()
+        plain[i].get_or_insert_with(|| open(store, &versions[i].bytes).map(|d| tagger.tags(d))).clone()
     };
     current
         .into_iter()
