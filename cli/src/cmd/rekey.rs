@@ -57,6 +57,31 @@ pub(crate) struct Outcome {
 
 impl Outcome {
     /// Record a failed file with its message and exit code.
+    /// Write each file's new bytes in place (atomically, refusing a file changed meanwhile),
+    /// counting what was written or failed; the key changes of the files written.
+    fn write_back<'a>(
+        &mut self,
+        files: impl Iterator<Item = (&'a Encrypted, &'a [Vec<KeySpec>])>,
+        results: Vec<Result<Vec<u8>, rekey::RekeyError>>,
+        mut each: impl FnMut(),
+    ) -> Vec<KeyChange> {
+        let mut changes = Vec::new();
+        for ((file, groups), result) in files.zip(results) {
+            let written = result
+                .map_err(anyhow::Error::from)
+                .and_then(|out| fileio::write_atomic_unchanged(&file.path, &file.src, &out));
+            match written {
+                Ok(()) => {
+                    self.changed += 1;
+                    changes.push(KeyChange::of(file, groups));
+                }
+                Err(e) => self.fail(&file.path, &e),
+            }
+            each();
+        }
+        changes
+    }
+
     fn fail(&mut self, path: &Path, e: &anyhow::Error) {
         self.failed.push((path.to_path_buf(), format!("{e:#}"), crate::exit::code(e)));
     }
@@ -199,20 +224,7 @@ fn update_files(a: &UpdatekeysArgs, files: &[PathBuf]) -> Result<(Outcome, Vec<K
     }
     // Pass 2: data keys and wrapping, batched across files.
     let results = rekey::update_keys(&Keyring::new(), &jobs);
-    let mut changes = Vec::new();
-    for (job, result) in jobs.iter().zip(results) {
-        let written = result
-            .map_err(anyhow::Error::from)
-            .and_then(|out| fileio::write_atomic_unchanged(&job.file.path, &job.file.src, &out));
-        match written {
-            Ok(()) => {
-                outcome.changed += 1;
-                changes.push(KeyChange::of(&job.file, &job.groups));
-            }
-            Err(e) => outcome.fail(&job.file.path, &e),
-        }
-        pb.inc(1);
-    }
+    let changes = outcome.write_back(jobs.iter().map(|j| (&j.file, &j.groups[..])), results, || pb.inc(1));
     pb.finish_and_clear();
     Ok((outcome, changes))
 }
@@ -236,19 +248,7 @@ fn rotate_files(a: &RotateArgs, files: &[PathBuf]) -> Result<(Outcome, Vec<KeyCh
         }
     }
     let results = rekey::rotate(&Keyring::new(), &jobs);
-    let mut changes = Vec::new();
-    for (job, result) in jobs.iter().zip(results) {
-        let written = result
-            .map_err(anyhow::Error::from)
-            .and_then(|out| fileio::write_atomic_unchanged(&job.file.path, &job.file.src, &out));
-        match written {
-            Ok(()) => {
-                outcome.changed += 1;
-                changes.push(KeyChange::of(&job.file, &job.groups));
-            }
-            Err(e) => outcome.fail(&job.file.path, &e),
-        }
-    }
+    let changes = outcome.write_back(jobs.iter().map(|j| (&j.file, &j.groups[..])), results, || {});
     Ok((outcome, changes))
 }
 
