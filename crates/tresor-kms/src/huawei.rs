@@ -212,11 +212,7 @@ impl HuaweiKms {
         let plain = Zeroizing::new(B64.encode(payload));
         let body = json!({ "key_id": key.key_uuid, "plain_text": plain.as_str(), "encryption_algorithm": "SYMMETRIC_DEFAULT" });
         let v = self.call(key, "encrypt-data", body)?;
-        v.get("cipher_text")
-            .and_then(Value::as_str)
-            .filter(|c| !c.is_empty())
-            .map(str::to_string)
-            .ok_or_else(|| KmsError::Protocol { service: SERVICE, why: "the response has no cipher_text".into() })
+        crate::answer::ciphertext(&v, SERVICE, "cipher_text")
     }
 
     /// Decrypt a `cipher_text`.
@@ -224,15 +220,7 @@ impl HuaweiKms {
         let body =
             json!({ "cipher_text": cipher_text, "key_id": key.key_uuid, "encryption_algorithm": "SYMMETRIC_DEFAULT" });
         let v = self.call(key, "decrypt-data", body)?;
-        let p = Zeroizing::new(
-            v.get("plain_text")
-                .and_then(Value::as_str)
-                .ok_or_else(|| KmsError::Protocol { service: SERVICE, why: "the response has no plain_text".into() })?
-                .to_string(),
-        );
-        B64.decode(p.as_bytes())
-            .map(Zeroizing::new)
-            .map_err(|e| KmsError::Protocol { service: SERVICE, why: e.to_string() })
+        crate::answer::plaintext(&v, SERVICE, "plain_text")
     }
 }
 

@@ -11,6 +11,7 @@
 
 #![deny(missing_docs)]
 
+mod answer;
 /// Failures of the key-service clients.
 pub mod error;
 pub mod http;

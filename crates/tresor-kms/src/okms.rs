@@ -169,15 +169,7 @@ impl Okms {
     /// Decrypt a ciphertext `encrypt` returned.
     pub fn decrypt(&self, key: &OkmsKey, ciphertext: &str) -> Result<Zeroizing<Vec<u8>>, KmsError> {
         let v = self.call(key, "decrypt", json!({ "ciphertext": ciphertext }))?;
-        let p = Zeroizing::new(
-            v.get("plaintext")
-                .and_then(|c| c.as_str())
-                .ok_or_else(|| KmsError::Protocol { service: "OVHcloud KMS", why: "response has no plaintext".into() })?
-                .to_string(),
-        );
-        B64.decode(p.as_bytes())
-            .map(Zeroizing::new)
-            .map_err(|e| KmsError::Protocol { service: "OVHcloud KMS", why: e.to_string() })
+        crate::answer::plaintext(&v, "OVHcloud KMS", "plaintext")
     }
 }
 

@@ -200,26 +200,14 @@ impl Scaleway {
         let plaintext = Zeroizing::new(B64.encode(payload));
         let body = json!({ "plaintext": plaintext.as_str(), "associated_data": B64.encode(ASSOCIATED_DATA) });
         let v = self.call(key, "encrypt", body)?;
-        v.get("ciphertext")
-            .and_then(Value::as_str)
-            .filter(|c| !c.is_empty())
-            .map(str::to_string)
-            .ok_or_else(|| KmsError::Protocol { service: SERVICE, why: "the response has no ciphertext".into() })
+        crate::answer::ciphertext(&v, SERVICE, "ciphertext")
     }
 
     /// Decrypt a ciphertext [`Scaleway::encrypt`] returned.
     pub fn decrypt(&self, key: &ScwKey, ciphertext: &str) -> Result<Zeroizing<Vec<u8>>, KmsError> {
         let body = json!({ "ciphertext": ciphertext, "associated_data": B64.encode(ASSOCIATED_DATA) });
         let v = self.call(key, "decrypt", body)?;
-        let p = Zeroizing::new(
-            v.get("plaintext")
-                .and_then(Value::as_str)
-                .ok_or_else(|| KmsError::Protocol { service: SERVICE, why: "the response has no plaintext".into() })?
-                .to_string(),
-        );
-        B64.decode(p.as_bytes())
-            .map(Zeroizing::new)
-            .map_err(|e| KmsError::Protocol { service: SERVICE, why: e.to_string() })
+        crate::answer::plaintext(&v, SERVICE, "plaintext")
     }
 }
 

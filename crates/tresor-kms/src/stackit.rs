@@ -188,9 +188,7 @@ impl Stackit {
     /// Decrypt a ciphertext [`Stackit::encrypt`] returned.
     pub fn decrypt(&self, key: &StackitKey, ciphertext: &str) -> Result<Zeroizing<Vec<u8>>, KmsError> {
         let p = self.call(key, "decrypt", ciphertext)?;
-        B64.decode(p.as_bytes())
-            .map(Zeroizing::new)
-            .map_err(|e| KmsError::Protocol { service: SERVICE, why: e.to_string() })
+        crate::answer::decode(&p, SERVICE)
     }
 }
 
