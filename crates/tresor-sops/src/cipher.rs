@@ -161,11 +161,22 @@ enum Memo {
 /// One encryption, as recorded: the envelope, the AAD, the plaintext (wiped on drop), the
 /// length of the type name at the envelope's end, and the IV.
 struct Known {
-    envelope: String,
+    /// Shared with the caller where the envelope is large (the binary store's whole file),
+    /// so the record costs no second copy of it.
+    envelope: std::rc::Rc<String>,
     aad: Vec<u8>,
     plain: Zeroizing<Vec<u8>>,
     type_len: usize,
     iv: Iv,
+}
+
+/// One value encrypted: the envelope, where its tag is spelt, the IV, and a copy of the
+/// plaintext when the cipher records.
+struct Sealed {
+    envelope: String,
+    tag: std::ops::Range<usize>,
+    iv: [u8; 32],
+    plain: Option<Zeroizing<Vec<u8>>>,
 }
 
 /// The bytes an encryption fed its MAC and the digest they gave (see
@@ -237,18 +248,72 @@ impl Cipher {
     /// Encrypt `plaintext` for the path `aad`. `iv` reuses a previous IV so unchanged
     /// values keep their ciphertext (small Git diffs); otherwise a fresh random IV is drawn.
     pub fn encrypt(&self, plaintext: &[u8], aad: &[u8], type_name: &str, iv: Option<[u8; 32]>) -> String {
-        self.encrypt_owned(Zeroizing::new(plaintext.to_vec()), aad, type_name, iv).0
+        self.seal_recorded(Zeroizing::new(plaintext.to_vec()), aad, type_name, iv).0
+    }
+
+    /// [`Cipher::seal`], recording a copy of the envelope when this cipher records: the
+    /// envelope and where its tag is spelt.
+    fn seal_recorded(
+        &self,
+        buf: Zeroizing<Vec<u8>>,
+        aad: &[u8],
+        type_name: &str,
+        iv: Option<[u8; 32]>,
+    ) -> (String, std::ops::Range<usize>) {
+        let Sealed { envelope, tag, iv, plain } = self.seal(buf, aad, type_name, iv);
+        if let Some(plain) = plain {
+            self.record(std::rc::Rc::new(envelope.clone()), aad, plain, type_name, iv);
+        }
+        (envelope, tag)
     }
 
     /// [`Cipher::encrypt`] in place in the caller's plaintext buffer (no second copy of
     /// each value); also returns the GCM tag as the envelope spells it.
     pub fn encrypt_owned(
         &self,
-        mut buf: Zeroizing<Vec<u8>>,
+        buf: Zeroizing<Vec<u8>>,
         aad: &[u8],
         type_name: &str,
         iv: Option<[u8; 32]>,
     ) -> (String, String) {
+        let (envelope, tag) = self.seal_recorded(buf, aad, type_name, iv);
+        let tag_text = envelope.get(tag).unwrap_or_default().to_string();
+        (envelope, tag_text)
+    }
+
+    /// [`Cipher::encrypt`] for one large value, its envelope shared with this cipher's
+    /// record instead of copied into it (see [`Known::envelope`]).
+    pub(crate) fn encrypt_shared(
+        &self,
+        plaintext: &[u8],
+        aad: &[u8],
+        type_name: &str,
+        iv: Option<[u8; 32]>,
+    ) -> std::rc::Rc<String> {
+        let Sealed { envelope, iv, plain, .. } = self.seal(Zeroizing::new(plaintext.to_vec()), aad, type_name, iv);
+        let out = std::rc::Rc::new(envelope);
+        if let Some(plain) = plain {
+            self.record(std::rc::Rc::clone(&out), aad, plain, type_name, iv);
+        }
+        out
+    }
+
+    fn record(
+        &self,
+        envelope: std::rc::Rc<String>,
+        aad: &[u8],
+        plain: Zeroizing<Vec<u8>>,
+        type_name: &str,
+        iv: [u8; 32],
+    ) {
+        if let Memo::Recording(known, _) = &mut *self.memo.borrow_mut() {
+            let iv = Iv { buf: iv, len: 32 };
+            known.push(Known { envelope, aad: aad.to_vec(), plain, type_len: type_name.len(), iv });
+        }
+    }
+
+    /// Encrypt in place and build the envelope.
+    fn seal(&self, mut buf: Zeroizing<Vec<u8>>, aad: &[u8], type_name: &str, iv: Option<[u8; 32]>) -> Sealed {
         let iv = iv.unwrap_or_else(|| self.fresh_iv());
         let recording = matches!(*self.memo.borrow(), Memo::Recording(..));
         let plain = recording.then(|| buf.clone());
@@ -272,23 +337,13 @@ impl Cipher {
         out.push(b']');
         // ASCII and a &str: never fails.
         let out = String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        let tag_text = out.get(tag_at..tag_end).unwrap_or_default().to_string();
-        if let (Some(plain), Memo::Recording(known, _)) = (plain, &mut *self.memo.borrow_mut()) {
-            known.push(Known {
-                envelope: out.clone(),
-                aad: aad.to_vec(),
-                plain,
-                type_len: type_name.len(),
-                iv: Iv { buf: iv, len: 32 },
-            });
-        }
-        (out, tag_text)
+        Sealed { envelope: out, tag: tag_at..tag_end, iv, plain }
     }
 
     /// Decrypt an `ENC[...]` string; returns the plaintext bytes, its type and the IV.
     pub fn decrypt<'a>(&self, enc: &'a str, aad: &[u8]) -> Result<Plain<'a>, CipherError> {
         if let Memo::Replaying(known, _) = &mut *self.memo.borrow_mut() {
-            if known.front().is_some_and(|k| k.envelope == enc && k.aad == aad) {
+            if known.front().is_some_and(|k| k.envelope.as_str() == enc && k.aad == aad) {
                 let k = known.pop_front().expect("checked");
                 // `]` then the type name end the envelope (recorded as written).
                 let type_name = &enc[enc.len() - 1 - k.type_len..enc.len() - 1];

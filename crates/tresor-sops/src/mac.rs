@@ -24,9 +24,29 @@ pub struct MacHasher {
 /// hashing goes on, so the result is always SHA-512 of exactly what was fed.
 enum Tape {
     None,
-    Record(Zeroizing<Vec<u8>>),
-    Expect { tape: Zeroizing<Vec<u8>>, pos: usize, digest: String },
+    /// The bytes hashed so far; `sent` of them went to the hashing thread, if one started.
+    Record {
+        kept: Zeroizing<Vec<u8>>,
+        sent: usize,
+        hashing: Option<Offload>,
+    },
+    Expect {
+        tape: Zeroizing<Vec<u8>>,
+        pos: usize,
+        digest: String,
+    },
 }
+
+/// A recording hasher fed many small values (a line store's 10,000 keys) hands SHA-512 to a
+/// thread of its own in pieces of [`OFFLOAD_PIECE`] while the caller goes on encrypting:
+/// the two overlap on a second core. A single large value (the binary store's file) is
+/// hashed where it is fed: sending it would copy it, and its caller already overlaps.
+struct Offload {
+    pieces: std::sync::mpsc::Sender<Zeroizing<Vec<u8>>>,
+    done: std::thread::JoinHandle<Context>,
+}
+
+const OFFLOAD_PIECE: usize = 64 << 10;
 
 /// Did the sops version that wrote a file hash unencrypted JSON integers exactly? 3.13.2
 /// reads JSON integers that fit int64 as ints (getsops/sops#2222); earlier versions read
@@ -56,7 +76,7 @@ impl MacHasher {
 
     /// This hasher, keeping a copy of what it hashes (see [`Tape`]).
     pub(crate) fn recording(mut self) -> MacHasher {
-        self.tape = Tape::Record(Zeroizing::new(Vec::new()));
+        self.tape = Tape::Record { kept: Zeroizing::new(Vec::new()), sent: 0, hashing: None };
         self
     }
 
@@ -82,9 +102,33 @@ impl MacHasher {
         }
         match &mut self.tape {
             Tape::None => self.h.update(bytes),
-            Tape::Record(kept) => {
-                self.h.update(bytes);
+            Tape::Record { kept, sent, hashing } => {
+                if hashing.is_none() && bytes.len() >= OFFLOAD_PIECE {
+                    // Hashed here, in order: nothing was sent yet.
+                    self.h.update(&kept[*sent..]);
+                    self.h.update(bytes);
+                    kept.extend_from_slice(bytes);
+                    *sent = kept.len();
+                    return;
+                }
                 kept.extend_from_slice(bytes);
+                if kept.len() - *sent >= OFFLOAD_PIECE {
+                    let piece = Zeroizing::new(kept[*sent..].to_vec());
+                    *sent = kept.len();
+                    let offload = hashing.get_or_insert_with(|| {
+                        let (pieces, rx) = std::sync::mpsc::channel::<Zeroizing<Vec<u8>>>();
+                        let mut h = std::mem::replace(&mut self.h, Context::new(&SHA512));
+                        let done = std::thread::spawn(move || {
+                            for piece in rx {
+                                h.update(&piece);
+                            }
+                            h
+                        });
+                        Offload { pieces, done }
+                    });
+                    // The thread only ends when the sender is dropped: it is there to receive.
+                    let _ = offload.pieces.send(piece);
+                }
             }
             Tape::Expect { tape, pos, .. } => {
                 if tape[*pos..].starts_with(bytes) {
@@ -100,18 +144,30 @@ impl MacHasher {
 
     /// [`MacHasher::finish`], and the bytes hashed when recording.
     pub(crate) fn finish_keeping(mut self) -> (String, Option<Zeroizing<Vec<u8>>>) {
-        let kept = match std::mem::replace(&mut self.tape, Tape::None) {
-            Tape::Record(kept) => Some(kept),
-            other => {
-                self.tape = other;
-                None
-            }
-        };
+        let kept = self.settle();
         (self.finish(), kept)
+    }
+
+    /// A recording hasher's bytes all hashed (the hashing thread's share joined back), and
+    /// the bytes; the hasher is a plain one after.
+    fn settle(&mut self) -> Option<Zeroizing<Vec<u8>>> {
+        if !matches!(self.tape, Tape::Record { .. }) {
+            return None;
+        }
+        let Tape::Record { kept, sent, hashing } = std::mem::replace(&mut self.tape, Tape::None) else {
+            return None;
+        };
+        if let Some(Offload { pieces, done }) = hashing {
+            drop(pieces);
+            self.h = done.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        }
+        self.h.update(&kept[sent..]);
+        Some(kept)
     }
 
     /// Uppercase hex, as sops formats it (`%X`); lowercase is rejected by sops.
     pub fn finish(mut self) -> String {
+        self.settle();
         if let Tape::Expect { tape, pos, digest } = &self.tape {
             if *pos == tape.len() {
                 return digest.clone();
@@ -166,6 +222,43 @@ mod tests {
                 assert_eq!(replay.finish(), plain.finish(), "{only_encrypted} {f:?}");
             }
         }
+    }
+
+    /// A recording hasher that hands pieces to its hashing thread, takes a large value
+    /// itself, or both, gives the digest of what it was fed, and keeps exactly those bytes.
+    #[test]
+    fn recording_with_a_hashing_thread_gives_the_same_digest() {
+        let small: Vec<Vec<u8>> = (0..20_000u32).map(|i| format!("value-{i}-{}", i * 7919).into_bytes()).collect();
+        let big = vec![0xA5u8; 3 * OFFLOAD_PIECE];
+        let shapes: [Vec<&[u8]>; 4] = [
+            small.iter().map(Vec::as_slice).collect(),
+            vec![&big[..]],
+            std::iter::once(&big[..]).chain(small.iter().map(Vec::as_slice)).collect(),
+            small
+                .iter()
+                .map(Vec::as_slice)
+                .chain(std::iter::once(&big[..]))
+                .chain(small[..10].iter().map(Vec::as_slice))
+                .collect(),
+        ];
+        for leaves in shapes {
+            let mut plain = MacHasher::new(false);
+            let mut rec = MacHasher::new(false).recording();
+            for l in &leaves {
+                plain.leaf(l, true);
+                rec.leaf(l, true);
+            }
+            let (digest, kept) = rec.finish_keeping();
+            assert_eq!(digest, plain.finish());
+            assert_eq!(kept.unwrap().as_slice(), leaves.concat().as_slice());
+        }
+        let mut rec = MacHasher::new(false).recording();
+        let mut plain = MacHasher::new(false);
+        for l in &small {
+            rec.leaf(l, true);
+            plain.leaf(l, true);
+        }
+        assert_eq!(rec.finish(), plain.finish(), "finish without keeping joins the thread too");
     }
 
     #[test]

@@ -371,6 +371,8 @@ impl Store for Ini {
         }
         let cipher = Cipher::recording(key);
         let edits = flat::encrypt(&parsed.doc, &cipher, &mut meta, opts.stash, &RENDER)?;
+        // Freed before the read-back parses the output (see the dotenv store).
+        drop(parsed);
         let mut out = splice::apply(text, edits);
         // The metadata section needs a line of its own, after a blank line as sops writes
         // it; a plaintext without a final line break says so, for decryption to restore.
