@@ -661,6 +661,16 @@ fn audit_over_a_list_of_repositories() {
     let list = sb.write("repos1.txt", "one\ntwo\n");
     let table = sb.tresor().args(["audit", "--repos"]).arg(&list).ok();
     assert!(table.contains("## one") && table.contains("## two") && table.contains("age:holder"), "{table}");
+    // A repository without SOPS files: nothing to audit, said in the report (not `null` alone).
+    let empty = sb.path("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    git_at(&empty, &["init", "-q", "-b", "main"], "2024-01-01T00:00:00Z");
+    let list = sb.write("repos3.txt", "one\nempty\n");
+    let out = sb.tresor().args(["audit", "--value-age", "--format", "json", "--repos"]).arg(&list).ok();
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v[1]["report"].is_null() && v[1]["note"].as_str().unwrap().contains("no SOPS-encrypted files"), "{v}");
+    let table = sb.tresor().args(["audit", "--repos"]).arg(&list).ok();
+    assert!(table.contains("## empty\n\nno SOPS-encrypted files"), "{table}");
     // A repository that is not there: named, exit 1.
     let list = sb.write("repos2.txt", "one\ngone\n");
     let out = sb.tresor().args(["audit", "--format", "json", "--repos"]).arg(&list).run();

@@ -89,6 +89,9 @@ fn audit_one(a: &AuditArgs) -> Result<(String, i32)> {
     Ok((text, if report.has_violations() { POLICY_VIOLATION } else { 0 }))
 }
 
+/// What `audit --repos` says of a repository that holds no SOPS-encrypted file.
+const NOTHING_TO_AUDIT: &str = "no SOPS-encrypted files; nothing to audit";
+
 /// `audit --repos FILE [--shard I/N]`: the same report for each listed repository (`-r` on
 /// its work tree; a URL or bare mirror cloned into a temporary one), gathered: JSON as `[{"repository", "report"}]` (or `"error"`), Markdown and tables
 /// one section per repository. Exit 1 when a repository could not be audited, else 10 when
@@ -117,10 +120,21 @@ fn audit_fleet(a: &AuditArgs, list: &std::path::Path) -> Result<i32> {
                 Ok((report.replace(&format!("{}/", opened.path.display()), ""), code))
             });
         match result {
+            // A repository without encrypted files has nothing to audit (as with `-r`): said
+            // in the report, not only on standard error.
+            Ok((report, code)) if report.is_empty() => {
+                flagged |= code == POLICY_VIOLATION;
+                if a.format == "json" {
+                    json.push(serde_json::json!({ "repository": repo, "report": null, "note": NOTHING_TO_AUDIT }));
+                } else {
+                    out.push_str(&format!("## {}\n\n{NOTHING_TO_AUDIT}\n\n", crate::exit::clean(repo)));
+                }
+            }
             Ok((report, code)) => {
                 flagged |= code == POLICY_VIOLATION;
                 if a.format == "json" {
-                    let value: serde_json::Value = serde_json::from_str(&report).unwrap_or(serde_json::Value::Null);
+                    let value: serde_json::Value = serde_json::from_str(&report)
+                        .with_context(|| format!("{}: the report is not JSON", crate::exit::clean(repo)))?;
                     json.push(serde_json::json!({ "repository": repo, "report": value }));
                 } else {
                     out.push_str(&format!("## {}\n\n{report}\n", crate::exit::clean(repo)));
