@@ -235,11 +235,7 @@ fn fleet_recipes_validate_and_their_commands_run() {
     // The recipes' commands on a fleet of one repository with a leak.
     let sb = Sandbox::new();
     let repo = sb.path("app");
-    std::fs::create_dir_all(&repo).unwrap();
-    git_at(&repo, &["init", "-q", "-b", "main"], "2025-01-01T00:00:00Z");
-    std::fs::write(repo.join("ci.env"), "TOKEN=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\n").unwrap();
-    git_at(&repo, &["add", "-A"], "2025-01-01T00:00:00Z");
-    git_at(&repo, &["commit", "-qm", "ci"], "2025-01-01T00:00:00Z");
+    repo_with(&repo, &[("ci.env", "TOKEN=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\n")], "ci", "2025-01-01T00:00:00Z");
     sb.write("repos.txt", &format!("file://{}\n", repo.display()));
     let bin = std::path::Path::new(env!("CARGO_BIN_EXE_tresor")).parent().unwrap().to_path_buf();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());

@@ -143,12 +143,7 @@ fn the_fleet_image_runs_the_indexed_job_and_the_argo_merge() {
         ("lib", "GITHUB_TOKEN=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\n"),
         ("clean", "LOG_LEVEL=info\n"),
     ] {
-        let w = sb.path(name);
-        std::fs::create_dir_all(&w).unwrap();
-        git_at(&w, &["init", "-q", "-b", "main"], "2025-01-01T00:00:00Z");
-        std::fs::write(w.join("ci.env"), body).unwrap();
-        git_at(&w, &["add", "-A"], "2025-01-01T00:00:00Z");
-        git_at(&w, &["commit", "-qm", "ci"], "2025-01-01T00:00:00Z");
+        repo_with(&sb.path(name), &[("ci.env", body)], "ci", "2025-01-01T00:00:00Z");
         let bare = srv.join(format!("{name}.git"));
         git_at(&sb.path(""), &["clone", "-q", "--bare", name, bare.to_str().unwrap()], "2025-01-01T00:00:00Z");
         git_at(&bare, &["update-server-info"], "2025-01-01T00:00:00Z");

@@ -722,12 +722,7 @@ fn fleet_shards_cover_every_repository_once_and_merge_into_incidents() {
     // Two GitHub tokens with valid checksums (made for this test).
     let token = "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";
     let make = |name: &str, secret: &str| {
-        let dir = sb.path(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        git_at(&dir, &["init", "-q", "-b", "main"], "2025-01-01T00:00:00Z");
-        std::fs::write(dir.join("app.env"), format!("GITHUB_TOKEN={secret}\n")).unwrap();
-        git_at(&dir, &["add", "-A"], "2025-01-01T00:00:00Z");
-        git_at(&dir, &["commit", "-qm", "add"], "2025-01-01T00:00:00Z");
+        repo_with(&sb.path(name), &[("app.env", &format!("GITHUB_TOKEN={secret}\n"))], "add", "2025-01-01T00:00:00Z");
     };
     // The same token in two repositories, another in a third, none in a fourth.
     make("a", token);
@@ -829,11 +824,7 @@ fn a_clone_that_hangs_is_given_up_and_reported() {
         }
     });
     let dir = sb.path("ok");
-    std::fs::create_dir_all(&dir).unwrap();
-    git_at(&dir, &["init", "-q", "-b", "main"], "2025-01-01T00:00:00Z");
-    std::fs::write(dir.join("README.md"), "# nothing\n").unwrap();
-    git_at(&dir, &["add", "-A"], "2025-01-01T00:00:00Z");
-    git_at(&dir, &["commit", "-qm", "start"], "2025-01-01T00:00:00Z");
+    repo_with(&dir, &[("README.md", "# nothing\n")], "start", "2025-01-01T00:00:00Z");
     let list = sb.write("repos.txt", &format!("http://{addr}/stuck.git\nok\n"));
     let t = std::time::Instant::now();
     let out = sb.tresor().args(["scan", "--format", "json", "--clone-timeout", "1", "--repos"]).arg(&list).run();

@@ -386,6 +386,17 @@ pub fn git_at(dir: &Path, args: &[&str], date: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// A new repository at `dir` (created) holding `files` in one commit made at `date`.
+pub fn repo_with(dir: &Path, files: &[(&str, &str)], message: &str, date: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    git_at(dir, &["init", "-q", "-b", "main"], date);
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    git_at(dir, &["add", "-A"], date);
+    git_at(dir, &["commit", "-qm", message], date);
+}
+
 pub fn with_git_identity(cmd: &mut Command) -> &mut Command {
     cmd.env("GIT_AUTHOR_NAME", "t")
         .env("GIT_AUTHOR_EMAIL", "t@example.org")

@@ -120,19 +120,17 @@ fn audit_fleet(a: &AuditArgs, list: &std::path::Path) -> Result<i32> {
                 Ok((report.replace(&format!("{}/", opened.path.display()), ""), code))
             });
         match result {
-            // A repository without encrypted files has nothing to audit (as with `-r`): said
-            // in the report, not only on standard error.
-            Ok((report, code)) if report.is_empty() => {
-                flagged |= code == POLICY_VIOLATION;
-                if a.format == "json" {
-                    json.push(serde_json::json!({ "repository": repo, "report": null, "note": NOTHING_TO_AUDIT }));
-                } else {
-                    out.push_str(&format!("## {}\n\n{NOTHING_TO_AUDIT}\n\n", crate::exit::clean(repo)));
-                }
-            }
             Ok((report, code)) => {
                 flagged |= code == POLICY_VIOLATION;
-                if a.format == "json" {
+                // A repository without encrypted files has nothing to audit (as with `-r`):
+                // said in the report, not only on standard error.
+                if report.is_empty() {
+                    if a.format == "json" {
+                        json.push(serde_json::json!({ "repository": repo, "report": null, "note": NOTHING_TO_AUDIT }));
+                    } else {
+                        out.push_str(&format!("## {}\n\n{NOTHING_TO_AUDIT}\n\n", crate::exit::clean(repo)));
+                    }
+                } else if a.format == "json" {
                     let value: serde_json::Value = serde_json::from_str(&report)
                         .with_context(|| format!("{}: the report is not JSON", crate::exit::clean(repo)))?;
                     json.push(serde_json::json!({ "repository": repo, "report": value }));
